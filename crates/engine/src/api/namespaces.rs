@@ -1,0 +1,116 @@
+//! System and namespace RPCs: what the client checks when it connects and what a worker
+//! validates before it polls.
+
+use temporalio_protos::temporal::api::{
+    enums::v1::NamespaceState,
+    namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info},
+    workflowservice::v1::{
+        DescribeNamespaceRequest, DescribeNamespaceResponse, GetSystemInfoResponse,
+        ListNamespacesRequest, ListNamespacesResponse, RegisterNamespaceRequest,
+        get_system_info_response::Capabilities,
+    },
+};
+
+use crate::{
+    error::Result,
+    history::NamespaceRecord,
+    runtime::Runtime,
+    time::duration,
+};
+
+/// The Temporal server version this engine answers as.
+const SERVER_VERSION: &str = "1.29.0";
+
+pub(super) fn get_system_info() -> GetSystemInfoResponse {
+    GetSystemInfoResponse {
+        server_version: SERVER_VERSION.to_owned(),
+        capabilities: Some(Capabilities {
+            signal_and_query_header: true,
+            internal_error_differentiation: true,
+            activity_failure_include_heartbeat: true,
+            supports_schedules: false,
+            encoded_failure_attributes: true,
+            build_id_based_versioning: false,
+            upsert_memo: true,
+            eager_workflow_start: false,
+            sdk_metadata: true,
+            count_group_by_execution_status: true,
+            nexus: false,
+            ..Default::default()
+        }),
+    }
+}
+
+pub(super) fn describe_namespace(
+    rt: &Runtime,
+    request: &DescribeNamespaceRequest,
+) -> Result<DescribeNamespaceResponse> {
+    rt.read(|registry| {
+        let record = if request.namespace.is_empty() && !request.id.is_empty() {
+            registry
+                .namespaces
+                .values()
+                .find(|n| n.id == request.id)
+                .ok_or_else(|| {
+                    crate::error::EngineError::not_found(format!(
+                        "Namespace {} is not found.",
+                        request.id
+                    ))
+                })?
+        } else {
+            registry.namespace(&request.namespace)?
+        };
+        Ok(describe(record))
+    })
+}
+
+pub(super) fn list_namespaces(rt: &Runtime, _request: &ListNamespacesRequest) -> ListNamespacesResponse {
+    rt.read(|registry| ListNamespacesResponse {
+        namespaces: registry.namespaces.values().map(describe).collect(),
+        next_page_token: Vec::new(),
+    })
+}
+
+pub(super) async fn register_namespace(rt: &Runtime, request: RegisterNamespaceRequest) -> Result<()> {
+    let mut record = NamespaceRecord::new(&request.namespace);
+    record.description = request.description;
+    record.owner_email = request.owner_email;
+    if let Some(days) = request
+        .workflow_execution_retention_period
+        .as_ref()
+        .map(|d| d.seconds / 86_400)
+        .filter(|d| *d > 0)
+    {
+        record.retention_days = days;
+    }
+    rt.execute(|registry, _, _| registry.register_namespace(record))
+        .await
+}
+
+fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
+    DescribeNamespaceResponse {
+        namespace_info: Some(NamespaceInfo {
+            name: record.name.clone(),
+            state: NamespaceState::Registered as i32,
+            description: record.description.clone(),
+            owner_email: record.owner_email.clone(),
+            id: record.id.clone(),
+            capabilities: Some(namespace_info::Capabilities {
+                eager_workflow_start: false,
+                sync_update: false,
+                async_update: false,
+                worker_heartbeats: false,
+                poller_autoscaling: false,
+                worker_poll_complete_on_shutdown: false,
+                ..Default::default()
+            }),
+            supports_schedules: false,
+            ..Default::default()
+        }),
+        config: Some(NamespaceConfig {
+            workflow_execution_retention_ttl: Some(duration(record.retention_days * 86_400_000)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

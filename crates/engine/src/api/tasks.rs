@@ -1,0 +1,265 @@
+//! Worker RPCs: long polls for workflow and activity tasks, and the responses to them.
+
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowType,
+    enums::v1::QueryResultType,
+    history::v1::History,
+    workflowservice::v1::{
+        PollActivityTaskQueueRequest, PollActivityTaskQueueResponse,
+        PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+        RecordActivityTaskHeartbeatRequest, RecordActivityTaskHeartbeatResponse,
+        RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
+        RespondActivityTaskFailedRequest, RespondQueryTaskCompletedRequest,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+    },
+};
+use tokio::time::Instant;
+
+use super::Service;
+use crate::{
+    error::{EngineError, Result},
+    history::{ActivityRef, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
+    matching::QueueKey,
+    runtime::{QueryOutcome, Runtime},
+};
+
+fn queue_key(namespace: &str, queue: Option<&str>, kind: QueueKind) -> Result<QueueKey> {
+    let name = queue
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| EngineError::invalid("TaskQueue is not set on request."))?;
+    Ok(QueueKey {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        kind,
+    })
+}
+
+pub(super) async fn poll_workflow_task(
+    svc: &Service,
+    r: PollWorkflowTaskQueueRequest,
+) -> Result<PollWorkflowTaskQueueResponse> {
+    let rt = &svc.runtime;
+    rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
+    let key = queue_key(&r.namespace, r.task_queue.as_ref().map(|q| q.name.as_str()), QueueKind::Workflow)?;
+    let deadline = Instant::now() + svc.long_poll;
+    loop {
+        let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
+            return Ok(PollWorkflowTaskQueueResponse::default());
+        };
+        let response = match task {
+            Task::Workflow {
+                run_id,
+                scheduled_event_id,
+            } => {
+                rt.execute(|registry, now, fx| {
+                    Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &r.identity, now, fx))
+                })
+                .await?
+            }
+            Task::Query { query_id } => query_task(rt, &query_id),
+            Task::Activity { .. } => None,
+        };
+        if let Some(mut response) = response {
+            response.backlog_count_hint =
+                i64::try_from(rt.matching.backlog(&key)).unwrap_or(i64::MAX);
+            return Ok(response);
+        }
+    }
+}
+
+/// A legacy query task: the full history and the query. `started_event_id` stays 0, which
+/// tells the SDK it is a query on the state after `previous_started_event_id`.
+fn query_task(rt: &Runtime, query_id: &str) -> Option<PollWorkflowTaskQueueResponse> {
+    let (run_id, query) = rt.queries.get(query_id)?;
+    rt.read(|registry| {
+        let exec = registry.runs.get(&run_id)?;
+        Some(PollWorkflowTaskQueueResponse {
+            task_token: TaskToken::Query {
+                query_id: query_id.to_owned(),
+            }
+            .encode(),
+            workflow_execution: Some(exec.workflow_execution()),
+            workflow_type: Some(WorkflowType {
+                name: exec.state.workflow_type.clone(),
+            }),
+            previous_started_event_id: exec.state.previous_started_event_id,
+            history: Some(History {
+                events: exec.events.clone(),
+            }),
+            query: Some(query),
+            workflow_execution_task_queue: Some(
+                crate::history::workflow_task::normal_queue(&exec.state.task_queue),
+            ),
+            ..Default::default()
+        })
+    })
+}
+
+fn workflow_token(bytes: &[u8]) -> Result<(String, i64, i64)> {
+    match TaskToken::decode(bytes)? {
+        TaskToken::Workflow {
+            run_id,
+            scheduled_event_id,
+            started_event_id,
+        } => Ok((run_id, scheduled_event_id, started_event_id)),
+        _ => Err(EngineError::invalid("not a workflow task token")),
+    }
+}
+
+fn activity_token(bytes: &[u8]) -> Result<(String, i64, i32)> {
+    match TaskToken::decode(bytes)? {
+        TaskToken::Activity {
+            run_id,
+            scheduled_event_id,
+            attempt,
+        } => Ok((run_id, scheduled_event_id, attempt)),
+        _ => Err(EngineError::invalid("not an activity task token")),
+    }
+}
+
+pub(super) async fn complete_workflow_task(
+    rt: &Runtime,
+    r: RespondWorkflowTaskCompletedRequest,
+) -> Result<()> {
+    let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
+    let task = WorkflowTaskRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        started_event_id,
+    };
+    rt.execute(|registry, now, fx| registry.complete_workflow_task(&task, r, now, fx))
+        .await
+}
+
+pub(super) async fn fail_workflow_task(
+    rt: &Runtime,
+    r: RespondWorkflowTaskFailedRequest,
+) -> Result<()> {
+    let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
+    let task = WorkflowTaskRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        started_event_id,
+    };
+    rt.execute(|registry, now, fx| {
+        registry.fail_workflow_task(&task, r.cause, r.failure, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) fn complete_query_task(rt: &Runtime, r: RespondQueryTaskCompletedRequest) -> Result<()> {
+    let TaskToken::Query { query_id } = TaskToken::decode(&r.task_token)? else {
+        return Err(EngineError::invalid("not a query task token"));
+    };
+    let outcome = if r.completed_type == QueryResultType::Answered as i32 {
+        QueryOutcome::Answered(r.query_result)
+    } else {
+        let message = r
+            .failure
+            .map(|f| f.message)
+            .filter(|m| !m.is_empty())
+            .unwrap_or(r.error_message);
+        QueryOutcome::Failed(message)
+    };
+    if rt.queries.answer(&query_id, outcome) {
+        Ok(())
+    } else {
+        Err(EngineError::not_found("query not found or already timed out"))
+    }
+}
+
+pub(super) async fn poll_activity_task(
+    svc: &Service,
+    r: PollActivityTaskQueueRequest,
+) -> Result<PollActivityTaskQueueResponse> {
+    let rt = &svc.runtime;
+    rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
+    let key = queue_key(&r.namespace, r.task_queue.as_ref().map(|q| q.name.as_str()), QueueKind::Activity)?;
+    let deadline = Instant::now() + svc.long_poll;
+    loop {
+        let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
+            return Ok(PollActivityTaskQueueResponse::default());
+        };
+        let Task::Activity {
+            run_id,
+            scheduled_event_id,
+            attempt,
+        } = task
+        else {
+            continue;
+        };
+        let started = rt
+            .execute(|registry, now, fx| {
+                Ok(registry.start_activity(&run_id, scheduled_event_id, attempt, &r.identity, now, fx))
+            })
+            .await?;
+        if let Some(response) = started {
+            return Ok(response);
+        }
+    }
+}
+
+pub(super) async fn complete_activity(
+    rt: &Runtime,
+    r: RespondActivityTaskCompletedRequest,
+) -> Result<()> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    let activity = ActivityRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        attempt,
+    };
+    rt.execute(|registry, now, fx| {
+        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn fail_activity(rt: &Runtime, r: RespondActivityTaskFailedRequest) -> Result<()> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    let activity = ActivityRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        attempt,
+    };
+    let failure = r.failure.unwrap_or_default();
+    rt.execute(|registry, now, fx| {
+        registry.fail_activity(&activity, failure, r.last_heartbeat_details, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn cancel_activity(
+    rt: &Runtime,
+    r: RespondActivityTaskCanceledRequest,
+) -> Result<()> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    let activity = ActivityRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        attempt,
+    };
+    rt.execute(|registry, now, fx| {
+        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn heartbeat(
+    rt: &Runtime,
+    r: RecordActivityTaskHeartbeatRequest,
+) -> Result<RecordActivityTaskHeartbeatResponse> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    let activity = ActivityRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        attempt,
+    };
+    let cancel_requested = rt
+        .execute(|registry, now, fx| registry.heartbeat_activity(&activity, r.details, now, fx))
+        .await?;
+    Ok(RecordActivityTaskHeartbeatResponse {
+        cancel_requested,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,153 @@
+//! Client RPCs that start or change workflows: start, signal-with-start, signal, request
+//! cancellation, terminate.
+
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowExecution,
+    enums::v1::WorkflowExecutionStatus,
+    workflowservice::v1::{
+        RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+        SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
+        StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
+        TerminateWorkflowExecutionRequest,
+    },
+};
+
+use crate::{
+    error::{EngineError, Result},
+    history::{NewRun, Signal},
+    runtime::Runtime,
+};
+
+fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
+    let e = e.ok_or_else(|| EngineError::invalid("WorkflowExecution is not set on request."))?;
+    if e.workflow_id.is_empty() {
+        return Err(EngineError::invalid("WorkflowId is not set on request."));
+    }
+    Ok((&e.workflow_id, &e.run_id))
+}
+
+pub(super) async fn start(
+    rt: &Runtime,
+    r: StartWorkflowExecutionRequest,
+) -> Result<StartWorkflowExecutionResponse> {
+    let spec = NewRun {
+        namespace: r.namespace,
+        workflow_id: r.workflow_id,
+        workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
+        task_queue: r.task_queue.map(|q| q.name).unwrap_or_default(),
+        input: r.input,
+        execution_timeout: r.workflow_execution_timeout,
+        run_timeout: r.workflow_run_timeout,
+        workflow_task_timeout: r.workflow_task_timeout,
+        identity: r.identity,
+        request_id: r.request_id,
+        header: r.header,
+        memo: r.memo,
+        search_attributes: r.search_attributes,
+        retry_policy: r.retry_policy,
+        reuse_policy: r.workflow_id_reuse_policy,
+        conflict_policy: r.workflow_id_conflict_policy,
+        last_completion_result: r.last_completion_result,
+        continued_failure: r.continued_failure,
+        ..Default::default()
+    };
+    let started = rt
+        .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
+        .await?;
+    Ok(StartWorkflowExecutionResponse {
+        run_id: started.run_id,
+        started: started.created,
+        status: WorkflowExecutionStatus::Running as i32,
+        ..Default::default()
+    })
+}
+
+pub(super) async fn signal_with_start(
+    rt: &Runtime,
+    r: SignalWithStartWorkflowExecutionRequest,
+) -> Result<SignalWithStartWorkflowExecutionResponse> {
+    let signal = Signal {
+        name: r.signal_name,
+        input: r.signal_input,
+        identity: r.identity.clone(),
+        header: r.header.clone(),
+        request_id: r.request_id.clone(),
+    };
+    let spec = NewRun {
+        namespace: r.namespace,
+        workflow_id: r.workflow_id,
+        workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
+        task_queue: r.task_queue.map(|q| q.name).unwrap_or_default(),
+        input: r.input,
+        execution_timeout: r.workflow_execution_timeout,
+        run_timeout: r.workflow_run_timeout,
+        workflow_task_timeout: r.workflow_task_timeout,
+        identity: r.identity,
+        request_id: r.request_id,
+        header: r.header,
+        memo: r.memo,
+        search_attributes: r.search_attributes,
+        retry_policy: r.retry_policy,
+        reuse_policy: r.workflow_id_reuse_policy,
+        ..Default::default()
+    };
+    let (run_id, started) = rt
+        .execute(|registry, now, fx| {
+            let running = registry
+                .resolve_open(&spec.namespace, &spec.workflow_id, "")
+                .ok();
+            let (run_id, started) = match running {
+                Some(run_id) => (run_id, false),
+                None => (registry.start_workflow(spec, now, fx)?.run_id, true),
+            };
+            registry.signal(&run_id, signal, now, fx)?;
+            Ok((run_id, started))
+        })
+        .await?;
+    Ok(SignalWithStartWorkflowExecutionResponse {
+        run_id,
+        started,
+        ..Default::default()
+    })
+}
+
+pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> Result<()> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
+    if r.signal_name.is_empty() {
+        return Err(EngineError::invalid("SignalName is not set on request."));
+    }
+    let signal = Signal {
+        name: r.signal_name,
+        input: r.input,
+        identity: r.identity,
+        header: r.header,
+        request_id: r.request_id,
+    };
+    rt.execute(|registry, now, fx| {
+        let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
+        registry.signal(&run_id, signal, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn request_cancel(
+    rt: &Runtime,
+    r: RequestCancelWorkflowExecutionRequest,
+) -> Result<()> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    rt.execute(|registry, now, fx| {
+        let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;
+        registry.request_cancel(&run_id, &r.reason, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn terminate(rt: &Runtime, r: TerminateWorkflowExecutionRequest) -> Result<()> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    rt.execute(|registry, now, fx| {
+        let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;
+        registry.terminate(&run_id, &r.reason, r.details.clone(), &r.identity, now, fx)
+    })
+    .await
+}

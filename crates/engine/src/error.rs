@@ -1,0 +1,58 @@
+//! The engine's error type. Handlers map it to a gRPC status in one place
+//! (`api::status`), so every variant says what the caller should do.
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The request is malformed or names something unsupported; fix the request.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The namespace, workflow, task or query does not exist (any more); do not retry.
+    #[error("{0}")]
+    NotFound(String),
+    /// A workflow with this id is already running; use its run id or pick another id.
+    #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
+    AlreadyStarted {
+        /// The workflow id that is taken.
+        workflow_id: String,
+        /// The running execution's run id.
+        run_id: String,
+        /// The request id that started the running execution.
+        start_request_id: String,
+    },
+    /// The namespace is already registered; use it.
+    #[error("Namespace already exists: {0}")]
+    NamespaceExists(String),
+    /// The worker's query handler failed; the message says why.
+    #[error("{0}")]
+    QueryFailed(String),
+    /// No worker answered in time; retry later or check that a worker polls the queue.
+    #[error("{0}")]
+    Timeout(String),
+    /// The feature exists in Temporal but not (yet) in this engine.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// Persistence failed; the request was not acknowledged and may be retried.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// Binding or serving the socket failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The gRPC transport failed while serving.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+impl EngineError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound(what.into())
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>) -> Self {
+        Self::InvalidArgument(what.into())
+    }
+}
+
+/// Shorthand for engine results.
+pub(crate) type Result<T, E = EngineError> = std::result::Result<T, E>;

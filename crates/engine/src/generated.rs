@@ -1,0 +1,12 @@
+//! Server traits generated from the SDK's own service descriptors (see `build.rs`).
+#![allow(missing_docs, unreachable_pub, clippy::all)]
+
+/// `temporal.api.workflowservice.v1`: the `WorkflowService` server trait.
+pub mod workflowservice {
+    tonic::include_proto!("temporal.api.workflowservice.v1");
+}
+
+/// `temporal.api.operatorservice.v1`: the `OperatorService` server trait.
+pub mod operatorservice {
+    tonic::include_proto!("temporal.api.operatorservice.v1");
+}

@@ -1,0 +1,130 @@
+//! Requests from clients that change a running workflow from outside: signal, request
+//! cancellation, terminate, and the run timeout.
+
+use temporalio_protos::temporal::api::{
+    common::v1::{Header, Payloads},
+    enums::v1::{RetryState, WorkflowExecutionStatus},
+    history::v1::{
+        WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
+        WorkflowExecutionTerminatedEventAttributes, WorkflowExecutionTimedOutEventAttributes,
+    },
+};
+
+use super::{Effects, Registry};
+use crate::error::Result;
+
+/// A signal to deliver.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Signal {
+    pub(crate) name: String,
+    pub(crate) input: Option<Payloads>,
+    pub(crate) identity: String,
+    pub(crate) header: Option<Header>,
+    pub(crate) request_id: String,
+}
+
+impl Registry {
+    /// Adds `WorkflowExecutionSignaled` to an open run and wakes it.
+    pub(crate) fn signal(
+        &mut self,
+        run_id: &str,
+        signal: Signal,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let exec = self.run_mut(run_id)?;
+        exec.ensure_open()?;
+        exec.add_event(
+            now_ms,
+            WorkflowExecutionSignaledEventAttributes {
+                signal_name: signal.name,
+                input: signal.input,
+                identity: signal.identity,
+                header: signal.header,
+                request_id: signal.request_id,
+                ..Default::default()
+            },
+        );
+        exec.ensure_workflow_task(now_ms, fx);
+        fx.history_changed();
+        Ok(())
+    }
+
+    /// Asks the workflow to cancel itself; repeated requests are accepted and ignored.
+    pub(crate) fn request_cancel(
+        &mut self,
+        run_id: &str,
+        reason: &str,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let exec = self.run_mut(run_id)?;
+        exec.ensure_open()?;
+        if exec.state.cancel_requested {
+            return Ok(());
+        }
+        exec.state.cancel_requested = true;
+        exec.add_event(
+            now_ms,
+            WorkflowExecutionCancelRequestedEventAttributes {
+                cause: reason.to_owned(),
+                identity: identity.to_owned(),
+                ..Default::default()
+            },
+        );
+        exec.ensure_workflow_task(now_ms, fx);
+        fx.history_changed();
+        Ok(())
+    }
+
+    /// Closes an open run as terminated, whatever it is doing.
+    pub(crate) fn terminate(
+        &mut self,
+        run_id: &str,
+        reason: &str,
+        details: Option<Payloads>,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        let exec = self.run_mut(run_id)?;
+        exec.ensure_open()?;
+        exec.flush_buffered();
+        exec.append(
+            now_ms,
+            WorkflowExecutionTerminatedEventAttributes {
+                reason: reason.to_owned(),
+                details,
+                identity: identity.to_owned(),
+            },
+        );
+        exec.close(now_ms, WorkflowExecutionStatus::Terminated);
+        fx.history_changed();
+        Ok(())
+    }
+
+    /// The run timeout fired.
+    pub(crate) fn on_run_timeout(&mut self, run_id: &str, now_ms: i64, fx: &mut Effects) {
+        let Some(exec) = self.touch(run_id) else {
+            return;
+        };
+        let due = exec
+            .state
+            .run_timeout_ms
+            .is_some_and(|t| exec.state.start_time_ms + t <= now_ms);
+        if !exec.is_open() || !due {
+            return;
+        }
+        exec.flush_buffered();
+        exec.append(
+            now_ms,
+            WorkflowExecutionTimedOutEventAttributes {
+                retry_state: RetryState::RetryPolicyNotSet as i32,
+                new_execution_run_id: String::new(),
+            },
+        );
+        exec.close(now_ms, WorkflowExecutionStatus::TimedOut);
+        fx.history_changed();
+    }
+}

@@ -1,0 +1,114 @@
+//! Effects: what a state transition asks the outside world to do once it is durable.
+//! The history layer never touches queues or clocks directly; it returns these as data and
+//! the runtime executes them after the store has committed.
+
+use serde::{Deserialize, Serialize};
+
+/// Which kind of task queue a task goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum QueueKind {
+    /// Workflow tasks and query tasks.
+    Workflow,
+    /// Activity tasks.
+    Activity,
+}
+
+/// A task handed to a poller. The poll handler re-validates it against the execution, so a
+/// stale task (the workflow moved on) is skipped, never wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// A scheduled workflow task.
+    Workflow {
+        run_id: String,
+        scheduled_event_id: i64,
+    },
+    /// A query waiting in the runtime's query table.
+    Query { query_id: String },
+    /// A scheduled activity attempt.
+    Activity {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
+}
+
+/// Which activity timeout a timer enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum ActivityTimeout {
+    ScheduleToStart,
+    StartToClose,
+    ScheduleToClose,
+    Heartbeat,
+}
+
+/// A durable timer. Timers are never cancelled: on firing, the execution checks whether the
+/// timer still applies (same ids, same attempt) and ignores it otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum TimerKey {
+    /// A workflow's `StartTimer` command.
+    User { run_id: String, timer_id: String },
+    /// A started workflow task's start-to-close timeout.
+    WorkflowTaskTimeout {
+        run_id: String,
+        scheduled_event_id: i64,
+    },
+    /// A workflow task attempt that waits before it is dispatched.
+    WorkflowTaskBackoff {
+        run_id: String,
+        scheduled_event_id: i64,
+    },
+    /// An activity attempt's timeout.
+    Activity {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        timeout: ActivityTimeout,
+    },
+    /// An activity retry whose backoff has elapsed.
+    ActivityRetry {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
+    /// The workflow run timeout.
+    RunTimeout { run_id: String },
+}
+
+/// One effect of a state transition.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// Put `task` on the named queue.
+    Dispatch {
+        namespace: String,
+        queue: String,
+        kind: QueueKind,
+        task: Task,
+    },
+    /// Fire `timer` at `at_ms` (epoch milliseconds).
+    Timer { at_ms: i64, timer: TimerKey },
+    /// History grew or the execution closed: wake history long polls.
+    HistoryChanged,
+}
+
+/// The effects collected during one operation, executed in order after commit.
+#[derive(Debug, Default)]
+pub(crate) struct Effects(pub(crate) Vec<Effect>);
+
+impl Effects {
+    pub(crate) fn dispatch(&mut self, namespace: &str, queue: &str, kind: QueueKind, task: Task) {
+        self.0.push(Effect::Dispatch {
+            namespace: namespace.to_owned(),
+            queue: queue.to_owned(),
+            kind,
+            task,
+        });
+    }
+
+    pub(crate) fn timer(&mut self, at_ms: i64, timer: TimerKey) {
+        self.0.push(Effect::Timer { at_ms, timer });
+    }
+
+    pub(crate) fn history_changed(&mut self) {
+        self.0.push(Effect::HistoryChanged);
+    }
+}

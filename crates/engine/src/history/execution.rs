@@ -1,0 +1,235 @@
+//! One workflow run: its history, its buffered events and its mutable state.
+//!
+//! Events go straight into history unless a workflow task is in flight (started); then they
+//! are buffered and flushed, with ids assigned, when that task finishes. This is what makes
+//! the worker see every event exactly once and in a consistent order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use temporalio_protos::temporal::api::{
+    enums::v1::WorkflowExecutionStatus,
+    history::v1::{ActivityTaskScheduledEventAttributes, HistoryEvent, history_event::Attributes},
+};
+
+use super::events::event;
+
+/// The serializable part of a run, persisted as one record after every change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunState {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) run_id: String,
+    pub(crate) first_run_id: String,
+    pub(crate) workflow_type: String,
+    pub(crate) task_queue: String,
+    /// A `WorkflowExecutionStatus` value.
+    pub(crate) status: i32,
+    pub(crate) start_time_ms: i64,
+    pub(crate) close_time_ms: Option<i64>,
+    pub(crate) start_request_id: String,
+    pub(crate) workflow_task_timeout_ms: i64,
+    pub(crate) run_timeout_ms: Option<i64>,
+    /// Started event id of the last completed workflow task (0 before the first).
+    pub(crate) previous_started_event_id: i64,
+    pub(crate) workflow_task: Option<WorkflowTaskState>,
+    pub(crate) activities: BTreeMap<i64, ActivityState>,
+    pub(crate) timers: BTreeMap<String, TimerState>,
+    pub(crate) cancel_requested: bool,
+    pub(crate) new_run_id: Option<String>,
+}
+
+/// The one workflow task a run may have at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WorkflowTaskState {
+    pub(crate) scheduled_event_id: i64,
+    /// 0 while scheduled, the `WorkflowTaskStarted` event id once a worker has it.
+    pub(crate) started_event_id: i64,
+    pub(crate) attempt: i32,
+    pub(crate) scheduled_time_ms: i64,
+    pub(crate) started_time_ms: i64,
+    /// Set while the attempt waits out a retry backoff before it is dispatched.
+    pub(crate) dispatch_at_ms: Option<i64>,
+}
+
+/// Where an activity attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ActivityPhase {
+    /// On the task queue, waiting for a worker.
+    Scheduled,
+    /// A worker has it.
+    Started,
+    /// Waiting out a retry backoff.
+    Backoff,
+}
+
+/// A scheduled activity that has not resolved yet. Its inputs and options live in its
+/// `ActivityTaskScheduled` event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ActivityState {
+    pub(crate) scheduled_event_id: i64,
+    pub(crate) activity_id: String,
+    pub(crate) task_queue: String,
+    pub(crate) attempt: i32,
+    pub(crate) phase: ActivityPhase,
+    pub(crate) scheduled_time_ms: i64,
+    pub(crate) attempt_scheduled_time_ms: i64,
+    pub(crate) started_time_ms: i64,
+    pub(crate) identity: String,
+    pub(crate) last_heartbeat_ms: i64,
+    /// Prost-encoded `Payloads` of the last heartbeat.
+    pub(crate) heartbeat_details: Option<Vec<u8>>,
+    /// Prost-encoded `Failure` of the last failed attempt.
+    pub(crate) last_failure: Option<Vec<u8>>,
+    pub(crate) cancel_requested_event_id: Option<i64>,
+}
+
+/// A started user timer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TimerState {
+    pub(crate) started_event_id: i64,
+    pub(crate) fire_at_ms: i64,
+}
+
+/// A run in memory: state, history, buffered events and what is not yet persisted.
+#[derive(Debug, Clone)]
+pub(crate) struct Execution {
+    pub(crate) state: RunState,
+    pub(crate) events: Vec<HistoryEvent>,
+    pub(crate) buffered: Vec<HistoryEvent>,
+    pub(crate) persisted_events: usize,
+    pub(crate) dirty: bool,
+}
+
+impl Execution {
+    pub(crate) fn new(state: RunState) -> Self {
+        Self {
+            state,
+            events: Vec::new(),
+            buffered: Vec::new(),
+            persisted_events: 0,
+            dirty: true,
+        }
+    }
+
+    pub(crate) fn next_event_id(&self) -> i64 {
+        i64::try_from(self.events.len()).unwrap_or(i64::MAX) + 1
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.status == WorkflowExecutionStatus::Running as i32
+    }
+
+    /// Fails with `NotFound` when the run has closed, as Temporal does for signals and
+    /// cancellation of a finished workflow.
+    pub(crate) fn ensure_open(&self) -> crate::error::Result<()> {
+        if self.is_open() {
+            Ok(())
+        } else {
+            Err(crate::error::EngineError::not_found(
+                "workflow execution already completed",
+            ))
+        }
+    }
+
+    /// Whether a worker currently holds a workflow task for this run.
+    pub(crate) fn task_in_flight(&self) -> bool {
+        self.state
+            .workflow_task
+            .as_ref()
+            .is_some_and(|wt| wt.started_event_id > 0)
+    }
+
+    /// Appends an event to history now and returns its id.
+    pub(crate) fn append(&mut self, now_ms: i64, attributes: impl Into<Attributes>) -> i64 {
+        let id = self.next_event_id();
+        self.events.push(event(id, now_ms, attributes.into()));
+        self.dirty = true;
+        id
+    }
+
+    /// Appends an event, or buffers it while a workflow task is in flight. Returns the new
+    /// event's id, or 0 when buffered (ids are assigned at flush).
+    pub(crate) fn add_event(&mut self, now_ms: i64, attributes: impl Into<Attributes>) -> i64 {
+        if self.task_in_flight() {
+            self.buffered.push(event(0, now_ms, attributes.into()));
+            self.dirty = true;
+            0
+        } else {
+            self.append(now_ms, attributes)
+        }
+    }
+
+    /// Moves buffered events into history, assigning ids and pointing completion events at
+    /// the ids their `ActivityTaskStarted` events received. Returns whether any moved.
+    pub(crate) fn flush_buffered(&mut self) -> bool {
+        if self.buffered.is_empty() {
+            return false;
+        }
+        let mut started_ids: HashMap<i64, i64> = HashMap::new();
+        for mut ev in std::mem::take(&mut self.buffered) {
+            let id = self.next_event_id();
+            ev.event_id = id;
+            ev.task_id = id;
+            match ev.attributes.as_mut() {
+                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                    started_ids.insert(a.scheduled_event_id, id);
+                }
+                Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+                    fix(&started_ids, a.scheduled_event_id, &mut a.started_event_id);
+                }
+                Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+                    fix(&started_ids, a.scheduled_event_id, &mut a.started_event_id);
+                }
+                Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+                    fix(&started_ids, a.scheduled_event_id, &mut a.started_event_id);
+                }
+                Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => {
+                    fix(&started_ids, a.scheduled_event_id, &mut a.started_event_id);
+                }
+                _ => {}
+            }
+            self.events.push(ev);
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// The id the next event will get once the buffer is flushed.
+    pub(crate) fn pending_event_id(&self) -> i64 {
+        self.next_event_id() + i64::try_from(self.buffered.len()).unwrap_or(0)
+    }
+
+    pub(crate) fn event(&self, id: i64) -> Option<&HistoryEvent> {
+        usize::try_from(id - 1).ok().and_then(|i| self.events.get(i))
+    }
+
+    /// The `ActivityTaskScheduled` attributes of an activity.
+    pub(crate) fn activity_attributes(
+        &self,
+        scheduled_event_id: i64,
+    ) -> Option<&ActivityTaskScheduledEventAttributes> {
+        match self.event(scheduled_event_id)?.attributes.as_ref()? {
+            Attributes::ActivityTaskScheduledEventAttributes(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Closes the run with `status` at `now_ms`.
+    pub(crate) fn close(&mut self, now_ms: i64, status: WorkflowExecutionStatus) {
+        self.state.status = status as i32;
+        self.state.close_time_ms = Some(now_ms);
+        self.state.workflow_task = None;
+        self.state.activities.clear();
+        self.state.timers.clear();
+        self.dirty = true;
+    }
+}
+
+/// In a buffered completion event, `started_event_id` first holds 0: the started event had
+/// no id yet. Point it at the id assigned during the flush.
+fn fix(started_ids: &HashMap<i64, i64>, scheduled_event_id: i64, started_event_id: &mut i64) {
+    if let Some(id) = started_ids.get(&scheduled_event_id) {
+        *started_event_id = *id;
+    }
+}

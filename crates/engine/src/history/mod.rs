@@ -1,0 +1,154 @@
+//! Per-execution state: every workflow run's history and mutable state, owned by one
+//! [`Registry`] and mutated synchronously under one lock.
+//!
+//! Operations take `&mut Registry`, the current time and an [`Effects`] collector; they
+//! change state and describe what must happen next (dispatch a task, arm a timer) as data.
+//! The runtime persists the changed runs, then executes the effects.
+//!
+//! One file per concern: `start` (new runs, id reuse), `workflow_task` (the workflow task
+//! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
+//! `control` (signal, cancel, terminate), `recovery` (rebuilding effects after a restart).
+
+mod activity;
+mod commands;
+mod control;
+pub(crate) mod effects;
+pub(crate) mod events;
+pub(crate) mod execution;
+mod namespace;
+mod persist;
+mod recovery;
+mod retry;
+mod start;
+mod timer;
+pub(crate) mod token;
+mod workflow_task;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
+pub(crate) use activity::ActivityRef;
+pub(crate) use control::Signal;
+pub(crate) use execution::Execution;
+pub(crate) use workflow_task::WorkflowTaskRef;
+pub(crate) use namespace::NamespaceRecord;
+pub(crate) use start::NewRun;
+
+use crate::error::{EngineError, Result};
+
+/// All namespaces and runs.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
+    pub(crate) namespaces_dirty: bool,
+    pub(crate) runs: HashMap<String, Execution>,
+    /// The latest run of each (namespace, workflow id).
+    pub(crate) current: HashMap<(String, String), String>,
+    /// Runs handed out mutably since the last batch: the only ones that may need writing.
+    pub(crate) touched: HashSet<String>,
+}
+
+impl Registry {
+    pub(crate) fn run(&self, run_id: &str) -> Result<&Execution> {
+        self.runs
+            .get(run_id)
+            .ok_or_else(|| EngineError::not_found(format!("workflow run {run_id} not found")))
+    }
+
+    pub(crate) fn run_mut(&mut self, run_id: &str) -> Result<&mut Execution> {
+        self.touch(run_id)
+            .ok_or_else(|| EngineError::not_found(format!("workflow run {run_id} not found")))
+    }
+
+    /// A run, mutably; remembered so the next batch persists its changes.
+    pub(crate) fn touch(&mut self, run_id: &str) -> Option<&mut Execution> {
+        let exec = self.runs.get_mut(run_id)?;
+        if !self.touched.contains(run_id) {
+            self.touched.insert(run_id.to_owned());
+        }
+        Some(exec)
+    }
+
+    /// The run named by a namespace, workflow id and optional run id (empty: the latest).
+    pub(crate) fn resolve(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<&str> {
+        self.namespace(namespace)?;
+        let not_found = || {
+            EngineError::not_found(format!(
+                "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+            ))
+        };
+        if run_id.is_empty() {
+            return self
+                .current
+                .get(&(namespace.to_owned(), workflow_id.to_owned()))
+                .map(String::as_str)
+                .ok_or_else(not_found);
+        }
+        match self.runs.get(run_id) {
+            Some(exec)
+                if exec.state.namespace == namespace && exec.state.workflow_id == workflow_id =>
+            {
+                Ok(exec.state.run_id.as_str())
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Like [`Registry::resolve`], but the run must still be open.
+    pub(crate) fn resolve_open(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<String> {
+        let run_id = self.resolve(namespace, workflow_id, run_id)?.to_owned();
+        if self.run(&run_id)?.is_open() {
+            Ok(run_id)
+        } else {
+            Err(EngineError::not_found("workflow execution already completed"))
+        }
+    }
+}
+
+impl Registry {
+    /// A durable timer fired; the owning state machine decides whether it still applies.
+    pub(crate) fn on_timer(&mut self, timer: TimerKey, now_ms: i64, fx: &mut Effects) {
+        match timer {
+            TimerKey::User { run_id, timer_id } => self.on_user_timer(&run_id, &timer_id, now_ms, fx),
+            TimerKey::WorkflowTaskTimeout {
+                run_id,
+                scheduled_event_id,
+            } => self.on_workflow_task_timeout(&run_id, scheduled_event_id, now_ms, fx),
+            TimerKey::WorkflowTaskBackoff {
+                run_id,
+                scheduled_event_id,
+            } => self.on_workflow_task_backoff(&run_id, scheduled_event_id, fx),
+            TimerKey::Activity {
+                run_id,
+                scheduled_event_id,
+                attempt,
+                timeout,
+            } => {
+                let activity = ActivityRef {
+                    run_id: &run_id,
+                    scheduled_event_id,
+                    attempt,
+                };
+                self.on_activity_timeout(&activity, timeout, now_ms, fx);
+            }
+            TimerKey::ActivityRetry {
+                run_id,
+                scheduled_event_id,
+                attempt,
+            } => {
+                let activity = ActivityRef {
+                    run_id: &run_id,
+                    scheduled_event_id,
+                    attempt,
+                };
+                self.on_activity_retry(&activity, now_ms, fx);
+            }
+            TimerKey::RunTimeout { run_id } => self.on_run_timeout(&run_id, now_ms, fx),
+        }
+    }
+}

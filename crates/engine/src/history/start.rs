@@ -1,0 +1,240 @@
+//! Starting runs: workflow id conflict and reuse policies, request-id idempotency, and the
+//! run created by continue-as-new.
+
+use temporalio_protos::temporal::api::{
+    common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType},
+    enums::v1::{
+        ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+        WorkflowIdReusePolicy,
+    },
+    failure::v1::Failure,
+    history::v1::WorkflowExecutionStartedEventAttributes,
+    taskqueue::v1::TaskQueue,
+};
+
+use super::{Effects, Execution, Registry, TimerKey, execution::RunState};
+use crate::{
+    error::{EngineError, Result},
+    time::{duration, duration_ms},
+};
+
+/// The default and the maximum workflow task start-to-close timeout.
+const DEFAULT_WORKFLOW_TASK_TIMEOUT_MS: i64 = 10_000;
+const MAX_WORKFLOW_TASK_TIMEOUT_MS: i64 = 120_000;
+
+/// Everything needed to create a run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewRun {
+    /// A run id chosen in advance (continue-as-new names it in the closing event).
+    pub(crate) run_id: Option<String>,
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) workflow_type: String,
+    pub(crate) task_queue: String,
+    pub(crate) input: Option<Payloads>,
+    pub(crate) execution_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) run_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) workflow_task_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) identity: String,
+    pub(crate) request_id: String,
+    pub(crate) header: Option<Header>,
+    pub(crate) memo: Option<Memo>,
+    pub(crate) search_attributes: Option<SearchAttributes>,
+    pub(crate) retry_policy: Option<RetryPolicy>,
+    pub(crate) reuse_policy: i32,
+    pub(crate) conflict_policy: i32,
+    /// (previous run id, first run id) when continuing as new.
+    pub(crate) continued_from: Option<(String, String)>,
+    pub(crate) last_completion_result: Option<Payloads>,
+    pub(crate) continued_failure: Option<Failure>,
+}
+
+/// What a start request resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub(crate) run_id: String,
+    /// False when an existing run was returned instead of a new one being created.
+    pub(crate) created: bool,
+}
+
+impl NewRun {
+    fn validate(&self) -> Result<()> {
+        if self.workflow_id.is_empty() {
+            return Err(EngineError::invalid("WorkflowId is not set on request."));
+        }
+        if self.workflow_type.is_empty() {
+            return Err(EngineError::invalid("WorkflowType is not set on request."));
+        }
+        if self.task_queue.is_empty() {
+            return Err(EngineError::invalid("TaskQueue is not set on request."));
+        }
+        Ok(())
+    }
+}
+
+impl Registry {
+    /// Starts a run, or returns the one this request already started, honouring the id
+    /// conflict policy (running) and reuse policy (closed).
+    pub(crate) fn start_workflow(
+        &mut self,
+        spec: NewRun,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<Started> {
+        self.namespace(&spec.namespace)?;
+        spec.validate()?;
+        let key = (spec.namespace.clone(), spec.workflow_id.clone());
+        if let Some(existing_id) = self.current.get(&key).cloned() {
+            let existing = self.run(&existing_id)?;
+            let same_request =
+                !spec.request_id.is_empty() && existing.state.start_request_id == spec.request_id;
+            if same_request {
+                return Ok(Started {
+                    run_id: existing_id,
+                    created: true,
+                });
+            }
+            let already_started = EngineError::AlreadyStarted {
+                workflow_id: spec.workflow_id.clone(),
+                run_id: existing.state.run_id.clone(),
+                start_request_id: existing.state.start_request_id.clone(),
+            };
+            let status = WorkflowExecutionStatus::try_from(existing.state.status)
+                .unwrap_or(WorkflowExecutionStatus::Unspecified);
+            if existing.is_open() {
+                let conflict = WorkflowIdConflictPolicy::try_from(spec.conflict_policy);
+                let terminate_if_running =
+                    spec.reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32;
+                match conflict {
+                    Ok(WorkflowIdConflictPolicy::UseExisting) => {
+                        return Ok(Started {
+                            run_id: existing_id,
+                            created: false,
+                        });
+                    }
+                    Ok(WorkflowIdConflictPolicy::TerminateExisting) => {}
+                    _ if terminate_if_running => {}
+                    _ => return Err(already_started),
+                }
+                let reason = "terminated by a start with the same workflow id";
+                self.terminate(&existing_id, reason, None, &spec.identity, now_ms, fx)?;
+            } else {
+                let reuse = WorkflowIdReusePolicy::try_from(spec.reuse_policy);
+                let succeeded = matches!(
+                    status,
+                    WorkflowExecutionStatus::Completed | WorkflowExecutionStatus::ContinuedAsNew
+                );
+                match reuse {
+                    Ok(WorkflowIdReusePolicy::RejectDuplicate) => return Err(already_started),
+                    Ok(WorkflowIdReusePolicy::AllowDuplicateFailedOnly) if succeeded => {
+                        return Err(already_started);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let run_id = self.create_run(spec, now_ms, fx);
+        Ok(Started {
+            run_id,
+            created: true,
+        })
+    }
+
+    /// Creates a run with its `WorkflowExecutionStarted` event and first workflow task.
+    pub(crate) fn create_run(&mut self, spec: NewRun, now_ms: i64, fx: &mut Effects) -> String {
+        let run_id = spec
+            .run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (continued_run_id, first_run_id) = spec
+            .continued_from
+            .clone()
+            .unwrap_or_else(|| (String::new(), run_id.clone()));
+        let task_timeout_ms = duration_ms(spec.workflow_task_timeout.as_ref())
+            .unwrap_or(DEFAULT_WORKFLOW_TASK_TIMEOUT_MS)
+            .min(MAX_WORKFLOW_TASK_TIMEOUT_MS);
+        let run_timeout_ms = match (
+            duration_ms(spec.run_timeout.as_ref()),
+            duration_ms(spec.execution_timeout.as_ref()),
+        ) {
+            (Some(run), Some(exec)) => Some(run.min(exec)),
+            (run, exec) => run.or(exec),
+        };
+        let request_id = if spec.request_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            spec.request_id.clone()
+        };
+        let mut exec = Execution::new(RunState {
+            namespace: spec.namespace.clone(),
+            workflow_id: spec.workflow_id.clone(),
+            run_id: run_id.clone(),
+            first_run_id: first_run_id.clone(),
+            workflow_type: spec.workflow_type.clone(),
+            task_queue: spec.task_queue.clone(),
+            status: WorkflowExecutionStatus::Running as i32,
+            start_time_ms: now_ms,
+            close_time_ms: None,
+            start_request_id: request_id,
+            workflow_task_timeout_ms: task_timeout_ms,
+            run_timeout_ms,
+            previous_started_event_id: 0,
+            workflow_task: None,
+            activities: Default::default(),
+            timers: Default::default(),
+            cancel_requested: false,
+            new_run_id: None,
+        });
+        let initiator = if spec.continued_from.is_some() {
+            ContinueAsNewInitiator::Workflow as i32
+        } else {
+            ContinueAsNewInitiator::Unspecified as i32
+        };
+        exec.append(
+            now_ms,
+            WorkflowExecutionStartedEventAttributes {
+                workflow_type: Some(WorkflowType {
+                    name: spec.workflow_type,
+                }),
+                task_queue: Some(TaskQueue {
+                    name: spec.task_queue,
+                    kind: TaskQueueKind::Normal as i32,
+                    normal_name: String::new(),
+                }),
+                input: spec.input,
+                workflow_execution_timeout: spec.execution_timeout,
+                workflow_run_timeout: run_timeout_ms.map(duration),
+                workflow_task_timeout: Some(duration(task_timeout_ms)),
+                continued_execution_run_id: continued_run_id,
+                initiator,
+                continued_failure: spec.continued_failure,
+                last_completion_result: spec.last_completion_result,
+                original_execution_run_id: run_id.clone(),
+                identity: spec.identity,
+                first_execution_run_id: first_run_id,
+                retry_policy: spec.retry_policy,
+                attempt: 1,
+                memo: spec.memo,
+                search_attributes: spec.search_attributes,
+                header: spec.header,
+                workflow_id: spec.workflow_id.clone(),
+                ..Default::default()
+            },
+        );
+        exec.schedule_workflow_task(now_ms, 1, fx);
+        if let Some(timeout) = run_timeout_ms {
+            fx.timer(
+                now_ms + timeout,
+                TimerKey::RunTimeout {
+                    run_id: run_id.clone(),
+                },
+            );
+        }
+        fx.history_changed();
+        self.current
+            .insert((spec.namespace, spec.workflow_id), run_id.clone());
+        self.touched.insert(run_id.clone());
+        self.runs.insert(run_id.clone(), exec);
+        run_id
+    }
+}

