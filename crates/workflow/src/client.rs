@@ -226,7 +226,9 @@ impl WorkflowClient {
         result.map(|_| self.handle(workflow_id))
     }
 
-    /// Signals workflow `W`, starting it first if no run with this id is open.
+    /// Signals workflow `W`, starting it first if no run with this id is open. The signal
+    /// reaches the workflow before its first task. `options.id_conflict` does not apply: an
+    /// open run is always signalled.
     pub async fn signal_with_start<W, S>(
         &self,
         workflow: W,
@@ -243,6 +245,10 @@ impl WorkflowClient {
         S::Input: Send,
     {
         let workflow_id = workflow_id.into();
+        let options = StartOptions {
+            id_conflict: IdConflict::UseExisting,
+            ..options
+        };
         let start_options = self.start_options(&workflow_id, &options);
         self.bounded("signal_with_start", async {
             self.inner
@@ -408,6 +414,14 @@ pub struct Handle<W: HasWorkflowDefinition> {
     client: WorkflowClient,
     workflow_id: String,
     _workflow: PhantomData<W>,
+}
+
+impl<W: HasWorkflowDefinition> std::fmt::Debug for Handle<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("workflow_id", &self.workflow_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: HasWorkflowDefinition> Handle<W> {

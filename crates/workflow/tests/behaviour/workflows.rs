@@ -1,0 +1,296 @@
+//! Workflows and activities that exercise one Temporal feature each.
+// The SDK macros generate undocumented, crate-visible marker items for each method.
+#![allow(missing_docs, unreachable_pub)]
+
+use std::time::Duration;
+
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions,
+    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+};
+use temporalio_workflow::common::RetryPolicy;
+
+pub struct SuiteActivities;
+
+#[activities]
+impl SuiteActivities {
+    /// Fails until attempt `succeed_on`, then returns the attempt number.
+    #[activity]
+    pub async fn flaky(ctx: ActivityContext, succeed_on: u32) -> Result<u32, ActivityError> {
+        let attempt = ctx.info().attempt;
+        if attempt < succeed_on {
+            return Err(anyhow_like(format!("attempt {attempt} fails on purpose")));
+        }
+        Ok(attempt)
+    }
+
+    /// Sleeps for `millis`, longer than its start-to-close timeout allows.
+    #[activity]
+    pub async fn sleepy(_ctx: ActivityContext, millis: u64) -> Result<(), ActivityError> {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ok(())
+    }
+
+    /// Heartbeats steps 0..10 with the step as details. The first attempt stops heartbeating
+    /// after step 3 (as if stuck), so the heartbeat timeout fires; the retry resumes from the
+    /// last recorded details. Returns (attempt, step it resumed from).
+    #[activity]
+    pub async fn resumable(ctx: ActivityContext, _input: ()) -> Result<(u32, u32), ActivityError> {
+        let resumed_from: u32 = ctx.heartbeat_details().deserialize()?.unwrap_or(0);
+        let attempt = ctx.info().attempt;
+        for step in resumed_from..10 {
+            ctx.record_heartbeat(step).await?;
+            if attempt == 1 && step == 3 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((attempt, resumed_from))
+    }
+}
+
+fn anyhow_like(message: String) -> ActivityError {
+    ActivityError::application(temporalio_sdk::ApplicationFailure::new(message))
+}
+
+/// Returns its input.
+#[workflow]
+#[derive(Default)]
+pub struct Echo;
+
+#[workflow_methods]
+impl Echo {
+    #[run(name = "Echo")]
+    pub async fn run(_ctx: &mut WorkflowContext<Self>, input: String) -> WorkflowResult<String> {
+        Ok(input)
+    }
+}
+
+/// Sums signalled numbers until told to finish; answers queries and updates meanwhile.
+#[workflow]
+#[derive(Default)]
+pub struct Accumulator {
+    total: i64,
+    done: bool,
+}
+
+#[workflow_methods]
+impl Accumulator {
+    #[run(name = "Accumulator")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, start: i64) -> WorkflowResult<i64> {
+        ctx.state_mut(|s| s.total += start);
+        ctx.wait_condition(|s: &Self| s.done).await?;
+        Ok(ctx.state(|s| s.total))
+    }
+
+    #[signal(name = "add")]
+    pub fn add(&mut self, _ctx: &mut SyncWorkflowContext<Self>, amount: i64) {
+        self.total += amount;
+    }
+
+    #[signal(name = "finish")]
+    pub fn finish(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _unit: ()) {
+        self.done = true;
+    }
+
+    #[query(name = "total")]
+    pub fn total(&self, _ctx: &WorkflowContextView) -> i64 {
+        self.total
+    }
+
+    #[update_validator(set)]
+    fn validate_set(
+        &self,
+        _ctx: &WorkflowContextView,
+        value: &i64,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if *value < 0 {
+            return Err("total must not be negative".into());
+        }
+        Ok(())
+    }
+
+    /// Sets the total; returns the previous one.
+    #[update(name = "set")]
+    pub fn set(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: i64) -> i64 {
+        std::mem::replace(&mut self.total, value)
+    }
+}
+
+/// Sleeps on a durable timer, then returns how long the workflow clock moved (ms).
+#[workflow]
+#[derive(Default)]
+pub struct Sleeper;
+
+#[workflow_methods]
+impl Sleeper {
+    #[run(name = "Sleeper")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, millis: u64) -> WorkflowResult<u64> {
+        let before = ctx.workflow_time();
+        ctx.timer(Duration::from_millis(millis)).await;
+        let after = ctx.workflow_time();
+        let moved = match (before, after) {
+            (Some(b), Some(a)) => a
+                .duration_since(b)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            _ => 0,
+        };
+        Ok(moved)
+    }
+}
+
+/// Calls `flaky` with server-side retries; returns the attempt that succeeded.
+#[workflow]
+#[derive(Default)]
+pub struct Retrier;
+
+#[workflow_methods]
+impl Retrier {
+    #[run(name = "Retrier")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, succeed_on: u32) -> WorkflowResult<u32> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(100))
+                    .backoff_coefficient(1.0)
+                    .maximum_attempts(10)
+                    .build(),
+            )
+            .build();
+        Ok(ctx
+            .execute_activity(SuiteActivities::flaky, succeed_on, options)
+            .await?)
+    }
+}
+
+/// Runs `sleepy` past its start-to-close timeout for two attempts; returns how the activity
+/// failed.
+#[workflow]
+#[derive(Default)]
+pub struct TimesOut;
+
+#[workflow_methods]
+impl TimesOut {
+    #[run(name = "TimesOut")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<String> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_millis(500))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(100))
+                    .maximum_attempts(2)
+                    .build(),
+            )
+            .build();
+        match ctx
+            .execute_activity(SuiteActivities::sleepy, 5_000u64, options)
+            .await
+        {
+            Ok(()) => Ok("completed".to_owned()),
+            Err(ActivityExecutionError::Failed(e)) => Ok(match e.as_timeout() {
+                Some(timeout) => format!("timed out: {:?}", timeout.timeout_type()),
+                None => format!("failed: {}", e.failure().message),
+            }),
+            Err(other) => Ok(format!("other: {other}")),
+        }
+    }
+}
+
+/// Runs `resumable` with a heartbeat timeout; returns (attempt, resumed_from).
+#[workflow]
+#[derive(Default)]
+pub struct Heartbeater;
+
+#[workflow_methods]
+impl Heartbeater {
+    #[run(name = "Heartbeater")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<(u32, u32)> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+            .heartbeat_timeout(Duration::from_secs(1))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(100))
+                    .maximum_attempts(3)
+                    .build(),
+            )
+            .build();
+        Ok(ctx
+            .execute_activity(SuiteActivities::resumable, (), options)
+            .await?)
+    }
+}
+
+/// Starts `Echo` as a child and returns its result, prefixed.
+#[workflow]
+#[derive(Default)]
+pub struct Parent;
+
+#[workflow_methods]
+impl Parent {
+    #[run(name = "Parent")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: String) -> WorkflowResult<String> {
+        let child_id = format!("{}-child", ctx.workflow_id());
+        let child = ctx
+            .start_child_workflow(
+                Echo::run,
+                input,
+                ChildWorkflowOptions::workflow_id(child_id),
+            )
+            .await?;
+        let out = child.result().await?;
+        Ok(format!("child said {out}"))
+    }
+}
+
+/// Continues as new until the counter reaches 3, then returns it.
+#[workflow]
+#[derive(Default)]
+pub struct Counter;
+
+#[workflow_methods]
+impl Counter {
+    #[run(name = "Counter")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, n: u32) -> WorkflowResult<u32> {
+        if n < 3 {
+            ctx.continue_as_new(n + 1, ContinueAsNewOptions::default())?;
+        }
+        Ok(n)
+    }
+}
+
+/// Waits on a long timer; on cancellation, ends cancelled.
+#[workflow]
+#[derive(Default)]
+pub struct Patient;
+
+#[workflow_methods]
+impl Patient {
+    #[run(name = "Patient")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<()> {
+        ctx.timer(Duration::from_secs(3600)).await;
+        if ctx.cancellation_token().is_cancelled() {
+            return Err(WorkflowTermination::cancelled());
+        }
+        Ok(())
+    }
+}
+
+/// Registers every suite workflow and activity on a worker.
+pub fn register(
+    options: &mut temporalio_sdk::WorkerOptions,
+) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
+    options
+        .register_workflow::<Echo>()?
+        .register_workflow::<Accumulator>()?
+        .register_workflow::<Sleeper>()?
+        .register_workflow::<Retrier>()?
+        .register_workflow::<TimesOut>()?
+        .register_workflow::<Heartbeater>()?
+        .register_workflow::<Parent>()?
+        .register_workflow::<Counter>()?
+        .register_workflow::<Patient>()?
+        .register_activities(SuiteActivities);
+    Ok(())
+}
