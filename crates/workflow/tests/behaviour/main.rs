@@ -32,8 +32,10 @@ where
     let backend = tokio::task::spawn_blocking(Backend::start)
         .await
         .expect("start the backend");
-    let mut config = Config::default();
-    config.role = Role::Worker;
+    let mut config = Config {
+        role: Role::Worker,
+        ..Config::default()
+    };
     config.temporal.address = backend.address();
     config.temporal.task_queue = format!("suite-{}", uuid::Uuid::new_v4());
     config.health.listen = "127.0.0.1:0".parse().expect("socket address");
