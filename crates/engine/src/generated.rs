@@ -2,11 +2,11 @@
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
 /// `temporal.api.workflowservice.v1`: the `WorkflowService` server trait.
-pub mod workflowservice {
+pub(crate) mod workflowservice {
     tonic::include_proto!("temporal.api.workflowservice.v1");
 }
 
 /// `temporal.api.operatorservice.v1`: the `OperatorService` server trait.
-pub mod operatorservice {
+pub(crate) mod operatorservice {
     tonic::include_proto!("temporal.api.operatorservice.v1");
 }

@@ -1,2 +1,45 @@
-//! The embedded engine.
-pub mod generated;
+//! The embedded engine: a Temporal-compatible `WorkflowService` gRPC server, in Rust, on
+//! SQLite. The official Temporal SDKs and CLI talk to it unchanged; it is what lets the
+//! Workflow Library's demo mode run engine, worker, client and API in one process. For
+//! anything beyond one machine, point the same code at a real Temporal cluster instead.
+//!
+//! Most code wants the `workflow` crate, which starts this engine for demo mode; use this
+//! crate directly to embed or run the engine yourself (the `workflow-engine` binary does).
+//!
+//! ```no_run
+//! use workflow_engine::{Engine, EngineOptions};
+//!
+//! # async fn demo() -> Result<(), workflow_engine::EngineError> {
+//! let options = EngineOptions::new("127.0.0.1:0".parse().expect("address"))
+//!     .with_database("engine.db");
+//! let engine = Engine::start(options).await?;
+//! println!("connect a Temporal client to {}", engine.address());
+//! engine.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! Requests flow `api` -> `runtime` -> `history` -> `store`, with `matching` beside them:
+//!
+//! - `api`: thin gRPC handlers, one module per RPC family, one error-to-status mapping.
+//! - `runtime`: runs each operation under one lock, commits it, then executes its effects;
+//!   drives durable timers; holds queries in flight.
+//! - `history`: per-run state machines (workflow task, activity, timer), mutated
+//!   synchronously; effects come out as data.
+//! - `matching`: task queues and long polls.
+//! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
+
+mod api;
+mod engine;
+mod error;
+mod generated;
+mod history;
+mod matching;
+mod runtime;
+mod store;
+mod time;
+
+pub use engine::{DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, serve};
+pub use error::EngineError;

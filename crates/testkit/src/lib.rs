@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use process::{Process, binary_path};
-pub use server::{Backend, TemporalServer, temporal_cli};
+pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -107,11 +107,71 @@ impl Drop for TemporalServer {
     }
 }
 
-/// The backend the behavioural suite runs against, chosen by `WORKFLOW_TEST_BACKEND`
-/// (`temporal`, the default: the real Temporal dev server).
+/// Our embedded engine, run as the standalone `workflow-engine` binary over real gRPC, with
+/// its own SQLite file. Killed on drop.
+pub struct EngineServer {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineServer {
+    /// Starts `workflow-engine` on a free port and waits until it accepts connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let port = free_port();
+        let child = Command::new(crate::binary_path("workflow-engine"))
+            .args([
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--headless",
+            ])
+            .arg("--db-filename")
+            .arg(dir.path().join("engine.db"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start workflow-engine: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                panic!("workflow-engine on port {port} not ready after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child: Some(child),
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for EngineServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The backend the behavioural suite runs against, chosen by `WORKFLOW_TEST_BACKEND`:
+/// `temporal` (the default: the real Temporal dev server, the oracle) or `engine` (our
+/// embedded engine as a standalone process).
 pub enum Backend {
     /// The real Temporal server.
     Temporal(TemporalServer),
+    /// The embedded engine.
+    Engine(EngineServer),
 }
 
 impl Backend {
@@ -119,7 +179,10 @@ impl Backend {
     pub fn start() -> Self {
         match std::env::var("WORKFLOW_TEST_BACKEND").as_deref() {
             Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start()),
-            Ok(other) => panic!("WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\""),
+            Ok("engine") => Backend::Engine(EngineServer::start()),
+            Ok(other) => panic!(
+                "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\" or \"engine\""
+            ),
         }
     }
 
@@ -127,6 +190,7 @@ impl Backend {
     pub fn address(&self) -> String {
         match self {
             Backend::Temporal(server) => server.address(),
+            Backend::Engine(server) => server.address(),
         }
     }
 }

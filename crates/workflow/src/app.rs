@@ -67,17 +67,15 @@ pub struct App {
     readiness: Readiness,
     health_addr: SocketAddr,
     health_task: JoinHandle<()>,
+    engine: Option<EmbeddedEngine>,
 }
 
 impl App {
     /// Serves health and metrics, then connects to Temporal with bounded retries.
     pub async fn start(config: Config) -> Result<App, StartError> {
         config.validate()?;
-        if config.engine == EngineKind::Embedded {
-            return Err(StartError::Role(
-                "engine = \"embedded\" is not available in this build: set engine = \"server\" (WORKFLOW_ENGINE=server) and point temporal.address at a Temporal server".to_owned(),
-            ));
-        }
+        let mut config = config;
+        let engine = start_embedded_engine(&mut config).await?;
         let metrics = Metrics::new();
         let readiness = Readiness::new(config.role.runs_worker(), metrics.clone());
         let listener = TcpListener::bind(config.health.listen).await.map_err(|e| {
@@ -105,6 +103,9 @@ impl App {
             Ok(client) => client,
             Err(e) => {
                 health_task.abort();
+                if let Some(engine) = engine {
+                    engine.stop().await;
+                }
                 return Err(e);
             }
         };
@@ -123,6 +124,7 @@ impl App {
             readiness,
             health_addr,
             health_task,
+            engine,
         })
     }
 
@@ -231,6 +233,9 @@ impl App {
             }
         };
         self.health_task.abort();
+        if let Some(engine) = self.engine {
+            engine.stop().await;
+        }
         worker_result?;
         api_result?;
         tracing::info!("stopped");
@@ -261,6 +266,62 @@ impl App {
         let worker = Worker::new(&runtime, self.client.sdk_client().clone(), options)
             .map_err(|e| StartError::Worker(e.to_string()))?;
         Ok((runtime, worker))
+    }
+}
+
+/// The engine running inside this process (demo mode).
+#[cfg(feature = "embedded")]
+struct EmbeddedEngine(workflow_engine::EngineHandle);
+
+#[cfg(not(feature = "embedded"))]
+struct EmbeddedEngine;
+
+impl EmbeddedEngine {
+    async fn stop(self) {
+        #[cfg(feature = "embedded")]
+        if let Err(e) = self.0.shutdown().await {
+            tracing::error!(error = %e, "embedded engine did not stop cleanly");
+        }
+    }
+}
+
+/// Starts the embedded engine when the configuration asks for it, and points
+/// `temporal.address` at it.
+async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEngine>, StartError> {
+    if config.engine != EngineKind::Embedded {
+        return Ok(None);
+    }
+    #[cfg(feature = "embedded")]
+    {
+        let embedded = &config.embedded;
+        let mut options = workflow_engine::EngineOptions::new(embedded.listen);
+        if let Some(path) = &embedded.database {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StartError::Engine(format!(
+                        "cannot create {} for embedded.database: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            options = options.with_database(path.clone());
+        }
+        if config.temporal.namespace != workflow_engine::DEFAULT_NAMESPACE {
+            options = options.with_namespace(config.temporal.namespace.clone());
+        }
+        let handle = workflow_engine::Engine::start(options)
+            .await
+            .map_err(|e| StartError::Engine(e.to_string()))?;
+        let address = handle.address();
+        tracing::info!(%address, database = ?embedded.database, "embedded engine serving");
+        config.temporal.address = address.to_string();
+        Ok(Some(EmbeddedEngine(handle)))
+    }
+    #[cfg(not(feature = "embedded"))]
+    {
+        Err(StartError::Engine(
+            "engine = \"embedded\" needs a binary built with the library's `embedded` feature: use orders-demo, or set engine = \"server\" (WORKFLOW_ENGINE=server) and point temporal.address at a Temporal server".to_owned(),
+        ))
     }
 }
 

@@ -68,6 +68,27 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// The health and metrics endpoint.
     pub health: HealthConfig,
+    /// The embedded engine, when `engine = "embedded"`.
+    pub embedded: EmbeddedConfig,
+}
+
+/// The engine started inside the process in demo mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// SQLite file the engine persists to; unset keeps everything in memory (lost on exit).
+    pub database: Option<PathBuf>,
+    /// Where the engine listens. Default `127.0.0.1:0` (loopback, a free port).
+    pub listen: SocketAddr,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            database: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
 }
 
 /// Connection to Temporal.
@@ -301,6 +322,17 @@ impl Config {
         }
         if let Some(v) = get("WORKFLOW_SHUTDOWN_GRACE_PERIOD") {
             w.shutdown_grace_period = parse_duration("WORKFLOW_SHUTDOWN_GRACE_PERIOD", &v)?;
+        }
+        if let Some(v) = get("WORKFLOW_ENGINE_DB") {
+            self.embedded.database = Some(v.into());
+        }
+        if let Some(v) = get("WORKFLOW_ENGINE_LISTEN") {
+            self.embedded.listen = v.parse().map_err(|_| ConfigError::Invalid {
+                field: "WORKFLOW_ENGINE_LISTEN".to_owned(),
+                value: v.clone(),
+                fix: "give a socket address such as 127.0.0.1:7233 (port 0 picks a free port)"
+                    .to_owned(),
+            })?;
         }
         if let Some(v) = get("WORKFLOW_HEALTH_LISTEN") {
             self.health.listen = v.parse().map_err(|_| ConfigError::Invalid {

@@ -77,6 +77,10 @@ pub enum StartError {
     /// The worker stopped with an error.
     #[error("worker failed: {0}")]
     WorkerRun(String),
+    /// The embedded engine could not start (its database path, its address, or a build
+    /// without the `embedded` feature).
+    #[error("embedded engine: {0}")]
+    Engine(String),
     /// The role needs a part that the integration did not provide.
     #[error("{0}")]
     Role(String),

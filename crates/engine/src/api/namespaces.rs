@@ -2,8 +2,9 @@
 //! validates before it polls.
 
 use temporalio_protos::temporal::api::{
-    enums::v1::NamespaceState,
+    enums::v1::{NamespaceState, ReplicationState},
     namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info},
+    replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::{
         DescribeNamespaceRequest, DescribeNamespaceResponse, GetSystemInfoResponse,
         ListNamespacesRequest, ListNamespacesResponse, RegisterNamespaceRequest,
@@ -11,12 +12,10 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use crate::{
-    error::Result,
-    history::NamespaceRecord,
-    runtime::Runtime,
-    time::duration,
-};
+use crate::{error::Result, history::NamespaceRecord, runtime::Runtime, time::duration};
+
+/// The one cluster this engine is.
+const CLUSTER_NAME: &str = "active";
 
 /// The Temporal server version this engine answers as.
 const SERVER_VERSION: &str = "1.29.0";
@@ -64,14 +63,20 @@ pub(super) fn describe_namespace(
     })
 }
 
-pub(super) fn list_namespaces(rt: &Runtime, _request: &ListNamespacesRequest) -> ListNamespacesResponse {
+pub(super) fn list_namespaces(
+    rt: &Runtime,
+    _request: &ListNamespacesRequest,
+) -> ListNamespacesResponse {
     rt.read(|registry| ListNamespacesResponse {
         namespaces: registry.namespaces.values().map(describe).collect(),
         next_page_token: Vec::new(),
     })
 }
 
-pub(super) async fn register_namespace(rt: &Runtime, request: RegisterNamespaceRequest) -> Result<()> {
+pub(super) async fn register_namespace(
+    rt: &Runtime,
+    request: RegisterNamespaceRequest,
+) -> Result<()> {
     let mut record = NamespaceRecord::new(&request.namespace);
     record.description = request.description;
     record.owner_email = request.owner_email;
@@ -110,6 +115,16 @@ fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
         config: Some(NamespaceConfig {
             workflow_execution_retention_ttl: Some(duration(record.retention_days * 86_400_000)),
             ..Default::default()
+        }),
+        // The CLI dereferences this unconditionally; a single-cluster answer like the
+        // Temporal dev server's.
+        replication_config: Some(NamespaceReplicationConfig {
+            active_cluster_name: CLUSTER_NAME.to_owned(),
+            clusters: vec![ClusterReplicationConfig {
+                cluster_name: CLUSTER_NAME.to_owned(),
+                ..Default::default()
+            }],
+            state: ReplicationState::Normal as i32,
         }),
         ..Default::default()
     }

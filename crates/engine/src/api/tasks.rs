@@ -5,12 +5,12 @@ use temporalio_protos::temporal::api::{
     enums::v1::QueryResultType,
     history::v1::History,
     workflowservice::v1::{
-        PollActivityTaskQueueRequest, PollActivityTaskQueueResponse,
-        PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
-        RecordActivityTaskHeartbeatRequest, RecordActivityTaskHeartbeatResponse,
-        RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
-        RespondActivityTaskFailedRequest, RespondQueryTaskCompletedRequest,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+        PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
+        PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
+        RecordActivityTaskHeartbeatResponse, RespondActivityTaskCanceledRequest,
+        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+        RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
+        RespondWorkflowTaskFailedRequest,
     },
 };
 use tokio::time::Instant;
@@ -40,7 +40,11 @@ pub(super) async fn poll_workflow_task(
 ) -> Result<PollWorkflowTaskQueueResponse> {
     let rt = &svc.runtime;
     rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
-    let key = queue_key(&r.namespace, r.task_queue.as_ref().map(|q| q.name.as_str()), QueueKind::Workflow)?;
+    let key = queue_key(
+        &r.namespace,
+        r.task_queue.as_ref().map(|q| q.name.as_str()),
+        QueueKind::Workflow,
+    )?;
     let deadline = Instant::now() + svc.long_poll;
     loop {
         let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
@@ -52,7 +56,13 @@ pub(super) async fn poll_workflow_task(
                 scheduled_event_id,
             } => {
                 rt.execute(|registry, now, fx| {
-                    Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &r.identity, now, fx))
+                    Ok(registry.start_workflow_task(
+                        &run_id,
+                        scheduled_event_id,
+                        &r.identity,
+                        now,
+                        fx,
+                    ))
                 })
                 .await?
             }
@@ -87,9 +97,9 @@ fn query_task(rt: &Runtime, query_id: &str) -> Option<PollWorkflowTaskQueueRespo
                 events: exec.events.clone(),
             }),
             query: Some(query),
-            workflow_execution_task_queue: Some(
-                crate::history::workflow_task::normal_queue(&exec.state.task_queue),
-            ),
+            workflow_execution_task_queue: Some(crate::history::workflow_task::normal_queue(
+                &exec.state.task_queue,
+            )),
             ..Default::default()
         })
     })
@@ -164,7 +174,9 @@ pub(super) fn complete_query_task(rt: &Runtime, r: RespondQueryTaskCompletedRequ
     if rt.queries.answer(&query_id, outcome) {
         Ok(())
     } else {
-        Err(EngineError::not_found("query not found or already timed out"))
+        Err(EngineError::not_found(
+            "query not found or already timed out",
+        ))
     }
 }
 
@@ -174,7 +186,11 @@ pub(super) async fn poll_activity_task(
 ) -> Result<PollActivityTaskQueueResponse> {
     let rt = &svc.runtime;
     rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
-    let key = queue_key(&r.namespace, r.task_queue.as_ref().map(|q| q.name.as_str()), QueueKind::Activity)?;
+    let key = queue_key(
+        &r.namespace,
+        r.task_queue.as_ref().map(|q| q.name.as_str()),
+        QueueKind::Activity,
+    )?;
     let deadline = Instant::now() + svc.long_poll;
     loop {
         let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
@@ -190,7 +206,14 @@ pub(super) async fn poll_activity_task(
         };
         let started = rt
             .execute(|registry, now, fx| {
-                Ok(registry.start_activity(&run_id, scheduled_event_id, attempt, &r.identity, now, fx))
+                Ok(registry.start_activity(
+                    &run_id,
+                    scheduled_event_id,
+                    attempt,
+                    &r.identity,
+                    now,
+                    fx,
+                ))
             })
             .await?;
         if let Some(response) = started {
@@ -224,7 +247,14 @@ pub(super) async fn fail_activity(rt: &Runtime, r: RespondActivityTaskFailedRequ
     };
     let failure = r.failure.unwrap_or_default();
     rt.execute(|registry, now, fx| {
-        registry.fail_activity(&activity, failure, r.last_heartbeat_details, &r.identity, now, fx)
+        registry.fail_activity(
+            &activity,
+            failure,
+            r.last_heartbeat_details,
+            &r.identity,
+            now,
+            fx,
+        )
     })
     .await
 }

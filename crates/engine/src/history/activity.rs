@@ -289,7 +289,13 @@ impl Execution {
         let s2c = Timeouts::of(attributes).schedule_to_close;
         let activity = self.state.activities.get(&scheduled_event_id)?;
         let deadline = s2c.map(|s| activity.scheduled_time_ms + s);
-        match retry::decide(&policy, activity.attempt, retryable_failure, now_ms, deadline) {
+        match retry::decide(
+            &policy,
+            activity.attempt,
+            retryable_failure,
+            now_ms,
+            deadline,
+        ) {
             Decision::Stop(state) => Some(state),
             Decision::Retry(backoff_ms) => {
                 let activity = self.state.activities.get_mut(&scheduled_event_id)?;
@@ -377,7 +383,7 @@ impl Registry {
             start_to_close_timeout: attributes.start_to_close_timeout,
             heartbeat_timeout: attributes.heartbeat_timeout,
             retry_policy: attributes.retry_policy.clone(),
-            priority: attributes.priority,
+            priority: attributes.priority.clone(),
             ..Default::default()
         })
     }
@@ -464,7 +470,10 @@ impl Registry {
         fx: &mut Effects,
     ) -> Result<()> {
         let exec = self.run_mut(r.run_id)?;
-        let requested_id = exec.started_activity(r)?.cancel_requested_event_id.unwrap_or(0);
+        let requested_id = exec
+            .started_activity(r)?
+            .cancel_requested_event_id
+            .unwrap_or(0);
         let scheduled_event_id = r.scheduled_event_id;
         let identity = identity.to_owned();
         exec.resolve_activity(

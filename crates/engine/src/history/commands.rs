@@ -5,7 +5,9 @@
 //! the run, the task fails with `UNHANDLED_COMMAND` instead, so the worker sees them first.
 
 use temporalio_protos::temporal::api::{
-    command::v1::{Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C},
+    command::v1::{
+        Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
+    },
     common::v1::WorkflowType,
     enums::v1::{RetryState, WorkflowExecutionStatus},
     history::v1::{
@@ -62,9 +64,8 @@ impl Registry {
                 scheduled_event_id: task.scheduled_event_id,
                 started_event_id: task.started_event_id,
                 identity: request.identity.clone(),
-                binary_checksum: request.binary_checksum.clone(),
                 sdk_metadata: request.sdk_metadata.clone(),
-                metering_metadata: request.metering_metadata.clone(),
+                metering_metadata: request.metering_metadata,
                 ..Default::default()
             },
         );
@@ -74,7 +75,10 @@ impl Registry {
         let mut continue_as_new = None;
         for command in request.commands {
             if !exec.is_open() {
-                tracing::warn!(run_id = task.run_id, "ignoring commands after a close command");
+                tracing::warn!(
+                    run_id = task.run_id,
+                    "ignoring commands after a close command"
+                );
                 break;
             }
             match apply(exec, command, completed_id, now_ms, fx) {
@@ -307,8 +311,8 @@ fn continue_as_new(
         workflow_type: workflow_type.clone(),
         task_queue: task_queue.clone(),
         input: a.input.clone(),
-        run_timeout: run_timeout.clone(),
-        workflow_task_timeout: task_timeout.clone(),
+        run_timeout,
+        workflow_task_timeout: task_timeout,
         header: a.header.clone(),
         memo: a.memo.clone(),
         search_attributes: a.search_attributes.clone(),
@@ -332,7 +336,6 @@ fn continue_as_new(
             workflow_task_completed_event_id: completed_id,
             backoff_start_interval: a.backoff_start_interval,
             initiator: a.initiator,
-            failure: a.failure,
             last_completion_result: a.last_completion_result,
             header: a.header,
             memo: a.memo,

@@ -195,13 +195,10 @@ impl Execution {
         true
     }
 
-    /// The id the next event will get once the buffer is flushed.
-    pub(crate) fn pending_event_id(&self) -> i64 {
-        self.next_event_id() + i64::try_from(self.buffered.len()).unwrap_or(0)
-    }
-
     pub(crate) fn event(&self, id: i64) -> Option<&HistoryEvent> {
-        usize::try_from(id - 1).ok().and_then(|i| self.events.get(i))
+        usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.events.get(i))
     }
 
     /// The `ActivityTaskScheduled` attributes of an activity.

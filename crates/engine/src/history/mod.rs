@@ -22,17 +22,17 @@ mod retry;
 mod start;
 mod timer;
 pub(crate) mod token;
-mod workflow_task;
+pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use activity::ActivityRef;
 pub(crate) use control::Signal;
+pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
-pub(crate) use workflow_task::WorkflowTaskRef;
 pub(crate) use namespace::NamespaceRecord;
 pub(crate) use start::NewRun;
+pub(crate) use workflow_task::WorkflowTaskRef;
 
 use crate::error::{EngineError, Result};
 
@@ -105,7 +105,9 @@ impl Registry {
         if self.run(&run_id)?.is_open() {
             Ok(run_id)
         } else {
-            Err(EngineError::not_found("workflow execution already completed"))
+            Err(EngineError::not_found(
+                "workflow execution already completed",
+            ))
         }
     }
 }
@@ -114,7 +116,9 @@ impl Registry {
     /// A durable timer fired; the owning state machine decides whether it still applies.
     pub(crate) fn on_timer(&mut self, timer: TimerKey, now_ms: i64, fx: &mut Effects) {
         match timer {
-            TimerKey::User { run_id, timer_id } => self.on_user_timer(&run_id, &timer_id, now_ms, fx),
+            TimerKey::User { run_id, timer_id } => {
+                self.on_user_timer(&run_id, &timer_id, now_ms, fx)
+            }
             TimerKey::WorkflowTaskTimeout {
                 run_id,
                 scheduled_event_id,

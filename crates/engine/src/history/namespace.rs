@@ -37,7 +37,9 @@ impl Registry {
     /// Registers `record`; fails if its name is taken.
     pub(crate) fn register_namespace(&mut self, record: NamespaceRecord) -> Result<()> {
         if record.name.is_empty() {
-            return Err(EngineError::invalid("Namespace name is not set on request."));
+            return Err(EngineError::invalid(
+                "Namespace name is not set on request.",
+            ));
         }
         if self.namespaces.contains_key(&record.name) {
             return Err(EngineError::NamespaceExists(record.name));

@@ -16,13 +16,16 @@ const DEFAULT_MAX_INTERVAL_FACTOR: i64 = 100;
 /// maximum interval 100x the initial one, unlimited attempts.
 pub(crate) fn with_defaults(policy: Option<RetryPolicy>) -> RetryPolicy {
     let mut policy = policy.unwrap_or_default();
-    let initial = duration_ms(policy.initial_interval.as_ref()).unwrap_or(DEFAULT_INITIAL_INTERVAL_MS);
+    let initial =
+        duration_ms(policy.initial_interval.as_ref()).unwrap_or(DEFAULT_INITIAL_INTERVAL_MS);
     policy.initial_interval = Some(duration(initial));
     if policy.backoff_coefficient < 1.0 {
         policy.backoff_coefficient = DEFAULT_COEFFICIENT;
     }
     if duration_ms(policy.maximum_interval.as_ref()).is_none() {
-        policy.maximum_interval = Some(duration(initial.saturating_mul(DEFAULT_MAX_INTERVAL_FACTOR)));
+        policy.maximum_interval = Some(duration(
+            initial.saturating_mul(DEFAULT_MAX_INTERVAL_FACTOR),
+        ));
     }
     policy
 }
@@ -66,7 +69,8 @@ pub(crate) fn decide(
 
 /// initial * coefficient^(attempt - 1), capped at the maximum interval.
 fn backoff_ms(policy: &RetryPolicy, attempt: i32) -> i64 {
-    let initial = duration_ms(policy.initial_interval.as_ref()).unwrap_or(DEFAULT_INITIAL_INTERVAL_MS);
+    let initial =
+        duration_ms(policy.initial_interval.as_ref()).unwrap_or(DEFAULT_INITIAL_INTERVAL_MS);
     let max = duration_ms(policy.maximum_interval.as_ref()).unwrap_or(i64::MAX);
     let exponent = attempt.saturating_sub(1).clamp(0, 64);
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
@@ -89,11 +93,13 @@ mod tests {
     fn app_failure(kind: &str, non_retryable: bool) -> Failure {
         Failure {
             message: "boom".into(),
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-                r#type: kind.into(),
-                non_retryable,
-                ..Default::default()
-            })),
+            failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    r#type: kind.into(),
+                    non_retryable,
+                    ..Default::default()
+                },
+            )),
             ..Default::default()
         }
     }

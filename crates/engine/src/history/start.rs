@@ -103,6 +103,8 @@ impl Registry {
                 .unwrap_or(WorkflowExecutionStatus::Unspecified);
             if existing.is_open() {
                 let conflict = WorkflowIdConflictPolicy::try_from(spec.conflict_policy);
+                // Older clients still send the deprecated reuse policy.
+                #[allow(deprecated)]
                 let terminate_if_running =
                     spec.reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32;
                 match conflict {

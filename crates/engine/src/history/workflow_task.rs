@@ -40,7 +40,10 @@ impl Execution {
         );
         let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
             let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
-            now_ms + 1000_i64.saturating_mul(2_i64.saturating_pow(exponent)).min(MAX_BACKOFF_MS)
+            now_ms
+                + 1000_i64
+                    .saturating_mul(2_i64.saturating_pow(exponent))
+                    .min(MAX_BACKOFF_MS)
         });
         self.state.workflow_task = Some(WorkflowTaskState {
             scheduled_event_id,

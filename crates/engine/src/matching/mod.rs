@@ -141,7 +141,10 @@ mod tests {
         let matching = Arc::new(Matching::default());
         matching.push(key(), task(1));
         let soon = Instant::now() + Duration::from_millis(50);
-        assert_eq!(matching.poll(&key(), soon, std::future::pending()).await, Some(task(1)));
+        assert_eq!(
+            matching.poll(&key(), soon, std::future::pending()).await,
+            Some(task(1))
+        );
         let waiting = {
             let matching = Arc::clone(&matching);
             tokio::spawn(async move {
@@ -158,7 +161,10 @@ mod tests {
     async fn expired_poll_returns_nothing_and_loses_nothing() {
         let matching = Arc::new(Matching::default());
         let soon = Instant::now() + Duration::from_millis(20);
-        assert_eq!(matching.poll(&key(), soon, std::future::pending()).await, None);
+        assert_eq!(
+            matching.poll(&key(), soon, std::future::pending()).await,
+            None
+        );
         matching.push(key(), task(3));
         assert_eq!(matching.backlog(&key()), 1);
     }

@@ -68,6 +68,8 @@ pub(crate) struct Snapshot {
 pub(crate) enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("write failed: {0}")]
+    Failed(String),
     #[error("the store's writer has stopped")]
     Closed,
     #[error("the database was written by a newer engine (schema {0})")]
@@ -119,7 +121,12 @@ mod conformance {
             namespaces: vec![("default".into(), "{}".into())],
             runs: vec![run_write("a", "s1", &[(1, b"e1"), (2, b"e2")])],
         };
-        store.commit(batch).await.ok().and_then(Result::ok).unwrap_or_else(|| panic!("commit"));
+        store
+            .commit(batch)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("commit"));
         let second = Batch {
             namespaces: vec![],
             runs: vec![
@@ -127,15 +134,26 @@ mod conformance {
                 run_write("b", "t1", &[(1, b"f1")]),
             ],
         };
-        store.commit(second).await.ok().and_then(Result::ok).unwrap_or_else(|| panic!("commit"));
+        store
+            .commit(second)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("commit"));
         let snapshot = load(store).await;
-        assert_eq!(snapshot.namespaces.get("default").map(String::as_str), Some("{}"));
+        assert_eq!(
+            snapshot.namespaces.get("default").map(String::as_str),
+            Some("{}")
+        );
         let mut runs = snapshot.runs;
         runs.sort_by(|x, y| x.record.run_id.cmp(&y.record.run_id));
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].record.state, "s2");
         assert_eq!(runs[0].record.buffered, vec![7]);
-        assert_eq!(runs[0].events, vec![b"e1".to_vec(), b"e2".to_vec(), b"e3".to_vec()]);
+        assert_eq!(
+            runs[0].events,
+            vec![b"e1".to_vec(), b"e2".to_vec(), b"e3".to_vec()]
+        );
         assert_eq!(runs[1].events, vec![b"f1".to_vec()]);
     }
 

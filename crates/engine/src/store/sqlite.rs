@@ -116,7 +116,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if version > latest {
         return Err(StoreError::NewerSchema(version));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index + 1)?;
@@ -154,14 +158,10 @@ fn flush(conn: &mut Connection, group: Vec<(Batch, oneshot::Sender<Result<(), St
     for (_, reply) in group {
         let outcome = match &result {
             Ok(()) => Ok(()),
-            Err(e) => Err(StoreError::Sqlite(clone_error(e))),
+            Err(e) => Err(StoreError::Failed(e.to_string())),
         };
         let _ = reply.send(outcome);
     }
-}
-
-fn clone_error(e: &rusqlite::Error) -> rusqlite::Error {
-    rusqlite::Error::ModuleError(e.to_string())
 }
 
 fn write_all<'a>(
@@ -189,7 +189,13 @@ fn write_all<'a>(
             }
             for write in &batch.runs {
                 let r = &write.record;
-                run.execute(params![r.run_id, r.namespace, r.workflow_id, r.state, r.buffered])?;
+                run.execute(params![
+                    r.run_id,
+                    r.namespace,
+                    r.workflow_id,
+                    r.state,
+                    r.buffered
+                ])?;
                 for (id, data) in &write.new_events {
                     event.execute(params![r.run_id, id, data])?;
                 }
@@ -202,7 +208,9 @@ fn write_all<'a>(
 fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
     let mut namespaces = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT name, record FROM namespaces")?;
-    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
     for row in rows {
         let (name, record) = row?;
         namespaces.insert(name, record);
@@ -219,8 +227,7 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
             buffered: row.get(4)?,
         })
     })?;
-    let mut events =
-        conn.prepare("SELECT data FROM events WHERE run_id = ?1 ORDER BY event_id")?;
+    let mut events = conn.prepare("SELECT data FROM events WHERE run_id = ?1 ORDER BY event_id")?;
     for record in records {
         let record = record?;
         let data = events

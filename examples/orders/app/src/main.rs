@@ -5,11 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use orders_logic::{Ledger, LogicSettings, OrderActivities};
-use orders_routes::ApiSettings;
-use workflow::{App, Config, Role, Services};
+use orders_logic::LogicSettings;
+use workflow::{Config, Role};
 
 /// The orders integration, API and worker in one process.
 #[derive(Parser)]
@@ -45,20 +43,5 @@ fn main() -> ExitCode {
 
 async fn run(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     let logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
-    let api = ApiSettings::from_env().map_err(anyhow::Error::msg)?;
-    let ledger = Ledger::open(&logic.ledger_path)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen} (ORDERS_LISTEN)"))?;
-    let app = App::start(config).await?;
-    let services = Services::new()
-        .api(listener, orders_routes::router(app.client(), api))
-        .worker(move |options| {
-            orders_logic::register(
-                options,
-                OrderActivities::new(ledger, logic.payment_failure_rate),
-            )
-        });
-    app.run(services).await?;
-    Ok(())
+    orders_app::serve(config, listen, logic).await
 }

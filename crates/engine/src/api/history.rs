@@ -1,0 +1,240 @@
+//! Reading one workflow: its history (paged, optionally long-polled, optionally only the
+//! close event) and its description.
+
+use temporalio_protos::temporal::api::{
+    common::v1::{ActivityType, WorkflowExecution},
+    enums::v1::{HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState},
+    history::v1::History,
+    workflow::v1::{
+        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
+        WorkflowExecutionInfo,
+    },
+    workflowservice::v1::{
+        DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
+        GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
+    },
+};
+use tokio::time::Instant;
+
+use super::Service;
+use crate::{
+    error::{EngineError, Result},
+    history::{
+        Execution, events::is_close_event, execution::ActivityPhase, workflow_task::normal_queue,
+    },
+    time::{duration, timestamp},
+};
+
+const MAX_PAGE: usize = 1000;
+
+fn page_token(next_event_id: i64) -> Vec<u8> {
+    next_event_id.to_be_bytes().to_vec()
+}
+
+fn parse_token(token: &[u8]) -> Result<i64> {
+    if token.is_empty() {
+        return Ok(1);
+    }
+    let bytes: [u8; 8] = token
+        .try_into()
+        .map_err(|_| EngineError::invalid("malformed next page token"))?;
+    Ok(i64::from_be_bytes(bytes).max(1))
+}
+
+pub(super) async fn get_history(
+    svc: &Service,
+    r: GetWorkflowExecutionHistoryRequest,
+) -> Result<GetWorkflowExecutionHistoryResponse> {
+    let rt = &svc.runtime;
+    let execution: WorkflowExecution = r
+        .execution
+        .clone()
+        .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
+    let page = usize::try_from(r.maximum_page_size)
+        .ok()
+        .filter(|p| *p > 0)
+        .map_or(MAX_PAGE, |p| p.min(MAX_PAGE));
+    let from = parse_token(&r.next_page_token)?;
+    let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+    let deadline = Instant::now() + svc.long_poll;
+    loop {
+        let changed = rt.history_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let answer = rt.read(|registry| {
+            let run_id =
+                registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
+            let exec = registry.run(run_id)?;
+            Ok::<_, EngineError>(read_page(exec, from, page, close_only, r.wait_new_event))
+        })?;
+        if let Some(response) = answer {
+            return Ok(response);
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep_until(deadline) => break,
+            () = rt.shutting_down() => break,
+        }
+    }
+    let next_page_token = if close_only {
+        Vec::new()
+    } else {
+        page_token(from)
+    };
+    Ok(GetWorkflowExecutionHistoryResponse {
+        history: Some(History::default()),
+        next_page_token,
+        ..Default::default()
+    })
+}
+
+/// One page of history, or `None` when the caller long-polls and nothing new exists yet.
+fn read_page(
+    exec: &Execution,
+    from: i64,
+    page: usize,
+    close_only: bool,
+    wait: bool,
+) -> Option<GetWorkflowExecutionHistoryResponse> {
+    if close_only {
+        if exec.is_open() {
+            return (!wait).then(GetWorkflowExecutionHistoryResponse::default);
+        }
+        let close = exec
+            .events
+            .iter()
+            .rev()
+            .find(|e| is_close_event(e))
+            .cloned();
+        return Some(GetWorkflowExecutionHistoryResponse {
+            history: Some(History {
+                events: close.into_iter().collect(),
+            }),
+            ..Default::default()
+        });
+    }
+    let start = usize::try_from(from - 1)
+        .unwrap_or(0)
+        .min(exec.events.len());
+    let end = (start + page).min(exec.events.len());
+    if start == end && wait && exec.is_open() {
+        return None;
+    }
+    let next = i64::try_from(end).unwrap_or(i64::MAX) + 1;
+    let next_page_token = if end < exec.events.len() || (wait && exec.is_open()) {
+        page_token(next)
+    } else {
+        Vec::new()
+    };
+    Some(GetWorkflowExecutionHistoryResponse {
+        history: Some(History {
+            events: exec.events[start..end].to_vec(),
+        }),
+        next_page_token,
+        ..Default::default()
+    })
+}
+
+pub(super) fn describe(
+    svc: &Service,
+    r: &DescribeWorkflowExecutionRequest,
+) -> Result<DescribeWorkflowExecutionResponse> {
+    let execution = r
+        .execution
+        .as_ref()
+        .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
+    svc.runtime.read(|registry| {
+        let run_id = registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
+        let exec = registry.run(run_id)?;
+        Ok(DescribeWorkflowExecutionResponse {
+            execution_config: Some(WorkflowExecutionConfig {
+                task_queue: Some(normal_queue(&exec.state.task_queue)),
+                workflow_run_timeout: exec.state.run_timeout_ms.map(duration),
+                default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
+                ..Default::default()
+            }),
+            workflow_execution_info: Some(execution_info(exec)),
+            pending_activities: exec
+                .state
+                .activities
+                .values()
+                .map(|a| pending_activity(exec, a))
+                .collect(),
+            pending_workflow_task: exec.state.workflow_task.as_ref().map(|wt| {
+                PendingWorkflowTaskInfo {
+                    state: if wt.started_event_id > 0 {
+                        PendingWorkflowTaskState::Started as i32
+                    } else {
+                        PendingWorkflowTaskState::Scheduled as i32
+                    },
+                    scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+                    original_scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
+                    started_time: (wt.started_event_id > 0).then(|| timestamp(wt.started_time_ms)),
+                    attempt: wt.attempt,
+                }
+            }),
+            ..Default::default()
+        })
+    })
+}
+
+fn pending_activity(
+    exec: &Execution,
+    a: &crate::history::execution::ActivityState,
+) -> PendingActivityInfo {
+    use prost::Message;
+    let attributes = exec.activity_attributes(a.scheduled_event_id);
+    let state = match (a.phase, a.cancel_requested_event_id) {
+        (_, Some(_)) => PendingActivityState::CancelRequested,
+        (ActivityPhase::Started, None) => PendingActivityState::Started,
+        _ => PendingActivityState::Scheduled,
+    };
+    PendingActivityInfo {
+        activity_id: a.activity_id.clone(),
+        activity_type: attributes
+            .and_then(|x| x.activity_type.clone())
+            .or_else(|| Some(ActivityType::default())),
+        state: state as i32,
+        heartbeat_details: a
+            .heartbeat_details
+            .as_deref()
+            .and_then(|b| temporalio_protos::temporal::api::common::v1::Payloads::decode(b).ok()),
+        last_heartbeat_time: (a.last_heartbeat_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
+        last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
+        attempt: a.attempt,
+        maximum_attempts: attributes
+            .and_then(|x| x.retry_policy.as_ref())
+            .map_or(0, |p| p.maximum_attempts),
+        scheduled_time: Some(timestamp(a.scheduled_time_ms)),
+        last_failure: a
+            .last_failure
+            .as_deref()
+            .and_then(|b| temporalio_protos::temporal::api::failure::v1::Failure::decode(b).ok()),
+        last_worker_identity: a.identity.clone(),
+        next_attempt_schedule_time: (a.phase == ActivityPhase::Backoff)
+            .then(|| timestamp(a.attempt_scheduled_time_ms)),
+        ..Default::default()
+    }
+}
+
+/// The summary of a run used by describe and list.
+pub(super) fn execution_info(exec: &Execution) -> WorkflowExecutionInfo {
+    WorkflowExecutionInfo {
+        execution: Some(exec.workflow_execution()),
+        r#type: Some(temporalio_protos::temporal::api::common::v1::WorkflowType {
+            name: exec.state.workflow_type.clone(),
+        }),
+        start_time: Some(timestamp(exec.state.start_time_ms)),
+        close_time: exec.state.close_time_ms.map(timestamp),
+        status: exec.state.status,
+        history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
+        execution_time: Some(timestamp(exec.state.start_time_ms)),
+        task_queue: exec.state.task_queue.clone(),
+        first_run_id: exec.state.first_run_id.clone(),
+        execution_duration: exec
+            .state
+            .close_time_ms
+            .map(|close| duration(close - exec.state.start_time_ms)),
+        ..Default::default()
+    }
+}

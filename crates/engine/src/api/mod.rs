@@ -1,0 +1,234 @@
+//! Thin gRPC handlers: decode the request, run one operation, encode the answer. One module
+//! per RPC family; errors become statuses in one place (`status`). RPCs not listed here
+//! answer `UNIMPLEMENTED` through the generated default stubs.
+
+mod history;
+mod namespaces;
+mod queries;
+mod status;
+mod tasks;
+mod visibility;
+mod workflows;
+
+use std::{sync::Arc, time::Duration};
+
+use temporalio_protos::temporal::api::workflowservice::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    generated::{
+        operatorservice::operator_service_server::OperatorService,
+        workflowservice::workflow_service_server::WorkflowService,
+    },
+    runtime::Runtime,
+};
+
+/// The `WorkflowService` and `OperatorService` implementation.
+#[derive(Clone)]
+pub(crate) struct Service {
+    pub(crate) runtime: Arc<Runtime>,
+    /// How long a long poll waits before answering empty.
+    pub(crate) long_poll: Duration,
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+fn ok<T>(value: T) -> Rpc<T> {
+    Ok(Response::new(value))
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Service {
+    async fn get_system_info(
+        &self,
+        _: Request<GetSystemInfoRequest>,
+    ) -> Rpc<GetSystemInfoResponse> {
+        ok(namespaces::get_system_info())
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<DescribeNamespaceRequest>,
+    ) -> Rpc<DescribeNamespaceResponse> {
+        ok(namespaces::describe_namespace(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn list_namespaces(
+        &self,
+        request: Request<ListNamespacesRequest>,
+    ) -> Rpc<ListNamespacesResponse> {
+        ok(namespaces::list_namespaces(
+            &self.runtime,
+            request.get_ref(),
+        ))
+    }
+
+    async fn register_namespace(
+        &self,
+        request: Request<RegisterNamespaceRequest>,
+    ) -> Rpc<RegisterNamespaceResponse> {
+        namespaces::register_namespace(&self.runtime, request.into_inner()).await?;
+        ok(RegisterNamespaceResponse::default())
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        request: Request<StartWorkflowExecutionRequest>,
+    ) -> Rpc<StartWorkflowExecutionResponse> {
+        ok(workflows::start(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
+        ok(workflows::signal_with_start(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> Rpc<SignalWorkflowExecutionResponse> {
+        workflows::signal(&self.runtime, request.into_inner()).await?;
+        ok(SignalWorkflowExecutionResponse::default())
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
+        workflows::request_cancel(&self.runtime, request.into_inner()).await?;
+        ok(RequestCancelWorkflowExecutionResponse::default())
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Rpc<TerminateWorkflowExecutionResponse> {
+        workflows::terminate(&self.runtime, request.into_inner()).await?;
+        ok(TerminateWorkflowExecutionResponse::default())
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> Rpc<QueryWorkflowResponse> {
+        ok(queries::query(self, request.into_inner()).await?)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
+        ok(history::get_history(self, request.into_inner()).await?)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Rpc<DescribeWorkflowExecutionResponse> {
+        ok(history::describe(self, request.get_ref())?)
+    }
+
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ListWorkflowExecutionsRequest>,
+    ) -> Rpc<ListWorkflowExecutionsResponse> {
+        ok(visibility::list(self, request.get_ref())?)
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<CountWorkflowExecutionsRequest>,
+    ) -> Rpc<CountWorkflowExecutionsResponse> {
+        ok(visibility::count(self, request.get_ref())?)
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<PollWorkflowTaskQueueRequest>,
+    ) -> Rpc<PollWorkflowTaskQueueResponse> {
+        ok(tasks::poll_workflow_task(self, request.into_inner()).await?)
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
+        tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?;
+        ok(RespondWorkflowTaskCompletedResponse::default())
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> Rpc<RespondWorkflowTaskFailedResponse> {
+        tasks::fail_workflow_task(&self.runtime, request.into_inner()).await?;
+        ok(RespondWorkflowTaskFailedResponse::default())
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Rpc<RespondQueryTaskCompletedResponse> {
+        tasks::complete_query_task(&self.runtime, request.into_inner())?;
+        ok(RespondQueryTaskCompletedResponse::default())
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<PollActivityTaskQueueRequest>,
+    ) -> Rpc<PollActivityTaskQueueResponse> {
+        ok(tasks::poll_activity_task(self, request.into_inner()).await?)
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedResponse> {
+        tasks::complete_activity(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCompletedResponse::default())
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<RespondActivityTaskFailedRequest>,
+    ) -> Rpc<RespondActivityTaskFailedResponse> {
+        tasks::fail_activity(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskFailedResponse::default())
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledResponse> {
+        tasks::cancel_activity(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCanceledResponse::default())
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
+        ok(tasks::heartbeat(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn record_worker_heartbeat(
+        &self,
+        _: Request<RecordWorkerHeartbeatRequest>,
+    ) -> Rpc<RecordWorkerHeartbeatResponse> {
+        ok(RecordWorkerHeartbeatResponse::default())
+    }
+
+    async fn shutdown_worker(
+        &self,
+        _: Request<ShutdownWorkerRequest>,
+    ) -> Rpc<ShutdownWorkerResponse> {
+        ok(ShutdownWorkerResponse::default())
+    }
+}
+
+impl OperatorService for Service {}

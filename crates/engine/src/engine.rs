@@ -1,0 +1,212 @@
+//! The public face of the crate: options in, a running engine (handle) out.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tonic::{codec::CompressionEncoding, transport::server::TcpIncoming};
+
+use crate::{
+    api::Service,
+    error::{EngineError, Result},
+    generated::{
+        operatorservice::operator_service_server::OperatorServiceServer,
+        workflowservice::workflow_service_server::WorkflowServiceServer,
+    },
+    history::Registry,
+    runtime::{self, Runtime},
+    store::{MemoryStore, SqliteStore, Store},
+};
+
+/// The namespace that always exists.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// How to run an engine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineOptions {
+    /// Where to listen; port 0 picks a free port. Default `127.0.0.1:7233`.
+    pub address: SocketAddr,
+    /// The SQLite file to persist to; `None` keeps everything in memory.
+    pub database: Option<PathBuf>,
+    /// Namespaces to create at start, besides `default`.
+    pub namespaces: Vec<String>,
+    /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
+    /// 70 s deadline.
+    pub long_poll_timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            address: SocketAddr::from(([127, 0, 0, 1], 7233)),
+            database: None,
+            namespaces: Vec::new(),
+            long_poll_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EngineOptions {
+    /// Options listening on `address`, in memory.
+    pub fn new(address: SocketAddr) -> Self {
+        Self {
+            address,
+            ..Self::default()
+        }
+    }
+
+    /// Persist to the SQLite file at `path`.
+    #[must_use]
+    pub fn with_database(mut self, path: impl Into<PathBuf>) -> Self {
+        self.database = Some(path.into());
+        self
+    }
+
+    /// Also create `namespace` at start.
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespaces.push(namespace.into());
+        self
+    }
+
+    /// Answer long polls empty after `timeout`.
+    #[must_use]
+    pub fn with_long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.long_poll_timeout = timeout;
+        self
+    }
+}
+
+/// Starts engines.
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// Binds `options.address`, recovers persisted state and serves in the background.
+    pub async fn start(options: EngineOptions) -> Result<EngineHandle> {
+        let listener = TcpListener::bind(options.address).await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let prepared = prepare(&options, stopped.clone()).await?;
+        let signal = async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let task = tokio::spawn(run(prepared, listener, signal));
+        Ok(EngineHandle {
+            address,
+            stop,
+            task,
+        })
+    }
+}
+
+/// A running engine. Dropping it leaves the engine running until the runtime ends; call
+/// [`EngineHandle::shutdown`] to stop it.
+#[derive(Debug)]
+pub struct EngineHandle {
+    address: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl EngineHandle {
+    /// The address the engine listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting requests, answers pending long polls, waits for the server and the
+    /// store to finish.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(EngineError::Storage(format!("engine task failed: {e}"))),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves. For callers that own the socket and the
+/// shutdown signal (tests, embedding); [`Engine::start`] wraps this.
+pub async fn serve(
+    listener: TcpListener,
+    options: EngineOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let prepared = prepare(&options, stopped).await?;
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    run(prepared, listener, signal).await
+}
+
+struct Prepared {
+    runtime: Arc<Runtime>,
+    long_poll: Duration,
+}
+
+/// Opens the store, recovers state and puts recovered tasks and timers back in motion.
+async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Result<Prepared> {
+    let store: Box<dyn Store> = match &options.database {
+        Some(path) => {
+            Box::new(SqliteStore::open(path).map_err(|e| EngineError::Storage(e.to_string()))?)
+        }
+        None => Box::new(MemoryStore::default()),
+    };
+    let snapshot = match store.load().await {
+        Ok(Ok(snapshot)) => snapshot,
+        Ok(Err(e)) => return Err(EngineError::Storage(e.to_string())),
+        Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
+    };
+    let registry = Registry::restore(snapshot);
+    let recovered = registry.runs.len();
+    let runtime = Arc::new(Runtime::new(registry, store, stopped));
+    runtime
+        .execute(|registry, _, fx| {
+            registry.ensure_namespace(DEFAULT_NAMESPACE);
+            for namespace in &options.namespaces {
+                registry.ensure_namespace(namespace);
+            }
+            *fx = registry.recovery_effects();
+            Ok(())
+        })
+        .await?;
+    if recovered > 0 {
+        tracing::info!(runs = recovered, "recovered persisted workflow runs");
+    }
+    Ok(Prepared {
+        runtime,
+        long_poll: options.long_poll_timeout,
+    })
+}
+
+async fn run(
+    prepared: Prepared,
+    listener: TcpListener,
+    signal: impl Future<Output = ()>,
+) -> Result<()> {
+    let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
+    let service = Service {
+        runtime: prepared.runtime,
+        long_poll: prepared.long_poll,
+    };
+    let workflow = WorkflowServiceServer::new(service.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(128 * 1024 * 1024)
+        .max_encoding_message_size(128 * 1024 * 1024);
+    let operator = OperatorServiceServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let served = tonic::transport::Server::builder()
+        .add_service(workflow)
+        .add_service(operator)
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await;
+    let _ = timers.await;
+    served.map_err(EngineError::from)
+}

@@ -1,0 +1,64 @@
+//! Starting an engine, connecting a client and running a worker next to a test body.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use workflow_engine::{Engine, EngineHandle, EngineOptions};
+
+/// Long polls answer quickly in tests so workers shut down fast.
+pub const LONG_POLL: Duration = Duration::from_secs(3);
+
+/// Options for an in-memory engine on a free loopback port.
+pub fn options() -> EngineOptions {
+    EngineOptions::new(SocketAddr::from(([127, 0, 0, 1], 0))).with_long_poll_timeout(LONG_POLL)
+}
+
+pub async fn start(options: EngineOptions) -> EngineHandle {
+    Engine::start(options)
+        .await
+        .unwrap_or_else(|e| panic!("engine failed to start: {e}"))
+}
+
+pub async fn connect(address: SocketAddr) -> Client {
+    let url = Url::parse(&format!("http://{address}")).unwrap_or_else(|e| panic!("url: {e}"));
+    let connection =
+        Connection::connect(ConnectionOptions::new(url).identity("engine-tests").build())
+            .await
+            .unwrap_or_else(|e| panic!("client failed to connect: {e}"));
+    Client::new(connection, ClientOptions::new("default").build())
+        .unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+/// A unique task queue name per test.
+pub fn task_queue(test: &str) -> String {
+    format!("{test}-{}", uuid::Uuid::new_v4())
+}
+
+/// Builds a worker for `options` (already holding its registrations).
+pub fn worker(runtime: &Runtime, client: &Client, options: WorkerOptions) -> Worker {
+    Worker::new(runtime, client.clone(), options).unwrap_or_else(|e| panic!("worker: {e}"))
+}
+
+pub fn runtime() -> Runtime {
+    Runtime::from_current_tokio(Default::default()).unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+/// Runs `body` next to `worker` on this task (the worker owns a `LocalSet`), then shuts the
+/// worker down. Fails the test if either takes longer than `limit`.
+pub async fn with_worker<T>(
+    worker: &mut Worker,
+    limit: Duration,
+    body: impl Future<Output = T>,
+) -> T {
+    let shutdown = worker.shutdown_handle();
+    let body = async {
+        let value = body.await;
+        shutdown();
+        value
+    };
+    let joined = tokio::time::timeout(limit, async { tokio::join!(worker.run(), body) }).await;
+    let (ran, value) = joined.unwrap_or_else(|_| panic!("test timed out after {limit:?}"));
+    ran.unwrap_or_else(|e| panic!("worker failed: {e}"));
+    value
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: the engine on a loopback port, the official Temporal SDK client and a
+//! real SDK worker talking gRPC to it. One binary, one file per scenario.
+
+// Items are `pub` for sibling modules; this binary exports nothing.
+#![allow(unreachable_pub)]
+
+mod activities;
+mod basics;
+mod control;
+mod harness;
+mod history;
+mod persistence;
+mod workflows;

@@ -1,0 +1,58 @@
+//! `orders-demo`: the demo mode. The orders API, the orders worker and the embedded engine in
+//! one process, with nothing else to install. Data lives in `.data/` (the engine's SQLite
+//! file and the orders ledger) unless `--in-memory` is given.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use orders_logic::LogicSettings;
+use workflow::{Config, EngineKind, Role};
+
+/// The orders integration with its own embedded engine, in one process.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML configuration file (the environment overrides it).
+    #[arg(long, env = "WORKFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the orders HTTP API listens.
+    #[arg(long, env = "ORDERS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the engine's database and the ledger live.
+    #[arg(long, env = "ORDERS_DEMO_DATA", default_value = ".data")]
+    data_dir: PathBuf,
+    /// Keep the engine's state in memory (lost on exit) instead of `<data-dir>/engine.db`.
+    #[arg(long)]
+    in_memory: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exits 0 if this process's /healthz answers (for container health checks).
+    Probe,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut defaults = orders_contract::default_config(Role::All);
+    defaults.engine = EngineKind::Embedded;
+    defaults.health.listen = SocketAddr::from(([127, 0, 0, 1], 9090));
+    if !args.in_memory {
+        defaults.embedded.database = Some(args.data_dir.join("engine.db"));
+    }
+    let config = Config::load(defaults, args.config.as_deref());
+    let probe = matches!(args.command, Some(Command::Probe));
+    let ledger = args.data_dir.join("orders-ledger.db");
+    workflow::cli::run_binary("orders-demo", config, probe, |config| async move {
+        std::fs::create_dir_all(&args.data_dir)?;
+        let mut logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
+        if std::env::var_os("ORDERS_LEDGER_PATH").is_none() {
+            logic.ledger_path = ledger;
+        }
+        orders_app::serve(config, args.listen, logic).await
+    })
+}
