@@ -26,6 +26,7 @@ COPY --from=build --chown=65532:65532 /data /data
 ENV ORDERS_LISTEN=0.0.0.0:8080 \
     ORDERS_LEDGER_PATH=/data/ledger.db \
     WORKFLOW_ENGINE_DB=/data/engine.db \
+    ORDERS_DEMO_DATA=/data \
     WORKFLOW_HEALTH_LISTEN=0.0.0.0:9090
 USER 65532:65532
 EXPOSE 8080 9090

@@ -214,6 +214,7 @@ impl WorkflowClient {
         W::Input: Send,
     {
         let workflow_id = workflow_id.into();
+        let workflow_type = workflow.name().to_owned();
         let start_options = self.start_options(&workflow_id, &options);
         let result = self
             .bounded("start", async {
@@ -223,7 +224,10 @@ impl WorkflowClient {
                     .map_err(|e| self.start_error(&workflow_id, e))
             })
             .await;
-        result.map(|_| self.handle(workflow_id))
+        result?;
+        self.metrics.record_workflow_started(&workflow_type);
+        tracing::debug!(%workflow_id, %workflow_type, task_queue = %self.task_queue, "workflow started");
+        Ok(self.handle(workflow_id))
     }
 
     /// Signals workflow `W`, starting it first if no run with this id is open. The signal

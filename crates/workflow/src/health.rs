@@ -168,3 +168,73 @@ pub fn probe_command(config: &crate::Config) -> std::process::ExitCode {
         std::process::ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get(router: &Router, path: &str) -> (StatusCode, String) {
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_connection_worker_and_shutdown() {
+        let metrics = Metrics::new();
+        let readiness = Readiness::new(true, metrics.clone());
+        let router = router(readiness.clone(), metrics);
+
+        assert_eq!(get(&router, "/healthz").await.0, StatusCode::OK);
+        let (status, body) = get(&router, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"connected\":false"), "{body}");
+
+        readiness.set_connected(true);
+        assert_eq!(
+            get(&router, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "worker not polling yet"
+        );
+        readiness.set_worker_polling(true);
+        assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
+        let (_, metrics_text) = get(&router, "/metrics").await;
+        assert!(metrics_text.contains("workflow_ready 1"), "{metrics_text}");
+
+        readiness.set_shutting_down();
+        let (status, body) = get(&router, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"shutting_down\":true"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_api_only_role_is_ready_without_a_worker() {
+        let metrics = Metrics::new();
+        let readiness = Readiness::new(false, metrics.clone());
+        readiness.set_connected(true);
+        let router = router(readiness, metrics.clone());
+        let (status, body) = get(&router, "/readyz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("worker_polling"), "{body}");
+
+        metrics.record_client_call("start", "ok", Duration::from_millis(3));
+        let (_, text) = get(&router, "/metrics").await;
+        assert!(
+            text.contains("workflow_client_requests_total{operation=\"start\",outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("workflow_client_request_duration_seconds_count{operation=\"start\"} 1"),
+            "{text}"
+        );
+    }
+}

@@ -30,6 +30,11 @@ struct OperationOnly {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowTypeLabel {
+    workflow_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActivityLabels {
     activity_type: String,
     outcome: &'static str,
@@ -49,6 +54,7 @@ struct Inner {
     registry: Mutex<Registry>,
     client_calls: Family<OperationLabels, Counter>,
     client_latency: Family<OperationOnly, Histogram, fn() -> Histogram>,
+    workflows_started: Family<WorkflowTypeLabel, Counter>,
     activities: Family<ActivityLabels, Counter>,
     activity_latency: Family<ActivityTypeLabel, Histogram, fn() -> Histogram>,
     activities_running: Gauge,
@@ -76,6 +82,7 @@ impl Metrics {
             Family::<OperationOnly, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_histogram,
             );
+        let workflows_started = Family::<WorkflowTypeLabel, Counter>::default();
         let activities = Family::<ActivityLabels, Counter>::default();
         let activity_latency =
             Family::<ActivityTypeLabel, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -92,6 +99,11 @@ impl Metrics {
             "client_request_duration_seconds",
             "Latency of client operations",
             client_latency.clone(),
+        );
+        registry.register(
+            "workflows_started",
+            "Workflow executions started by this process's client, by type",
+            workflows_started.clone(),
         );
         registry.register(
             "activity_executions",
@@ -118,6 +130,7 @@ impl Metrics {
                 registry: Mutex::new(registry),
                 client_calls,
                 client_latency,
+                workflows_started,
                 activities,
                 activity_latency,
                 activities_running,
@@ -140,6 +153,15 @@ impl Metrics {
             .client_latency
             .get_or_create(&OperationOnly { operation })
             .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn record_workflow_started(&self, workflow_type: &str) {
+        self.inner
+            .workflows_started
+            .get_or_create(&WorkflowTypeLabel {
+                workflow_type: workflow_type.to_owned(),
+            })
+            .inc();
     }
 
     pub(crate) fn set_ready(&self, ready: bool) {
