@@ -2,42 +2,29 @@
 //! workflow logic runs in `orders-worker` processes, which this binary knows nothing of.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use orders_routes::ApiSettings;
+use workflow::cli::ProcessArgs;
 use workflow::{App, Config, Role, Services};
 
-/// The orders HTTP API (client only).
+/// The orders HTTP API (client only) (see the module documentation).
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML configuration file (the environment overrides it).
-    #[arg(long, env = "WORKFLOW_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Where the orders HTTP API listens.
     #[arg(long, env = "ORDERS_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Exits 0 if this process's /healthz answers (for container health checks).
-    Probe,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = Config::load(
-        orders_contract::default_config(Role::Api),
-        args.config.as_deref(),
-    );
-    let probe = matches!(args.command, Some(Command::Probe));
-    workflow::cli::run_binary("orders-api", config, probe, |config| async move {
+    let defaults = orders_contract::default_config(Role::Api);
+    workflow::cli::run_binary("orders-api", defaults, &args.process, |config| async move {
         run(config, args.listen).await
     })
 }

@@ -2,46 +2,29 @@
 //! against an external Temporal server; run N replicas behind a load balancer.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use orders_logic::LogicSettings;
-use workflow::{Config, Role};
+use workflow::Role;
+use workflow::cli::ProcessArgs;
 
-/// The orders integration, API and worker in one process.
+/// The orders integration, API and worker in one process (see the module documentation).
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML configuration file (the environment overrides it).
-    #[arg(long, env = "WORKFLOW_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Where the orders HTTP API listens.
     #[arg(long, env = "ORDERS_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Exits 0 if this process's /healthz answers (for container health checks).
-    Probe,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = Config::load(
-        orders_contract::default_config(Role::All),
-        args.config.as_deref(),
-    );
-    let probe = matches!(args.command, Some(Command::Probe));
-    workflow::cli::run_binary("orders-app", config, probe, |config| async move {
-        run(config, args.listen).await
+    let defaults = orders_contract::default_config(Role::All);
+    workflow::cli::run_binary("orders-app", defaults, &args.process, |config| async move {
+        let logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
+        orders_app::serve(config, args.listen, logic).await
     })
-}
-
-async fn run(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
-    let logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
-    orders_app::serve(config, listen, logic).await
 }

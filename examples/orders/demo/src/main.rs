@@ -6,17 +6,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use orders_logic::LogicSettings;
-use workflow::{Config, EngineKind, Role};
+use workflow::cli::ProcessArgs;
+use workflow::{EngineKind, Role};
 
-/// The orders integration with its own embedded engine, in one process.
+/// The orders integration with its own embedded engine, in one process (see the module documentation).
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML configuration file (the environment overrides it).
-    #[arg(long, env = "WORKFLOW_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Where the orders HTTP API listens.
     #[arg(long, env = "ORDERS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -26,14 +26,6 @@ struct Args {
     /// Keep the engine's state in memory (lost on exit) instead of `<data-dir>/engine.db`.
     #[arg(long)]
     in_memory: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Exits 0 if this process's /healthz answers (for container health checks).
-    Probe,
 }
 
 fn main() -> ExitCode {
@@ -44,15 +36,18 @@ fn main() -> ExitCode {
     if !args.in_memory {
         defaults.embedded.database = Some(args.data_dir.join("engine.db"));
     }
-    let config = Config::load(defaults, args.config.as_deref());
-    let probe = matches!(args.command, Some(Command::Probe));
     let ledger = args.data_dir.join("orders-ledger.db");
-    workflow::cli::run_binary("orders-demo", config, probe, |config| async move {
-        std::fs::create_dir_all(&args.data_dir)?;
-        let mut logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
-        if std::env::var_os("ORDERS_LEDGER_PATH").is_none() {
-            logic.ledger_path = ledger;
-        }
-        orders_app::serve(config, args.listen, logic).await
-    })
+    workflow::cli::run_binary(
+        "orders-demo",
+        defaults,
+        &args.process,
+        |config| async move {
+            std::fs::create_dir_all(&args.data_dir)?;
+            let mut logic = LogicSettings::from_env().map_err(anyhow::Error::msg)?;
+            if std::env::var_os("ORDERS_LEDGER_PATH").is_none() {
+                logic.ledger_path = ledger;
+            }
+            orders_app::serve(config, args.listen, logic).await
+        },
+    )
 }

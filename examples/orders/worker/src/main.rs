@@ -1,40 +1,30 @@
 //! `orders-worker`: the decoupled mode's worker fleet. The orders workflows and activities,
 //! polling the orders task queue; no API layer.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use orders_logic::{Ledger, LogicSettings, OrderActivities};
+use workflow::cli::ProcessArgs;
 use workflow::{App, Config, Role, Services};
 
-/// The orders worker (workflows and activities).
+/// The orders worker (workflows and activities) (see the module documentation).
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// TOML configuration file (the environment overrides it).
-    #[arg(long, env = "WORKFLOW_CONFIG")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Exits 0 if this process's /healthz answers (for container health checks).
-    Probe,
+    #[command(flatten)]
+    process: ProcessArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = Config::load(
-        orders_contract::default_config(Role::Worker),
-        args.config.as_deref(),
-    );
-    let probe = matches!(args.command, Some(Command::Probe));
-    workflow::cli::run_binary("orders-worker", config, probe, |config| async move {
-        run(config).await
-    })
+    let defaults = orders_contract::default_config(Role::Worker);
+    workflow::cli::run_binary(
+        "orders-worker",
+        defaults,
+        &args.process,
+        |config| async move { run(config).await },
+    )
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
