@@ -25,7 +25,7 @@ pub fn temporal_cli() -> PathBuf {
 pub struct TemporalServer {
     child: Option<Child>,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TemporalServer {
@@ -33,23 +33,26 @@ impl TemporalServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let port = free_port();
+        let log =
+            std::fs::File::create(dir.path().join("temporal.log")).expect("create the server log");
+        let log_err = log.try_clone().expect("clone the server log handle");
         let child = Command::new(temporal_cli())
             .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--http-port", &free_port().to_string()])
             .args(["--metrics-port", &free_port().to_string()])
-            .args(["--log-level", "error"])
+            .args(["--log-level", "warn"])
             .arg("--db-filename")
             .arg(dir.path().join("temporal.db"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `temporal server start-dev`: {e}"));
         let server = Self {
             child: Some(child),
             port,
-            _dir: dir,
+            dir,
         };
         server.wait_ready(Duration::from_secs(60));
         server
@@ -90,6 +93,11 @@ impl TemporalServer {
     /// `127.0.0.1:<port>`.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What the server logged (warnings and errors), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("temporal.log")).unwrap_or_default()
     }
 
     /// Kills the server (SIGKILL), e.g. to test behaviour while Temporal is down.

@@ -282,8 +282,9 @@ struct ResultQuery {
 struct OrderResult {
     order_id: String,
     done: bool,
-    /// `completed` (the workflow returned the order), `cancelled`, `terminated`, `failed`,
-    /// `timed out`; absent while running.
+    /// The order's final state when its workflow returned (`completed`, `rejected`,
+    /// `failed`), else how the workflow closed (`cancelled`, `terminated`, `timed out`);
+    /// absent while running.
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,7 +315,9 @@ async fn order_result(
     };
     match handle.result(wait).await {
         Ok(order) => {
-            result.outcome = Some("completed".to_owned());
+            result.outcome = serde_json::to_value(order.state)
+                .ok()
+                .and_then(|state| state.as_str().map(str::to_owned));
             result.order = Some(order);
         }
         Err(ClientError::ResultTimeout { .. }) => {
