@@ -165,12 +165,12 @@ async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Res
     let recovered = registry.runs.len();
     let runtime = Arc::new(Runtime::new(registry, store, stopped));
     runtime
-        .execute(|registry, _, fx| {
+        .execute(|registry, now, fx| {
             registry.ensure_namespace(DEFAULT_NAMESPACE);
             for namespace in &options.namespaces {
                 registry.ensure_namespace(namespace);
             }
-            *fx = registry.recovery_effects();
+            *fx = registry.recovery_effects(now);
             Ok(())
         })
         .await?;

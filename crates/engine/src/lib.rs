@@ -24,11 +24,13 @@
 //! Requests flow `api` -> `runtime` -> `history` -> `store`, with `matching` beside them:
 //!
 //! - `api`: thin gRPC handlers, one module per RPC family, one error-to-status mapping.
-//! - `runtime`: runs each operation under one lock, commits it, then executes its effects;
-//!   drives durable timers; holds queries in flight.
-//! - `history`: per-run state machines (workflow task, activity, timer), mutated
-//!   synchronously; effects come out as data.
-//! - `matching`: task queues and long polls.
+//! - `runtime`: runs each operation under one lock, settles the work it causes in other
+//!   runs, commits it all at once, then executes its effects; drives durable timers; holds
+//!   queries in flight.
+//! - `history`: per-run state machines (workflow task, activity, timer, child workflow,
+//!   update, sticky queue, queries riding on tasks), mutated synchronously; work for other
+//!   runs goes to an outbox settled in the same operation; effects come out as data.
+//! - `matching`: task queues (normal and sticky) and long polls.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 
 mod api;

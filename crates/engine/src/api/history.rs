@@ -6,8 +6,8 @@ use temporalio_protos::temporal::api::{
     enums::v1::{HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState},
     history::v1::History,
     workflow::v1::{
-        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
-        WorkflowExecutionInfo,
+        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
+        WorkflowExecutionConfig, WorkflowExecutionInfo,
     },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -20,7 +20,8 @@ use super::Service;
 use crate::{
     error::{EngineError, Result},
     history::{
-        Execution, events::is_close_event, execution::ActivityPhase, workflow_task::normal_queue,
+        Execution, Registry, events::is_close_event, execution::ActivityPhase,
+        workflow_task::normal_queue,
     },
     time::{duration, timestamp},
 };
@@ -153,12 +154,24 @@ pub(super) fn describe(
                 default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
                 ..Default::default()
             }),
-            workflow_execution_info: Some(execution_info(exec)),
+            workflow_execution_info: Some(execution_info(registry, exec)),
             pending_activities: exec
                 .state
                 .activities
                 .values()
                 .map(|a| pending_activity(exec, a))
+                .collect(),
+            pending_children: exec
+                .state
+                .children
+                .iter()
+                .map(|(initiated_id, child)| PendingChildExecutionInfo {
+                    workflow_id: child.workflow_id.clone(),
+                    run_id: child.run_id.clone().unwrap_or_default(),
+                    workflow_type_name: child.workflow_type.clone(),
+                    initiated_id: *initiated_id,
+                    parent_close_policy: child.parent_close_policy,
+                })
                 .collect(),
             pending_workflow_task: exec.state.workflow_task.as_ref().map(|wt| {
                 PendingWorkflowTaskInfo {
@@ -218,7 +231,13 @@ fn pending_activity(
 }
 
 /// The summary of a run used by describe and list.
-pub(super) fn execution_info(exec: &Execution) -> WorkflowExecutionInfo {
+pub(super) fn execution_info(registry: &Registry, exec: &Execution) -> WorkflowExecutionInfo {
+    let parent_namespace_id = exec
+        .state
+        .parent
+        .as_ref()
+        .map(|p| registry.namespace_id(&p.namespace))
+        .unwrap_or_default();
     WorkflowExecutionInfo {
         execution: Some(exec.workflow_execution()),
         r#type: Some(temporalio_protos::temporal::api::common::v1::WorkflowType {
@@ -235,6 +254,12 @@ pub(super) fn execution_info(exec: &Execution) -> WorkflowExecutionInfo {
             .state
             .close_time_ms
             .map(|close| duration(close - exec.state.start_time_ms)),
+        parent_namespace_id,
+        parent_execution: exec.state.parent.as_ref().map(|p| WorkflowExecution {
+            workflow_id: p.workflow_id.clone(),
+            run_id: p.run_id.clone(),
+        }),
+        root_execution: exec.root_execution(),
         ..Default::default()
     }
 }

@@ -7,6 +7,7 @@ mod namespaces;
 mod queries;
 mod status;
 mod tasks;
+mod updates;
 mod visibility;
 mod workflows;
 
@@ -119,6 +120,20 @@ impl WorkflowService for Service {
         ok(queries::query(self, request.into_inner()).await?)
     }
 
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionResponse> {
+        ok(updates::update(self, request.into_inner()).await?)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Rpc<PollWorkflowExecutionUpdateResponse> {
+        ok(updates::poll(self, request.into_inner()).await?)
+    }
+
     async fn get_workflow_execution_history(
         &self,
         request: Request<GetWorkflowExecutionHistoryRequest>,
@@ -225,9 +240,18 @@ impl WorkflowService for Service {
 
     async fn shutdown_worker(
         &self,
-        _: Request<ShutdownWorkerRequest>,
+        request: Request<ShutdownWorkerRequest>,
     ) -> Rpc<ShutdownWorkerResponse> {
+        tasks::shutdown_worker(&self.runtime, request.into_inner()).await?;
         ok(ShutdownWorkerResponse::default())
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ResetStickyTaskQueueRequest>,
+    ) -> Rpc<ResetStickyTaskQueueResponse> {
+        tasks::reset_sticky(&self.runtime, request.into_inner()).await?;
+        ok(ResetStickyTaskQueueResponse::default())
     }
 }
 

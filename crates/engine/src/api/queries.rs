@@ -1,6 +1,7 @@
-//! `QueryWorkflow`: ask a worker to run a query handler against a workflow's state. The
-//! query travels as a query task on the workflow's task queue; the worker answers with
-//! `RespondQueryTaskCompleted`.
+//! `QueryWorkflow`: ask a worker to run a query handler against a workflow's state. When
+//! the run has a workflow task pending, the query rides on it (and is answered in the
+//! task's completion); otherwise it travels as a query task on the workflow's task queue
+//! and the worker answers with `RespondQueryTaskCompleted`.
 
 use temporalio_protos::temporal::api::{
     enums::v1::{QueryRejectCondition, WorkflowExecutionStatus},
@@ -48,17 +49,23 @@ pub(super) async fn query(svc: &Service, r: QueryWorkflowRequest) -> Result<Quer
         });
     }
     let query_id = uuid::Uuid::new_v4().to_string();
-    let answer = rt.queries.register(&query_id, &run_id, query);
-    rt.matching.push(
-        QueueKey {
-            namespace: r.namespace.clone(),
-            name: task_queue,
-            kind: QueueKind::Workflow,
-        },
-        Task::Query {
-            query_id: query_id.clone(),
-        },
-    );
+    let answer = rt.queries.register(&query_id, &run_id, query.clone());
+    let rides_on_task = running
+        && rt
+            .execute(|registry, _, _| Ok(registry.buffer_query(&run_id, &query_id, query)))
+            .await?;
+    if !rides_on_task {
+        rt.matching.push(
+            QueueKey {
+                namespace: r.namespace.clone(),
+                name: task_queue,
+                kind: QueueKind::Workflow,
+            },
+            Task::Query {
+                query_id: query_id.clone(),
+            },
+        );
+    }
     let outcome = tokio::select! {
         outcome = answer => outcome.ok(),
         () = tokio::time::sleep(svc.long_poll) => None,

@@ -2,15 +2,16 @@
 
 use temporalio_protos::temporal::api::{
     common::v1::WorkflowType,
-    enums::v1::QueryResultType,
+    enums::v1::{QueryResultType, TaskQueueKind},
     history::v1::History,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
         PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
-        RecordActivityTaskHeartbeatResponse, RespondActivityTaskCanceledRequest,
-        RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
-        RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskFailedRequest,
+        RecordActivityTaskHeartbeatResponse, ResetStickyTaskQueueRequest,
+        RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
+        RespondActivityTaskFailedRequest, RespondQueryTaskCompletedRequest,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+        ShutdownWorkerRequest,
     },
 };
 use tokio::time::Instant;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use super::Service;
 use crate::{
     error::{EngineError, Result},
-    history::{ActivityRef, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
+    history::{ActivityRef, Poller, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
     matching::QueueKey,
     runtime::{QueryOutcome, Runtime},
 };
@@ -45,6 +46,13 @@ pub(super) async fn poll_workflow_task(
         r.task_queue.as_ref().map(|q| q.name.as_str()),
         QueueKind::Workflow,
     )?;
+    let poller = Poller {
+        identity: &r.identity,
+        sticky: r
+            .task_queue
+            .as_ref()
+            .is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32),
+    };
     let deadline = Instant::now() + svc.long_poll;
     loop {
         let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
@@ -56,13 +64,7 @@ pub(super) async fn poll_workflow_task(
                 scheduled_event_id,
             } => {
                 rt.execute(|registry, now, fx| {
-                    Ok(registry.start_workflow_task(
-                        &run_id,
-                        scheduled_event_id,
-                        &r.identity,
-                        now,
-                        fx,
-                    ))
+                    Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &poller, now, fx))
                 })
                 .await?
             }
@@ -70,6 +72,7 @@ pub(super) async fn poll_workflow_task(
             Task::Activity { .. } => None,
         };
         if let Some(mut response) = response {
+            response.queries.retain(|id, _| rt.queries.is_waiting(id));
             response.backlog_count_hint =
                 i64::try_from(rt.matching.backlog(&key)).unwrap_or(i64::MAX);
             return Ok(response);
@@ -137,8 +140,29 @@ pub(super) async fn complete_workflow_task(
         scheduled_event_id,
         started_event_id,
     };
-    rt.execute(|registry, now, fx| registry.complete_workflow_task(&task, r, now, fx))
-        .await
+    let answers = rt
+        .execute(|registry, now, fx| registry.complete_workflow_task(&task, r, now, fx))
+        .await?;
+    for (query_id, answer) in answers {
+        let outcome = if answer.result_type == QueryResultType::Answered as i32 {
+            QueryOutcome::Answered(answer.answer)
+        } else {
+            QueryOutcome::Failed(failure_message(answer.failure, answer.error_message))
+        };
+        rt.queries.answer(&query_id, outcome);
+    }
+    Ok(())
+}
+
+/// A failed query's message: the failure's, or the legacy error message.
+fn failure_message(
+    failure: Option<temporalio_protos::temporal::api::failure::v1::Failure>,
+    error_message: String,
+) -> String {
+    failure
+        .map(|f| f.message)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(error_message)
 }
 
 pub(super) async fn fail_workflow_task(
@@ -164,12 +188,7 @@ pub(super) fn complete_query_task(rt: &Runtime, r: RespondQueryTaskCompletedRequ
     let outcome = if r.completed_type == QueryResultType::Answered as i32 {
         QueryOutcome::Answered(r.query_result)
     } else {
-        let message = r
-            .failure
-            .map(|f| f.message)
-            .filter(|m| !m.is_empty())
-            .unwrap_or(r.error_message);
-        QueryOutcome::Failed(message)
+        QueryOutcome::Failed(failure_message(r.failure, r.error_message))
     };
     if rt.queries.answer(&query_id, outcome) {
         Ok(())
@@ -292,4 +311,31 @@ pub(super) async fn heartbeat(
         cancel_requested,
         ..Default::default()
     })
+}
+
+pub(super) async fn reset_sticky(rt: &Runtime, r: ResetStickyTaskQueueRequest) -> Result<()> {
+    let execution = r
+        .execution
+        .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
+    rt.execute(|registry, now, fx| {
+        let run_id = registry
+            .resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?
+            .to_owned();
+        registry.reset_sticky(&run_id, now, fx);
+        Ok(())
+    })
+    .await
+}
+
+/// `ShutdownWorker`: the worker's sticky queue gets no more polls, so its runs' tasks go to
+/// the normal queues at once instead of after the sticky timeout.
+pub(super) async fn shutdown_worker(rt: &Runtime, r: ShutdownWorkerRequest) -> Result<()> {
+    if r.sticky_task_queue.is_empty() {
+        return Ok(());
+    }
+    rt.execute(|registry, now, fx| {
+        registry.release_sticky_queue(&r.namespace, &r.sticky_task_queue, now, fx);
+        Ok(())
+    })
+    .await
 }

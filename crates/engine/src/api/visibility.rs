@@ -166,7 +166,7 @@ pub(super) fn list(
             .get(offset.min(end)..end)
             .unwrap_or_default()
             .iter()
-            .map(|e| execution_info(e))
+            .map(|e| execution_info(registry, e))
             .collect();
         let next_page_token = if end < runs.len() {
             u64::try_from(end)

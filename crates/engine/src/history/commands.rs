@@ -1,21 +1,29 @@
 //! `RespondWorkflowTaskCompleted`: apply a worker's commands to its run.
 //!
 //! The commands are validated first and applied in order after `WorkflowTaskCompleted`; a
-//! close command ends the list. If new events arrived while the worker was deciding to close
-//! the run, the task fails with `UNHANDLED_COMMAND` instead, so the worker sees them first.
+//! close command ends the list. A command the engine cannot accept fails the task with a
+//! cause (and the call with `InvalidArgument`), as Temporal does. If new events or updates
+//! arrived while the worker was deciding to close the run, the task fails with
+//! `UNHANDLED_COMMAND` instead, so the worker sees them first. Protocol messages (updates)
+//! are applied where their `ProtocolMessage` command stands, the others after the commands.
+
+use std::collections::{HashMap, HashSet};
 
 use temporalio_protos::temporal::api::{
     command::v1::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{RetryState, WorkflowExecutionStatus},
+    enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    failure::v1::Failure,
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
         WorkflowExecutionCanceledEventAttributes, WorkflowExecutionCompletedEventAttributes,
         WorkflowExecutionContinuedAsNewEventAttributes, WorkflowExecutionFailedEventAttributes,
         WorkflowPropertiesModifiedEventAttributes, WorkflowTaskCompletedEventAttributes,
     },
+    protocol::v1::Message as ProtocolMessage,
+    query::v1::WorkflowQueryResult,
     workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
 
@@ -35,15 +43,22 @@ enum Applied {
     ContinueAsNew(Box<NewRun>),
 }
 
+/// Answers to queries that rode on the task, by query id.
+pub(crate) type QueryResults = HashMap<String, WorkflowQueryResult>;
+
 impl Registry {
-    /// Completes the started workflow task `task` with the worker's commands.
+    /// Completes the started workflow task `task` with the worker's commands. Returns the
+    /// worker's answers to the queries that rode on the task.
     pub(crate) fn complete_workflow_task(
         &mut self,
         task: &WorkflowTaskRef<'_>,
-        request: RespondWorkflowTaskCompletedRequest,
+        mut request: RespondWorkflowTaskCompletedRequest,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<()> {
+    ) -> Result<QueryResults> {
+        let query_results = std::mem::take(&mut request.query_results);
+        let namespace = self.run(task.run_id)?.state.namespace.clone();
+        let namespace_id = self.namespace_id(&namespace);
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -51,12 +66,31 @@ impl Registry {
         {
             return Err(task_not_found());
         }
-        for command in &request.commands {
-            validate(command)?;
+        if let Err((cause, message)) = request.commands.iter().try_for_each(validate) {
+            tracing::warn!(
+                workflow_id = exec.state.workflow_id,
+                run_id = task.run_id,
+                "failing workflow task: {message}"
+            );
+            let failure = Failure {
+                message: message.clone(),
+                source: "Server".to_owned(),
+                ..Default::default()
+            };
+            self.fail_workflow_task(
+                task,
+                cause as i32,
+                Some(failure),
+                &request.identity,
+                now_ms,
+                fx,
+            )?;
+            return Err(EngineError::invalid(message));
         }
         let closes = request.commands.iter().any(is_close_command);
-        if closes && !exec.buffered.is_empty() {
-            return self.fail_unhandled_command(task, &request.identity, now_ms, fx);
+        if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
+            self.fail_unhandled_command(task, &request.identity, now_ms, fx)?;
+            return Ok(query_results);
         }
         let completed_id = exec.append(
             now_ms,
@@ -71,8 +105,15 @@ impl Registry {
         );
         exec.state.previous_started_event_id = task.started_event_id;
         exec.state.workflow_task = None;
+        exec.set_sticky(request.sticky_attributes.as_ref());
         let mut new_task = request.force_create_new_workflow_task;
         let mut continue_as_new = None;
+        let mut inbox = request.messages;
+        let context = Context {
+            namespace_id: &namespace_id,
+            completed_id,
+            now_ms,
+        };
         for command in request.commands {
             if !exec.is_open() {
                 tracing::warn!(
@@ -81,24 +122,37 @@ impl Registry {
                 );
                 break;
             }
-            match apply(exec, command, completed_id, now_ms, fx) {
+            match apply(exec, command, &mut inbox, &context, fx) {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
                 Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),
             }
         }
+        for message in inbox {
+            exec.on_protocol_message(message, completed_id, now_ms);
+        }
         if exec.is_open() {
             new_task |= exec.flush_buffered();
+            new_task |= exec.has_undelivered_updates();
             if new_task {
                 exec.schedule_workflow_task(now_ms, 1, fx);
             }
         }
+        let answered: HashSet<String> = query_results.keys().cloned().collect();
+        exec.after_task_completed(&answered, fx);
         fx.history_changed();
         if let Some(spec) = continue_as_new {
             self.create_run(*spec, now_ms, fx);
         }
-        Ok(())
+        Ok(query_results)
     }
+}
+
+/// What every command of one completion shares.
+struct Context<'a> {
+    namespace_id: &'a str,
+    completed_id: i64,
+    now_ms: i64,
 }
 
 fn is_close_command(command: &Command) -> bool {
@@ -113,75 +167,122 @@ fn is_close_command(command: &Command) -> bool {
     )
 }
 
+type Invalid = (WorkflowTaskFailedCause, String);
+
+fn invalid(cause: WorkflowTaskFailedCause, message: &str) -> Result<(), Invalid> {
+    Err((cause, message.to_owned()))
+}
+
 /// Rejects commands this engine cannot apply, before anything changes.
-fn validate(command: &Command) -> Result<()> {
+fn validate(command: &Command) -> Result<(), Invalid> {
+    use WorkflowTaskFailedCause as F;
     match &command.attributes {
         Some(C::ScheduleActivityTaskCommandAttributes(a)) => {
+            let cause = F::BadScheduleActivityAttributes;
             if a.activity_id.is_empty() {
-                return Err(EngineError::invalid("ActivityId is not set on command."));
+                return invalid(cause, "ActivityId is not set on command.");
             }
             if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
-                return Err(EngineError::invalid("ActivityType is not set on command."));
+                return invalid(cause, "ActivityType is not set on command.");
             }
             if duration_ms(a.start_to_close_timeout.as_ref()).is_none()
                 && duration_ms(a.schedule_to_close_timeout.as_ref()).is_none()
             {
-                return Err(EngineError::invalid(
+                return invalid(
+                    cause,
                     "A valid StartToClose or ScheduleToCloseTimeout is not set on command.",
-                ));
+                );
             }
             Ok(())
         }
-        Some(C::StartTimerCommandAttributes(a)) => {
-            if a.timer_id.is_empty() {
-                return Err(EngineError::invalid("TimerId is not set on command."));
+        Some(C::StartTimerCommandAttributes(a)) if a.timer_id.is_empty() => {
+            invalid(F::BadStartTimerAttributes, "TimerId is not set on command.")
+        }
+        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => {
+            let cause = F::BadStartChildExecutionAttributes;
+            if a.workflow_id.is_empty() {
+                return invalid(cause, "Required field WorkflowId is not set on command.");
+            }
+            if a.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+                return invalid(cause, "Required field WorkflowType is not set on command.");
             }
             Ok(())
         }
-        Some(
-            C::CompleteWorkflowExecutionCommandAttributes(_)
-            | C::FailWorkflowExecutionCommandAttributes(_)
-            | C::CancelWorkflowExecutionCommandAttributes(_)
-            | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
-            | C::RequestCancelActivityTaskCommandAttributes(_)
-            | C::CancelTimerCommandAttributes(_)
-            | C::RecordMarkerCommandAttributes(_)
-            | C::UpsertWorkflowSearchAttributesCommandAttributes(_)
-            | C::ModifyWorkflowPropertiesCommandAttributes(_)
-            | C::ProtocolMessageCommandAttributes(_),
-        ) => Ok(()),
-        Some(other) => Err(EngineError::Unimplemented(format!(
-            "command {} is not supported by this engine yet",
-            command_name(other)
-        ))),
-        None => Err(EngineError::invalid("command without attributes")),
+        Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+            let cause = F::BadSignalWorkflowExecutionAttributes;
+            if a.execution
+                .as_ref()
+                .is_none_or(|e| e.workflow_id.is_empty())
+            {
+                return invalid(cause, "WorkflowId is not set on command.");
+            }
+            if a.signal_name.is_empty() {
+                return invalid(cause, "SignalName is not set on command.");
+            }
+            Ok(())
+        }
+        Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a))
+            if a.workflow_id.is_empty() =>
+        {
+            invalid(
+                F::BadRequestCancelExternalWorkflowExecutionAttributes,
+                "WorkflowId is not set on command.",
+            )
+        }
+        Some(C::ScheduleNexusOperationCommandAttributes(_)) => invalid(
+            F::BadScheduleNexusOperationAttributes,
+            "Nexus operations are not supported by this engine.",
+        ),
+        Some(C::RequestCancelNexusOperationCommandAttributes(_)) => invalid(
+            F::BadRequestCancelNexusOperationAttributes,
+            "Nexus operations are not supported by this engine.",
+        ),
+        Some(_) => Ok(()),
+        None => invalid(F::Unspecified, "Command attributes are not set."),
     }
 }
 
-fn command_name(attributes: &C) -> &'static str {
-    match attributes {
-        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
-            "RequestCancelExternalWorkflowExecution"
-        }
-        C::StartChildWorkflowExecutionCommandAttributes(_) => "StartChildWorkflowExecution",
-        C::SignalExternalWorkflowExecutionCommandAttributes(_) => "SignalExternalWorkflowExecution",
-        C::ScheduleNexusOperationCommandAttributes(_) => "ScheduleNexusOperation",
-        C::RequestCancelNexusOperationCommandAttributes(_) => "RequestCancelNexusOperation",
-        _ => "this command",
-    }
+/// Takes the protocol message `id` out of the completion's messages.
+fn take_message(inbox: &mut Vec<ProtocolMessage>, id: &str) -> Option<ProtocolMessage> {
+    let at = inbox.iter().position(|m| m.id == id)?;
+    Some(inbox.remove(at))
 }
 
 fn apply(
     exec: &mut Execution,
     command: Command,
-    completed_id: i64,
-    now_ms: i64,
+    inbox: &mut Vec<ProtocolMessage>,
+    cx: &Context<'_>,
     fx: &mut Effects,
 ) -> Applied {
+    let (completed_id, now_ms) = (cx.completed_id, cx.now_ms);
     let Some(attributes) = command.attributes else {
         return Applied::Done;
     };
     match attributes {
+        C::StartChildWorkflowExecutionCommandAttributes(a) => {
+            exec.initiate_child(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            Applied::Done
+        }
+        C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+            exec.initiate_signal_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            Applied::Done
+        }
+        C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
+            exec.initiate_cancel_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            Applied::Done
+        }
+        C::ProtocolMessageCommandAttributes(a) => {
+            match take_message(inbox, &a.message_id) {
+                Some(message) => exec.on_protocol_message(message, completed_id, now_ms),
+                None => tracing::warn!(
+                    run_id = exec.state.run_id,
+                    message_id = a.message_id,
+                    "ProtocolMessage command names no message of the completion"
+                ),
+            }
+            Applied::Done
+        }
         C::ScheduleActivityTaskCommandAttributes(a) => {
             exec.schedule_activity(a, completed_id, now_ms, fx);
             Applied::Done
@@ -320,6 +421,7 @@ fn continue_as_new(
         continued_from: Some((exec.state.run_id.clone(), exec.state.first_run_id.clone())),
         last_completion_result: a.last_completion_result.clone(),
         continued_failure: a.failure.clone(),
+        parent: exec.state.parent.clone(),
         ..Default::default()
     };
     exec.append(

@@ -13,6 +13,9 @@ use temporalio_protos::temporal::api::{
 use super::{Effects, Registry};
 use crate::error::Result;
 
+/// How many recent signal request ids a run remembers for de-duplication.
+const SIGNAL_REQUEST_IDS_KEPT: usize = 100;
+
 /// A signal to deliver.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Signal {
@@ -24,7 +27,8 @@ pub(crate) struct Signal {
 }
 
 impl Registry {
-    /// Adds `WorkflowExecutionSignaled` to an open run and wakes it.
+    /// Adds `WorkflowExecutionSignaled` to an open run and wakes it. A signal whose request
+    /// id the run has seen recently is a retry: accepted, not delivered again.
     pub(crate) fn signal(
         &mut self,
         run_id: &str,
@@ -34,6 +38,17 @@ impl Registry {
     ) -> Result<()> {
         let exec = self.run_mut(run_id)?;
         exec.ensure_open()?;
+        if !signal.request_id.is_empty() {
+            let seen = &mut exec.state.signal_request_ids;
+            if seen.contains(&signal.request_id) {
+                tracing::debug!(run_id, request_id = signal.request_id, "duplicate signal");
+                return Ok(());
+            }
+            if seen.len() >= SIGNAL_REQUEST_IDS_KEPT {
+                seen.pop_front();
+            }
+            seen.push_back(signal.request_id.clone());
+        }
         exec.add_event(
             now_ms,
             WorkflowExecutionSignaledEventAttributes {
@@ -126,5 +141,34 @@ impl Registry {
         );
         exec.close(now_ms, WorkflowExecutionStatus::TimedOut);
         fx.history_changed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use temporalio_protos::temporal::api::enums::v1::EventType;
+
+    use super::*;
+    use crate::history::testing::{NOW, event_types, registry, start};
+
+    #[test]
+    fn a_retried_signal_is_delivered_once() {
+        let mut registry = registry();
+        let run = start(&mut registry, "wf");
+        for request_id in ["r1", "r1", "r2"] {
+            let signal = Signal {
+                name: "go".into(),
+                request_id: request_id.into(),
+                ..Default::default()
+            };
+            registry
+                .signal(&run, signal, NOW, &mut Effects::default())
+                .unwrap_or_else(|e| panic!("signal: {e}"));
+        }
+        let signals = event_types(&registry, &run)
+            .into_iter()
+            .filter(|t| *t == EventType::WorkflowExecutionSignaled)
+            .count();
+        assert_eq!(signals, 2);
     }
 }

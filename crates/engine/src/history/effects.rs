@@ -72,6 +72,11 @@ pub(crate) enum TimerKey {
     },
     /// The workflow run timeout.
     RunTimeout { run_id: String },
+    /// A workflow task on a sticky queue waited too long: move it to the normal queue.
+    StickyScheduleToStart {
+        run_id: String,
+        scheduled_event_id: i64,
+    },
 }
 
 /// One effect of a state transition.

@@ -53,6 +53,42 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
         A::WorkflowExecutionContinuedAsNewEventAttributes(_) => E::WorkflowExecutionContinuedAsNew,
         A::UpsertWorkflowSearchAttributesEventAttributes(_) => E::UpsertWorkflowSearchAttributes,
         A::WorkflowPropertiesModifiedEventAttributes(_) => E::WorkflowPropertiesModified,
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => {
+            E::StartChildWorkflowExecutionInitiated
+        }
+        A::StartChildWorkflowExecutionFailedEventAttributes(_) => {
+            E::StartChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => E::ChildWorkflowExecutionStarted,
+        A::ChildWorkflowExecutionCompletedEventAttributes(_) => E::ChildWorkflowExecutionCompleted,
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => E::ChildWorkflowExecutionFailed,
+        A::ChildWorkflowExecutionCanceledEventAttributes(_) => E::ChildWorkflowExecutionCanceled,
+        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => E::ChildWorkflowExecutionTimedOut,
+        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => {
+            E::ChildWorkflowExecutionTerminated
+        }
+        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            E::SignalExternalWorkflowExecutionInitiated
+        }
+        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => {
+            E::SignalExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => {
+            E::ExternalWorkflowExecutionSignaled
+        }
+        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            E::RequestCancelExternalWorkflowExecutionInitiated
+        }
+        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => {
+            E::RequestCancelExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
+            E::ExternalWorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => E::WorkflowExecutionUpdateAccepted,
+        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            E::WorkflowExecutionUpdateCompleted
+        }
         _ => E::Unspecified,
     }
 }

@@ -4,15 +4,16 @@
 //! are buffered and flushed, with ids assigned, when that task finishes. This is what makes
 //! the worker see every event exactly once and in a consistent order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     enums::v1::WorkflowExecutionStatus,
+    failure::v1::Failure,
     history::v1::{ActivityTaskScheduledEventAttributes, HistoryEvent, history_event::Attributes},
 };
 
-use super::events::event;
+use super::{events::event, outbox::Outbound, query::QueryBuffer};
 
 /// The serializable part of a run, persisted as one record after every change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +38,71 @@ pub(crate) struct RunState {
     pub(crate) timers: BTreeMap<String, TimerState>,
     pub(crate) cancel_requested: bool,
     pub(crate) new_run_id: Option<String>,
+    /// The parent run, when this run was started by a `StartChildWorkflowExecution` command
+    /// (inherited across continue-as-new).
+    #[serde(default)]
+    pub(crate) parent: Option<ParentRef>,
+    /// Children started by this run that have not closed, by initiated event id.
+    #[serde(default)]
+    pub(crate) children: BTreeMap<i64, ChildState>,
+    /// Updates admitted or accepted but not completed, by update id.
+    #[serde(default)]
+    pub(crate) updates: BTreeMap<String, UpdateState>,
+    /// Admission counter, so updates go to the worker in the order they arrived.
+    #[serde(default)]
+    pub(crate) update_seq: u64,
+    /// The worker's sticky queue that gets this run's next workflow task (with only the new
+    /// events), as asked by its last completion.
+    #[serde(default)]
+    pub(crate) sticky: Option<StickyQueue>,
+    /// Request ids of the latest signals, so a retried signal is delivered once.
+    #[serde(default)]
+    pub(crate) signal_request_ids: VecDeque<String>,
+}
+
+/// A worker's own queue for the runs it has cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StickyQueue {
+    pub(crate) name: String,
+    /// How long a task may wait there before it goes to the normal queue instead.
+    pub(crate) schedule_to_start_timeout_ms: i64,
+}
+
+/// Where a child run reports when it closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ParentRef {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) run_id: String,
+    pub(crate) initiated_event_id: i64,
+}
+
+/// A child workflow initiated by this run. Its start options live in the
+/// `StartChildWorkflowExecutionInitiated` event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChildState {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) workflow_type: String,
+    /// Set once the child has started.
+    pub(crate) run_id: Option<String>,
+    pub(crate) started_event_id: i64,
+    /// A `ParentClosePolicy` value.
+    pub(crate) parent_close_policy: i32,
+}
+
+/// An update that has not completed yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct UpdateState {
+    /// Admission order.
+    pub(crate) seq: u64,
+    /// Prost-encoded `temporal.api.update.v1.Request`.
+    pub(crate) request: Vec<u8>,
+    /// Whether a worker has been handed the request since it was admitted; one admitted
+    /// while a task was in flight needs another task.
+    pub(crate) delivered: bool,
+    /// The `WorkflowExecutionUpdateAccepted` event, once the worker accepted it.
+    pub(crate) accepted_event_id: Option<i64>,
 }
 
 /// The one workflow task a run may have at a time.
@@ -99,6 +165,13 @@ pub(crate) struct Execution {
     pub(crate) buffered: Vec<HistoryEvent>,
     pub(crate) persisted_events: usize,
     pub(crate) dirty: bool,
+    /// Work for other runs, drained by `Registry::settle` before the batch is committed.
+    pub(crate) outbox: Vec<Outbound>,
+    /// Queries waiting to ride on a workflow task (never persisted).
+    pub(crate) queries: QueryBuffer,
+    /// Why the latest updates were rejected, for callers still waiting on them (never
+    /// persisted, bounded).
+    pub(crate) rejected_updates: VecDeque<(String, Failure)>,
 }
 
 impl Execution {
@@ -109,6 +182,9 @@ impl Execution {
             buffered: Vec::new(),
             persisted_events: 0,
             dirty: true,
+            outbox: Vec::new(),
+            queries: QueryBuffer::default(),
+            rejected_updates: VecDeque::new(),
         }
     }
 
@@ -220,6 +296,7 @@ impl Execution {
         self.state.activities.clear();
         self.state.timers.clear();
         self.dirty = true;
+        self.outbox.push(Outbound::Closed);
     }
 }
 

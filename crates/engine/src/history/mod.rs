@@ -7,21 +7,33 @@
 //!
 //! One file per concern: `start` (new runs, id reuse), `workflow_task` (the workflow task
 //! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
-//! `control` (signal, cancel, terminate), `recovery` (rebuilding effects after a restart).
+//! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
+//! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
+//! `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
+//! (sticky task queues), `recovery`
+//! (rebuilding effects after a restart).
 
 mod activity;
+mod child;
 mod commands;
 mod control;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
+mod external;
 mod namespace;
+mod outbox;
 mod persist;
+mod query;
 mod recovery;
 mod retry;
 mod start;
+mod sticky;
+#[cfg(test)]
+mod testing;
 mod timer;
 pub(crate) mod token;
+mod update;
 pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,7 +44,8 @@ pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
 pub(crate) use namespace::NamespaceRecord;
 pub(crate) use start::NewRun;
-pub(crate) use workflow_task::WorkflowTaskRef;
+pub(crate) use update::UpdateStatus;
+pub(crate) use workflow_task::{Poller, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};
 
@@ -126,7 +139,7 @@ impl Registry {
             TimerKey::WorkflowTaskBackoff {
                 run_id,
                 scheduled_event_id,
-            } => self.on_workflow_task_backoff(&run_id, scheduled_event_id, fx),
+            } => self.on_workflow_task_backoff(&run_id, scheduled_event_id, now_ms, fx),
             TimerKey::Activity {
                 run_id,
                 scheduled_event_id,
@@ -153,6 +166,10 @@ impl Registry {
                 self.on_activity_retry(&activity, now_ms, fx);
             }
             TimerKey::RunTimeout { run_id } => self.on_run_timeout(&run_id, now_ms, fx),
+            TimerKey::StickyScheduleToStart {
+                run_id,
+                scheduled_event_id,
+            } => self.on_sticky_timeout(&run_id, scheduled_event_id, now_ms, fx),
         }
     }
 }

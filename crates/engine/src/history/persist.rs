@@ -89,6 +89,10 @@ impl Registry {
                 tracing::error!(run_id, "skipping run with unreadable history");
                 continue;
             };
+            let mut state = state;
+            // Sticky queues belong to workers of the previous life of this engine (in demo
+            // mode, the same process): start over from the normal queues.
+            state.sticky = None;
             let mut exec = Execution::new(state);
             exec.persisted_events = events.len();
             exec.events = events;

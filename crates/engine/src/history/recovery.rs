@@ -5,13 +5,13 @@ use super::{Effects, Registry, TimerKey};
 impl Registry {
     /// The effects that put every open run back in motion: scheduled tasks on their queues,
     /// timers armed at their stored deadlines (overdue ones fire at once).
-    pub(crate) fn recovery_effects(&self) -> Effects {
+    pub(crate) fn recovery_effects(&self, now_ms: i64) -> Effects {
         let mut fx = Effects::default();
         for exec in self.runs.values().filter(|e| e.is_open()) {
             let run_id = &exec.state.run_id;
             if let Some(wt) = exec.state.workflow_task.as_ref() {
                 if wt.started_event_id == 0 {
-                    exec.dispatch_workflow_task(&mut fx);
+                    exec.dispatch_workflow_task(now_ms, &mut fx);
                 } else {
                     fx.timer(
                         wt.started_time_ms + exec.state.workflow_task_timeout_ms,

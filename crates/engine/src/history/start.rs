@@ -2,7 +2,9 @@
 //! run created by continue-as-new.
 
 use temporalio_protos::temporal::api::{
-    common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType},
+    common::v1::{
+        Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+    },
     enums::v1::{
         ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
         WorkflowIdReusePolicy,
@@ -12,7 +14,10 @@ use temporalio_protos::temporal::api::{
     taskqueue::v1::TaskQueue,
 };
 
-use super::{Effects, Execution, Registry, TimerKey, execution::RunState};
+use super::{
+    Effects, Execution, Registry, TimerKey,
+    execution::{ParentRef, RunState},
+};
 use crate::{
     error::{EngineError, Result},
     time::{duration, duration_ms},
@@ -47,6 +52,8 @@ pub(crate) struct NewRun {
     pub(crate) continued_from: Option<(String, String)>,
     pub(crate) last_completion_result: Option<Payloads>,
     pub(crate) continued_failure: Option<Failure>,
+    /// The parent, when a `StartChildWorkflowExecution` command starts this run.
+    pub(crate) parent: Option<ParentRef>,
 }
 
 /// What a start request resolved to.
@@ -186,6 +193,24 @@ impl Registry {
             timers: Default::default(),
             cancel_requested: false,
             new_run_id: None,
+            parent: spec.parent.clone(),
+            children: Default::default(),
+            updates: Default::default(),
+            update_seq: 0,
+            sticky: None,
+            signal_request_ids: Default::default(),
+        });
+        let parent = spec.parent.as_ref().map(|p| {
+            let execution = WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            };
+            let root = self
+                .runs
+                .get(&p.run_id)
+                .and_then(|r| r.root_execution())
+                .unwrap_or_else(|| execution.clone());
+            (p, self.namespace_id(&p.namespace), execution, root)
         });
         let initiator = if spec.continued_from.is_some() {
             ContinueAsNewInitiator::Workflow as i32
@@ -220,6 +245,19 @@ impl Registry {
                 search_attributes: spec.search_attributes,
                 header: spec.header,
                 workflow_id: spec.workflow_id.clone(),
+                parent_workflow_namespace: parent
+                    .as_ref()
+                    .map(|(p, ..)| p.namespace.clone())
+                    .unwrap_or_default(),
+                parent_workflow_namespace_id: parent
+                    .as_ref()
+                    .map(|(_, id, ..)| id.clone())
+                    .unwrap_or_default(),
+                parent_workflow_execution: parent.as_ref().map(|(_, _, e, _)| e.clone()),
+                parent_initiated_event_id: parent
+                    .as_ref()
+                    .map_or(0, |(p, ..)| p.initiated_event_id),
+                root_workflow_execution: parent.as_ref().map(|(.., root)| root.clone()),
                 ..Default::default()
             },
         );
@@ -238,5 +276,18 @@ impl Registry {
         self.touched.insert(run_id.clone());
         self.runs.insert(run_id.clone(), exec);
         run_id
+    }
+}
+
+impl Execution {
+    /// The root of this run's parent chain, when it is a child.
+    pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
+        self.events.first().and_then(|e| match &e.attributes {
+            Some(
+                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
+            ) => a.root_workflow_execution.clone(),
+            _ => None,
+        })
+        .or_else(|| Some(self.workflow_execution()))
     }
 }

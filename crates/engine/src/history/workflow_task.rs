@@ -53,35 +53,50 @@ impl Execution {
             started_time_ms: 0,
             dispatch_at_ms,
         });
-        self.dispatch_workflow_task(fx);
+        self.dispatch_workflow_task(now_ms, fx);
         fx.history_changed();
     }
 
-    /// Puts the scheduled workflow task on its queue, or arms its backoff timer.
-    pub(crate) fn dispatch_workflow_task(&self, fx: &mut Effects) {
+    /// Puts the scheduled workflow task on its queue (the sticky one when the last worker
+    /// asked for it and the task is a first attempt), or arms its backoff timer.
+    pub(crate) fn dispatch_workflow_task(&self, now_ms: i64, fx: &mut Effects) {
         let Some(wt) = self.state.workflow_task.as_ref() else {
             return;
         };
         let run_id = self.state.run_id.clone();
         let scheduled_event_id = wt.scheduled_event_id;
-        match wt.dispatch_at_ms {
-            Some(at_ms) => fx.timer(
+        if let Some(at_ms) = wt.dispatch_at_ms {
+            fx.timer(
                 at_ms,
                 TimerKey::WorkflowTaskBackoff {
                     run_id,
                     scheduled_event_id,
                 },
-            ),
-            None => fx.dispatch(
-                &self.state.namespace,
-                &self.state.task_queue,
-                QueueKind::Workflow,
-                Task::Workflow {
-                    run_id,
-                    scheduled_event_id,
-                },
-            ),
+            );
+            return;
         }
+        let queue = match self.state.sticky.as_ref().filter(|_| wt.attempt == 1) {
+            Some(sticky) => {
+                fx.timer(
+                    now_ms + sticky.schedule_to_start_timeout_ms,
+                    TimerKey::StickyScheduleToStart {
+                        run_id: run_id.clone(),
+                        scheduled_event_id,
+                    },
+                );
+                &sticky.name
+            }
+            None => &self.state.task_queue,
+        };
+        fx.dispatch(
+            &self.state.namespace,
+            queue,
+            QueueKind::Workflow,
+            Task::Workflow {
+                run_id,
+                scheduled_event_id,
+            },
+        );
     }
 
     /// Schedules a workflow task unless one is already scheduled or started (a started one
@@ -107,8 +122,11 @@ impl Execution {
             .map_or(1, |wt| wt.attempt.saturating_add(1));
         self.append(now_ms, attributes);
         self.state.workflow_task = None;
+        // The worker that failed or lost the task may be gone: use the normal queue.
+        self.state.sticky = None;
         self.flush_buffered();
         self.schedule_workflow_task(now_ms, attempt, fx);
+        self.release_queries(fx);
     }
 
     /// The started workflow task, if `token` names it.
@@ -126,10 +144,11 @@ impl Registry {
         &mut self,
         run_id: &str,
         scheduled_event_id: i64,
-        identity: &str,
+        poller: &Poller<'_>,
         now_ms: i64,
         fx: &mut Effects,
     ) -> Option<PollWorkflowTaskQueueResponse> {
+        let identity = poller.identity;
         let exec = self.touch(run_id)?;
         let wt = exec.state.workflow_task.as_ref()?;
         if !exec.is_open()
@@ -173,21 +192,38 @@ impl Registry {
             scheduled_event_id,
             started_event_id,
         };
+        // A sticky worker has the run cached up to its last task: send only what is new.
+        let previous = exec.state.previous_started_event_id;
+        let incremental = poller.sticky && previous > 0;
+        let first = if incremental {
+            usize::try_from(previous).unwrap_or(0)
+        } else {
+            0
+        };
+        let events = exec.events.get(first..).unwrap_or_default().to_vec();
+        tracing::debug!(
+            workflow_id = exec.state.workflow_id,
+            run_id,
+            started_event_id,
+            incremental,
+            events = events.len(),
+            "workflow task started"
+        );
         Some(PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
             workflow_execution: Some(exec.workflow_execution()),
             workflow_type: Some(WorkflowType {
                 name: exec.state.workflow_type.clone(),
             }),
-            previous_started_event_id: exec.state.previous_started_event_id,
+            previous_started_event_id: previous,
             started_event_id,
             attempt,
-            history: Some(History {
-                events: exec.events.clone(),
-            }),
+            history: Some(History { events }),
             workflow_execution_task_queue: Some(normal_queue(&exec.state.task_queue)),
             scheduled_time: Some(timestamp(scheduled_time_ms)),
             started_time: Some(timestamp(now_ms)),
+            messages: exec.update_messages(started_event_id, incremental),
+            queries: exec.take_queries_for_task(),
             ..Default::default()
         })
     }
@@ -275,6 +311,7 @@ impl Registry {
         &mut self,
         run_id: &str,
         scheduled_event_id: i64,
+        now_ms: i64,
         fx: &mut Effects,
     ) {
         let Some(exec) = self.touch(run_id) else {
@@ -288,8 +325,16 @@ impl Registry {
         }
         wt.dispatch_at_ms = None;
         exec.dirty = true;
-        exec.dispatch_workflow_task(fx);
+        exec.dispatch_workflow_task(now_ms, fx);
     }
+}
+
+/// Who polls for a workflow task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Poller<'a> {
+    pub(crate) identity: &'a str,
+    /// Polling its own sticky queue: it has the run cached.
+    pub(crate) sticky: bool,
 }
 
 /// A started workflow task, as named by its task token.

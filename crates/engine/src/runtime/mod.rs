@@ -1,6 +1,7 @@
 //! The runtime ties the layers together: it runs every operation against the registry
-//! under one lock, commits the changes to the store, waits until they are durable and only
-//! then executes the effects (tasks to queues, timers to the clock, history waiters woken).
+//! under one lock, settles the cross-run work it caused (a child to start, a parent to
+//! notify), commits the changes to the store, waits until they are durable and only then
+//! executes the effects (tasks to queues, timers to the clock, history waiters woken).
 
 mod queries;
 mod timers;
@@ -59,7 +60,9 @@ impl Runtime {
         let (result, effects, commit) = {
             let mut registry = self.lock();
             let mut effects = Effects::default();
-            let result = op(&mut registry, now_ms(), &mut effects);
+            let now = now_ms();
+            let result = op(&mut registry, now, &mut effects);
+            registry.settle(now, &mut effects);
             let batch = registry.take_batch();
             let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
             (result, effects, commit)

@@ -57,6 +57,13 @@ impl PendingQueries {
             .map(|p| (p.run_id.clone(), p.query.clone()))
     }
 
+    /// Whether someone still waits for the answer to this query.
+    pub(crate) fn is_waiting(&self, query_id: &str) -> bool {
+        self.lock()
+            .get(query_id)
+            .is_some_and(|p| !p.reply.is_closed())
+    }
+
     /// Delivers a worker's answer; false if nobody waits for it any more.
     pub(crate) fn answer(&self, query_id: &str, outcome: QueryOutcome) -> bool {
         match self.lock().remove(query_id) {

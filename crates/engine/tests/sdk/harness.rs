@@ -62,3 +62,18 @@ pub async fn with_worker<T>(
     ran.unwrap_or_else(|e| panic!("worker failed: {e}"));
     value
 }
+
+/// Polls `check` every 100 ms until it holds; fails the test after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("condition not reached within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

