@@ -32,6 +32,24 @@
 //!   runs goes to an outbox settled in the same operation; effects come out as data.
 //! - `matching`: task queues (normal and sticky) and long polls.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
+//!
+//! # Differences from the real Temporal server
+//!
+//! The real server is the oracle (the library's behavioural suite runs against both). Known
+//! differences, none of which the official SDKs depend on for correctness:
+//!
+//! - Every failed workflow task attempt is written to history; tasks that only carry an
+//!   update or a query write task events (the real server's speculative tasks leave none).
+//! - Update rejections are kept in memory only (the last 64 per run); an update waits at most
+//!   one long poll (60 s); admitted updates are not carried over continue-as-new.
+//! - The execution timeout restarts with each run of a continue-as-new chain.
+//! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
+//!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
+//! - Query tasks always use the normal queue; a sticky timeout moves the task without a
+//!   timeout event; stickiness is dropped on restart.
+//! - Workflow retry policy, cron schedules and start delay are not applied.
+//! - The visibility query language covers WorkflowId, WorkflowType and ExecutionStatus.
+//! - Histories of closed workflows stay in memory (no retention yet).
 
 mod api;
 mod engine;
