@@ -48,7 +48,11 @@
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
 //! - Workflow retry policy, cron schedules and start delay are not applied.
-//! - The visibility query language covers WorkflowId, WorkflowType and ExecutionStatus.
+//! - The visibility query language covers WorkflowId, WorkflowType, ExecutionStatus,
+//!   StartTime and CloseTime with comparisons, BETWEEN, AND/OR, parentheses and
+//!   `ORDER BY StartTime` (which the real server's SQLite store rejects); not IN,
+//!   STARTS_WITH or custom search attributes. Default order is StartTime descending.
+//! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - Histories of closed workflows stay in memory (no retention yet).
 
 mod api;

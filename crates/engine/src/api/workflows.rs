@@ -1,8 +1,9 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
 //! cancellation, terminate.
 
+use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowExecution,
+    common::v1::{Payloads, WorkflowExecution},
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
         RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
@@ -26,10 +27,22 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
     Ok((&e.workflow_id, &e.run_id))
 }
 
+/// The real server's default `limit.blobSize.error`: larger inputs are rejected.
+const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Rejects an input over the blob size limit, with the real server's message.
+fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
+    if input.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
+        return Err(EngineError::invalid("Blob data size exceeds limit."));
+    }
+    Ok(())
+}
+
 pub(super) async fn start(
     rt: &Runtime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
+    check_blob_size(r.input.as_ref())?;
     let spec = NewRun {
         namespace: r.namespace,
         workflow_id: r.workflow_id,
@@ -66,6 +79,8 @@ pub(super) async fn signal_with_start(
     rt: &Runtime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
+    check_blob_size(r.input.as_ref())?;
+    check_blob_size(r.signal_input.as_ref())?;
     let signal = Signal {
         name: r.signal_name,
         input: r.signal_input,
@@ -112,6 +127,7 @@ pub(super) async fn signal_with_start(
 }
 
 pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> Result<()> {
+    check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
     if r.signal_name.is_empty() {

@@ -29,6 +29,10 @@ impl NamespaceRecord {
 
 impl Registry {
     pub(crate) fn namespace(&self, name: &str) -> Result<&NamespaceRecord> {
+        if name.is_empty() {
+            // The real server's namespace validator says exactly this.
+            return Err(EngineError::invalid("Namespace is empty."));
+        }
         self.namespaces
             .get(name)
             .ok_or_else(|| EngineError::not_found(format!("Namespace {name} is not found.")))

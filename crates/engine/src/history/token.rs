@@ -29,7 +29,12 @@ impl TaskToken {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|_| EngineError::invalid("malformed task token"))
+        // The real server's messages for a missing and an unreadable token.
+        if bytes.is_empty() {
+            return Err(EngineError::invalid("Task token not set on request."));
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|_| EngineError::invalid("Error deserializing task token."))
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod activities;
+mod bad_input;
 mod basics;
 mod children;
 mod cli;
@@ -15,4 +16,5 @@ mod persistence;
 mod queries;
 mod sticky;
 mod updates;
+mod visibility;
 mod workflows;
