@@ -12,7 +12,7 @@ use crate::{
         operatorservice::operator_service_server::OperatorServiceServer,
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
-    history::Registry,
+    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
     runtime::{self, Runtime},
     store::{MemoryStore, SqliteStore, Store},
 };
@@ -33,6 +33,9 @@ pub struct EngineOptions {
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
+    /// How many closed runs stay in memory for fast reads (default 128); older ones are
+    /// read back from the store when asked for, so memory stays flat.
+    pub closed_runs_in_memory: usize,
 }
 
 impl Default for EngineOptions {
@@ -42,6 +45,7 @@ impl Default for EngineOptions {
             database: None,
             namespaces: Vec::new(),
             long_poll_timeout: Duration::from_secs(60),
+            closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
         }
     }
 }
@@ -59,6 +63,14 @@ impl EngineOptions {
     #[must_use]
     pub fn with_database(mut self, path: impl Into<PathBuf>) -> Self {
         self.database = Some(path.into());
+        self
+    }
+
+    /// Keep at most `count` closed runs in memory (see
+    /// [`EngineOptions::closed_runs_in_memory`]).
+    #[must_use]
+    pub fn with_closed_runs_in_memory(mut self, count: usize) -> Self {
+        self.closed_runs_in_memory = count;
         self
     }
 
@@ -143,19 +155,29 @@ pub async fn serve(
     run(prepared, listener, signal).await
 }
 
-struct Prepared {
-    runtime: Arc<Runtime>,
-    long_poll: Duration,
+pub(crate) struct Prepared {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) long_poll: Duration,
 }
 
 /// Opens the store, recovers state and puts recovered tasks and timers back in motion.
 async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Result<Prepared> {
-    let store: Box<dyn Store> = match &options.database {
+    let store: Arc<dyn Store> = match &options.database {
         Some(path) => {
-            Box::new(SqliteStore::open(path).map_err(|e| EngineError::Storage(e.to_string()))?)
+            Arc::new(SqliteStore::open(path).map_err(|e| EngineError::Storage(e.to_string()))?)
         }
-        None => Box::new(MemoryStore::default()),
+        None => Arc::new(MemoryStore::default()),
     };
+    recover(store, options, stopped).await
+}
+
+/// Recovers state from `store` and puts recovered tasks and timers back in motion. The
+/// fuzzing harness calls this directly to restart an engine on the same store.
+pub(crate) async fn recover(
+    store: Arc<dyn Store>,
+    options: &EngineOptions,
+    stopped: watch::Receiver<bool>,
+) -> Result<Prepared> {
     let snapshot = match store.load().await {
         Ok(Ok(snapshot)) => snapshot,
         Ok(Err(e)) => return Err(EngineError::Storage(e.to_string())),
@@ -163,7 +185,12 @@ async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Res
     };
     let registry = Registry::restore(snapshot);
     let recovered = registry.runs.len();
-    let runtime = Arc::new(Runtime::new(registry, store, stopped));
+    let runtime = Arc::new(Runtime::new(
+        registry,
+        store,
+        options.closed_runs_in_memory,
+        stopped,
+    ));
     runtime
         .execute(|registry, now, fx| {
             registry.ensure_namespace(DEFAULT_NAMESPACE);

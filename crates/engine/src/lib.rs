@@ -53,7 +53,8 @@
 //!   `ORDER BY StartTime` (which the real server's SQLite store rejects); not IN,
 //!   STARTS_WITH or custom search attributes. Default order is StartTime descending.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
-//! - Histories of closed workflows stay in memory (no retention yet).
+//! - No retention: closed workflows stay in the database until it is deleted (they leave
+//!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 
 mod api;
 mod engine;

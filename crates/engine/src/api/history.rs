@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::{
     history::v1::History,
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig, WorkflowExecutionInfo,
+        WorkflowExecutionConfig,
     },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -20,8 +20,7 @@ use super::Service;
 use crate::{
     error::{EngineError, Result},
     history::{
-        Execution, Registry, events::is_close_event, execution::ActivityPhase,
-        workflow_task::normal_queue,
+        Execution, events::is_close_event, execution::ActivityPhase, workflow_task::normal_queue,
     },
     time::{duration, timestamp},
 };
@@ -65,7 +64,7 @@ pub(super) async fn get_history(
         let answer = rt.read(|registry| {
             let run_id =
                 registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
-            let exec = registry.run(run_id)?;
+            let exec = registry.run(&run_id)?;
             Ok::<_, EngineError>(read_page(exec, from, page, close_only, r.wait_new_event))
         })?;
         if let Some(response) = answer {
@@ -146,7 +145,7 @@ pub(super) fn describe(
         .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
     svc.runtime.read(|registry| {
         let run_id = registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
-        let exec = registry.run(run_id)?;
+        let exec = registry.run(&run_id)?;
         Ok(DescribeWorkflowExecutionResponse {
             execution_config: Some(WorkflowExecutionConfig {
                 task_queue: Some(normal_queue(&exec.state.task_queue)),
@@ -154,7 +153,7 @@ pub(super) fn describe(
                 default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
                 ..Default::default()
             }),
-            workflow_execution_info: Some(execution_info(registry, exec)),
+            workflow_execution_info: Some(registry.execution_info(exec)),
             pending_activities: exec
                 .state
                 .activities
@@ -226,40 +225,6 @@ fn pending_activity(
         last_worker_identity: a.identity.clone(),
         next_attempt_schedule_time: (a.phase == ActivityPhase::Backoff)
             .then(|| timestamp(a.attempt_scheduled_time_ms)),
-        ..Default::default()
-    }
-}
-
-/// The summary of a run used by describe and list.
-pub(super) fn execution_info(registry: &Registry, exec: &Execution) -> WorkflowExecutionInfo {
-    let parent_namespace_id = exec
-        .state
-        .parent
-        .as_ref()
-        .map(|p| registry.namespace_id(&p.namespace))
-        .unwrap_or_default();
-    WorkflowExecutionInfo {
-        execution: Some(exec.workflow_execution()),
-        r#type: Some(temporalio_protos::temporal::api::common::v1::WorkflowType {
-            name: exec.state.workflow_type.clone(),
-        }),
-        start_time: Some(timestamp(exec.state.start_time_ms)),
-        close_time: exec.state.close_time_ms.map(timestamp),
-        status: exec.state.status,
-        history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
-        execution_time: Some(timestamp(exec.state.start_time_ms)),
-        task_queue: exec.state.task_queue.clone(),
-        first_run_id: exec.state.first_run_id.clone(),
-        execution_duration: exec
-            .state
-            .close_time_ms
-            .map(|close| duration(close - exec.state.start_time_ms)),
-        parent_namespace_id,
-        parent_execution: exec.state.parent.as_ref().map(|p| WorkflowExecution {
-            workflow_id: p.workflow_id.clone(),
-            run_id: p.run_id.clone(),
-        }),
-        root_execution: exec.root_execution(),
         ..Default::default()
     }
 }

@@ -152,14 +152,14 @@ impl WorkflowService for Service {
         &self,
         request: Request<ListWorkflowExecutionsRequest>,
     ) -> Rpc<ListWorkflowExecutionsResponse> {
-        ok(visibility::list(self, request.get_ref())?)
+        ok(visibility::list(self, request.get_ref()).await?)
     }
 
     async fn count_workflow_executions(
         &self,
         request: Request<CountWorkflowExecutionsRequest>,
     ) -> Rpc<CountWorkflowExecutionsResponse> {
-        ok(visibility::count(self, request.get_ref())?)
+        ok(visibility::count(self, request.get_ref()).await?)
     }
 
     async fn poll_workflow_task_queue(

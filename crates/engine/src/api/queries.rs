@@ -27,7 +27,7 @@ pub(super) async fn query(svc: &Service, r: QueryWorkflowRequest) -> Result<Quer
         .ok_or_else(|| EngineError::invalid("Query is not set on request."))?;
     let (run_id, task_queue, status) = rt.read(|registry| {
         let run_id = registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
-        let exec = registry.run(run_id)?;
+        let exec = registry.run(&run_id)?;
         Ok::<_, EngineError>((
             run_id.to_owned(),
             exec.state.task_queue.clone(),

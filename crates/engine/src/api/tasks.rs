@@ -85,6 +85,8 @@ pub(super) async fn poll_workflow_task(
 fn query_task(rt: &Runtime, query_id: &str) -> Option<PollWorkflowTaskQueueResponse> {
     let (run_id, query) = rt.queries.get(query_id)?;
     rt.read(|registry| {
+        // Queries may target closed runs, which may have left memory since.
+        registry.load(&run_id).then_some(())?;
         let exec = registry.runs.get(&run_id)?;
         Some(PollWorkflowTaskQueueResponse {
             task_token: TaskToken::Query {

@@ -92,9 +92,7 @@ pub(super) async fn poll(
         return Err(EngineError::invalid("Update id is not set on request."));
     }
     let run_id = svc.runtime.read(|registry| {
-        registry
-            .resolve(&r.namespace, &execution.workflow_id, &execution.run_id)
-            .map(str::to_owned)
+        registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)
     })?;
     // Without a wait policy the caller only wants to know where the update stands.
     let wait = wanted_stage(r.wait_policy.as_ref(), Stage::Admitted);

@@ -421,9 +421,9 @@ mod tests {
         )
     }
 
-    fn status(registry: &Registry, workflow_id: &str) -> Option<WorkflowExecutionStatus> {
+    fn status(registry: &mut Registry, workflow_id: &str) -> Option<WorkflowExecutionStatus> {
         let run_id = registry.resolve("default", workflow_id, "").ok()?;
-        WorkflowExecutionStatus::try_from(registry.run(run_id).ok()?.state.status).ok()
+        WorkflowExecutionStatus::try_from(registry.run(&run_id).ok()?.state.status).ok()
     }
 
     #[test]
@@ -434,7 +434,6 @@ mod tests {
         complete(&mut registry, &task, vec![start_child("kid")], vec![]);
         let kid = registry
             .resolve("default", "kid", "")
-            .map(str::to_owned)
             .unwrap_or_else(|e| panic!("no child: {e}"));
         let parent_ref = registry.run(&kid).ok().and_then(|k| k.state.parent.clone());
         assert_eq!(parent_ref.map(|p| p.run_id), Some(parent.clone()));
@@ -481,11 +480,11 @@ mod tests {
         let task = take_task(&mut registry, &parent);
         complete(&mut registry, &task, vec![done()], vec![]);
         assert_eq!(
-            status(&registry, "parent"),
+            status(&mut registry, "parent"),
             Some(WorkflowExecutionStatus::Completed)
         );
         assert_eq!(
-            status(&registry, "kid"),
+            status(&mut registry, "kid"),
             Some(WorkflowExecutionStatus::Terminated)
         );
     }

@@ -172,6 +172,10 @@ pub(crate) struct Execution {
     /// Why the latest updates were rejected, for callers still waiting on them (never
     /// persisted, bounded).
     pub(crate) rejected_updates: VecDeque<(String, Failure)>,
+    /// The batch that last wrote this run (see `residency`).
+    pub(crate) written_seq: u64,
+    /// Whether the run is in the cache of closed runs.
+    pub(crate) in_closed_cache: bool,
 }
 
 impl Execution {
@@ -185,6 +189,8 @@ impl Execution {
             outbox: Vec::new(),
             queries: QueryBuffer::default(),
             rejected_updates: VecDeque::new(),
+            written_seq: 0,
+            in_closed_cache: false,
         }
     }
 

@@ -10,8 +10,8 @@
 //! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
 //! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
 //! `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
-//! (sticky task queues), `recovery`
-//! (rebuilding effects after a restart).
+//! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
+//! write), `residency` (which runs stay in memory).
 
 mod activity;
 mod child;
@@ -26,6 +26,7 @@ mod outbox;
 mod persist;
 mod query;
 mod recovery;
+mod residency;
 mod retry;
 mod start;
 mod sticky;
@@ -43,22 +44,25 @@ pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
 pub(crate) use namespace::NamespaceRecord;
+pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
 pub(crate) use workflow_task::{Poller, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};
 
-/// All namespaces and runs.
+/// All namespaces, the open runs and a few recently closed ones (the rest of the closed
+/// runs are read back from the store on demand: see `residency`).
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
     pub(crate) namespaces_dirty: bool,
     pub(crate) runs: HashMap<String, Execution>,
-    /// The latest run of each (namespace, workflow id).
+    /// The latest run of each (namespace, workflow id) whose latest run is in memory.
     pub(crate) current: HashMap<(String, String), String>,
     /// Runs handed out mutably since the last batch: the only ones that may need writing.
     pub(crate) touched: HashSet<String>,
+    residency: residency::Residency,
 }
 
 impl Registry {
@@ -82,8 +86,14 @@ impl Registry {
         Some(exec)
     }
 
-    /// The run named by a namespace, workflow id and optional run id (empty: the latest).
-    pub(crate) fn resolve(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<&str> {
+    /// The run named by a namespace, workflow id and optional run id (empty: the latest),
+    /// loaded into memory.
+    pub(crate) fn resolve(
+        &mut self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<String> {
         self.namespace(namespace)?;
         let not_found = || {
             EngineError::not_found(format!(
@@ -92,16 +102,17 @@ impl Registry {
         };
         if run_id.is_empty() {
             return self
-                .current
-                .get(&(namespace.to_owned(), workflow_id.to_owned()))
-                .map(String::as_str)
+                .current_run(namespace, workflow_id)
                 .ok_or_else(not_found);
+        }
+        if !self.load(run_id) {
+            return Err(not_found());
         }
         match self.runs.get(run_id) {
             Some(exec)
                 if exec.state.namespace == namespace && exec.state.workflow_id == workflow_id =>
             {
-                Ok(exec.state.run_id.as_str())
+                Ok(run_id.to_owned())
             }
             _ => Err(not_found()),
         }
@@ -109,12 +120,12 @@ impl Registry {
 
     /// Like [`Registry::resolve`], but the run must still be open.
     pub(crate) fn resolve_open(
-        &self,
+        &mut self,
         namespace: &str,
         workflow_id: &str,
         run_id: &str,
     ) -> Result<String> {
-        let run_id = self.resolve(namespace, workflow_id, run_id)?.to_owned();
+        let run_id = self.resolve(namespace, workflow_id, run_id)?;
         if self.run(&run_id)?.is_open() {
             Ok(run_id)
         } else {

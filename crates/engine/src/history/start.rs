@@ -90,8 +90,7 @@ impl Registry {
     ) -> Result<Started> {
         self.namespace(&spec.namespace)?;
         spec.validate()?;
-        let key = (spec.namespace.clone(), spec.workflow_id.clone());
-        if let Some(existing_id) = self.current.get(&key).cloned() {
+        if let Some(existing_id) = self.current_run(&spec.namespace, &spec.workflow_id) {
             let existing = self.run(&existing_id)?;
             let same_request =
                 !spec.request_id.is_empty() && existing.state.start_request_id == spec.request_id;

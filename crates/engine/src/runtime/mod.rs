@@ -6,7 +6,10 @@
 mod queries;
 mod timers;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use tokio::sync::{Notify, watch};
 
@@ -17,14 +20,16 @@ use crate::{
     error::{EngineError, Result},
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
-    store::Store,
+    store::{ClosedInfo, Store, StoreError},
     time::now_ms,
 };
 
 /// Shared engine state; one per engine, behind an `Arc`.
 pub(crate) struct Runtime {
     registry: Mutex<Registry>,
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
+    /// Every batch up to this sequence number is durable.
+    durable_seq: AtomicU64,
     pub(crate) matching: Arc<Matching>,
     pub(crate) timers: Timers,
     /// Woken whenever any history grows or a run closes.
@@ -34,14 +39,19 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// A runtime over `registry`, writing to `store`, keeping at most `keep_closed` closed
+    /// runs in memory.
     pub(crate) fn new(
-        registry: Registry,
-        store: Box<dyn Store>,
+        mut registry: Registry,
+        store: Arc<dyn Store>,
+        keep_closed: usize,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        registry.attach_store(Arc::clone(&store), keep_closed);
         Self {
             registry: Mutex::new(registry),
             store,
+            durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
             timers: Timers::default(),
             history_changed: Notify::new(),
@@ -64,12 +74,15 @@ impl Runtime {
             let result = op(&mut registry, now, &mut effects);
             registry.settle(now, &mut effects);
             let batch = registry.take_batch();
-            let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
+            let commit =
+                (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
             (result, effects, commit)
         };
-        if let Some(commit) = commit {
+        if let Some((seq, commit)) = commit {
             match commit.await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    self.durable_seq.fetch_max(seq, Ordering::AcqRel);
+                }
                 Ok(Err(e)) => {
                     tracing::error!("commit failed: {e}");
                     return Err(EngineError::Storage(e.to_string()));
@@ -81,9 +94,18 @@ impl Runtime {
         result
     }
 
-    /// Reads the registry without changing it.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
-        f(&self.lock())
+    /// Reads the registry. Nothing `f` does is persisted: it may only load closed runs back
+    /// into memory (through `Registry::resolve` and `Registry::load`), not change them.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    /// Every closed run of `namespace` that is stored, for visibility.
+    pub(crate) fn stored_closed_runs(
+        &self,
+        namespace: &str,
+    ) -> std::result::Result<Vec<ClosedInfo>, StoreError> {
+        self.store.closed_infos(namespace)
     }
 
     /// Executes effects: dispatch tasks, arm timers, wake history long polls.
@@ -119,8 +141,11 @@ impl Runtime {
         let _ = shutdown.wait_for(|stop| *stop).await;
     }
 
+    /// The registry, after dropping closed runs that are durable and beyond the cache.
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.evict(self.durable_seq.load(Ordering::Acquire));
+        registry
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    sync::{Mutex, MutexGuard},
 };
 
 use tokio::sync::oneshot;
 
-use super::{Batch, Commit, Load, RunRecord, Snapshot, Store, StoredRun};
+use super::{Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun};
 
 /// Keeps everything in process memory; lost when the process exits.
 #[derive(Debug, Default)]
@@ -18,22 +18,45 @@ pub(crate) struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     namespaces: BTreeMap<String, String>,
-    runs: HashMap<String, (RunRecord, BTreeMap<i64, Vec<u8>>)>,
+    runs: HashMap<String, StoredEntry>,
+    /// Insertion counter, so "newest run of a workflow id" means the same as in SQLite.
+    created: u64,
+}
+
+#[derive(Debug)]
+struct StoredEntry {
+    created: u64,
+    record: RunRecord,
+    events: BTreeMap<i64, Vec<u8>>,
+}
+
+impl StoredEntry {
+    fn stored_run(&self) -> StoredRun {
+        StoredRun {
+            record: self.record.clone(),
+            events: self.events.values().cloned().collect(),
+        }
+    }
+}
+
+impl MemoryStore {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Store for MemoryStore {
     fn load(&self) -> Load {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner();
+        let mut open: Vec<&StoredEntry> = inner
+            .runs
+            .values()
+            .filter(|e| e.record.closed_info.is_none())
+            .collect();
+        open.sort_by_key(|e| e.created);
         let snapshot = Snapshot {
             namespaces: inner.namespaces.clone(),
-            runs: inner
-                .runs
-                .values()
-                .map(|(record, events)| StoredRun {
-                    record: record.clone(),
-                    events: events.values().cloned().collect(),
-                })
-                .collect(),
+            runs: open.into_iter().map(StoredEntry::stored_run).collect(),
         };
         let (tx, rx) = oneshot::channel();
         let _ = tx.send(Ok(snapshot));
@@ -41,18 +64,54 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, batch: Batch) -> Commit {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner();
         inner.namespaces.extend(batch.namespaces);
         for write in batch.runs {
+            let next = inner.created + 1;
             let entry = inner
                 .runs
                 .entry(write.record.run_id.clone())
-                .or_insert_with(|| (write.record.clone(), BTreeMap::new()));
-            entry.0 = write.record;
-            entry.1.extend(write.new_events);
+                .or_insert_with(|| StoredEntry {
+                    created: next,
+                    record: write.record.clone(),
+                    events: BTreeMap::new(),
+                });
+            let created = entry.created;
+            entry.record = write.record;
+            entry.events.extend(write.new_events);
+            inner.created = inner.created.max(created);
         }
         let (tx, rx) = oneshot::channel();
         let _ = tx.send(Ok(()));
         rx
+    }
+
+    fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
+        Ok(self.inner().runs.get(run_id).map(StoredEntry::stored_run))
+    }
+
+    fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .inner()
+            .runs
+            .values()
+            .filter(|e| e.record.namespace == namespace && e.record.workflow_id == workflow_id)
+            .max_by_key(|e| e.created)
+            .map(|e| e.record.run_id.clone()))
+    }
+
+    fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
+        Ok(self
+            .inner()
+            .runs
+            .values()
+            .filter(|e| e.record.namespace == namespace)
+            .filter_map(|e| {
+                e.record.closed_info.as_ref().map(|info| ClosedInfo {
+                    run_id: e.record.run_id.clone(),
+                    info: info.clone(),
+                })
+            })
+            .collect())
     }
 }

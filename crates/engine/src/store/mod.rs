@@ -1,10 +1,12 @@
 //! Persistence behind one small trait, with an in-memory and a SQLite backend.
 //!
-//! The engine keeps all state in memory and writes each change through: after every
+//! The engine keeps open runs in memory and writes each change through: after every
 //! operation it commits one [`Batch`] (the changed runs' state records and their new history
 //! events) and acknowledges the request only once the batch is durable. On start it loads a
-//! [`Snapshot`] and rebuilds everything from it. The store knows nothing of workflows: it
-//! keeps opaque JSON records and prost-encoded events.
+//! [`Snapshot`] of the open runs and rebuilds them. Closed runs leave memory once they are
+//! durable; the store reads them back on demand ([`Store::read_run`], [`Store::latest_run`],
+//! [`Store::closed_infos`]). The store knows nothing of workflows: it keeps opaque JSON
+//! records and prost-encoded events.
 
 mod memory;
 mod sqlite;
@@ -25,6 +27,9 @@ pub(crate) struct RunRecord {
     pub(crate) state: String,
     /// Prost-encoded `History` of the buffered events.
     pub(crate) buffered: Vec<u8>,
+    /// Once the run has closed: its prost-encoded `WorkflowExecutionInfo`, what visibility
+    /// lists. `None` while it is open.
+    pub(crate) closed_info: Option<Vec<u8>>,
 }
 
 /// One run's changes in a batch.
@@ -56,11 +61,21 @@ pub(crate) struct StoredRun {
     pub(crate) events: Vec<Vec<u8>>,
 }
 
-/// The whole store, as loaded at start.
+/// What the engine needs at start: every namespace and every open run.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
     pub(crate) namespaces: BTreeMap<String, String>,
+    /// Open runs (and, from databases written before closed runs were recorded as such,
+    /// closed ones too), oldest first.
     pub(crate) runs: Vec<StoredRun>,
+}
+
+/// A closed run as visibility sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClosedInfo {
+    pub(crate) run_id: String,
+    /// Prost-encoded `WorkflowExecutionInfo`.
+    pub(crate) info: Vec<u8>,
 }
 
 /// Why the store failed.
@@ -83,11 +98,20 @@ pub(crate) type Commit = oneshot::Receiver<Result<(), StoreError>>;
 pub(crate) type Load = oneshot::Receiver<Result<Snapshot, StoreError>>;
 
 /// A persistence backend.
+///
+/// The read methods see only durable commits; the engine asks them only for runs whose last
+/// change is durable.
 pub(crate) trait Store: Send + Sync + 'static {
-    /// Everything stored so far.
+    /// Namespaces and open runs, once earlier commits are durable.
     fn load(&self) -> Load;
     /// Queues `batch`; batches become durable in the order they were committed.
     fn commit(&self, batch: Batch) -> Commit;
+    /// One run with its history, if stored.
+    fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError>;
+    /// The id of the newest run of a workflow id, if any.
+    fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError>;
+    /// Every closed run of a namespace.
+    fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError>;
 }
 
 #[cfg(test)]
@@ -104,6 +128,7 @@ mod conformance {
                 workflow_id: format!("wf-{run_id}"),
                 state: state.into(),
                 buffered: vec![7],
+                closed_info: None,
             },
             new_events: events.iter().map(|(id, b)| (*id, b.to_vec())).collect(),
         }
@@ -155,6 +180,63 @@ mod conformance {
             vec![b"e1".to_vec(), b"e2".to_vec(), b"e3".to_vec()]
         );
         assert_eq!(runs[1].events, vec![b"f1".to_vec()]);
+
+        // Closing "a" and starting its successor under the same workflow id: "a" leaves the
+        // snapshot but stays readable, and the newest run of the id is the successor.
+        let mut closed = run_write("a", "s3", &[(4, b"e4")]);
+        closed.record.closed_info = Some(b"info-a".to_vec());
+        let mut successor = run_write("c", "u1", &[(1, b"g1")]);
+        successor.record.workflow_id = "wf-a".into();
+        let third = Batch {
+            namespaces: vec![],
+            runs: vec![closed, successor],
+        };
+        store
+            .commit(third)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("commit"));
+        let open: Vec<String> = load(store)
+            .await
+            .runs
+            .into_iter()
+            .map(|r| r.record.run_id)
+            .collect();
+        assert!(
+            !open.contains(&"a".to_owned()),
+            "closed run loaded: {open:?}"
+        );
+        let a = store
+            .read_run("a")
+            .unwrap_or_else(|e| panic!("read: {e}"))
+            .unwrap_or_else(|| panic!("closed run a not readable"));
+        assert_eq!(a.record.state, "s3");
+        assert_eq!(a.events.len(), 4);
+        assert_eq!(
+            store
+                .latest_run("default", "wf-a")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("c")
+        );
+        assert_eq!(store.latest_run("default", "nope").ok().flatten(), None);
+        assert_eq!(
+            store.read_run("nope").ok().flatten().map(|r| r.events),
+            None
+        );
+        let infos = store
+            .closed_infos("default")
+            .unwrap_or_else(|e| panic!("closed infos: {e}"));
+        assert_eq!(
+            infos,
+            vec![ClosedInfo {
+                run_id: "a".into(),
+                info: b"info-a".to_vec()
+            }]
+        );
+        assert!(store.closed_infos("other").is_ok_and(|v| v.is_empty()));
     }
 
     #[tokio::test]
@@ -171,7 +253,8 @@ mod conformance {
         }
         let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}"));
         let snapshot = load(&reopened).await;
-        assert_eq!(snapshot.runs.len(), 2);
+        assert_eq!(snapshot.runs.len(), 2, "b and c are open");
+        assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
         drop(reopened);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

@@ -1,11 +1,12 @@
 //! The SQLite backend: one file in WAL mode, a versioned schema (`PRAGMA user_version`)
 //! and one writer thread that owns the connection. Commits queued while a transaction runs
 //! are written together in the next one (group commit); each caller is answered only after
-//! its transaction is durable (`synchronous = FULL`).
+//! its transaction is durable (`synchronous = FULL`). Reads of closed runs use a second,
+//! read-only connection, which WAL lets run beside the writer.
 
 use std::{
     collections::BTreeMap,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Mutex, mpsc},
     thread,
 };
@@ -13,10 +14,11 @@ use std::{
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{Batch, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun};
+use super::{Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun};
 
 /// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE namespaces (
         name   TEXT PRIMARY KEY,
         record TEXT NOT NULL
@@ -34,7 +36,16 @@ const MIGRATIONS: &[&str] = &["
         data     BLOB NOT NULL,
         PRIMARY KEY (run_id, event_id)
     ) WITHOUT ROWID;
-"];
+",
+    // Closed runs leave memory: record what visibility needs, and find runs by workflow id.
+    // Runs closed under version 1 keep a NULL `closed_info` until the engine loads them at
+    // start and writes it.
+    "
+    ALTER TABLE runs ADD COLUMN closed_info BLOB;
+    CREATE INDEX runs_by_workflow ON runs (namespace, workflow_id);
+    CREATE INDEX runs_open ON runs (run_id) WHERE closed_info IS NULL;
+",
+];
 
 /// The most commits written in one transaction.
 const MAX_GROUP: usize = 256;
@@ -47,8 +58,11 @@ enum Request {
 /// A SQLite file with a dedicated writer thread.
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
+    path: PathBuf,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
+    /// Point reads of runs that are no longer in memory.
+    reader: Mutex<Connection>,
 }
 
 impl SqliteStore {
@@ -59,14 +73,17 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
+        let reader = open_reader(path)?;
         let (tx, rx) = mpsc::channel();
         let writer = thread::Builder::new()
             .name("engine-sqlite-writer".into())
             .spawn(move || writer_loop(conn, &rx))
             .map_err(|_| StoreError::Closed)?;
         Ok(Self {
+            path: path.to_owned(),
             requests: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -108,6 +125,76 @@ impl Store for SqliteStore {
         }
         rx
     }
+
+    fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare_cached(
+            "SELECT run_id, namespace, workflow_id, state, buffered, closed_info
+             FROM runs WHERE run_id = ?1",
+        )?;
+        let mut rows = stmt.query_map([run_id], run_record)?;
+        let Some(record) = rows.next().transpose()? else {
+            return Ok(None);
+        };
+        let events = read_events(&conn, run_id)?;
+        Ok(Some(StoredRun { record, events }))
+    }
+
+    fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        // Rows are never deleted, so the largest rowid is the run created last.
+        let mut stmt = conn.prepare_cached(
+            "SELECT run_id FROM runs WHERE namespace = ?1 AND workflow_id = ?2
+             ORDER BY rowid DESC LIMIT 1",
+        )?;
+        let mut rows = stmt.query_map(params![namespace, workflow_id], |row| row.get(0))?;
+        Ok(rows.next().transpose()?)
+    }
+
+    fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
+        // A connection of its own, so a long scan does not hold up point reads.
+        let conn = open_reader(&self.path)?;
+        let mut stmt = conn.prepare(
+            "SELECT run_id, closed_info FROM runs
+             WHERE namespace = ?1 AND closed_info IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([namespace], |row| {
+            Ok(ClosedInfo {
+                run_id: row.get(0)?,
+                info: row.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        run_id: row.get(0)?,
+        namespace: row.get(1)?,
+        workflow_id: row.get(2)?,
+        state: row.get(3)?,
+        buffered: row.get(4)?,
+        closed_info: row.get(5)?,
+    })
+}
+
+fn read_events(conn: &Connection, run_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM events WHERE run_id = ?1 ORDER BY event_id")?;
+    let events = stmt
+        .query_map([run_id], |row| row.get::<_, Vec<u8>>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(events)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -175,10 +262,11 @@ fn write_all<'a>(
              ON CONFLICT (name) DO UPDATE SET record = excluded.record",
         )?;
         let mut run = tx.prepare_cached(
-            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,
-                                                buffered = excluded.buffered",
+                                                buffered = excluded.buffered,
+                                                closed_info = excluded.closed_info",
         )?;
         let mut event = tx.prepare_cached(
             "INSERT OR REPLACE INTO events (run_id, event_id, data) VALUES (?1, ?2, ?3)",
@@ -194,7 +282,8 @@ fn write_all<'a>(
                     r.namespace,
                     r.workflow_id,
                     r.state,
-                    r.buffered
+                    r.buffered,
+                    r.closed_info
                 ])?;
                 for (id, data) in &write.new_events {
                     event.execute(params![r.run_id, id, data])?;
@@ -215,28 +304,62 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
         let (name, record) = row?;
         namespaces.insert(name, record);
     }
-    let mut runs = Vec::new();
-    let mut stmt =
-        conn.prepare("SELECT run_id, namespace, workflow_id, state, buffered FROM runs")?;
-    let records = stmt.query_map([], |row| {
-        Ok(RunRecord {
-            run_id: row.get(0)?,
-            namespace: row.get(1)?,
-            workflow_id: row.get(2)?,
-            state: row.get(3)?,
-            buffered: row.get(4)?,
-        })
-    })?;
-    let mut events = conn.prepare("SELECT data FROM events WHERE run_id = ?1 ORDER BY event_id")?;
+    let mut stmt = conn.prepare(
+        "SELECT run_id, namespace, workflow_id, state, buffered, closed_info
+         FROM runs WHERE closed_info IS NULL ORDER BY rowid",
+    )?;
+    let records = stmt
+        .query_map([], run_record)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut runs = Vec::with_capacity(records.len());
     for record in records {
-        let record = record?;
-        let data = events
-            .query_map([&record.run_id], |row| row.get::<_, Vec<u8>>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        runs.push(StoredRun {
-            record,
-            events: data,
-        });
+        let events = read_events(conn, &record.run_id)?;
+        runs.push(StoredRun { record, events });
     }
     Ok(Snapshot { namespaces, runs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_and_its_runs_load() {
+        let path = std::env::temp_dir().join(format!("engine-v1-{}.db", uuid::Uuid::new_v4()));
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+            conn.execute_batch(MIGRATIONS[0])
+                .unwrap_or_else(|e| panic!("v1 schema: {e}"));
+            conn.pragma_update(None, "user_version", 1)
+                .unwrap_or_else(|e| panic!("version: {e}"));
+            conn.execute(
+                "INSERT INTO runs VALUES ('r1', 'default', 'wf', '{}', x'')",
+                [],
+            )
+            .unwrap_or_else(|e| panic!("insert: {e}"));
+        }
+        let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("migrate: {e}"));
+        let snapshot = match store.load().await {
+            Ok(Ok(snapshot)) => snapshot,
+            _ => panic!("load failed"),
+        };
+        // Version 1 did not mark closed runs: every run comes back for the engine to sort.
+        assert_eq!(snapshot.runs.len(), 1);
+        assert_eq!(snapshot.runs[0].record.closed_info, None);
+        assert_eq!(
+            store.latest_run("default", "wf").ok().flatten().as_deref(),
+            Some("r1")
+        );
+        let version: i64 = store
+            .reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap_or_else(|e| panic!("version: {e}"));
+        assert_eq!(version, 2);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }

@@ -1,14 +1,23 @@
-//! SQLite persistence: a workflow waiting on a timer survives an engine restart.
+//! SQLite persistence: a workflow waiting on a timer survives an engine restart, and
+//! closed workflows that left memory stay readable.
 
 use std::time::Duration;
 
 use temporalio_client::{
-    WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
+    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
 };
-use temporalio_common::protos::temporal::api::enums::v1::EventType;
+use temporalio_common::protos::temporal::api::{
+    common::v1::WorkflowExecution,
+    enums::v1::{EventType, WorkflowExecutionStatus},
+    workflow::v1::WorkflowExecutionInfo,
+    workflowservice::v1::{CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest},
+};
 use temporalio_sdk::WorkerOptions;
 
-use crate::{harness, workflows::Sleeper};
+use crate::{
+    harness,
+    workflows::{Echo, Sleeper},
+};
 
 #[tokio::test]
 async fn pending_timer_survives_restart() {
@@ -71,6 +80,124 @@ async fn pending_timer_survives_restart() {
     })
     .await;
     assert_eq!(result, "woke up");
+    engine
+        .shutdown()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+async fn count(client: &Client, query: &str) -> i64 {
+    client
+        .connection()
+        .workflow_service()
+        .count_workflow_executions(tonic::Request::new(CountWorkflowExecutionsRequest {
+            namespace: "default".into(),
+            query: query.into(),
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("count {query:?}: {e}"))
+        .into_inner()
+        .count
+}
+
+async fn describe(client: &Client, workflow_id: &str) -> WorkflowExecutionInfo {
+    client
+        .connection()
+        .workflow_service()
+        .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: String::new(),
+            }),
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("describe {workflow_id}: {e}"))
+        .into_inner()
+        .workflow_execution_info
+        .unwrap_or_else(|| panic!("describe {workflow_id}: no info"))
+}
+
+/// With room for only two closed runs in memory, every completed workflow stays readable
+/// (result, describe, list, count, id reuse), before and after a restart.
+#[tokio::test]
+async fn closed_workflows_leave_memory_and_stay_readable() {
+    const RUNS: usize = 12;
+    let path = std::env::temp_dir().join(format!("engine-evict-{}.db", uuid::Uuid::new_v4()));
+    let options = || {
+        harness::options()
+            .with_database(&path)
+            .with_closed_runs_in_memory(2)
+    };
+    let queue = harness::task_queue("evict");
+    let runtime = harness::runtime();
+
+    let engine = harness::start(options()).await;
+    let client = harness::connect(engine.address()).await;
+    let worker_options = WorkerOptions::new(&queue)
+        .register_workflow::<Echo>()
+        .unwrap_or_else(|e| panic!("register: {e}"))
+        .build();
+    let mut worker = harness::worker(&runtime, &client, worker_options);
+    harness::with_worker(&mut worker, Duration::from_secs(60), async {
+        for i in 0..RUNS {
+            let id = format!("evict-{i}");
+            let handle = client
+                .start_workflow(
+                    Echo::run,
+                    id.clone(),
+                    WorkflowStartOptions::new(&queue, &id).build(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("start {id}: {e}"));
+            let out = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("result {id}: {e}"));
+            assert_eq!(out, id);
+        }
+    })
+    .await;
+    drop(worker);
+
+    let check = |client: Client| async move {
+        assert_eq!(count(&client, "").await, RUNS as i64);
+        assert_eq!(
+            count(&client, "ExecutionStatus = 'Completed'").await,
+            RUNS as i64
+        );
+        assert_eq!(count(&client, "WorkflowId = 'evict-0'").await, 1);
+        let info = describe(&client, "evict-0").await;
+        assert_eq!(info.status, WorkflowExecutionStatus::Completed as i32);
+        assert_eq!(info.history_length, 5);
+        let result = client
+            .get_workflow_handle::<Echo>("evict-0")
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("result of an evicted run: {e}"));
+        assert_eq!(result, "evict-0");
+        let mut reject = WorkflowStartOptions::new("q", "evict-1").build();
+        reject.id_reuse_policy = temporalio_client::WorkflowIdReusePolicy::RejectDuplicate;
+        let refused = client
+            .start_workflow(Echo::run, String::new(), reject)
+            .await;
+        assert!(
+            refused.is_err(),
+            "a closed run still blocks RejectDuplicate"
+        );
+    };
+    check(client.clone()).await;
+    drop(client);
+    engine
+        .shutdown()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+
+    let engine = harness::start(options()).await;
+    check(harness::connect(engine.address()).await).await;
     engine
         .shutdown()
         .await

@@ -7,6 +7,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
     ListWorkflowExecutionsRequest, ListWorkflowExecutionsResponse,
 };
 use temporalio_sdk::WorkerOptions;
+use workflow_engine::EngineOptions;
 
 use crate::{harness, workflows::Echo};
 
@@ -67,7 +68,26 @@ async fn ids(client: &Client, query: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn list_with_time_ranges_or_order_and_paging() {
-    let engine = harness::start(harness::options()).await;
+    list_and_page(harness::options()).await;
+}
+
+/// The same, with every closed run read back from the SQLite file.
+#[tokio::test]
+async fn list_closed_runs_from_the_store() {
+    let path = std::env::temp_dir().join(format!("engine-vis-{}.db", uuid::Uuid::new_v4()));
+    list_and_page(
+        harness::options()
+            .with_database(&path)
+            .with_closed_runs_in_memory(0),
+    )
+    .await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+async fn list_and_page(options: EngineOptions) {
+    let engine = harness::start(options).await;
     let client = harness::connect(engine.address()).await;
     let runtime = harness::runtime();
     let queue = harness::task_queue("visibility");

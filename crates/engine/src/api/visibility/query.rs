@@ -1,32 +1,17 @@
-//! Listing and counting workflows with a subset of Temporal's visibility query language:
+//! The subset of Temporal's visibility query language that the engine understands:
 //! comparisons on `WorkflowId`, `WorkflowType`, `ExecutionStatus` (`=`, `!=`) and on
 //! `StartTime`, `CloseTime` (`=`, `!=`, `<`, `<=`, `>`, `>=`, `BETWEEN .. AND ..`, values as
 //! quoted RFC 3339 strings), joined by `AND`/`OR` (AND binds tighter) with parentheses,
 //! followed by `ORDER BY StartTime [ASC|DESC]` (default `StartTime DESC`) or, for counts,
-//! `GROUP BY ExecutionStatus`. Pages are keyset cursors, so workflows started between pages
-//! neither repeat nor shift results.
+//! `GROUP BY ExecutionStatus`.
 
-use std::{cmp::Ordering, collections::BTreeMap};
+use std::cmp::Ordering;
 
-use temporalio_protos::temporal::api::{
-    common::v1::Payload,
-    enums::v1::WorkflowExecutionStatus,
-    workflowservice::v1::{
-        CountWorkflowExecutionsRequest, CountWorkflowExecutionsResponse,
-        ListWorkflowExecutionsRequest, ListWorkflowExecutionsResponse,
-        count_workflow_executions_response::AggregationGroup,
-    },
-};
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
-use super::{Service, history::execution_info};
-use crate::{
-    error::{EngineError, Result},
-    history::Execution,
-};
+use crate::error::{EngineError, Result};
 
-const MAX_PAGE: usize = 1000;
-
-fn invalid(what: impl std::fmt::Display) -> EngineError {
+pub(super) fn invalid(what: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("invalid query: {what}"))
 }
 
@@ -179,8 +164,19 @@ enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
+/// What a filter looks at in a run.
+pub(super) trait Visible {
+    fn workflow_id(&self) -> &str;
+    fn workflow_type(&self) -> &str;
+    /// A `WorkflowExecutionStatus` value.
+    fn status(&self) -> i32;
+    fn start_ms(&self) -> i64;
+    /// `None` while the run is open.
+    fn close_ms(&self) -> Option<i64>;
+}
+
 impl Expr {
-    fn matches(&self, exec: &Execution) -> bool {
+    fn matches(&self, exec: &impl Visible) -> bool {
         match self {
             Self::And(a, b) => a.matches(exec) && b.matches(exec),
             Self::Or(a, b) => a.matches(exec) || b.matches(exec),
@@ -196,32 +192,31 @@ impl Expr {
 }
 
 /// How a run's `field` compares with `value`; `None` when it has no value (SQL NULL).
-fn compare(field: Field, exec: &Execution, value: &Value) -> Option<Ordering> {
-    let state = &exec.state;
+fn compare(field: Field, exec: &impl Visible, value: &Value) -> Option<Ordering> {
     match (field, value) {
-        (Field::WorkflowId, Value::Text(v)) => Some(state.workflow_id.as_str().cmp(v)),
-        (Field::WorkflowType, Value::Text(v)) => Some(state.workflow_type.as_str().cmp(v)),
-        (Field::ExecutionStatus, Value::Status(s)) => Some(state.status.cmp(s)),
+        (Field::WorkflowId, Value::Text(v)) => Some(exec.workflow_id().cmp(v)),
+        (Field::WorkflowType, Value::Text(v)) => Some(exec.workflow_type().cmp(v)),
+        (Field::ExecutionStatus, Value::Status(s)) => Some(exec.status().cmp(s)),
         (_, Value::Time(v)) => time_of(field, exec).map(|t| t.cmp(v)),
         _ => None,
     }
 }
 
 /// A field's time; `None` (SQL NULL: every comparison is false) for an open run's close.
-fn time_of(field: Field, exec: &Execution) -> Option<i64> {
+fn time_of(field: Field, exec: &impl Visible) -> Option<i64> {
     match field {
-        Field::StartTime => Some(exec.state.start_time_ms),
-        Field::CloseTime => exec.state.close_time_ms,
+        Field::StartTime => Some(exec.start_ms()),
+        Field::CloseTime => exec.close_ms(),
         _ => None,
     }
 }
 
 /// A parsed list filter.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Filter {
+pub(super) struct Filter {
     expr: Option<Expr>,
-    ascending: bool,
-    group_by_status: bool,
+    pub(super) ascending: bool,
+    pub(super) group_by_status: bool,
 }
 
 struct Parser {
@@ -365,7 +360,7 @@ fn describe(token: Option<&Token>) -> String {
 }
 
 impl Filter {
-    fn parse(query: &str) -> Result<Self> {
+    pub(super) fn parse(query: &str) -> Result<Self> {
         let mut parser = Parser {
             tokens: tokenize(query)?,
             at: 0,
@@ -414,7 +409,7 @@ impl Filter {
         Ok(filter)
     }
 
-    fn matches(&self, exec: &Execution) -> bool {
+    pub(super) fn matches(&self, exec: &impl Visible) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(exec))
     }
 }
@@ -494,111 +489,11 @@ fn parse_status(name: &str) -> Option<i32> {
         .map(|(_, s)| *s as i32)
 }
 
-fn status_name(status: i32) -> &'static str {
+pub(super) fn status_name(status: i32) -> &'static str {
     STATUS_NAMES
         .iter()
         .find(|(_, s)| *s as i32 == status)
         .map_or("Unspecified", |(n, _)| n)
-}
-
-/// The position after the last run of a page: its start time and run id.
-fn encode_token(exec: &Execution) -> Vec<u8> {
-    let mut token = exec.state.start_time_ms.to_be_bytes().to_vec();
-    token.extend_from_slice(exec.state.run_id.as_bytes());
-    token
-}
-
-fn decode_token(token: &[u8]) -> Result<Option<(i64, String)>> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let malformed = || EngineError::invalid("malformed next page token");
-    let (time, run_id) = token.split_at_checked(8).ok_or_else(malformed)?;
-    let time = i64::from_be_bytes(time.try_into().map_err(|_| malformed())?);
-    let run_id = String::from_utf8(run_id.to_vec()).map_err(|_| malformed())?;
-    Ok(Some((time, run_id)))
-}
-
-pub(super) fn list(
-    svc: &Service,
-    r: &ListWorkflowExecutionsRequest,
-) -> Result<ListWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
-    if filter.group_by_status {
-        return Err(invalid(
-            "GROUP BY is only supported on CountWorkflowExecutions",
-        ));
-    }
-    let after = decode_token(&r.next_page_token)?;
-    let page = usize::try_from(r.page_size)
-        .ok()
-        .filter(|p| *p > 0)
-        .map_or(MAX_PAGE, |p| p.min(MAX_PAGE));
-    let key = |e: &Execution| (e.state.start_time_ms, e.state.run_id.clone());
-    let order = |a: &(i64, String), b: &(i64, String)| {
-        if filter.ascending { a.cmp(b) } else { b.cmp(a) }
-    };
-    svc.runtime.read(|registry| {
-        registry.namespace(&r.namespace)?;
-        let mut runs: Vec<&Execution> = registry
-            .runs
-            .values()
-            .filter(|e| e.state.namespace == r.namespace && filter.matches(e))
-            .filter(|e| after.as_ref().is_none_or(|a| order(&key(e), a).is_gt()))
-            .collect();
-        runs.sort_by(|a, b| order(&key(a), &key(b)));
-        let more = runs.len() > page;
-        runs.truncate(page);
-        let next_page_token = match runs.last() {
-            Some(last) if more => encode_token(last),
-            _ => Vec::new(),
-        };
-        let executions = runs.iter().map(|e| execution_info(registry, e)).collect();
-        Ok(ListWorkflowExecutionsResponse {
-            executions,
-            next_page_token,
-        })
-    })
-}
-
-pub(super) fn count(
-    svc: &Service,
-    r: &CountWorkflowExecutionsRequest,
-) -> Result<CountWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
-    svc.runtime.read(|registry| {
-        registry.namespace(&r.namespace)?;
-        let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut count = 0;
-        for exec in registry
-            .runs
-            .values()
-            .filter(|e| e.state.namespace == r.namespace && filter.matches(e))
-        {
-            count += 1;
-            *groups.entry(exec.state.status).or_default() += 1;
-        }
-        let groups = if filter.group_by_status {
-            groups
-                .into_iter()
-                .map(|(status, count)| AggregationGroup {
-                    group_values: vec![json_string(status_name(status))],
-                    count,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Ok(CountWorkflowExecutionsResponse { count, groups })
-    })
-}
-
-fn json_string(value: &str) -> Payload {
-    Payload {
-        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
-        data: format!("\"{value}\"").into_bytes(),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,222 @@
+//! Listing and counting workflows. Open runs (and recently closed ones) are in memory; the
+//! other closed runs are read from the store's visibility records, outside the engine's
+//! lock. Pages are keyset cursors over (start time, run id), so workflows started between
+//! pages neither repeat nor shift results.
+
+mod query;
+
+use std::collections::{BTreeMap, HashSet};
+
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    common::v1::Payload,
+    workflow::v1::WorkflowExecutionInfo,
+    workflowservice::v1::{
+        CountWorkflowExecutionsRequest, CountWorkflowExecutionsResponse,
+        ListWorkflowExecutionsRequest, ListWorkflowExecutionsResponse,
+        count_workflow_executions_response::AggregationGroup,
+    },
+};
+
+use super::Service;
+use crate::{
+    error::{EngineError, Result},
+    history::Execution,
+};
+use query::{Filter, Visible, invalid, status_name};
+
+const MAX_PAGE: usize = 1000;
+
+impl Visible for Execution {
+    fn workflow_id(&self) -> &str {
+        &self.state.workflow_id
+    }
+    fn workflow_type(&self) -> &str {
+        &self.state.workflow_type
+    }
+    fn status(&self) -> i32 {
+        self.state.status
+    }
+    fn start_ms(&self) -> i64 {
+        self.state.start_time_ms
+    }
+    fn close_ms(&self) -> Option<i64> {
+        self.state.close_time_ms
+    }
+}
+
+impl Visible for WorkflowExecutionInfo {
+    fn workflow_id(&self) -> &str {
+        self.execution
+            .as_ref()
+            .map_or("", |e| e.workflow_id.as_str())
+    }
+    fn workflow_type(&self) -> &str {
+        self.r#type.as_ref().map_or("", |t| t.name.as_str())
+    }
+    fn status(&self) -> i32 {
+        self.status
+    }
+    fn start_ms(&self) -> i64 {
+        self.start_time.as_ref().map_or(0, millis)
+    }
+    fn close_ms(&self) -> Option<i64> {
+        self.close_time.as_ref().map(millis)
+    }
+}
+
+fn millis(t: &prost_wkt_types::Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos / 1_000_000))
+}
+
+/// A run that matched, with its sort key (start time, run id).
+struct Row {
+    key: (i64, String),
+    info: WorkflowExecutionInfo,
+}
+
+impl Row {
+    fn new(info: WorkflowExecutionInfo) -> Self {
+        let run_id = info
+            .execution
+            .as_ref()
+            .map(|e| e.run_id.clone())
+            .unwrap_or_default();
+        Self {
+            key: (info.start_ms(), run_id),
+            info,
+        }
+    }
+}
+
+/// Every run of `namespace` that `filter` accepts, in no particular order.
+async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Result<Vec<Row>> {
+    let (mut rows, in_memory) = svc.runtime.read(|registry| {
+        registry.namespace(namespace)?;
+        let mut in_memory = HashSet::new();
+        let mut rows = Vec::new();
+        for exec in registry
+            .runs
+            .values()
+            .filter(|e| e.state.namespace == namespace)
+        {
+            in_memory.insert(exec.state.run_id.clone());
+            if filter.matches(exec) {
+                rows.push(Row::new(registry.execution_info(exec)));
+            }
+        }
+        Ok::<_, EngineError>((rows, in_memory))
+    })?;
+    // A closed run leaves memory only once it is durable, so every run is in one of the
+    // two sets; one in both (it closed after the snapshot above) counts once.
+    let runtime = std::sync::Arc::clone(&svc.runtime);
+    let namespace = namespace.to_owned();
+    let stored = tokio::task::spawn_blocking(move || runtime.stored_closed_runs(&namespace))
+        .await
+        .map_err(|e| EngineError::Storage(format!("visibility scan stopped: {e}")))?
+        .map_err(|e| EngineError::Storage(e.to_string()))?;
+    for closed in stored {
+        if in_memory.contains(&closed.run_id) {
+            continue;
+        }
+        match WorkflowExecutionInfo::decode(closed.info.as_slice()) {
+            Ok(info) if filter.matches(&info) => rows.push(Row::new(info)),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(run_id = closed.run_id, "unreadable visibility record: {e}")
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The position after the last run of a page: its start time and run id.
+fn encode_token((start_ms, run_id): &(i64, String)) -> Vec<u8> {
+    let mut token = start_ms.to_be_bytes().to_vec();
+    token.extend_from_slice(run_id.as_bytes());
+    token
+}
+
+fn decode_token(token: &[u8]) -> Result<Option<(i64, String)>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let malformed = || EngineError::invalid("malformed next page token");
+    let (time, run_id) = token.split_at_checked(8).ok_or_else(malformed)?;
+    let time = i64::from_be_bytes(time.try_into().map_err(|_| malformed())?);
+    let run_id = String::from_utf8(run_id.to_vec()).map_err(|_| malformed())?;
+    Ok(Some((time, run_id)))
+}
+
+pub(super) async fn list(
+    svc: &Service,
+    r: &ListWorkflowExecutionsRequest,
+) -> Result<ListWorkflowExecutionsResponse> {
+    let filter = Filter::parse(&r.query)?;
+    if filter.group_by_status {
+        return Err(invalid(
+            "GROUP BY is only supported on CountWorkflowExecutions",
+        ));
+    }
+    let after = decode_token(&r.next_page_token)?;
+    let page = usize::try_from(r.page_size)
+        .ok()
+        .filter(|p| *p > 0)
+        .map_or(MAX_PAGE, |p| p.min(MAX_PAGE));
+    let order = |a: &(i64, String), b: &(i64, String)| {
+        if filter.ascending { a.cmp(b) } else { b.cmp(a) }
+    };
+    let mut rows: Vec<Row> = matching_runs(svc, &r.namespace, &filter)
+        .await?
+        .into_iter()
+        .filter(|row| after.as_ref().is_none_or(|a| order(&row.key, a).is_gt()))
+        .collect();
+    rows.sort_by(|a, b| order(&a.key, &b.key));
+    let more = rows.len() > page;
+    rows.truncate(page);
+    let next_page_token = match rows.last() {
+        Some(last) if more => encode_token(&last.key),
+        _ => Vec::new(),
+    };
+    Ok(ListWorkflowExecutionsResponse {
+        executions: rows.into_iter().map(|row| row.info).collect(),
+        next_page_token,
+    })
+}
+
+pub(super) async fn count(
+    svc: &Service,
+    r: &CountWorkflowExecutionsRequest,
+) -> Result<CountWorkflowExecutionsResponse> {
+    let filter = Filter::parse(&r.query)?;
+    let rows = matching_runs(svc, &r.namespace, &filter).await?;
+    let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
+    for row in &rows {
+        *groups.entry(row.info.status).or_default() += 1;
+    }
+    let groups = if filter.group_by_status {
+        groups
+            .into_iter()
+            .map(|(status, count)| AggregationGroup {
+                group_values: vec![json_string(status_name(status))],
+                count,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(CountWorkflowExecutionsResponse {
+        count: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        groups,
+    })
+}
+
+fn json_string(value: &str) -> Payload {
+    Payload {
+        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+        data: format!("\"{value}\"").into_bytes(),
+        ..Default::default()
+    }
+}
