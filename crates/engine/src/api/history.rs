@@ -57,13 +57,17 @@ pub(super) async fn get_history(
     let from = parse_token(&r.next_page_token)?;
     let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
     let deadline = Instant::now() + svc.long_poll;
+    let run_id = rt.read(|registry| {
+        registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)
+    })?;
+    let watch = rt.watchers.watch(&run_id);
     loop {
-        let changed = rt.history_changed.notified();
+        // Armed before reading, so a change between the read and the wait is not missed.
+        let changed = watch.changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let answer = rt.read(|registry| {
-            let run_id =
-                registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
+            registry.load(&run_id);
             let exec = registry.run(&run_id)?;
             Ok::<_, EngineError>(read_page(exec, from, page, close_only, r.wait_new_event))
         })?;

@@ -125,11 +125,14 @@ async fn wait_for(
 ) -> Result<UpdateStatus> {
     let rt = &svc.runtime;
     let deadline = Instant::now() + svc.long_poll;
+    let watch = rt.watchers.watch(run_id);
     loop {
-        let changed = rt.history_changed.notified();
+        // Armed before reading, so a change between the read and the wait is not missed.
+        let changed = watch.changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let status = rt.read(|registry| {
+            registry.load(run_id);
             registry
                 .run(run_id)
                 .map(|exec| exec.update_status(update_id))

@@ -9,9 +9,10 @@ use crate::store::{Batch, RunRecord, RunWrite, Snapshot, StoredRun};
 
 impl Registry {
     /// The changes since the last batch: dirty namespaces, and each changed run's state
-    /// record with its new events. A non-empty batch gets the next sequence number
+    /// record with its new events; with the ids of every run handed out mutably since (the
+    /// runs whose waiters may need waking). A non-empty batch gets the next sequence number
     /// ([`Registry::batch_seq`]).
-    pub(crate) fn take_batch(&mut self) -> Batch {
+    pub(crate) fn take_batch(&mut self) -> (Batch, Vec<String>) {
         let mut batch = Batch::default();
         if std::mem::take(&mut self.namespaces_dirty) {
             for (name, record) in &self.namespaces {
@@ -21,17 +22,18 @@ impl Registry {
                 }
             }
         }
-        for run_id in std::mem::take(&mut self.touched) {
-            let Some(write) = self.run_write(&run_id) else {
+        let touched: Vec<String> = self.touched.drain().collect();
+        for run_id in &touched {
+            let Some(write) = self.run_write(run_id) else {
                 continue;
             };
-            self.note_written(&run_id);
+            self.note_written(run_id);
             batch.runs.push(write);
         }
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
-        batch
+        (batch, touched)
     }
 
     /// The sequence number of the last non-empty batch taken.

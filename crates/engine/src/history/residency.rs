@@ -209,7 +209,7 @@ mod tests {
 
     /// Persists what changed, as the runtime does, and returns the batch's sequence number.
     async fn commit(registry: &mut Registry, store: &MemoryStore) -> u64 {
-        let batch = registry.take_batch();
+        let (batch, _) = registry.take_batch();
         let outcome = store.commit(batch).await;
         assert!(matches!(outcome, Ok(Ok(()))), "commit failed");
         registry.batch_seq()

@@ -5,16 +5,18 @@
 
 mod queries;
 mod timers;
+mod watchers;
 
 use std::sync::{
     Arc, Mutex,
     atomic::{AtomicU64, Ordering},
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 pub(crate) use queries::{PendingQueries, QueryOutcome};
 pub(crate) use timers::Timers;
+pub(crate) use watchers::RunWatchers;
 
 use crate::{
     error::{EngineError, Result},
@@ -32,8 +34,8 @@ pub(crate) struct Runtime {
     durable_seq: AtomicU64,
     pub(crate) matching: Arc<Matching>,
     pub(crate) timers: Timers,
-    /// Woken whenever any history grows or a run closes.
-    pub(crate) history_changed: Notify,
+    /// Long polls waiting for a run's history (or its updates) to change.
+    pub(crate) watchers: RunWatchers,
     pub(crate) queries: PendingQueries,
     shutdown: watch::Receiver<bool>,
 }
@@ -54,7 +56,7 @@ impl Runtime {
             durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
             timers: Timers::default(),
-            history_changed: Notify::new(),
+            watchers: RunWatchers::default(),
             queries: PendingQueries::default(),
             shutdown,
         }
@@ -67,16 +69,16 @@ impl Runtime {
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, commit) = {
+        let (result, effects, touched, commit) = {
             let mut registry = self.lock();
             let mut effects = Effects::default();
             let now = now_ms();
             let result = op(&mut registry, now, &mut effects);
             registry.settle(now, &mut effects);
-            let batch = registry.take_batch();
+            let (batch, touched) = registry.take_batch();
             let commit =
                 (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
-            (result, effects, commit)
+            (result, effects, touched, commit)
         };
         if let Some((seq, commit)) = commit {
             match commit.await {
@@ -90,7 +92,7 @@ impl Runtime {
                 Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
             }
         }
-        self.apply(effects);
+        self.apply(effects, &touched);
         result
     }
 
@@ -108,8 +110,9 @@ impl Runtime {
         self.store.closed_infos(namespace)
     }
 
-    /// Executes effects: dispatch tasks, arm timers, wake history long polls.
-    pub(crate) fn apply(&self, effects: Effects) {
+    /// Executes effects: dispatch tasks, arm timers, wake the long polls on the `touched`
+    /// runs.
+    fn apply(&self, effects: Effects, touched: &[String]) {
         let mut history_changed = false;
         for effect in effects.0 {
             match effect {
@@ -131,7 +134,7 @@ impl Runtime {
             }
         }
         if history_changed {
-            self.history_changed.notify_waiters();
+            self.watchers.wake(touched);
         }
     }
 
