@@ -220,14 +220,15 @@ async fn run(
         runtime: prepared.runtime,
         long_poll: prepared.long_poll,
     };
+    // Gzip-compressed requests are accepted; responses go out uncompressed even to clients
+    // that accept gzip: on loopback, compressing costs CPU (a fresh deflate state per
+    // message) and saves nothing.
     let workflow = WorkflowServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(128 * 1024 * 1024)
         .max_encoding_message_size(128 * 1024 * 1024);
-    let operator = OperatorServiceServer::new(service)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
+    let operator =
+        OperatorServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         .add_service(workflow)
