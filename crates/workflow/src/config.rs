@@ -42,6 +42,20 @@ pub enum Role {
     Worker,
 }
 
+/// gRPC compression towards Temporal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Gzip when TLS is on (a remote link such as Temporal Cloud), none otherwise (loopback
+    /// and in-cluster links, where compressing costs CPU and saves nothing).
+    #[default]
+    Auto,
+    /// Always gzip requests and accept gzip responses.
+    Gzip,
+    /// Never compress.
+    None,
+}
+
 impl Role {
     /// Whether this role hosts a worker that polls the task queue.
     pub fn runs_worker(self) -> bool {
@@ -113,6 +127,8 @@ pub struct TemporalConfig {
     /// never a hang. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// gRPC compression: `auto` (default: gzip with TLS, none without), `gzip` or `none`.
+    pub compression: Compression,
 }
 
 impl Default for TemporalConfig {
@@ -125,6 +141,7 @@ impl Default for TemporalConfig {
             tls: TlsConfig::default(),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            compression: Compression::Auto,
         }
     }
 }
@@ -309,6 +326,17 @@ impl Config {
         if let Some(v) = get("WORKFLOW_REQUEST_TIMEOUT") {
             t.request_timeout = parse_duration("WORKFLOW_REQUEST_TIMEOUT", &v)?;
         }
+        if let Some(v) = get("WORKFLOW_COMPRESSION") {
+            t.compression = parse_enum(
+                "WORKFLOW_COMPRESSION",
+                &v,
+                &[
+                    ("auto", Compression::Auto),
+                    ("gzip", Compression::Gzip),
+                    ("none", Compression::None),
+                ],
+            )?;
+        }
         let w = &mut self.worker;
         if let Some(v) = get("WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS") {
             w.max_concurrent_workflow_tasks =
@@ -439,6 +467,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Whether gRPC calls to Temporal are gzip-compressed.
+    pub fn gzip(&self) -> bool {
+        match self.temporal.compression {
+            Compression::Auto => self.tls_enabled(),
+            Compression::Gzip => true,
+            Compression::None => false,
+        }
     }
 
     /// Whether TLS is used towards the server.
@@ -599,6 +636,25 @@ mod tests {
             msg.contains("WORKFLOW_SHUTDOWN_GRACE_PERIOD") && msg.contains("soon"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn compression_follows_tls_unless_set() {
+        let mut c = Config::default();
+        assert!(!c.gzip(), "plain loopback: no gzip");
+        c.temporal.api_key = Some("k".into());
+        assert!(c.gzip(), "TLS (here via an API key): gzip");
+        let c = Config::from_toml_str(Config::default(), "[temporal]\ncompression = \"gzip\"\n")
+            .unwrap();
+        assert!(c.gzip());
+        let mut c2 = c.clone();
+        c2.apply_env(|k| (k == "WORKFLOW_COMPRESSION").then(|| "none".to_owned()))
+            .unwrap();
+        assert!(!c2.gzip());
+        let err = c2
+            .apply_env(|k| (k == "WORKFLOW_COMPRESSION").then(|| "zstd".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("WORKFLOW_COMPRESSION"), "{err}");
     }
 
     #[test]

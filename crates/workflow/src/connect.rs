@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use temporalio_client::grpc::WorkflowService;
 use temporalio_client::tonic::IntoRequest;
 use temporalio_client::{
-    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
+    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, GrpcCompression,
+    TlsOptions,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
@@ -34,6 +35,11 @@ pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, S
             .maybe_tls_options(tls.clone())
             .maybe_api_key(config.temporal.api_key.clone())
             .connect_timeout(remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT))
+            .grpc_compression(if config.gzip() {
+                GrpcCompression::Gzip
+            } else {
+                GrpcCompression::None
+            })
             .build();
         let attempt = tokio::time::timeout(
             remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT),

@@ -46,7 +46,7 @@ pub use app::{App, Services, shutdown_signal};
 pub use client::{
     ClientError, ExecutionSummary, Handle, IdConflict, IdReuse, StartOptions, WorkflowClient,
 };
-pub use config::{Config, EngineKind, Role};
+pub use config::{Compression, Config, EngineKind, Role};
 pub use error::{ConfigError, StartError};
 pub use metrics::Metrics;
 
