@@ -62,12 +62,9 @@ pub(super) async fn poll_workflow_task(
             Task::Workflow {
                 run_id,
                 scheduled_event_id,
-            } => {
-                rt.execute(|registry, now, fx| {
-                    Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &poller, now, fx))
-                })
-                .await?
-            }
+            } => rt.execute_unacknowledged(|registry, now, fx| {
+                Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &poller, now, fx))
+            })?,
             Task::Query { query_id } => query_task(rt, &query_id),
             Task::Activity { .. } => None,
         };
@@ -225,18 +222,9 @@ pub(super) async fn poll_activity_task(
         else {
             continue;
         };
-        let started = rt
-            .execute(|registry, now, fx| {
-                Ok(registry.start_activity(
-                    &run_id,
-                    scheduled_event_id,
-                    attempt,
-                    &r.identity,
-                    now,
-                    fx,
-                ))
-            })
-            .await?;
+        let started = rt.execute_unacknowledged(|registry, now, fx| {
+            Ok(registry.start_activity(&run_id, scheduled_event_id, attempt, &r.identity, now, fx))
+        })?;
         if let Some(response) = started {
             return Ok(response);
         }

@@ -22,7 +22,7 @@ use crate::{
     error::{EngineError, Result},
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
-    store::{ClosedInfo, Store, StoreError},
+    store::{ClosedInfo, Commit, Store, StoreError},
     time::now_ms,
 };
 
@@ -69,31 +69,64 @@ impl Runtime {
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, touched, commit) = {
-            let mut registry = self.lock();
-            let mut effects = Effects::default();
-            let now = now_ms();
-            let result = op(&mut registry, now, &mut effects);
-            registry.settle(now, &mut effects);
-            let (batch, touched) = registry.take_batch();
-            let commit =
-                (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
-            (result, effects, touched, commit)
-        };
+        let (result, effects, touched, commit) = self.run_op(op);
         if let Some((seq, commit)) = commit {
-            match commit.await {
-                Ok(Ok(())) => {
-                    self.durable_seq.fetch_max(seq, Ordering::AcqRel);
-                }
-                Ok(Err(e)) => {
-                    tracing::error!("commit failed: {e}");
-                    return Err(EngineError::Storage(e.to_string()));
-                }
-                Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
-            }
+            self.await_commit(seq, commit).await?;
         }
         self.apply(effects, &touched);
         result
+    }
+
+    /// Like [`Runtime::execute`], but answers without waiting for the commit. Only for
+    /// changes a crash may lose harmlessly: handing a task to a worker. If the record that
+    /// it started is lost, the task is handed out again after the restart, and the worker's
+    /// answer to the forgotten attempt is refused as stale. Commits stay ordered, so
+    /// anything acknowledged later is durable only with this change.
+    pub(crate) fn execute_unacknowledged<T>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
+    ) -> Result<T> {
+        let (result, effects, touched, commit) = self.run_op(op);
+        if let Some((seq, commit)) = commit {
+            let runtime = Arc::clone(self);
+            tokio::spawn(async move {
+                // Failures are logged there; nobody is waiting for this one.
+                let _ = runtime.await_commit(seq, commit).await;
+            });
+        }
+        self.apply(effects, &touched);
+        result
+    }
+
+    /// Runs `op` and its cross-run work under the lock; queues the changes for commit.
+    #[allow(clippy::type_complexity)]
+    fn run_op<T>(
+        &self,
+        op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
+    ) -> (Result<T>, Effects, Vec<String>, Option<(u64, Commit)>) {
+        let mut registry = self.lock();
+        let mut effects = Effects::default();
+        let now = now_ms();
+        let result = op(&mut registry, now, &mut effects);
+        registry.settle(now, &mut effects);
+        let (batch, touched) = registry.take_batch();
+        let commit = (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
+        (result, effects, touched, commit)
+    }
+
+    /// Waits until batch `seq` is durable.
+    async fn await_commit(&self, seq: u64, commit: Commit) -> Result<()> {
+        match commit.await {
+            Ok(Ok(())) => {
+                self.durable_seq.fetch_max(seq, Ordering::AcqRel);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::error!("commit failed: {e}");
+                Err(EngineError::Storage(e.to_string()))
+            }
+            Err(_) => Err(EngineError::Storage("the store has stopped".into())),
+        }
     }
 
     /// Reads the registry. Nothing `f` does is persisted: it may only load closed runs back
