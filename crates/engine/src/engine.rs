@@ -227,8 +227,7 @@ async fn run(
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(128 * 1024 * 1024)
         .max_encoding_message_size(128 * 1024 * 1024);
-    let operator =
-        OperatorServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
+    let operator = OperatorServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         .add_service(workflow)
