@@ -59,6 +59,8 @@
 mod api;
 mod engine;
 mod error;
+/// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.
+pub mod fuzzing;
 mod generated;
 mod history;
 mod matching;

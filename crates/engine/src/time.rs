@@ -29,15 +29,20 @@ pub(crate) fn duration(ms: i64) -> Duration {
     }
 }
 
+/// The longest duration there is: Go's `time.Duration` (int64 nanoseconds), to which the
+/// Temporal server saturates longer ones. Capping here keeps every deadline (now plus a
+/// duration from a request) far from overflowing.
+const MAX_DURATION_MS: i64 = i64::MAX / 1_000_000;
+
 /// Milliseconds of an optional duration; `None` when absent or not positive (the protocol's
-/// "unset").
+/// "unset"), at most [`MAX_DURATION_MS`].
 pub(crate) fn duration_ms(d: Option<&Duration>) -> Option<i64> {
     let d = d?;
     let ms = d
         .seconds
         .saturating_mul(1000)
         .saturating_add(i64::from(d.nanos / 1_000_000));
-    (ms > 0).then_some(ms)
+    (ms > 0).then_some(ms.min(MAX_DURATION_MS))
 }
 
 #[cfg(test)]
@@ -51,5 +56,10 @@ mod tests {
         assert_eq!(duration_ms(Some(&duration(1500))), Some(1500));
         assert_eq!(duration_ms(Some(&duration(0))), None);
         assert_eq!(duration_ms(None), None);
+        let forever = Duration {
+            seconds: i64::MAX,
+            nanos: 999_999_999,
+        };
+        assert_eq!(duration_ms(Some(&forever)), Some(MAX_DURATION_MS));
     }
 }

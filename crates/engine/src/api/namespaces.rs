@@ -113,7 +113,9 @@ fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
             ..Default::default()
         }),
         config: Some(NamespaceConfig {
-            workflow_execution_retention_ttl: Some(duration(record.retention_days * 86_400_000)),
+            workflow_execution_retention_ttl: Some(duration(
+                record.retention_days.saturating_mul(86_400_000),
+            )),
             ..Default::default()
         }),
         // The CLI dereferences this unconditionally; a single-cluster answer like the

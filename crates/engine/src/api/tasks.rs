@@ -120,11 +120,13 @@ fn workflow_token(bytes: &[u8]) -> Result<(String, i64, i64)> {
 
 fn activity_token(bytes: &[u8]) -> Result<(String, i64, i32)> {
     match TaskToken::decode(bytes)? {
+        // Event ids start at 1; the engine never hands out a token naming another.
         TaskToken::Activity {
             run_id,
             scheduled_event_id,
             attempt,
-        } => Ok((run_id, scheduled_event_id, attempt)),
+        } if scheduled_event_id >= 1 => Ok((run_id, scheduled_event_id, attempt)),
+        TaskToken::Activity { .. } => Err(EngineError::invalid("Error deserializing task token.")),
         _ => Err(EngineError::invalid("not an activity task token")),
     }
 }

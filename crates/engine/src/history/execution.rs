@@ -278,7 +278,7 @@ impl Execution {
     }
 
     pub(crate) fn event(&self, id: i64) -> Option<&HistoryEvent> {
-        usize::try_from(id - 1)
+        usize::try_from(id.checked_sub(1)?)
             .ok()
             .and_then(|i| self.events.get(i))
     }
