@@ -1,12 +1,14 @@
-//! The servers under test: started fresh for each measurement, stopped after, and measured
-//! from the outside through `/proc` (CPU time, RSS) and the file system (database size).
+//! The servers under test: started fresh for each measurement and stopped after. Their
+//! database size is read from the file system; CPU and memory through `crate::proc_stats`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+use crate::child::{Child, free_port, sibling_binary};
 
 /// What to benchmark against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub(crate) enum TargetKind {
 }
 
 impl TargetKind {
+    pub(crate) const NAMES: &'static str = "embedded, standalone, dev, dev-wal, dev-mem";
+
     pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.trim() {
             "embedded" => Some(Self::Embedded),
@@ -54,13 +58,13 @@ pub(crate) struct Target {
     child: Option<Child>,
     engine: Option<workflow_engine::EngineHandle>,
     database: Option<PathBuf>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Target {
     pub(crate) async fn start(kind: TargetKind) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let port = workflow_testkit::free_port();
+        let port = free_port()?;
         let started = Instant::now();
         let (child, engine, database) = match kind {
             TargetKind::Embedded => {
@@ -72,33 +76,23 @@ impl Target {
             }
             TargetKind::Standalone => {
                 let db = dir.path().join("engine.db");
-                let child = Command::new(sibling_binary("workflow-engine")?)
-                    .args([
-                        "--ip",
-                        "127.0.0.1",
-                        "--port",
-                        &port.to_string(),
-                        "--log-level",
-                        "error",
-                    ])
+                let mut command = Command::new(sibling_binary("workflow-engine")?);
+                command
+                    .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--log-level", "error"])
                     .arg("--db-filename")
-                    .arg(&db)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .context("start workflow-engine")?;
+                    .arg(&db);
+                let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, Some(db))
             }
             TargetKind::DevServer | TargetKind::DevServerWal | TargetKind::DevServerMemory => {
-                let mut command = Command::new(workflow_testkit::temporal_cli());
+                let mut command = Command::new(temporal_cli()?);
                 command
                     .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
                     .args(["--port", &port.to_string()])
-                    .args(["--http-port", &workflow_testkit::free_port().to_string()])
-                    .args(["--metrics-port", &workflow_testkit::free_port().to_string()])
-                    .args(["--log-level", "error"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null());
+                    .args(["--http-port", &free_port()?.to_string()])
+                    .args(["--metrics-port", &free_port()?.to_string()])
+                    .args(["--log-level", "error"]);
                 let db = dir.path().join("temporal.db");
                 let database = match kind {
                     TargetKind::DevServerMemory => None,
@@ -111,126 +105,112 @@ impl Target {
                     command.args(["--sqlite-pragma", "journal_mode=wal"]);
                     command.args(["--sqlite-pragma", "synchronous=normal"]);
                 }
-                (
-                    Some(command.spawn().context("start temporal dev server")?),
-                    None,
-                    database,
-                )
+                let child = Child::spawn("temporal-dev-server", command, dir.path())?;
+                (Some(child), None, database)
             }
         };
         let address = format!("127.0.0.1:{port}");
-        wait_serving(&address).await?;
-        Ok(Self {
+        let mut target = Self {
             address,
-            ready: started.elapsed(),
+            ready: Duration::ZERO,
             child,
             engine,
             database,
-            _dir: dir,
-        })
+            dir,
+        };
+        if let Err(e) = wait_serving(&target.address).await {
+            target.check_running()?;
+            return Err(e);
+        }
+        target.ready = started.elapsed();
+        Ok(target)
     }
 
     /// The process that serves: the child, or this process for the embedded engine.
-    pub(crate) fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> u32 {
         match &self.child {
-            Some(child) => Some(child.id()),
-            None => Some(std::process::id()),
+            Some(child) => child.pid(),
+            None => std::process::id(),
+        }
+    }
+
+    /// A folder that lives as long as the target, for logs and files of other processes.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An error (with the server's last output) if the server process has exited.
+    pub(crate) fn check_running(&mut self) -> anyhow::Result<()> {
+        match &mut self.child {
+            Some(child) => child.check_running(),
+            None => Ok(()),
         }
     }
 
     /// Bytes of the database file and its WAL and shared-memory files.
     pub(crate) fn database_bytes(&self) -> u64 {
-        let Some(db) = &self.database else { return 0 };
-        ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|suffix| {
-                let mut name = db.as_os_str().to_owned();
-                name.push(suffix);
-                std::fs::metadata(PathBuf::from(name)).ok()
-            })
-            .map(|m| m.len())
-            .sum()
+        self.database.as_deref().map(database_bytes).unwrap_or(0)
     }
 
     pub(crate) async fn stop(mut self) {
         if let Some(engine) = self.engine.take() {
             let _ = engine.shutdown().await;
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.child.take());
     }
+}
+
+/// Bytes of a SQLite database file and its WAL and shared-memory files.
+pub(crate) fn database_bytes(db: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::metadata(PathBuf::from(name)).ok()
+        })
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Waits until a namespace describe succeeds (the frontend accepts TCP earlier).
 async fn wait_serving(address: &str) -> anyhow::Result<()> {
-    let mut config = workflow::Config::default();
-    config.temporal.address = address.to_owned();
-    config.role = workflow::Role::Api;
-    config.health.listen = "127.0.0.1:0".parse()?;
-    config.temporal.connect_timeout = Duration::from_secs(60);
-    let app = workflow::App::start(config).await?;
-    drop(app);
-    Ok(())
+    // Poll finely: the library's own connect retry backs off from 200 ms, which would make
+    // every ready time a multiple of it.
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut config = workflow::Config::default();
+        config.temporal.address = address.to_owned();
+        config.role = workflow::Role::Api;
+        config.health.listen = "127.0.0.1:0".parse()?;
+        config.temporal.connect_timeout = Duration::from_millis(100);
+        if tokio::net::TcpStream::connect(address).await.is_ok() {
+            match workflow::App::start(config).await {
+                Ok(app) => {
+                    drop(app);
+                    return Ok(());
+                }
+                Err(e) if Instant::now() > give_up => return Err(e.into()),
+                Err(_) => {}
+            }
+        } else if Instant::now() > give_up {
+            anyhow::bail!("{address} did not start serving within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
-/// A binary built next to this one (same profile).
-fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe
-        .parent()
-        .map(|d| d.join(name))
-        .context("bench binary has no folder")?;
+/// The `temporal` CLI: `$TEMPORAL_CLI`, else `.venv/bin/temporal` in the workspace.
+fn temporal_cli() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("TEMPORAL_CLI") {
+        return Ok(PathBuf::from(path));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/temporal");
     anyhow::ensure!(
         path.is_file(),
-        "{} is not built: run `cargo build --release -p workflow-engine` (scripts/bench does)",
+        "the temporal CLI is not at {}: run scripts/setup (scripts/bench does), or set TEMPORAL_CLI",
         path.display()
     );
-    Ok(path)
-}
-
-/// CPU seconds (user + system) a process has used.
-pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat: 11 and 12 after the state field.
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Resident set size and its peak, in MiB.
-pub(crate) fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    path.canonicalize()
+        .context("resolve the temporal CLI's path")
 }

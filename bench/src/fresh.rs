@@ -1,0 +1,80 @@
+//! Fresh processes for the `embedded` target: the engine shares the harness's process, so
+//! after a few measurements that process's memory says more about what ran before than
+//! about the engine. Each `embedded` cell of the workload table and the `embedded` soak
+//! therefore run in a new copy of the harness (the hidden `fresh` subcommand), which prints
+//! its measurement as JSON for this process to read.
+
+use std::process::Stdio;
+
+use serde::de::DeserializeOwned;
+
+use crate::args::{FreshArgs, Plan, Section};
+use crate::soak::SoakRun;
+use crate::table::Measurement;
+use crate::targets::TargetKind;
+use crate::workloads::Workload;
+use crate::{args, measure, soak};
+
+/// `workflow-bench fresh`: one `embedded` measurement, printed as JSON on stdout.
+pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
+    let workload = args::workload(&args.workload)?;
+    let plan = Plan {
+        count: args.count,
+        concurrency: args.concurrency,
+        warmup: args.warmup,
+    };
+    let json = match args.section {
+        Section::Table => {
+            let m = measure::measure(TargetKind::Embedded, workload, plan).await?;
+            serde_json::to_string(&m)?
+        }
+        Section::Soak => {
+            let run =
+                soak::soak(TargetKind::Embedded, workload, plan.count, args.slice, plan).await?;
+            serde_json::to_string(&run)?
+        }
+    };
+    println!("{json}");
+    Ok(())
+}
+
+/// A cell of the workload table on `embedded`, measured in a fresh process.
+pub(crate) async fn table_cell(workload: Workload, plan: Plan) -> anyhow::Result<Measurement> {
+    in_fresh_process("table", workload, plan, 0).await
+}
+
+/// The soak on `embedded`, in a fresh process.
+pub(crate) async fn soak(workload: Workload, slice: usize, plan: Plan) -> anyhow::Result<SoakRun> {
+    in_fresh_process("soak", workload, plan, slice).await
+}
+
+async fn in_fresh_process<T: DeserializeOwned>(
+    section: &str,
+    workload: Workload,
+    plan: Plan,
+    slice: usize,
+) -> anyhow::Result<T> {
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["fresh", "--section", section])
+        .args(["--workload", &workload.number().to_string()])
+        .args(["--count", &plan.count.to_string()])
+        .args(["--concurrency", &plan.concurrency.to_string()])
+        .args(["--warmup", &plan.warmup.to_string()])
+        .args(["--slice", &slice.max(1).to_string()])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(
+        output.status.success(),
+        "the fresh harness process failed ({}): {}",
+        output.status,
+        stderr.trim()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(json).map_err(|e| {
+        anyhow::anyhow!("the fresh harness process printed no measurement ({e}): {stdout}")
+    })
+}
