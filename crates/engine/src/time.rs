@@ -21,6 +21,13 @@ pub(crate) fn timestamp(ms: i64) -> Timestamp {
     }
 }
 
+/// Epoch milliseconds of a protobuf timestamp (the inverse of [`timestamp`]).
+pub(crate) fn timestamp_ms(t: &Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos / 1_000_000))
+}
+
 /// A protobuf duration of `ms` milliseconds.
 pub(crate) fn duration(ms: i64) -> Duration {
     Duration {
@@ -53,6 +60,7 @@ mod tests {
     fn round_trips() {
         let ts = timestamp(1_700_000_000_123);
         assert_eq!((ts.seconds, ts.nanos), (1_700_000_000, 123_000_000));
+        assert_eq!(timestamp_ms(&ts), 1_700_000_000_123);
         assert_eq!(duration_ms(Some(&duration(1500))), Some(1500));
         assert_eq!(duration_ms(Some(&duration(0))), None);
         assert_eq!(duration_ms(None), None);

@@ -115,10 +115,17 @@ pub(crate) trait Store: Send + Sync + 'static {
 }
 
 #[cfg(test)]
-mod conformance {
+pub(crate) mod conformance {
     //! The same checks against every backend.
 
     use super::*;
+
+    /// Deletes a test database with its WAL and shared-memory files.
+    pub(crate) fn remove_database(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 
     fn run_write(run_id: &str, state: &str, events: &[(i64, &[u8])]) -> RunWrite {
         RunWrite {
@@ -256,8 +263,6 @@ mod conformance {
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
         drop(reopened);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_database(&path);
     }
 }

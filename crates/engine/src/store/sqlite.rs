@@ -358,8 +358,6 @@ mod tests {
             .unwrap_or_else(|e| panic!("version: {e}"));
         assert_eq!(version, 2);
         drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        crate::store::conformance::remove_database(&path);
     }
 }

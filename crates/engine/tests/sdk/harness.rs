@@ -14,6 +14,13 @@ pub fn options() -> EngineOptions {
     EngineOptions::new(SocketAddr::from(([127, 0, 0, 1], 0))).with_long_poll_timeout(LONG_POLL)
 }
 
+/// Deletes a test database with its WAL and shared-memory files.
+pub fn remove_database(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 pub async fn start(options: EngineOptions) -> EngineHandle {
     Engine::start(options)
         .await

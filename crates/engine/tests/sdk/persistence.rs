@@ -84,9 +84,7 @@ async fn pending_timer_survives_restart() {
         .shutdown()
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    harness::remove_database(&path);
 }
 
 async fn count(client: &Client, query: &str) -> i64 {
@@ -202,7 +200,5 @@ async fn closed_workflows_leave_memory_and_stay_readable() {
         .shutdown()
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    harness::remove_database(&path);
 }

@@ -81,9 +81,7 @@ async fn list_closed_runs_from_the_store() {
             .with_closed_runs_in_memory(0),
     )
     .await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    harness::remove_database(&path);
 }
 
 async fn list_and_page(options: EngineOptions) {

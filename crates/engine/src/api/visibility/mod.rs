@@ -22,6 +22,7 @@ use super::Service;
 use crate::{
     error::{EngineError, Result},
     history::Execution,
+    time::timestamp_ms,
 };
 use query::{Filter, Visible, invalid, status_name};
 
@@ -58,17 +59,11 @@ impl Visible for WorkflowExecutionInfo {
         self.status
     }
     fn start_ms(&self) -> i64 {
-        self.start_time.as_ref().map_or(0, millis)
+        self.start_time.as_ref().map_or(0, timestamp_ms)
     }
     fn close_ms(&self) -> Option<i64> {
-        self.close_time.as_ref().map(millis)
+        self.close_time.as_ref().map(timestamp_ms)
     }
-}
-
-fn millis(t: &prost_wkt_types::Timestamp) -> i64 {
-    t.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(t.nanos / 1_000_000))
 }
 
 /// A run that matched, with its sort key (start time, run id).
