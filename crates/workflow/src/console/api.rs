@@ -20,6 +20,19 @@ use super::error::ConsoleError;
 use super::payload;
 use super::view::{Detail, EventView, WorkflowRow};
 
+/// The JSON API's routes, `(method, path)`, as `/api/openapi.json` documents them.
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/workflows"),
+    ("GET", "/api/count"),
+    ("GET", "/api/workflows/{id}"),
+    ("GET", "/api/workflows/{id}/history"),
+    ("POST", "/api/workflows/{id}/query"),
+    ("POST", "/api/workflows/{id}/signal"),
+    ("POST", "/api/workflows/{id}/cancel"),
+    ("POST", "/api/workflows/{id}/terminate"),
+    ("GET", "/api/openapi.json"),
+];
+
 /// The OpenAPI 3 description of the routes below.
 pub(crate) const OPENAPI: &str = include_str!("assets/openapi.json");
 

@@ -32,6 +32,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use api::API_ROUTES;
 pub use config::{ConsoleConfig, DEFAULT_CONSOLE_LISTEN};
 pub use error::ConsoleError;
 
