@@ -13,7 +13,7 @@
 //! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
 //! write), `residency` (which runs stay in memory).
 
-mod activity;
+pub(crate) mod activity;
 mod child;
 mod commands;
 mod control;
