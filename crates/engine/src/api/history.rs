@@ -20,7 +20,7 @@ use super::Service;
 use crate::{
     error::{EngineError, Result},
     history::{
-        Execution, events::is_close_event, execution::ActivityPhase, workflow_task::normal_queue,
+        Execution, activity::ActivityPhase, events::is_close_event, workflow_task::normal_queue,
     },
     time::{duration, timestamp},
 };
@@ -196,7 +196,7 @@ pub(super) fn describe(
 
 fn pending_activity(
     exec: &Execution,
-    a: &crate::history::execution::ActivityState,
+    a: &crate::history::activity::ActivityState,
 ) -> PendingActivityInfo {
     use prost::Message;
     let attributes = exec.activity_attributes(a.scheduled_event_id);
