@@ -146,7 +146,7 @@ async fn console_in_a_browser() {
             .expect("the orders API answers");
         assert_eq!(response.status(), StatusCode::CREATED, "order {id}");
     }
-    let browser = Browser::start(1280, 1000).await;
+    let browser = Browser::start(1280, 1500).await;
     let dir = screenshots();
 
     // The list shows the orders (and a1's shipping child); a1 completes on its own.
