@@ -13,7 +13,7 @@ use crate::{
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
-    runtime::{self, Runtime},
+    runtime::{self, EngineRuntime},
     store::{MemoryStore, SqliteStore, Store},
 };
 
@@ -156,7 +156,7 @@ pub async fn serve(
 }
 
 pub(crate) struct Prepared {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<EngineRuntime>,
     pub(crate) long_poll: Duration,
 }
 
@@ -184,8 +184,8 @@ pub(crate) async fn recover(
         Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
     };
     let registry = Registry::restore(snapshot);
-    let recovered = registry.runs.len();
-    let runtime = Arc::new(Runtime::new(
+    let recovered = registry.runs_in_memory().count();
+    let runtime = Arc::new(EngineRuntime::new(
         registry,
         store,
         options.closed_runs_in_memory,

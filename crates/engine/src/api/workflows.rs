@@ -16,7 +16,7 @@ use temporalio_protos::temporal::api::{
 use crate::{
     error::{EngineError, Result},
     history::{NewRun, Signal},
-    runtime::Runtime,
+    runtime::EngineRuntime,
 };
 
 fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
@@ -99,7 +99,7 @@ fn split_signal_with_start(
 }
 
 pub(super) async fn start(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
@@ -116,7 +116,7 @@ pub(super) async fn start(
 }
 
 pub(super) async fn signal_with_start(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
@@ -133,7 +133,7 @@ pub(super) async fn signal_with_start(
     })
 }
 
-pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> Result<()> {
+pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest) -> Result<()> {
     check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
@@ -155,7 +155,7 @@ pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> R
 }
 
 pub(super) async fn request_cancel(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RequestCancelWorkflowExecutionRequest,
 ) -> Result<()> {
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
@@ -166,7 +166,10 @@ pub(super) async fn request_cancel(
     .await
 }
 
-pub(super) async fn terminate(rt: &Runtime, r: TerminateWorkflowExecutionRequest) -> Result<()> {
+pub(super) async fn terminate(
+    rt: &EngineRuntime,
+    r: TerminateWorkflowExecutionRequest,
+) -> Result<()> {
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     rt.execute(|registry, now, fx| {
         let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;

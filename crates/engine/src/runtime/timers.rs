@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::Runtime;
+use super::EngineRuntime;
 use crate::{history::TimerKey, time::now_ms};
 
 /// Pending timers, earliest first.
@@ -53,7 +53,7 @@ impl Timers {
 }
 
 /// Fires timers until shutdown.
-pub(super) async fn drive(runtime: Arc<Runtime>) {
+pub(super) async fn drive(runtime: Arc<EngineRuntime>) {
     loop {
         match runtime.timers.take_due(now_ms()) {
             Ok(due) => {
