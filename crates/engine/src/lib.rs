@@ -72,3 +72,4 @@ mod time;
 
 pub use engine::{DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, serve};
 pub use error::EngineError;
+pub use runtime::TimeSkipping;

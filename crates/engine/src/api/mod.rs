@@ -7,6 +7,7 @@ mod namespaces;
 mod queries;
 mod status;
 mod tasks;
+mod test_service;
 mod updates;
 mod visibility;
 mod workflows;
@@ -24,7 +25,7 @@ use crate::{
     runtime::EngineRuntime,
 };
 
-/// The `WorkflowService` and `OperatorService` implementation.
+/// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]
 pub(crate) struct Service {
     pub(crate) runtime: Arc<EngineRuntime>,

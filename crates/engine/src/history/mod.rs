@@ -9,7 +9,7 @@
 //! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
 //! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
 //! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
-//! `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
+//! `pending` (work in flight, which holds a time-skipping clock), `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
 //! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
 //! write), `residency` (which runs stay in memory).
 
@@ -23,6 +23,7 @@ pub(crate) mod execution;
 mod external;
 mod namespace;
 mod outbox;
+mod pending;
 mod persist;
 mod query;
 mod recovery;

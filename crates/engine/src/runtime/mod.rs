@@ -2,7 +2,9 @@
 //! under one lock, settles the cross-run work it caused (a child to start, a parent to
 //! notify), commits the changes to the store, waits until they are durable and only then
 //! executes the effects (tasks to queues, timers to the clock, history waiters woken).
+//! Every operation reads the time from one [`Clock`], which time skipping moves forward.
 
+mod clock;
 mod queries;
 mod timers;
 mod watchers;
@@ -14,6 +16,8 @@ use std::sync::{
 
 use tokio::sync::watch;
 
+pub use clock::TimeSkipping;
+pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
 pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
@@ -23,7 +27,6 @@ use crate::{
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
     store::{ClosedInfo, Commit, Store, StoreError},
-    time::now_ms,
 };
 
 /// An operation that has run under the lock, before its commit and effects.
@@ -49,16 +52,19 @@ pub(crate) struct EngineRuntime {
     /// Long polls waiting for a run's history (or its updates) to change.
     pub(crate) watchers: RunWatchers,
     pub(crate) queries: PendingQueries,
+    /// The server's time: wall time plus what time skipping has skipped.
+    pub(crate) clock: Clock,
     shutdown: watch::Receiver<bool>,
 }
 
 impl EngineRuntime {
     /// A runtime over `registry`, writing to `store`, keeping at most `keep_closed` closed
-    /// runs in memory.
+    /// runs in memory, reading the time from `clock`.
     pub(crate) fn new(
         mut registry: Registry,
         store: Arc<dyn Store>,
         keep_closed: usize,
+        clock: Clock,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         registry.attach_store(Arc::clone(&store), keep_closed);
@@ -70,6 +76,7 @@ impl EngineRuntime {
             timers: Timers::default(),
             watchers: RunWatchers::default(),
             queries: PendingQueries::default(),
+            clock,
             shutdown,
         }
     }
@@ -114,10 +121,17 @@ impl EngineRuntime {
     fn run_op<T>(&self, op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>) -> Done<T> {
         let mut registry = self.lock();
         let mut effects = Effects::default();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let result = op(&mut registry, now, &mut effects);
         registry.settle(now, &mut effects);
-        let (batch, touched) = registry.take_batch();
+        let (mut batch, touched) = registry.take_batch();
+        // A jump of the clock is durable with the first batch after it, before anything
+        // stamped with the new time.
+        if let Some(offset) = self.clock.take_dirty_offset() {
+            batch
+                .settings
+                .push((clock::OFFSET_SETTING.to_owned(), offset.to_string()));
+        }
         let commit = (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
         Done {
             result,
@@ -182,6 +196,24 @@ impl EngineRuntime {
         if history_changed {
             self.watchers.wake(touched);
         }
+        // Work may have finished: the time skipper looks again.
+        self.clock.changed.notify_one();
+    }
+
+    /// With time skipping unlocked and nothing pending (no workflow task or activity in
+    /// flight, no query waiting for a worker), moves the clock to `deadline`. Checked and
+    /// moved under the registry lock, so no operation sees work appear across the jump.
+    /// Returns whether it jumped.
+    pub(crate) fn skip_idle_time(&self, deadline: i64) -> bool {
+        let registry = self.lock();
+        if !self.clock.unlocked() || self.queries.in_flight() {
+            return false;
+        }
+        if let Some(run_id) = registry.pending_work() {
+            tracing::trace!(run_id, "time skipping waits for pending work");
+            return false;
+        }
+        self.clock.jump_to(deadline)
     }
 
     /// Resolves when the engine begins shutting down.

@@ -161,6 +161,12 @@ impl PendingQueries {
         }
     }
 
+    /// Whether any query still waits for a worker's answer (which holds a time-skipping
+    /// clock).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.lock().values().any(|p| !p.reply.is_closed())
+    }
+
     /// Forgets a query whose caller gave up.
     pub(crate) fn remove(&self, query_id: &str) {
         self.lock().remove(query_id);
