@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -26,6 +27,7 @@ use temporalio_common::{
 };
 
 use crate::metrics::Metrics;
+use crate::time_lock::TimeLock;
 
 /// A failed client operation.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +173,8 @@ pub struct WorkflowClient {
     address: String,
     request_timeout: Duration,
     metrics: Metrics,
+    /// Against a time-skipping test server: the lock that result waits release.
+    time_lock: Option<Arc<TimeLock>>,
 }
 
 impl WorkflowClient {
@@ -187,7 +191,15 @@ impl WorkflowClient {
             address,
             request_timeout,
             metrics,
+            time_lock: None,
         }
+    }
+
+    /// This client's result waits release `lock` while they wait (the test environment's).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn with_time_lock(mut self, lock: Arc<TimeLock>) -> Self {
+        self.time_lock = Some(lock);
+        self
     }
 
     /// The SDK client underneath, for what the facade does not cover.
@@ -526,18 +538,21 @@ impl<W: HasWorkflowDefinition> Handle<W> {
             .await
     }
 
-    /// Waits up to `wait` for the workflow's result, following continue-as-new.
+    /// Waits up to `wait` for the workflow's result, following continue-as-new. Against a
+    /// time-skipping test server ([`crate::testing::TestEnv`]), time skipping is unlocked while
+    /// it waits, so the server jumps over the workflow's timers; `wait` is wall time.
     pub async fn result(&self, wait: Duration) -> Result<W::Output, ClientError> {
         let workflow_id = self.workflow_id.clone();
-        let outcome = self
-            .client
-            .bounded_for("result", wait, async {
-                self.inner
-                    .get_result(WorkflowGetResultOptions::default())
-                    .await
-                    .map_err(|e| self.result_error(e))
-            })
-            .await;
+        let waiting = self.client.bounded_for("result", wait, async {
+            self.inner
+                .get_result(WorkflowGetResultOptions::default())
+                .await
+                .map_err(|e| self.result_error(e))
+        });
+        let outcome = match &self.client.time_lock {
+            Some(lock) => lock.unlocked(waiting).await,
+            None => waiting.await,
+        };
         match outcome {
             Err(ClientError::Unavailable { message, .. }) if message.starts_with("no answer") => {
                 // Distinguish "still running" from "server down" with a cheap describe.

@@ -13,6 +13,7 @@
 //! - [`client`]: the client facade that the API layer uses.
 //! - [`app`]: the process runtime (roles, worker hosting, shutdown).
 //! - [`health`], [`metrics`]: the operational endpoint.
+//! - `testing` (feature `testing`): `TestEnv`, a time-skipping test server in the process.
 //!
 //! ## Example
 //!
@@ -41,6 +42,9 @@ pub mod contract;
 pub mod error;
 pub mod health;
 pub mod metrics;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time_lock;
 
 pub use app::{App, Services, shutdown_signal};
 pub use client::{
