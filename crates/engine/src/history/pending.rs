@@ -4,7 +4,7 @@
 //! inside the operation that asked for them, so they are never pending between operations.
 //! The Java test server takes a time lock for the same things.
 
-use super::{Registry, execution::ActivityPhase};
+use super::{Registry, activity::ActivityPhase};
 
 impl Registry {
     /// The first open run with work in flight, if any (for the time skipper, and its log).
