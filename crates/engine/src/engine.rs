@@ -14,7 +14,7 @@ use crate::{
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
-    runtime::{self, Clock, Runtime, TimeSkipping},
+    runtime::{self, Clock, EngineRuntime, TimeSkipping},
     store::{MemoryStore, SqliteStore, Store},
 };
 
@@ -144,10 +144,7 @@ impl EngineHandle {
     /// store to finish.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(EngineError::Storage(format!("engine task failed: {e}"))),
-        }
+        self.task.await?
     }
 }
 
@@ -168,7 +165,7 @@ pub async fn serve(
 }
 
 pub(crate) struct Prepared {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<EngineRuntime>,
     pub(crate) long_poll: Duration,
 }
 
@@ -210,8 +207,8 @@ pub(crate) async fn recover(
         );
     }
     let registry = Registry::restore(snapshot);
-    let recovered = registry.runs.len();
-    let runtime = Arc::new(Runtime::new(
+    let recovered = registry.runs_in_memory().count();
+    let runtime = Arc::new(EngineRuntime::new(
         registry,
         store,
         options.closed_runs_in_memory,

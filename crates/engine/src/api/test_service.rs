@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::{Rpc, Service, ok};
 use crate::{
     generated::testservice::test_service_server::TestService,
-    runtime::{ClockError, Runtime},
+    runtime::{ClockError, EngineRuntime},
     time::{timestamp, timestamp_ms},
 };
 
@@ -48,7 +48,7 @@ fn sleep_ms(rpc: &str, duration: Option<&Duration>) -> Result<i64, Status> {
 }
 
 /// Waits for a sleeper to wake, or the engine to stop.
-async fn wait(runtime: &Runtime, woken: oneshot::Receiver<()>) -> Rpc<SleepResponse> {
+async fn wait(runtime: &EngineRuntime, woken: oneshot::Receiver<()>) -> Rpc<SleepResponse> {
     tokio::select! {
         result = woken => match result {
             Ok(()) => ok(SleepResponse::default()),

@@ -83,8 +83,8 @@ pub(crate) struct ParentRef {
 /// A run in memory: state, history, buffered events and what is not yet persisted.
 #[derive(Debug, Clone)]
 pub(crate) struct Execution {
-    pub(crate) state: RunState,
-    pub(crate) events: Vec<HistoryEvent>,
+    pub(in crate::history) state: RunState,
+    pub(in crate::history) events: Vec<HistoryEvent>,
     pub(crate) buffered: Vec<HistoryEvent>,
     pub(crate) persisted_events: usize,
     pub(crate) dirty: bool,

@@ -36,6 +36,7 @@ mod testing;
 mod timer;
 pub(crate) mod token;
 mod update;
+mod view;
 pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -58,7 +59,7 @@ use crate::error::{EngineError, Result};
 pub(crate) struct Registry {
     pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
     pub(crate) namespaces_dirty: bool,
-    pub(crate) runs: HashMap<String, Execution>,
+    pub(in crate::history) runs: HashMap<String, Execution>,
     /// The latest run of each (namespace, workflow id) whose latest run is in memory.
     pub(crate) current: HashMap<(String, String), String>,
     /// Runs handed out mutably since the last batch: the only ones that may need writing.

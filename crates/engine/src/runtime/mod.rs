@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 pub use clock::TimeSkipping;
 pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
-pub(crate) use queries::{PendingQueries, QueryOutcome};
+pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
 
@@ -29,8 +29,20 @@ use crate::{
     store::{ClosedInfo, Commit, Store, StoreError},
 };
 
+/// An operation that has run under the lock, before its commit and effects.
+struct Done<T> {
+    /// What the operation returned.
+    result: Result<T>,
+    /// What must happen once the changes are durable.
+    effects: Effects,
+    /// The runs it changed (their long polls wake if history changed).
+    touched: Vec<String>,
+    /// The batch's sequence number and its pending commit, when anything changed.
+    commit: Option<(u64, Commit)>,
+}
+
 /// Shared engine state; one per engine, behind an `Arc`.
-pub(crate) struct Runtime {
+pub(crate) struct EngineRuntime {
     registry: Mutex<Registry>,
     store: Arc<dyn Store>,
     /// Every batch up to this sequence number is durable.
@@ -45,7 +57,7 @@ pub(crate) struct Runtime {
     shutdown: watch::Receiver<bool>,
 }
 
-impl Runtime {
+impl EngineRuntime {
     /// A runtime over `registry`, writing to `store`, keeping at most `keep_closed` closed
     /// runs in memory, reading the time from `clock`.
     pub(crate) fn new(
@@ -76,15 +88,15 @@ impl Runtime {
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, touched, commit) = self.run_op(op);
-        if let Some((seq, commit)) = commit {
+        let done = self.run_op(op);
+        if let Some((seq, commit)) = done.commit {
             self.await_commit(seq, commit).await?;
         }
-        self.apply(effects, &touched);
-        result
+        self.apply(done.effects, &done.touched);
+        done.result
     }
 
-    /// Like [`Runtime::execute`], but answers without waiting for the commit. Only for
+    /// Like [`EngineRuntime::execute`], but answers without waiting for the commit. Only for
     /// changes a crash may lose harmlessly: handing a task to a worker. If the record that
     /// it started is lost, the task is handed out again after the restart, and the worker's
     /// answer to the forgotten attempt is refused as stale. Commits stay ordered, so
@@ -93,24 +105,20 @@ impl Runtime {
         self: &Arc<Self>,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, touched, commit) = self.run_op(op);
-        if let Some((seq, commit)) = commit {
+        let done = self.run_op(op);
+        if let Some((seq, commit)) = done.commit {
             let runtime = Arc::clone(self);
             tokio::spawn(async move {
                 // Failures are logged there; nobody is waiting for this one.
                 let _ = runtime.await_commit(seq, commit).await;
             });
         }
-        self.apply(effects, &touched);
-        result
+        self.apply(done.effects, &done.touched);
+        done.result
     }
 
     /// Runs `op` and its cross-run work under the lock; queues the changes for commit.
-    #[allow(clippy::type_complexity)]
-    fn run_op<T>(
-        &self,
-        op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
-    ) -> (Result<T>, Effects, Vec<String>, Option<(u64, Commit)>) {
+    fn run_op<T>(&self, op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>) -> Done<T> {
         let mut registry = self.lock();
         let mut effects = Effects::default();
         let now = self.clock.now_ms();
@@ -125,7 +133,12 @@ impl Runtime {
                 .push((clock::OFFSET_SETTING.to_owned(), offset.to_string()));
         }
         let commit = (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
-        (result, effects, touched, commit)
+        Done {
+            result,
+            effects,
+            touched,
+            commit,
+        }
     }
 
     /// Waits until batch `seq` is durable.
@@ -218,6 +231,6 @@ impl Runtime {
 }
 
 /// Starts the background task that fires durable timers.
-pub(crate) fn spawn_timer_driver(runtime: Arc<Runtime>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_timer_driver(runtime: Arc<EngineRuntime>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(timers::drive(runtime))
 }

@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::Runtime;
+use super::EngineRuntime;
 use crate::history::TimerKey;
 
 /// Pending timers, earliest first.
@@ -58,7 +58,7 @@ const SKIP_RECHECK: Duration = Duration::from_millis(20);
 
 /// Fires timers and wakes sleepers until shutdown; with time skipping, jumps the clock to
 /// the next deadline whenever nothing holds it.
-pub(super) async fn drive(runtime: Arc<Runtime>) {
+pub(super) async fn drive(runtime: Arc<EngineRuntime>) {
     let clock = &runtime.clock;
     loop {
         let now = clock.now_ms();
