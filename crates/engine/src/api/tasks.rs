@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use super::Service;
 use crate::{
     error::{EngineError, Result},
-    history::{ActivityRef, Poller, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
+    history::{
+        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef, token::TaskToken,
+    },
     matching::QueueKey,
     runtime::{EngineRuntime, QueryOutcome},
 };
@@ -214,18 +216,28 @@ pub(super) async fn poll_activity_task(
     }
 }
 
-pub(super) async fn complete_activity(
+/// Runs `op` on the activity attempt that `token` names.
+async fn on_activity<T>(
     rt: &EngineRuntime,
-    r: RespondActivityTaskCompletedRequest,
-) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    token: &[u8],
+    op: impl FnOnce(&mut Registry, &ActivityRef<'_>, i64, &mut Effects) -> Result<T>,
+) -> Result<T> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(token)?;
     let activity = ActivityRef {
         run_id: &run_id,
         scheduled_event_id,
         attempt,
     };
-    rt.execute(|registry, now, fx| {
-        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
+    rt.execute(|registry, now, fx| op(registry, &activity, now, fx))
+        .await
+}
+
+pub(super) async fn complete_activity(
+    rt: &EngineRuntime,
+    r: RespondActivityTaskCompletedRequest,
+) -> Result<()> {
+    on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+        registry.complete_activity(activity, r.result, &r.identity, now, fx)
     })
     .await
 }
@@ -234,22 +246,10 @@ pub(super) async fn fail_activity(
     rt: &EngineRuntime,
     r: RespondActivityTaskFailedRequest,
 ) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
-    };
     let failure = r.failure.unwrap_or_default();
-    rt.execute(|registry, now, fx| {
-        registry.fail_activity(
-            &activity,
-            failure,
-            r.last_heartbeat_details,
-            &r.identity,
-            now,
-            fx,
-        )
+    let details = r.last_heartbeat_details;
+    on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+        registry.fail_activity(activity, failure, details, &r.identity, now, fx)
     })
     .await
 }
@@ -258,14 +258,8 @@ pub(super) async fn cancel_activity(
     rt: &EngineRuntime,
     r: RespondActivityTaskCanceledRequest,
 ) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
-    };
-    rt.execute(|registry, now, fx| {
-        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+        registry.cancel_activity(activity, r.details, &r.identity, now, fx)
     })
     .await
 }
@@ -274,15 +268,10 @@ pub(super) async fn heartbeat(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatRequest,
 ) -> Result<RecordActivityTaskHeartbeatResponse> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
-    };
-    let cancel_requested = rt
-        .execute(|registry, now, fx| registry.heartbeat_activity(&activity, r.details, now, fx))
-        .await?;
+    let cancel_requested = on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+        registry.heartbeat_activity(activity, r.details, now, fx)
+    })
+    .await?;
     Ok(RecordActivityTaskHeartbeatResponse {
         cancel_requested,
         ..Default::default()

@@ -56,11 +56,9 @@ impl Registry {
             Outbound::StartChild { initiated_event_id } => {
                 self.start_child(run_id, initiated_event_id, now_ms, fx);
             }
-            Outbound::SignalExternal { initiated_event_id } => {
-                self.signal_external(run_id, initiated_event_id, now_ms, fx);
-            }
-            Outbound::CancelExternal { initiated_event_id } => {
-                self.cancel_external(run_id, initiated_event_id, now_ms, fx);
+            Outbound::SignalExternal { initiated_event_id }
+            | Outbound::CancelExternal { initiated_event_id } => {
+                self.deliver_initiated(run_id, initiated_event_id, now_ms, fx);
             }
             Outbound::Closed => {
                 self.report_to_parent(run_id, now_ms, fx);
