@@ -144,10 +144,7 @@ impl EngineHandle {
     /// store to finish.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(EngineError::Storage(format!("engine task failed: {e}"))),
-        }
+        self.task.await?
     }
 }
 
