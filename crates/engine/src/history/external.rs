@@ -31,21 +31,26 @@ use temporalio_protos::temporal::api::{
 
 use super::{Effects, Execution, Registry, Signal, outbox::Outbound};
 
+/// A command that reaches another workflow.
+pub(crate) enum ExternalCommand {
+    Signal(SignalExternalWorkflowExecutionCommandAttributes),
+    Cancel(RequestCancelExternalWorkflowExecutionCommandAttributes),
+}
+
 impl Execution {
-    /// `SignalExternalWorkflowExecution`.
-    pub(crate) fn initiate_signal_external(
+    /// `SignalExternalWorkflowExecution` or `RequestCancelExternalWorkflowExecution`:
+    /// records the initiated event; the outbox delivers it in the same operation.
+    pub(crate) fn initiate_external(
         &mut self,
-        a: SignalExternalWorkflowExecutionCommandAttributes,
+        command: ExternalCommand,
         namespace_id: String,
         completed_id: i64,
         now_ms: i64,
     ) {
-        let namespace = self.target_namespace(a.namespace);
-        let initiated_event_id = self.append(
-            now_ms,
-            SignalExternalWorkflowExecutionInitiatedEventAttributes {
+        let event: Attributes = match command {
+            ExternalCommand::Signal(a) => SignalExternalWorkflowExecutionInitiatedEventAttributes {
                 workflow_task_completed_event_id: completed_id,
-                namespace,
+                namespace: self.target_namespace(a.namespace),
                 namespace_id,
                 workflow_execution: a.execution,
                 signal_name: a.signal_name,
@@ -53,38 +58,26 @@ impl Execution {
                 control: a.control,
                 child_workflow_only: a.child_workflow_only,
                 header: a.header,
-            },
-        );
-        self.outbox
-            .push(Outbound::SignalExternal { initiated_event_id });
-    }
-
-    /// `RequestCancelExternalWorkflowExecution`.
-    pub(crate) fn initiate_cancel_external(
-        &mut self,
-        a: RequestCancelExternalWorkflowExecutionCommandAttributes,
-        namespace_id: String,
-        completed_id: i64,
-        now_ms: i64,
-    ) {
-        let namespace = self.target_namespace(a.namespace);
-        let initiated_event_id = self.append(
-            now_ms,
-            RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
-                workflow_task_completed_event_id: completed_id,
-                namespace,
-                namespace_id,
-                workflow_execution: Some(WorkflowExecution {
-                    workflow_id: a.workflow_id,
-                    run_id: a.run_id,
-                }),
-                control: a.control,
-                child_workflow_only: a.child_workflow_only,
-                reason: a.reason,
-            },
-        );
-        self.outbox
-            .push(Outbound::CancelExternal { initiated_event_id });
+            }
+            .into(),
+            ExternalCommand::Cancel(a) => {
+                RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+                    workflow_task_completed_event_id: completed_id,
+                    namespace: self.target_namespace(a.namespace),
+                    namespace_id,
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: a.workflow_id,
+                        run_id: a.run_id,
+                    }),
+                    control: a.control,
+                    child_workflow_only: a.child_workflow_only,
+                    reason: a.reason,
+                }
+                .into()
+            }
+        };
+        let initiated_event_id = self.append(now_ms, event);
+        self.outbox.push(Outbound::External { initiated_event_id });
     }
 
     fn target_namespace(&self, namespace: String) -> String {
