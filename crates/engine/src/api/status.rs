@@ -20,6 +20,7 @@ impl From<EngineError> for Status {
             EngineError::Unimplemented(m) => Status::unimplemented(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
+            EngineError::Unavailable(m) => Status::unavailable(m),
             EngineError::AlreadyStarted {
                 ref run_id,
                 ref start_request_id,

@@ -122,8 +122,12 @@ impl Runtime {
                 Ok(())
             }
             Ok(Err(e)) => {
-                tracing::error!("commit failed: {e}");
-                Err(EngineError::Storage(e.to_string()))
+                if matches!(e, StoreError::Unavailable(_)) {
+                    tracing::warn!("commit not yet durable: {e}");
+                } else {
+                    tracing::error!("commit failed: {e}");
+                }
+                Err(EngineError::store(e))
             }
             Err(_) => Err(EngineError::Storage("the store has stopped".into())),
         }
