@@ -105,6 +105,17 @@ impl EngineOptions {
     }
 }
 
+/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`)
+/// rather than a SQLite file.
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// `url` with its password replaced by `***`, for logs and messages.
+pub fn redact_database_url(url: &str) -> String {
+    crate::store::redact_url(url)
+}
+
 /// Starts engines.
 #[derive(Debug)]
 pub struct Engine;

@@ -112,7 +112,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.namespaces = args.namespaces;
     options.database = args.db_filename;
     if let Some(url) = args.db_url {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !workflow_engine::is_postgres_url(&url) {
             anyhow::bail!(
                 "--db-url must be a postgres:// or postgresql:// URL; for a SQLite file use --db-filename"
             );

@@ -16,7 +16,7 @@ mod sqlite;
 use std::collections::BTreeMap;
 
 pub(crate) use memory::MemoryStore;
-pub(crate) use postgres::PostgresStore;
+pub(crate) use postgres::{PostgresStore, redact_url};
 pub(crate) use sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
@@ -124,6 +124,16 @@ pub(crate) enum StoreError {
         "the database {database} is in use by another engine; this engine is not clustered: stop the other engine or give each its own database"
     )]
     InUse { database: String },
+    #[error(
+        "the database file {} is in use by another engine; this engine is not clustered: stop the other engine or give each its own file", path.display()
+    )]
+    FileInUse { path: std::path::PathBuf },
+    #[error("cannot lock the database file {}: {source}", path.display())]
+    LockFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("TLS setup: {0}")]
     Tls(#[source] rustls::Error),
 }
@@ -312,6 +322,12 @@ pub(crate) mod conformance {
             check(&store).await;
         }
         let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}"));
+        match SqliteStore::open(&path) {
+            Err(e @ StoreError::FileInUse { .. }) => {
+                assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+            }
+            other => panic!("a second store opened the same file: {other:?}"),
+        }
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));

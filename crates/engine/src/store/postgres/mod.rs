@@ -27,7 +27,7 @@ use std::{
 use postgres::Client;
 use tokio::sync::oneshot;
 
-pub(crate) use connect::Target;
+pub(crate) use connect::{Target, redact as redact_url};
 
 use super::{Batch, ClosedInfo, Commit, Load, Store, StoreError, StoredRun};
 use reads::{Job, Reader, ask};
