@@ -17,6 +17,7 @@ mod postgres_faults;
 mod queries;
 mod single_engine;
 mod sticky;
+mod time_skipping;
 mod updates;
 mod visibility;
 mod workflows;

@@ -10,20 +10,22 @@ use std::{
 
 use workflow_testkit::{PostgresServer, binary_path, free_port};
 
-/// Starts `workflow-engine` with `args` and waits until it serves.
-fn serving(args: &[&str]) -> Child {
-    let port = free_port();
+/// Starts `workflow-engine` with `args` and waits until it serves (it says so once its
+/// store is open; the port accepts connections before that).
+fn serving(args: &[&str], logs: &std::path::Path) -> Child {
+    let log = logs.join(format!("engine-{}.log", free_port()));
+    let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
     let mut child = Command::new(binary_path("workflow-engine"))
-        .args(["--port", &port.to_string(), "--log-level", "warn"])
+        .args(["--port", &free_port().to_string(), "--log-level", "warn"])
         .args(args)
         .env_remove("WORKFLOW_ENGINE_DB_URL")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn workflow-engine: {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !std::fs::read_to_string(&log).is_ok_and(|said| said.contains("listening on")) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the first engine exited: {status}");
         }
@@ -48,7 +50,9 @@ fn exits(args: &[&str], limit: Duration) -> (Output, Duration) {
     while child.try_wait().ok().flatten().is_none() {
         if started.elapsed() > limit {
             let _ = child.kill();
-            panic!("workflow-engine {args:?} still running after {limit:?}");
+            let output = child.wait_with_output();
+            let said = output.map(|o| stderr(&o)).unwrap_or_default();
+            panic!("workflow-engine {args:?} still running after {limit:?}: {said}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -72,7 +76,7 @@ fn a_second_engine_on_the_same_sqlite_file_exits_1_naming_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let file = dir.path().join("engine.db");
     let file = file.to_string_lossy();
-    let first = serving(&["--db-filename", &file]);
+    let first = serving(&["--db-filename", &file], dir.path());
     let (output, _) = exits(&["--db-filename", &file], Duration::from_secs(20));
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{message}");
@@ -80,14 +84,15 @@ fn a_second_engine_on_the_same_sqlite_file_exits_1_naming_it() {
     assert!(message.contains("in use by another engine"), "{message}");
     stop(first);
     // Once the first is gone, the file is free again.
-    stop(serving(&["--db-filename", &file]));
+    stop(serving(&["--db-filename", &file], dir.path()));
 }
 
 #[test]
 fn a_second_engine_on_the_same_postgres_database_exits_1_naming_it() {
     let server = PostgresServer::start();
     let url = server.create_database("shared");
-    let first = serving(&["--db-url", &url]);
+    let logs = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let first = serving(&["--db-url", &url], logs.path());
     let (output, _) = exits(&["--db-url", &url], Duration::from_secs(20));
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{message}");
@@ -101,7 +106,7 @@ fn a_second_engine_on_the_same_postgres_database_exits_1_naming_it() {
     assert!(message.contains("in use by another engine"), "{message}");
     assert!(!message.contains(PostgresServer::PASSWORD), "{message}");
     stop(first);
-    stop(serving(&["--db-url", &url]));
+    stop(serving(&["--db-url", &url], logs.path()));
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! thread. The engine is not clustered: the writer's connection holds a session-level
 //! advisory lock for the engine's lifetime, and a second engine on the same database
 //! refuses to start. When PostgreSQL goes away the writer keeps its queue, reconnects on its
-//! own (taking the lock again) and writes the queue in order; callers are answered
-//! `Unavailable` after [`writer::ANSWER_WITHIN`].
+//! own (taking the lock again) and writes the queue in order; the engine answers requests
+//! whose commit takes too long `Unavailable`, and reads fail `Unavailable` after
+//! [`writer::ANSWER_WITHIN`].
 //!
 //! Driver: the synchronous `postgres` crate (the blocking face of `tokio-postgres`): the
 //! writer and reader are plain threads, like SQLite's, with no pool to tune; TLS through

@@ -9,7 +9,8 @@ use crate::store::StoreError;
 /// Schema migrations, oldest first.
 pub(super) const MIGRATIONS: &[&str] = &[
     // `seq` orders runs by creation (the newest run of a workflow id, open runs oldest
-    // first at load); upserts never change it.
+    // first at load); upserts never change it. `settings`: server-wide values such as the
+    // clock's offset (time skipped so far).
     "
     CREATE TABLE namespaces (
         name   TEXT PRIMARY KEY,
@@ -31,6 +32,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         event_id BIGINT NOT NULL,
         data     BYTEA NOT NULL,
         PRIMARY KEY (run_id, event_id)
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
     );
     ",
 ];

@@ -12,6 +12,7 @@ const WITHIN: Duration = Duration::from_secs(10);
 fn write(run_id: &str, state: &str, events: &[(i64, &[u8])]) -> Batch {
     Batch {
         namespaces: vec![],
+        settings: vec![],
         runs: vec![RunWrite {
             record: RunRecord {
                 run_id: run_id.into(),
@@ -140,27 +141,31 @@ async fn while_the_server_is_down_callers_hear_unavailable_and_nothing_is_lost()
         Ok(Ok(()))
     ));
     server.stop_immediate();
-    let started = Instant::now();
-    let during = store.commit(write("a", "s2", &[(2, b"e2")])).await;
+    // A commit is answered only once durable: not while the server is down.
+    let mut during = store.commit(write("a", "s2", &[(2, b"e2")]));
     assert!(
-        matches!(during, Ok(Err(StoreError::Unavailable(_)))),
-        "{during:?}"
+        tokio::time::timeout(Duration::from_secs(1), &mut during)
+            .await
+            .is_err(),
+        "a commit was answered while the server was down"
     );
+    let started = Instant::now();
+    assert!(matches!(
+        store.read_run("a"),
+        Err(StoreError::Unavailable(_))
+    ));
     let waited = started.elapsed();
     assert!(
         waited < writer::ANSWER_WITHIN + Duration::from_secs(3),
         "{waited:?}"
     );
-    assert!(matches!(
-        store.read_run("a"),
-        Err(StoreError::Unavailable(_))
-    ));
+    let after = store.commit(write("a", "s3", &[(3, b"e3")]));
     server.start_again();
-    // Queued behind the unanswered one, so durable only after it.
-    assert!(matches!(
-        store.commit(write("a", "s3", &[(3, b"e3")])).await,
-        Ok(Ok(()))
-    ));
+    assert!(matches!(during.await, Ok(Ok(()))), "the queued commit");
+    assert!(
+        matches!(after.await, Ok(Ok(()))),
+        "the one queued behind it"
+    );
     let run = store
         .read_run("a")
         .unwrap_or_else(|e| panic!("read: {e}"))

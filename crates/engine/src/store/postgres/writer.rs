@@ -2,8 +2,9 @@
 //! queued commits together in one transaction (group commit) and answers each caller after
 //! its COMMIT. When the connection drops, the queue is kept in order and written again on a
 //! new connection (every write is an upsert, so a transaction whose COMMIT outcome was lost
-//! can be replayed); callers waiting longer than [`ANSWER_WITHIN`] are answered
-//! `Unavailable` meanwhile, and their change is still written once the database is back.
+//! can be replayed). A commit is answered only once it is durable: the engine bounds how long
+//! a request waits for it (and answers `Unavailable`), while the change stays queued here. A
+//! load waits at most [`ANSWER_WITHIN`].
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -21,8 +22,7 @@ use super::{
 };
 use crate::store::{Batch, RunRecord, Snapshot, StoreError};
 
-/// A caller waits at most this long for its commit before it is told the database is
-/// unavailable.
+/// A load or a read waits at most this long before it is told the database is unavailable.
 pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// The most commits written in one transaction.
@@ -36,20 +36,21 @@ pub(super) enum Request {
     Load(oneshot::Sender<Result<Snapshot, StoreError>>),
 }
 
-/// A request waiting its turn; `reply` is taken when the caller has been answered early.
+/// A request waiting its turn.
 struct Queued {
     since: Instant,
     kind: Kind,
 }
 
 enum Kind {
-    Commit(Batch, Option<oneshot::Sender<Result<(), StoreError>>>),
+    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
     Load(oneshot::Sender<Result<Snapshot, StoreError>>),
 }
 
 /// The statements the writer runs, prepared once per connection.
 struct Prepared {
     namespaces: Statement,
+    settings: Statement,
     runs: Statement,
     events: Statement,
 }
@@ -61,6 +62,11 @@ impl Prepared {
                 "INSERT INTO namespaces (name, record)
                  SELECT * FROM unnest($1::text[], $2::text[])
                  ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            )?,
+            settings: client.prepare(
+                "INSERT INTO settings (key, value)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?,
             runs: client.prepare(
                 "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
@@ -158,7 +164,7 @@ impl Writer {
 
     fn enqueue(&mut self, request: Request) {
         let kind = match request {
-            Request::Commit(batch, reply) => Kind::Commit(batch, Some(reply)),
+            Request::Commit(batch, reply) => Kind::Commit(batch, reply),
             Request::Load(reply) => Kind::Load(reply),
         };
         self.queue.push_back(Queued {
@@ -180,28 +186,21 @@ impl Writer {
         }
     }
 
-    /// Answers callers that have waited too long; their commits stay queued.
+    /// Answers loads that have waited too long (they change nothing, so they leave the
+    /// queue); commits stay queued until they are durable.
     fn expire(&mut self) {
         let now = Instant::now();
-        let unavailable = || StoreError::Unavailable(self.target.described.clone());
         let mut kept = VecDeque::with_capacity(self.queue.len());
-        for mut queued in std::mem::take(&mut self.queue) {
-            let late = now.duration_since(queued.since) >= ANSWER_WITHIN;
-            match &mut queued.kind {
-                Kind::Commit(_, reply) if late => {
-                    if let Some(reply) = reply.take() {
-                        let _ = reply.send(Err(unavailable()));
-                    }
+        for queued in std::mem::take(&mut self.queue) {
+            match queued.kind {
+                Kind::Load(reply) if now.duration_since(queued.since) >= ANSWER_WITHIN => {
+                    let _ = reply.send(Err(StoreError::Unavailable(self.target.described.clone())));
                 }
-                Kind::Load(_) if late => {
-                    if let Kind::Load(reply) = queued.kind {
-                        let _ = reply.send(Err(unavailable()));
-                    }
-                    continue;
-                }
-                _ => {}
+                kind => kept.push_back(Queued {
+                    since: queued.since,
+                    kind,
+                }),
             }
-            kept.push_back(queued);
         }
         self.queue = kept;
     }
@@ -256,7 +255,7 @@ impl Writer {
             outcome => {
                 let failure = outcome.err().map(|e| e.to_string());
                 for queued in self.queue.drain(..count) {
-                    if let Kind::Commit(_, Some(reply)) = queued.kind {
+                    if let Kind::Commit(_, reply) = queued.kind {
                         let answer = match &failure {
                             None => Ok(()),
                             Some(e) => Err(StoreError::Failed(e.clone())),
@@ -290,11 +289,21 @@ fn write_group(
 ) -> Result<(), postgres::Error> {
     let mut namespaces: Vec<(&str, &str)> = Vec::new();
     let mut namespace_at: HashMap<&str, usize> = HashMap::new();
+    let mut settings: Vec<(&str, &str)> = Vec::new();
+    let mut setting_at: HashMap<&str, usize> = HashMap::new();
     let mut runs: Vec<&RunRecord> = Vec::new();
     let mut run_at: HashMap<&str, usize> = HashMap::new();
     let mut events: Vec<(&str, i64, &[u8])> = Vec::new();
     let mut event_at: HashMap<(&str, i64), usize> = HashMap::new();
     for batch in batches {
+        for (key, value) in &batch.settings {
+            upsert(
+                &mut settings,
+                &mut setting_at,
+                key.as_str(),
+                (key.as_str(), value.as_str()),
+            );
+        }
         for (name, record) in &batch.namespaces {
             upsert(
                 &mut namespaces,
@@ -321,6 +330,11 @@ fn write_group(
         let names: Vec<&str> = namespaces.iter().map(|n| n.0).collect();
         let records: Vec<&str> = namespaces.iter().map(|n| n.1).collect();
         tx.execute(&prepared.namespaces, &[&names, &records])?;
+    }
+    if !settings.is_empty() {
+        let keys: Vec<&str> = settings.iter().map(|s| s.0).collect();
+        let values: Vec<&str> = settings.iter().map(|s| s.1).collect();
+        tx.execute(&prepared.settings, &[&keys, &values])?;
     }
     if !runs.is_empty() {
         let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
@@ -369,6 +383,9 @@ fn load(client: &mut Client) -> Result<Snapshot, StoreError> {
     let mut snapshot = Snapshot::default();
     for row in tx.query("SELECT name, record FROM namespaces", &[])? {
         snapshot.namespaces.insert(row.get(0), row.get(1));
+    }
+    for row in tx.query("SELECT key, value FROM settings", &[])? {
+        snapshot.settings.insert(row.get(0), row.get(1));
     }
     let mut runs = open_runs(&mut tx)?;
     let index: HashMap<String, usize> = runs
