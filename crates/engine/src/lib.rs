@@ -91,6 +91,9 @@ mod runtime;
 mod store;
 mod time;
 
-pub use engine::{DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, serve};
+pub use engine::{
+    DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, is_postgres_url, redact_database_url,
+    serve,
+};
 pub use error::EngineError;
 pub use runtime::TimeSkipping;
