@@ -3,6 +3,7 @@
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
 mod history;
+mod multi;
 mod namespaces;
 mod queries;
 mod status;
@@ -126,6 +127,13 @@ impl WorkflowService for Service {
         request: Request<UpdateWorkflowExecutionRequest>,
     ) -> Rpc<UpdateWorkflowExecutionResponse> {
         ok(updates::update(self, request.into_inner()).await?)
+    }
+
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ExecuteMultiOperationRequest>,
+    ) -> Rpc<ExecuteMultiOperationResponse> {
+        ok(multi::execute(self, request.into_inner()).await?)
     }
 
     async fn poll_workflow_execution_update(

@@ -41,6 +41,7 @@ mod testing;
 mod timer;
 pub(crate) mod token;
 mod update;
+pub(crate) mod update_with_start;
 mod view;
 pub(crate) mod workflow_task;
 
@@ -54,6 +55,7 @@ pub(crate) use namespace::NamespaceRecord;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
+pub(crate) use update_with_start::UpdateWithStart;
 pub(crate) use workflow_task::{Poller, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};
