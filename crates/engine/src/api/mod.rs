@@ -24,6 +24,7 @@ use crate::{
     },
     runtime::EngineRuntime,
 };
+use tasks::ActivityAnswer;
 
 /// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]
@@ -205,7 +206,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Rpc<RespondActivityTaskCompletedResponse> {
-        tasks::complete_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Completed(request.into_inner());
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCompletedResponse::default())
     }
 
@@ -213,7 +215,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Rpc<RespondActivityTaskFailedResponse> {
-        tasks::fail_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Failed(Box::new(request.into_inner()));
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskFailedResponse::default())
     }
 
@@ -221,7 +224,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Rpc<RespondActivityTaskCanceledResponse> {
-        tasks::cancel_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Canceled(request.into_inner());
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCanceledResponse::default())
     }
 
