@@ -42,6 +42,10 @@ pub enum EngineError {
     /// Persistence failed; the request was not acknowledged and may be retried.
     #[error("storage: {0}")]
     Storage(String),
+    /// The database cannot be reached right now; retry later. A change that was asked for
+    /// may still be written once the database is back.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Binding or serving the socket failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -72,6 +76,15 @@ impl EngineError {
 
     pub(crate) fn invalid(what: impl Into<String>) -> Self {
         Self::InvalidArgument(what.into())
+    }
+
+    /// A store failure: `Unavailable` while the database is out of reach (the caller may
+    /// retry), `Storage` otherwise.
+    pub(crate) fn store(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ impl From<EngineError> for Status {
             EngineError::NotFound(m) => Status::not_found(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
+            EngineError::Unavailable(m) => Status::unavailable(m),
             EngineError::AlreadyStarted {
                 ref run_id,
                 ref start_request_id,
