@@ -25,8 +25,8 @@
 //!
 //! - `api`: thin gRPC handlers, one module per RPC family, one error-to-status mapping.
 //! - `runtime`: runs each operation under one lock, settles the work it causes in other
-//!   runs, commits it all at once, then executes its effects; drives durable timers; holds
-//!   queries in flight.
+//!   runs, commits it all at once, then executes its effects; drives durable timers on the
+//!   one clock (wall time plus what time skipping skipped); holds queries in flight.
 //! - `history`: per-run state machines (workflow task, activity, timer, child workflow,
 //!   update, sticky queue, queries riding on tasks), mutated synchronously; work for other
 //!   runs goes to an outbox settled in the same operation; effects come out as data.
@@ -55,6 +55,14 @@
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
+//! - It also serves the Java test server's `TestService` (time skipping, see
+//!   [`TimeSkipping`]), which the real server does not. Compared with the Java test server:
+//!   one clock for the whole server (no per-workflow `TimeSkippingConfig` yet); the clock is
+//!   persisted with a database file and survives a restart; updates, list and count work
+//!   under time skipping; timers that no longer apply (a completed task's timeout) are not
+//!   cancelled, so once all work is done the clock may skip past their deadlines too (never
+//!   past a live timer); `SleepUntil` a time already passed returns at once, as the proto
+//!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;
 mod engine;

@@ -32,7 +32,7 @@ fn test_service(client: &Client) -> Box<dyn TestService> {
 
 /// The server's clock, in epoch milliseconds.
 async fn now_ms(client: &Client) -> i64 {
-    let time = test_service(&client)
+    let time = test_service(client)
         .get_current_time(().into_request())
         .await
         .unwrap_or_else(|e| panic!("GetCurrentTime: {e}"))
