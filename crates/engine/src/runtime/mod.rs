@@ -197,7 +197,7 @@ impl EngineRuntime {
             self.watchers.wake(touched);
         }
         // Work may have finished: the time skipper looks again.
-        self.clock.changed.notify_one();
+        self.clock.poke();
     }
 
     /// With time skipping unlocked and nothing pending (no workflow task or activity in
