@@ -59,9 +59,7 @@
 //!   [`TimeSkipping`]), which the real server does not. Compared with the Java test server:
 //!   one clock for the whole server (no per-workflow `TimeSkippingConfig` yet); the clock is
 //!   persisted with a database file and survives a restart; updates, list and count work
-//!   under time skipping; timers that no longer apply (a completed task's timeout) are not
-//!   cancelled, so once all work is done the clock may skip past their deadlines too (never
-//!   past a live timer); `SleepUntil` a time already passed returns at once, as the proto
+//!   under time skipping; `SleepUntil` a time already passed returns at once, as the proto
 //!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;

@@ -201,10 +201,10 @@ impl EngineRuntime {
     }
 
     /// With time skipping unlocked and nothing pending (no workflow task or activity in
-    /// flight, no query waiting for a worker), moves the clock to `deadline`. Checked and
-    /// moved under the registry lock, so no operation sees work appear across the jump.
-    /// Returns whether it jumped.
-    pub(crate) fn skip_idle_time(&self, deadline: i64) -> bool {
+    /// flight, no query waiting for a worker), moves the clock to the next deadline: of a
+    /// timer that still applies, or of a sleeper. Checked and moved under the registry lock,
+    /// so no operation sees work appear across the jump. Returns whether it jumped.
+    pub(crate) fn skip_idle_time(&self) -> bool {
         let registry = self.lock();
         if !self.clock.unlocked() || self.queries.in_flight() {
             return false;
@@ -213,7 +213,12 @@ impl EngineRuntime {
             tracing::trace!(run_id, "time skipping waits for pending work");
             return false;
         }
-        self.clock.jump_to(deadline)
+        let timer = self.timers.next_live(|timer| registry.timer_is_live(timer));
+        let next = match (timer, self.clock.next_sleeper()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.is_some_and(|deadline| self.clock.jump_to(deadline))
     }
 
     /// Resolves when the engine begins shutting down.
