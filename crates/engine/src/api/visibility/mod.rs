@@ -107,7 +107,7 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
     let stored = tokio::task::spawn_blocking(move || runtime.stored_closed_runs(&namespace))
         .await
         .map_err(|e| EngineError::Storage(format!("visibility scan stopped: {e}")))?
-        .map_err(|e| EngineError::Storage(e.to_string()))?;
+        .map_err(EngineError::store)?;
     for closed in stored {
         if in_memory.contains(&closed.run_id) {
             continue;

@@ -1,0 +1,75 @@
+//! The PostgreSQL schema, versioned: `engine_schema` holds the version, and migration `i`
+//! brings a database from version `i` to `i + 1`, each in its own transaction (DDL is
+//! transactional in PostgreSQL, so a failed migration leaves the previous version).
+
+use postgres::Client;
+
+use crate::store::StoreError;
+
+/// Schema migrations, oldest first.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // `seq` orders runs by creation (the newest run of a workflow id, open runs oldest
+    // first at load); upserts never change it. `settings`: server-wide values such as the
+    // clock's offset (time skipped so far).
+    "
+    CREATE TABLE namespaces (
+        name   TEXT PRIMARY KEY,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        seq         BIGINT GENERATED ALWAYS AS IDENTITY,
+        run_id      TEXT PRIMARY KEY,
+        namespace   TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        buffered    BYTEA NOT NULL,
+        closed_info BYTEA
+    );
+    CREATE INDEX runs_by_workflow ON runs (namespace, workflow_id, seq);
+    CREATE INDEX runs_open ON runs (seq) WHERE closed_info IS NULL;
+    CREATE TABLE events (
+        run_id   TEXT NOT NULL,
+        event_id BIGINT NOT NULL,
+        data     BYTEA NOT NULL,
+        PRIMARY KEY (run_id, event_id)
+    );
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ",
+];
+
+/// The version this engine writes.
+pub(super) fn latest() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// The database's schema version; 0 for an empty database.
+pub(super) fn version(client: &mut Client) -> Result<i64, StoreError> {
+    client.batch_execute("CREATE TABLE IF NOT EXISTS engine_schema (version BIGINT NOT NULL)")?;
+    let row = client.query_opt("SELECT version FROM engine_schema", &[])?;
+    Ok(row.map_or(0, |row| row.get(0)))
+}
+
+/// Brings the database to [`latest`]; refuses one written by a newer engine.
+pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let current = version(client)?;
+    if current > latest() {
+        return Err(StoreError::NewerSchema(current));
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let next = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        let mut tx = client.transaction()?;
+        tx.batch_execute(sql)?;
+        tx.execute("DELETE FROM engine_schema", &[])?;
+        tx.execute("INSERT INTO engine_schema (version) VALUES ($1)", &[&next])?;
+        tx.commit()?;
+        tracing::info!(version = next, "migrated the PostgreSQL schema");
+    }
+    Ok(())
+}
