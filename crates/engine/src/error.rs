@@ -30,6 +30,15 @@ pub enum EngineError {
     /// No worker answered in time; retry later or check that a worker polls the queue.
     #[error("{0}")]
     Timeout(String),
+    /// A multi-operation (update-with-start) could not be executed: one operation failed and
+    /// the others were aborted; each operation's outcome says which and why.
+    #[error("{message}")]
+    MultiOperation {
+        /// The real server's summary ("MultiOperation could not be executed...").
+        message: String,
+        /// One outcome per operation of the request, in request order.
+        operations: Vec<OperationOutcome>,
+    },
     /// Persistence failed; the request was not acknowledged and may be retried.
     #[error("storage: {0}")]
     Storage(String),
@@ -46,6 +55,18 @@ pub enum EngineError {
     /// The gRPC transport failed while serving.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+}
+
+/// What became of one operation of a refused multi-operation request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OperationOutcome {
+    /// It succeeded (the start, when only the update afterwards failed).
+    Succeeded,
+    /// It was not run because another operation failed.
+    Aborted,
+    /// It failed for this reason.
+    Failed(Box<EngineError>),
 }
 
 impl EngineError {

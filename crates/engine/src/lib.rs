@@ -23,15 +23,36 @@
 //!
 //! Requests flow `api` -> `runtime` -> `history` -> `store`, with `matching` beside them:
 //!
-//! - `api`: thin gRPC handlers, one module per RPC family, one error-to-status mapping.
-//! - `runtime`: runs each operation under one lock, settles the work it causes in other
-//!   runs, commits it all at once, then executes its effects; drives durable timers; holds
-//!   queries in flight.
-//! - `history`: per-run state machines (workflow task, activity, timer, child workflow,
-//!   update, sticky queue, queries riding on tasks), mutated synchronously; work for other
-//!   runs goes to an outbox settled in the same operation; effects come out as data.
+//! - `api`: thin gRPC handlers, one module per RPC family (`api/mod.rs` is the table of
+//!   every RPC), one error-to-status mapping. Handlers read runs only through
+//!   `history/view.rs`.
+//! - `runtime`: `EngineRuntime` runs each operation under one lock, settles the work it
+//!   causes in other runs, commits it all at once, then executes its effects; drives
+//!   durable timers and the clock; runs queries (`runtime/queries.rs`).
+//! - `history`: per-run state machines, one file each with its states, transitions and unit
+//!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
+//!   operation; effects come out as data.
 //! - `matching`: task queues (normal and sticky) and long polls.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
+//!
+//! From an RPC to its state machine:
+//!
+//! | RPCs | handler | state machine |
+//! |---|---|---|
+//! | start, signal-with-start | `api/workflows.rs` | `history/start.rs` |
+//! | signal, request cancel, terminate | `api/workflows.rs` | `history/control.rs` |
+//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
+//! | poll / complete / fail / cancel activity, heartbeat | `api/tasks.rs` | `history/activity.rs`, `history/activity/timeouts.rs` |
+//! | query workflow, respond query task | `api/queries.rs`, `api/tasks.rs` | `runtime/queries.rs`, `history/query.rs` |
+//! | update workflow, poll update | `api/updates.rs` | `history/update.rs` |
+//! | reset sticky queue, shutdown worker | `api/tasks.rs` | `history/sticky.rs` |
+//! | get history, describe | `api/history.rs` | `history/view.rs` |
+//! | list, count | `api/visibility/` | `history/view.rs`, `store` |
+//! | namespaces | `api/namespaces.rs` | `history/namespace.rs` |
+//! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//!
+//! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
+//! (`on_activity_timeout`, `on_workflow_task_timeout`, `on_user_timer`, ...).
 //!
 //! # Differences from the real Temporal server
 //!

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
-    WorkflowStartOptions, WorkflowTerminateOptions,
+    WorkflowTerminateOptions,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -15,7 +15,7 @@ use temporalio_sdk::{
 };
 
 use crate::{
-    harness,
+    harness::{self, TestEngine},
     workflows::{Counter, Echo},
 };
 
@@ -163,26 +163,19 @@ async fn status_of(client: &Client, workflow_id: &str) -> WorkflowExecutionStatu
 
 #[tokio::test]
 async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("children");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("children").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let parent = client
-            .start_workflow(
-                EchoParent::run,
-                "kid".to_owned(),
-                WorkflowStartOptions::new(&queue, "parent-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let parent = t
+            .start_workflow(EchoParent::run, "kid".to_owned(), "parent-1")
+            .await;
         let result = parent
             .get_result(WorkflowGetResultOptions::default())
             .await
             .unwrap_or_else(|e| panic!("result: {e}"));
         assert_eq!(result, "child said hello");
-        let child = client
+        let child = t
+            .client
             .get_workflow_handle::<Echo>("kid")
             .describe(WorkflowDescribeOptions::default())
             .await
@@ -191,25 +184,10 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
         assert_eq!(child.parent_id(), Some("parent-1"));
         assert_eq!(child.parent_run_id(), parent.run_id());
 
-        let squatter = client
-            .start_workflow(
-                Counter::run,
-                100,
-                WorkflowStartOptions::new(&queue, "taken").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start squatter: {e}"));
-        let refused = client
-            .start_workflow(
-                EchoParent::run,
-                "taken".to_owned(),
-                WorkflowStartOptions::new(&queue, "parent-2").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        let squatter = t.start_workflow(Counter::run, 100, "taken").await;
+        let refused = t
+            .execute(EchoParent::run, "taken".to_owned(), "parent-2")
+            .await;
         assert_eq!(refused, "start failed: WorkflowAlreadyExists");
         squatter
             .terminate(WorkflowTerminateOptions::default())
@@ -217,116 +195,67 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
             .unwrap_or_else(|e| panic!("terminate: {e}"));
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_parent_cancels_its_child() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("cancel-child");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("cancel-child").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let result = client
-            .start_workflow(
-                CancellingParent::run,
-                "napper-1".to_owned(),
-                WorkflowStartOptions::new(&queue, "canceller").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        let result = t
+            .execute(CancellingParent::run, "napper-1".to_owned(), "canceller")
+            .await;
         assert!(result.starts_with("child ended"), "{result}");
         assert_eq!(
-            status_of(&client, "napper-1").await,
+            status_of(&t.client, "napper-1").await,
             WorkflowExecutionStatus::Canceled
         );
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn parent_close_policies_apply_when_the_parent_completes() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("policies");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("policies").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let started = client
-            .start_workflow(
-                LeavingParent::run,
-                "left".to_owned(),
-                WorkflowStartOptions::new(&queue, "leaver").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        let started = t
+            .execute(LeavingParent::run, "left".to_owned(), "leaver")
+            .await;
         assert_eq!(started, 3);
         assert_eq!(
-            status_of(&client, "left-terminate").await,
+            status_of(&t.client, "left-terminate").await,
             WorkflowExecutionStatus::Terminated
         );
         harness::eventually(Duration::from_secs(20), || async {
-            status_of(&client, "left-cancel").await == WorkflowExecutionStatus::Canceled
+            status_of(&t.client, "left-cancel").await == WorkflowExecutionStatus::Canceled
         })
         .await;
         assert_eq!(
-            status_of(&client, "left-abandon").await,
+            status_of(&t.client, "left-abandon").await,
             WorkflowExecutionStatus::Running
         );
-        client
+        t.client
             .get_workflow_handle::<Napper>("left-abandon")
             .terminate(WorkflowTerminateOptions::default())
             .await
             .unwrap_or_else(|e| panic!("terminate: {e}"));
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_workflow_signals_another_and_learns_of_a_missing_one() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("external");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("external").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let counter = client
-            .start_workflow(
-                Counter::run,
-                5,
-                WorkflowStartOptions::new(&queue, "signalled").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        let delivered = client
-            .start_workflow(
-                Signaller::run,
-                "signalled".to_owned(),
-                WorkflowStartOptions::new(&queue, "signaller").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        let counter = t.start_workflow(Counter::run, 5, "signalled").await;
+        let delivered = t
+            .execute(Signaller::run, "signalled".to_owned(), "signaller")
+            .await;
         assert_eq!(delivered, (true, false));
         let counted = counter
             .get_result(WorkflowGetResultOptions::default())
@@ -335,8 +264,5 @@ async fn a_workflow_signals_another_and_learns_of_a_missing_one() {
         assert_eq!(counted, 5);
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
