@@ -26,7 +26,7 @@ use crate::{
     error::{EngineError, Result},
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
-    store::{ClosedInfo, Commit, Store, StoreError},
+    store::{ClosedInfo, Commit, Store, StoreError, visibility::ClosedQuery},
 };
 
 /// An operation that has run under the lock, before its commit and effects.
@@ -203,6 +203,22 @@ impl EngineRuntime {
         namespace: &str,
     ) -> std::result::Result<Vec<ClosedInfo>, StoreError> {
         self.store.closed_infos(namespace)
+    }
+
+    /// A page of stored closed runs, filtered by the store; `None` if it cannot.
+    pub(crate) fn query_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<ClosedInfo>>, StoreError> {
+        self.store.query_closed(query)
+    }
+
+    /// Stored closed runs by status, counted by the store; `None` if it cannot.
+    pub(crate) fn count_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<(i32, i64)>>, StoreError> {
+        self.store.count_closed(query)
     }
 
     /// Executes effects: dispatch tasks, arm timers, wake the long polls on the `touched`
