@@ -34,7 +34,7 @@ pub enum EngineError {
     /// the others were aborted; each operation's outcome says which and why.
     #[error("{message}")]
     MultiOperation {
-        /// The real server's summary ("MultiOperation could not be executed...").
+        /// The real server's summary ("Update-with-Start could not be executed.").
         message: String,
         /// One outcome per operation of the request, in request order.
         operations: Vec<OperationOutcome>,

@@ -64,6 +64,9 @@
 //!   update or a query write task events (the real server's speculative tasks leave none).
 //! - Update rejections are kept in memory only (the last 64 per run); an update waits at most
 //!   one long poll (60 s); admitted updates are not carried over continue-as-new.
+//! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
+//!   admitted update aborted by its workflow closing is reported as the update's failure
+//!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
 //! - The execution timeout restarts with each run of a continue-as-new chain.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
 //!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.

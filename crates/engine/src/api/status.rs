@@ -5,9 +5,8 @@ use prost::Message;
 use temporalio_protos::{
     google::rpc::Status as RpcStatus,
     temporal::api::errordetails::v1::{
-        MultiOperationExecutionFailure,
-        NamespaceAlreadyExistsFailure, WorkflowExecutionAlreadyStartedFailure,
-        multi_operation_execution_failure::OperationStatus,
+        MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure,
+        WorkflowExecutionAlreadyStartedFailure, multi_operation_execution_failure::OperationStatus,
     },
 };
 use tonic::{Code, Status};
@@ -81,7 +80,7 @@ fn multi_operation(message: String, operations: Vec<OperationOutcome>) -> Status
                 message: "Operation was aborted.".into(),
                 // An empty message (not in the generated protos): its encoding is empty.
                 details: vec![any(
-                    "temporal.api.errordetails.v1.MultiOperationExecutionAborted",
+                    "temporal.api.failure.v1.MultiOperationExecutionAborted",
                     Vec::new(),
                 )],
             },
