@@ -28,7 +28,8 @@
 //!   `history/view.rs`.
 //! - `runtime`: `EngineRuntime` runs each operation under one lock, settles the work it
 //!   causes in other runs, commits it all at once, then executes its effects; drives
-//!   durable timers and the clock; runs queries (`runtime/queries.rs`).
+//!   durable timers on the one clock (wall time plus what time skipping skipped); runs
+//!   queries (`runtime/queries.rs`).
 //! - `history`: per-run state machines, one file each with its states, transitions and unit
 //!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
 //!   operation; effects come out as data.
@@ -79,6 +80,12 @@
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
+//! - It also serves the Java test server's `TestService` (time skipping, see
+//!   [`TimeSkipping`]), which the real server does not. Compared with the Java test server:
+//!   one clock for the whole server (no per-workflow `TimeSkippingConfig` yet); the clock is
+//!   persisted with a database file and survives a restart; updates, list and count work
+//!   under time skipping; `SleepUntil` a time already passed returns at once, as the proto
+//!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;
 mod engine;

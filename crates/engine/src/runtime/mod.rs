@@ -26,7 +26,7 @@ use crate::{
     error::{EngineError, Result},
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
-    store::{ClosedInfo, Commit, Store, StoreError},
+    store::{ClosedInfo, Commit, Store, StoreError, visibility::ClosedQuery},
 };
 
 /// An operation that has run under the lock, before its commit and effects.
@@ -205,6 +205,22 @@ impl EngineRuntime {
         self.store.closed_infos(namespace)
     }
 
+    /// A page of stored closed runs, filtered by the store; `None` if it cannot.
+    pub(crate) fn query_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<ClosedInfo>>, StoreError> {
+        self.store.query_closed(query)
+    }
+
+    /// Stored closed runs by status, counted by the store; `None` if it cannot.
+    pub(crate) fn count_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<(i32, i64)>>, StoreError> {
+        self.store.count_closed(query)
+    }
+
     /// Executes effects: dispatch tasks, arm timers, wake the long polls on the `touched`
     /// runs.
     fn apply(&self, effects: Effects, touched: &[String]) {
@@ -232,14 +248,14 @@ impl EngineRuntime {
             self.watchers.wake(touched);
         }
         // Work may have finished: the time skipper looks again.
-        self.clock.changed.notify_one();
+        self.clock.poke();
     }
 
     /// With time skipping unlocked and nothing pending (no workflow task or activity in
-    /// flight, no query waiting for a worker), moves the clock to `deadline`. Checked and
-    /// moved under the registry lock, so no operation sees work appear across the jump.
-    /// Returns whether it jumped.
-    pub(crate) fn skip_idle_time(&self, deadline: i64) -> bool {
+    /// flight, no query waiting for a worker), moves the clock to the next deadline: of a
+    /// timer that still applies, or of a sleeper. Checked and moved under the registry lock,
+    /// so no operation sees work appear across the jump. Returns whether it jumped.
+    pub(crate) fn skip_idle_time(&self) -> bool {
         let registry = self.lock();
         if !self.clock.unlocked() || self.queries.in_flight() {
             return false;
@@ -248,7 +264,12 @@ impl EngineRuntime {
             tracing::trace!(run_id, "time skipping waits for pending work");
             return false;
         }
-        self.clock.jump_to(deadline)
+        let timer = self.timers.next_live(|timer| registry.timer_is_live(timer));
+        let next = match (timer, self.clock.next_sleeper()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.is_some_and(|deadline| self.clock.jump_to(deadline))
     }
 
     /// Resolves when the engine begins shutting down.

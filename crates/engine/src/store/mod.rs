@@ -12,6 +12,7 @@
 mod memory;
 mod postgres;
 mod sqlite;
+pub(crate) mod visibility;
 
 use std::collections::BTreeMap;
 
@@ -163,6 +164,21 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError>;
     /// Every closed run of a namespace.
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError>;
+    /// A page of the closed runs `query` asks for, in its order; `None` when this store
+    /// cannot filter (the caller filters [`Store::closed_infos`]).
+    fn query_closed(
+        &self,
+        _query: &visibility::ClosedQuery,
+    ) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
+        Ok(None)
+    }
+    /// How many closed runs `query` matches, by status; `None` when this store cannot.
+    fn count_closed(
+        &self,
+        _query: &visibility::ClosedQuery,
+    ) -> Result<Option<Vec<(i32, i64)>>, StoreError> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

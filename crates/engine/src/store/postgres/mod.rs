@@ -17,6 +17,7 @@
 mod connect;
 mod reads;
 mod schema;
+mod visibility;
 mod writer;
 
 use std::{
@@ -30,7 +31,9 @@ use tokio::sync::oneshot;
 
 pub(crate) use connect::{Target, redact as redact_url};
 
-use super::{Batch, ClosedInfo, Commit, Load, Store, StoreError, StoredRun};
+use super::{
+    Batch, ClosedInfo, Commit, Load, Store, StoreError, StoredRun, visibility::ClosedQuery,
+};
 use reads::{Job, Reader, ask};
 use writer::{Request, Writer};
 
@@ -172,6 +175,18 @@ impl Store for PostgresStore {
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
         let namespace = namespace.to_owned();
         self.ask(move |client| reads::closed_infos(client, &namespace))
+    }
+
+    fn query_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
+        let query = query.clone();
+        self.ask(move |client| visibility::query_closed(client, &query))
+            .map(Some)
+    }
+
+    fn count_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<(i32, i64)>>, StoreError> {
+        let query = query.clone();
+        self.ask(move |client| visibility::count_closed(client, &query))
+            .map(Some)
     }
 }
 

@@ -20,7 +20,7 @@ use super::{
     connect::is_transient,
     reads::{events_of_open_runs, open_runs},
 };
-use crate::store::{Batch, RunRecord, Snapshot, StoreError};
+use crate::store::{Batch, RunRecord, Snapshot, StoreError, visibility::Columns};
 
 /// A load or a read waits at most this long before it is told the database is unavailable.
 pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(5);
@@ -69,14 +69,20 @@ impl Prepared {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?,
             runs: client.prepare(
-                "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
-                 SELECT r, n, w, s, b, c
+                "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info,
+                                   workflow_type, status, start_ms, close_ms)
+                 SELECT r, n, w, s, b, c, t, st, sm, cm
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-                             $6::bytea[]) WITH ORDINALITY AS u (r, n, w, s, b, c, o)
+                             $6::bytea[], $7::text[], $8::int4[], $9::int8[], $10::int8[])
+                      WITH ORDINALITY AS u (r, n, w, s, b, c, t, st, sm, cm, o)
                  ORDER BY o
                  ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,
                                                     buffered = excluded.buffered,
-                                                    closed_info = excluded.closed_info",
+                                                    closed_info = excluded.closed_info,
+                                                    workflow_type = excluded.workflow_type,
+                                                    status = excluded.status,
+                                                    start_ms = excluded.start_ms,
+                                                    close_ms = excluded.close_ms",
             )?,
             events: client.prepare(
                 "INSERT INTO events (run_id, event_id, data)
@@ -343,9 +349,31 @@ fn write_group(
         let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
         let buffered: Vec<&[u8]> = runs.iter().map(|r| r.buffered.as_slice()).collect();
         let closed: Vec<Option<&[u8]>> = runs.iter().map(|r| r.closed_info.as_deref()).collect();
+        // Visibility columns of closed runs (open runs are listed from memory).
+        let columns: Vec<Option<Columns>> =
+            closed.iter().map(|c| c.and_then(Columns::of)).collect();
+        let types: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.workflow_type.as_str()))
+            .collect();
+        let statuses: Vec<Option<i32>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.status))
+            .collect();
+        let starts: Vec<Option<i64>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.start_ms))
+            .collect();
+        let closes: Vec<Option<i64>> = columns
+            .iter()
+            .map(|c| c.as_ref().and_then(|c| c.close_ms))
+            .collect();
         tx.execute(
             &prepared.runs,
-            &[&ids, &spaces, &workflows, &states, &buffered, &closed],
+            &[
+                &ids, &spaces, &workflows, &states, &buffered, &closed, &types, &statuses, &starts,
+                &closes,
+            ],
         )?;
     }
     if !events.is_empty() {
