@@ -5,8 +5,17 @@
 //!   against, so the same suite can target another backend by changing only the address.
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
-//! - [`free_port`], [`wait_until`], [`http`]: small helpers.
+//! - [`TestDir`] ([`test_dir!`]): a per-test folder for logs and data, kept when the test
+//!   fails.
+//! - [`http`], [`answer`], [`call`], [`get`], [`post`], [`post_empty`]: HTTP calls whose
+//!   answers read as (status, JSON body).
+//! - [`orders`]: the orders example's fixtures (order bodies, waits for final states, the
+//!   exactly-once ledger check), shared by its tests and the benchmark.
+//! - [`free_port`], [`wait_until`]: small helpers.
 
+mod calls;
+mod dir;
+pub mod orders;
 mod process;
 mod server;
 
@@ -15,6 +24,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use calls::{answer, call, get, http, post, post_empty};
+pub use dir::TestDir;
 pub use process::{Process, binary_path};
 pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
 
@@ -51,12 +62,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// An HTTP client with a 30 s timeout for talking to the binaries.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("build an HTTP client")
 }
