@@ -5,6 +5,7 @@
 //!   against, so the same suite can target another backend by changing only the address.
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
+//! - [`Browser`]: headless Chromium through chromedriver (W3C WebDriver), for page tests.
 //! - [`TestDir`] ([`test_dir!`]): a per-test folder for logs and data, kept when the test
 //!   fails.
 //! - [`http`], [`answer`], [`call`], [`get`], [`post`], [`post_empty`]: HTTP calls whose
@@ -13,6 +14,7 @@
 //!   exactly-once ledger check), shared by its tests and the benchmark.
 //! - [`free_port`], [`wait_until`]: small helpers.
 
+mod browser;
 mod calls;
 mod dir;
 pub mod orders;
@@ -24,6 +26,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use browser::{Browser, Element};
 pub use calls::{answer, call, get, http, post, post_empty};
 pub use dir::TestDir;
 pub use process::{Process, binary_path};

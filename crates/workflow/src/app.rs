@@ -68,6 +68,7 @@ pub struct App {
     health_addr: SocketAddr,
     health_task: JoinHandle<()>,
     engine: Option<EmbeddedEngine>,
+    console: Option<crate::console::Console>,
 }
 
 impl App {
@@ -113,6 +114,16 @@ impl App {
             config.temporal.request_timeout,
             metrics.clone(),
         );
+        let console = match crate::console::start(&config, &client).await {
+            Ok(console) => console,
+            Err(e) => {
+                health_task.abort();
+                if let Some(engine) = engine {
+                    engine.stop().await;
+                }
+                return Err(e);
+            }
+        };
         Ok(App {
             config,
             client,
@@ -121,6 +132,7 @@ impl App {
             health_addr,
             health_task,
             engine,
+            console,
         })
     }
 
@@ -142,6 +154,11 @@ impl App {
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub fn health_addr(&self) -> SocketAddr {
         self.health_addr
+    }
+
+    /// Where the workflow console is served, when it is on (`[console]`).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(crate::console::Console::addr)
     }
 
     /// Runs the role's parts until SIGTERM or SIGINT, then drains and returns.
@@ -229,6 +246,9 @@ impl App {
             }
         };
         self.health_task.abort();
+        if let Some(console) = self.console {
+            console.stop();
+        }
         if let Some(engine) = self.engine {
             engine.stop().await;
         }

@@ -128,6 +128,18 @@ pub enum StartError {
     /// The integration's workflows or activities could not be registered.
     #[error("cannot register the workflow logic: {0}")]
     Register(#[source] temporalio_sdk::WorkflowRegistrationError),
+    /// The console could not bind its address: pick a free port in `console.listen`
+    /// (`WORKFLOW_CONSOLE_LISTEN`), or turn it off with `WORKFLOW_CONSOLE_LISTEN=off`.
+    #[error(
+        "cannot serve the workflow console on {address} (console.listen, WORKFLOW_CONSOLE_LISTEN): {source}"
+    )]
+    ConsoleListen {
+        /// The address.
+        address: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The worker could not be created (e.g. no workflows or activities registered).
     #[error("cannot create the worker: {0}")]
     Worker(#[source] temporalio_sdk::WorkerCreateError),

@@ -13,6 +13,8 @@
 //! - [`client`]: the client facade that the API layer uses.
 //! - [`app`]: the process runtime (roles, worker hosting, shutdown).
 //! - [`health`], [`metrics`]: the operational endpoint.
+//! - [`console`]: the workflow console (JSON API and web pages) on its own listener.
+//! - `testing` (feature `testing`): `TestEnv`, a time-skipping test server in the process.
 //!
 //! ## Example
 //!
@@ -37,16 +39,21 @@ pub mod cli;
 pub mod client;
 pub mod config;
 mod connect;
+pub mod console;
 pub mod contract;
 pub mod error;
 pub mod health;
 pub mod metrics;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time_lock;
 
 pub use app::{App, Services, shutdown_signal};
 pub use client::{
     ClientError, ExecutionSummary, Handle, IdConflict, IdReuse, StartOptions, WorkflowClient,
 };
 pub use config::{Compression, Config, EngineKind, Role};
+pub use console::ConsoleConfig;
 pub use error::{ConfigError, StartError};
 pub use metrics::Metrics;
 

@@ -9,11 +9,11 @@
 //! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
 //! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
 //! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
-//! `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
+//! `pending` (work in flight, which holds a time-skipping clock), `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
 //! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
 //! write), `residency` (which runs stay in memory).
 
-mod activity;
+pub(crate) mod activity;
 mod child;
 mod commands;
 mod control;
@@ -23,6 +23,7 @@ pub(crate) mod execution;
 mod external;
 mod namespace;
 mod outbox;
+mod pending;
 mod persist;
 mod query;
 mod recovery;
@@ -35,6 +36,7 @@ mod testing;
 mod timer;
 pub(crate) mod token;
 mod update;
+mod view;
 pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,7 +59,7 @@ use crate::error::{EngineError, Result};
 pub(crate) struct Registry {
     pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
     pub(crate) namespaces_dirty: bool,
-    pub(crate) runs: HashMap<String, Execution>,
+    pub(in crate::history) runs: HashMap<String, Execution>,
     /// The latest run of each (namespace, workflow id) whose latest run is in memory.
     pub(crate) current: HashMap<(String, String), String>,
     /// Runs handed out mutably since the last batch: the only ones that may need writing.

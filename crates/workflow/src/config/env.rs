@@ -61,11 +61,16 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     var!("WORKFLOW_ENGINE_DB",                     embedded.database,                    some_path),
     var!("WORKFLOW_ENGINE_LISTEN",                 embedded.listen,                      engine_listen),
     var!("WORKFLOW_HEALTH_LISTEN",                 health.listen,                        health_listen),
+    EnvVar { name: "WORKFLOW_CONSOLE_LISTEN", field: "console.listen", apply: console_listen },
+    var!("WORKFLOW_CONSOLE_API_KEYS",              console.api_keys,                     list),
+    var!("WORKFLOW_CONSOLE_USERNAME",              console.username,                     some_text),
+    var!("WORKFLOW_CONSOLE_PASSWORD",              console.password,                     some_text),
+    var!("WORKFLOW_CONSOLE_READ_ONLY",             console.read_only,                    boolean),
 ];
 
 impl Config {
     /// Applies every variable of [`ENVIRONMENT`] that `env` has a non-empty value for.
-    pub(super) fn apply_env(
+    pub(crate) fn apply_env(
         &mut self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
@@ -125,7 +130,7 @@ fn some_path(_: &str, value: &str) -> Result<Option<PathBuf>, ConfigError> {
     Ok(Some(PathBuf::from(value)))
 }
 
-fn some_bool(name: &str, value: &str) -> Result<Option<bool>, ConfigError> {
+fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
     parse_enum(
         name,
         value,
@@ -138,7 +143,37 @@ fn some_bool(name: &str, value: &str) -> Result<Option<bool>, ConfigError> {
             ("no", false),
         ],
     )
-    .map(Some)
+}
+
+fn some_bool(name: &str, value: &str) -> Result<Option<bool>, ConfigError> {
+    boolean(name, value).map(Some)
+}
+
+/// A comma-separated list; empty items are dropped.
+fn list(_: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    Ok(value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `off` (or `false`, `none`) turns the console off; an address turns it on there.
+fn console_listen(config: &mut Config, name: &'static str, value: &str) -> Result<(), ConfigError> {
+    let console = &mut config.console;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "off" | "false" | "none" => console.enabled = Some(false),
+        _ => {
+            console.listen = Some(value.trim().parse().map_err(|_| ConfigError::Invalid {
+                field: name.to_owned(),
+                value: value.to_owned(),
+                fix: "give a socket address such as 127.0.0.1:8233 (port 0 picks a free port), or \"off\"".to_owned(),
+            })?);
+            console.enabled = Some(true);
+        }
+    }
+    Ok(())
 }
 
 fn duration(name: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -213,6 +248,9 @@ mod tests {
                 "WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS" => "7",
                 "WORKFLOW_MAX_CONCURRENT_ACTIVITIES" | "WORKFLOW_MAX_CACHED_WORKFLOWS" => "7",
                 "WORKFLOW_ENGINE_LISTEN" | "WORKFLOW_HEALTH_LISTEN" => "127.0.0.1:7",
+                "WORKFLOW_CONSOLE_LISTEN" => "127.0.0.1:7",
+                "WORKFLOW_CONSOLE_API_KEYS" => "key-one-1234, key-two-1234,,",
+                "WORKFLOW_CONSOLE_READ_ONLY" => "yes",
                 _ => "seven",
             };
             Some(v.to_owned())
@@ -235,6 +273,15 @@ mod tests {
         assert_eq!(c.embedded.database, Some(PathBuf::from("seven")));
         assert_eq!(c.embedded.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
         assert_eq!(c.health.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
+        assert_eq!(c.console.enabled, Some(true));
+        assert_eq!(
+            c.console.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 7)))
+        );
+        assert_eq!(c.console.api_keys, ["key-one-1234", "key-two-1234"]);
+        assert_eq!(c.console.username.as_deref(), Some("seven"));
+        assert_eq!(c.console.password.as_deref(), Some("seven"));
+        assert!(c.console.read_only);
         let mut c = Config::default();
         c.apply_env(|k| match k {
             "TEMPORAL_API_KEY" => Some("k".to_owned()),

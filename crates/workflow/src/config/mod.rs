@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use temporalio_client::Url;
 
+use crate::console::ConsoleConfig;
 use crate::error::ConfigError;
 
 mod env;
@@ -89,6 +90,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// The embedded engine, when `engine = "embedded"`.
     pub embedded: EmbeddedConfig,
+    /// The workflow console (`[console]`, see [`crate::console`]).
+    pub console: ConsoleConfig,
 }
 
 /// The engine started inside the process in demo mode.
@@ -249,6 +252,7 @@ impl Config {
         if config.temporal.api_key.is_none() {
             config.temporal.api_key = base.temporal.api_key;
         }
+        config.console.keep_secrets_from(&base.console);
         Ok(config)
     }
 
@@ -359,6 +363,7 @@ impl Config {
                 "use at least 1",
             ));
         }
+        self.console.validate(self.engine)?;
         Ok(())
     }
 

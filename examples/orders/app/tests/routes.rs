@@ -42,6 +42,8 @@ where
     config.engine = EngineKind::Embedded;
     config.health.listen = ([127, 0, 0, 1], 0).into();
     config.worker.shutdown_grace_period = Duration::from_secs(2);
+    // Demo mode serves the console on 127.0.0.1:8233; tests run side by side.
+    config.console.enabled = Some(false);
     let app = App::start(config)
         .await
         .unwrap_or_else(|e| panic!("start the embedded engine and connect: {e}"));

@@ -30,19 +30,19 @@ const MAX_PAGE: usize = 1000;
 
 impl Visible for Execution {
     fn workflow_id(&self) -> &str {
-        &self.state.workflow_id
+        self.workflow_id()
     }
     fn workflow_type(&self) -> &str {
-        &self.state.workflow_type
+        self.workflow_type()
     }
     fn status(&self) -> i32 {
-        self.state.status
+        self.status()
     }
     fn start_ms(&self) -> i64 {
-        self.state.start_time_ms
+        self.start_time_ms()
     }
     fn close_ms(&self) -> Option<i64> {
-        self.state.close_time_ms
+        self.close_time_ms()
     }
 }
 
@@ -92,12 +92,8 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
         registry.namespace(namespace)?;
         let mut in_memory = HashSet::new();
         let mut rows = Vec::new();
-        for exec in registry
-            .runs
-            .values()
-            .filter(|e| e.state.namespace == namespace)
-        {
-            in_memory.insert(exec.state.run_id.clone());
+        for exec in registry.runs_in(namespace) {
+            in_memory.insert(exec.run_id().to_owned());
             if filter.matches(exec) {
                 rows.push(Row::new(registry.execution_info(exec)));
             }
