@@ -3,6 +3,8 @@
 //! - [`TemporalServer`]: the official `temporal` CLI's dev server (Temporal Server with
 //!   SQLite), on free ports with its own database file. [`Backend`] picks what the tests run
 //!   against, so the same suite can target another backend by changing only the address.
+//! - [`PostgresServer`]: a real PostgreSQL server (`initdb`, `pg_ctl`) on a free port in a
+//!   temporary data directory.
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
 //! - [`Browser`]: headless Chromium through chromedriver (W3C WebDriver), for page tests.
@@ -18,6 +20,7 @@ mod browser;
 mod calls;
 mod dir;
 pub mod orders;
+mod postgres;
 mod process;
 mod server;
 
@@ -29,6 +32,7 @@ use std::time::{Duration, Instant};
 pub use browser::{Browser, Element};
 pub use calls::{answer, call, get, http, post, post_empty};
 pub use dir::TestDir;
+pub use postgres::{POSTGRES_USER, PostgresServer, postgres_bin};
 pub use process::{Process, binary_path};
 pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
 

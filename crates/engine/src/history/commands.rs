@@ -29,6 +29,7 @@ use temporalio_protos::temporal::api::{
 
 use super::{
     Effects, Execution, NewRun, Registry,
+    external::ExternalCommand,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
 use crate::{
@@ -265,11 +266,13 @@ fn apply(
             Applied::Done
         }
         C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
-            exec.initiate_signal_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            let command = ExternalCommand::Signal(a);
+            exec.initiate_external(command, cx.namespace_id.to_owned(), completed_id, now_ms);
             Applied::Done
         }
         C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
-            exec.initiate_cancel_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            let command = ExternalCommand::Cancel(a);
+            exec.initiate_external(command, cx.namespace_id.to_owned(), completed_id, now_ms);
             Applied::Done
         }
         C::ProtocolMessageCommandAttributes(a) => {

@@ -9,7 +9,10 @@ use std::cmp::Ordering;
 
 use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
-use crate::error::{EngineError, Result};
+use crate::{
+    error::{EngineError, Result},
+    store::visibility as store,
+};
 
 pub(super) fn invalid(what: impl std::fmt::Display) -> EngineError {
     EngineError::invalid(format!("invalid query: {what}"))
@@ -411,6 +414,49 @@ impl Filter {
 
     pub(super) fn matches(&self, exec: &impl Visible) -> bool {
         self.expr.as_ref().is_none_or(|e| e.matches(exec))
+    }
+
+    /// The filter as a condition a store can evaluate itself (in SQL): `Ok(None)` when it
+    /// filters nothing, `Err(())` when some part has no store column (filter in memory).
+    pub(super) fn store_cond(&self) -> std::result::Result<Option<store::Cond>, ()> {
+        self.expr.as_ref().map(Expr::store_cond).transpose()
+    }
+}
+
+impl Expr {
+    fn store_cond(&self) -> std::result::Result<store::Cond, ()> {
+        let column = |field: Field| match field {
+            Field::WorkflowId => Ok(store::Column::WorkflowId),
+            Field::WorkflowType => Ok(store::Column::WorkflowType),
+            Field::ExecutionStatus => Ok(store::Column::Status),
+            Field::StartTime => Ok(store::Column::StartMs),
+            Field::CloseTime => Ok(store::Column::CloseMs),
+            #[allow(unreachable_patterns)]
+            _ => Err(()),
+        };
+        let value = |value: &Value| match value {
+            Value::Text(t) => store::Value::Text(t.clone()),
+            Value::Status(s) => store::Value::Int(i64::from(*s)),
+            Value::Time(t) => store::Value::Int(*t),
+        };
+        let cmp = |cmp: Cmp| match cmp {
+            Cmp::Eq => store::Cmp::Eq,
+            Cmp::Ne => store::Cmp::Ne,
+            Cmp::Lt => store::Cmp::Lt,
+            Cmp::Le => store::Cmp::Le,
+            Cmp::Gt => store::Cmp::Gt,
+            Cmp::Ge => store::Cmp::Ge,
+        };
+        Ok(match self {
+            Self::Compare(field, c, v) => store::Cond::Compare(column(*field)?, cmp(*c), value(v)),
+            Self::Between(field, low, high) => {
+                store::Cond::Between(column(*field)?, value(low), value(high))
+            }
+            Self::And(a, b) => {
+                store::Cond::And(Box::new(a.store_cond()?), Box::new(b.store_cond()?))
+            }
+            Self::Or(a, b) => store::Cond::Or(Box::new(a.store_cond()?), Box::new(b.store_cond()?)),
+        })
     }
 }
 
