@@ -7,9 +7,9 @@
 use temporalio_protos::temporal::api::{
     enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage,
     workflowservice::v1::{
-        ExecuteMultiOperationRequest, ExecuteMultiOperationResponse,
-        StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
-        UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
+        ExecuteMultiOperationRequest, ExecuteMultiOperationResponse, StartWorkflowExecutionRequest,
+        StartWorkflowExecutionResponse, UpdateWorkflowExecutionRequest,
+        UpdateWorkflowExecutionResponse,
         execute_multi_operation_request::operation::Operation,
         execute_multi_operation_response::{Response, response},
     },
@@ -32,8 +32,11 @@ pub(super) async fn execute(
     svc.runtime
         .read(|registry| registry.namespace(&namespace).map(|_| ()))?;
     let mut operations = r.operations.into_iter().map(|op| op.operation);
-    let (Some(Some(Operation::StartWorkflow(mut start))), Some(Some(Operation::UpdateWorkflow(mut update))), None) =
-        (operations.next(), operations.next(), operations.next())
+    let (
+        Some(Some(Operation::StartWorkflow(mut start))),
+        Some(Some(Operation::UpdateWorkflow(mut update))),
+        None,
+    ) = (operations.next(), operations.next(), operations.next())
     else {
         return Err(EngineError::invalid(NOT_START_AND_UPDATE));
     };
@@ -100,9 +103,8 @@ fn check(
         .as_ref()
         .map(|e| e.workflow_id.as_str())
         .unwrap_or_default();
-    let inconsistent = start_check.is_ok()
-        && update_check.is_ok()
-        && start.workflow_id != update_workflow_id;
+    let inconsistent =
+        start_check.is_ok() && update_check.is_ok() && start.workflow_id != update_workflow_id;
     if start_check.is_ok() && update_check.is_ok() && !inconsistent {
         return Ok(());
     }
@@ -142,7 +144,9 @@ fn check_start(namespace: &str, start: &mut StartWorkflowExecutionRequest) -> Re
         return Err(EngineError::invalid("CronSchedule is not allowed."));
     }
     if start.request_eager_execution {
-        return Err(EngineError::invalid("RequestEagerExecution is not supported."));
+        return Err(EngineError::invalid(
+            "RequestEagerExecution is not supported.",
+        ));
     }
     if start.workflow_start_delay.is_some() {
         return Err(EngineError::invalid("WorkflowStartDelay is not supported."));

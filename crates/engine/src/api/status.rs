@@ -5,9 +5,8 @@ use prost::Message;
 use temporalio_protos::{
     google::rpc::Status as RpcStatus,
     temporal::api::errordetails::v1::{
-        MultiOperationExecutionFailure,
-        NamespaceAlreadyExistsFailure, WorkflowExecutionAlreadyStartedFailure,
-        multi_operation_execution_failure::OperationStatus,
+        MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure,
+        WorkflowExecutionAlreadyStartedFailure, multi_operation_execution_failure::OperationStatus,
     },
 };
 use tonic::{Code, Status};

@@ -138,21 +138,23 @@ mod tests {
         }
     }
 
-    fn uws(
-        registry: &mut Registry,
-        spec: NewRun,
-        update_id: &str,
-    ) -> Result<UpdateWithStart> {
+    fn uws(registry: &mut Registry, spec: NewRun, update_id: &str) -> Result<UpdateWithStart> {
         registry.update_with_start(spec, update(update_id), NOW, &mut Effects::default())
     }
 
     #[test]
     fn starts_then_attaches_by_policy_request_id_or_update_id() {
         let mut registry = testing::registry();
-        let first = uws(&mut registry, spec("r1", WorkflowIdConflictPolicy::Fail), "u1")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let first = uws(
+            &mut registry,
+            spec("r1", WorkflowIdConflictPolicy::Fail),
+            "u1",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(first.started);
-        let exec = registry.run(&first.run_id).unwrap_or_else(|e| panic!("{e}"));
+        let exec = registry
+            .run(&first.run_id)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(exec.update_status("u1"), Some(UpdateStatus::Admitted));
 
         // The same start retried, the same update id, or UseExisting: no new run.
@@ -163,18 +165,31 @@ mod tests {
         ] {
             let again = uws(&mut registry, spec(request_id, policy), update_id)
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!((again.run_id.as_str(), again.started), (first.run_id.as_str(), false));
+            assert_eq!(
+                (again.run_id.as_str(), again.started),
+                (first.run_id.as_str(), false)
+            );
         }
-        let exec = registry.run(&first.run_id).unwrap_or_else(|e| panic!("{e}"));
+        let exec = registry
+            .run(&first.run_id)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(exec.state.updates.len(), 3, "u1 was not admitted twice");
     }
 
     #[test]
     fn fail_on_a_running_workflow_fails_the_start_and_aborts_the_update() {
         let mut registry = testing::registry();
-        uws(&mut registry, spec("r1", WorkflowIdConflictPolicy::Fail), "u1")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let refused = uws(&mut registry, spec("r2", WorkflowIdConflictPolicy::Fail), "u2");
+        uws(
+            &mut registry,
+            spec("r1", WorkflowIdConflictPolicy::Fail),
+            "u1",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let refused = uws(
+            &mut registry,
+            spec("r2", WorkflowIdConflictPolicy::Fail),
+            "u2",
+        );
         match refused {
             Err(EngineError::MultiOperation {
                 message,
