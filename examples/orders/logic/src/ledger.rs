@@ -58,20 +58,19 @@ impl Ledger {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(wrap)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 CREATE TABLE IF NOT EXISTS effects (
-                     order_id   TEXT NOT NULL,
-                     action     TEXT NOT NULL,
-                     reference  TEXT NOT NULL,
-                     executions INTEGER NOT NULL DEFAULT 1,
-                     recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-                     PRIMARY KEY (order_id, action)
-                 );",
-            )
-            .map_err(wrap)?;
+        // Two processes opening a new ledger at once race on switching it to WAL, and SQLite
+        // answers that race with SQLITE_BUSY at once, without its busy handler: retry.
+        let mut attempts = 0;
+        loop {
+            match connection.execute_batch(SCHEMA) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(wrap(e)),
+            }
+        }
         Ok(Self {
             path,
             connection: Arc::new(Mutex::new(connection)),
@@ -152,6 +151,25 @@ impl Ledger {
         .await
         .map_err(|e| LedgerError::Task(e.to_string()))?
     }
+}
+
+/// The ledger's pragmas and table, idempotent.
+const SCHEMA: &str = "PRAGMA journal_mode = WAL;
+     PRAGMA synchronous = NORMAL;
+     CREATE TABLE IF NOT EXISTS effects (
+         order_id   TEXT NOT NULL,
+         action     TEXT NOT NULL,
+         reference  TEXT NOT NULL,
+         executions INTEGER NOT NULL DEFAULT 1,
+         recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+         PRIMARY KEY (order_id, action)
+     );";
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 #[cfg(test)]
