@@ -2,6 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{codec::CompressionEncoding, transport::server::TcpIncoming};
 
@@ -30,6 +31,9 @@ pub struct EngineOptions {
     pub database: Option<PathBuf>,
     /// Namespaces to create at start, besides `default`.
     pub namespaces: Vec<String>,
+    /// Custom search attributes to register in every namespace at start, as the dev
+    /// server's `--search-attribute NAME=TYPE` does.
+    pub search_attributes: Vec<(String, IndexedValueType)>,
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
@@ -44,6 +48,7 @@ impl Default for EngineOptions {
             address: SocketAddr::from(([127, 0, 0, 1], 7233)),
             database: None,
             namespaces: Vec::new(),
+            search_attributes: Vec::new(),
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
         }
@@ -57,6 +62,12 @@ impl EngineOptions {
             address,
             ..Self::default()
         }
+    }
+
+    /// Register the custom search attribute `name` of type `ty` in every namespace at start.
+    pub fn with_search_attribute(mut self, name: impl Into<String>, ty: IndexedValueType) -> Self {
+        self.search_attributes.push((name.into(), ty));
+        self
     }
 
     /// Persist to the SQLite file at `path`.
@@ -196,6 +207,15 @@ pub(crate) async fn recover(
             registry.ensure_namespace(DEFAULT_NAMESPACE);
             for namespace in &options.namespaces {
                 registry.ensure_namespace(namespace);
+            }
+            let attributes: std::collections::HashMap<String, i32> = options
+                .search_attributes
+                .iter()
+                .map(|(name, ty)| (name.clone(), *ty as i32))
+                .collect();
+            let namespaces: Vec<String> = registry.namespaces.keys().cloned().collect();
+            for namespace in namespaces.iter().filter(|_| !attributes.is_empty()) {
+                registry.add_search_attributes(namespace, &attributes)?;
             }
             *fx = registry.recovery_effects(now);
             Ok(())

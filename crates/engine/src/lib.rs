@@ -48,10 +48,14 @@
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
 //! - Workflow retry policy, cron schedules and start delay are not applied.
-//! - The visibility query language covers WorkflowId, WorkflowType, ExecutionStatus,
-//!   StartTime and CloseTime with comparisons, BETWEEN, AND/OR, parentheses and
-//!   `ORDER BY StartTime` (which the real server's SQLite store rejects); not IN,
-//!   STARTS_WITH or custom search attributes. Default order is StartTime descending.
+//! - The visibility query language covers comparisons, BETWEEN, `[NOT] IN`,
+//!   `[NOT] STARTS_WITH`, `IS [NOT] NULL`, AND/OR and parentheses over the system attributes
+//!   a run has (WorkflowId, RunId, WorkflowType, TaskQueue, ExecutionStatus, StartTime,
+//!   ExecutionTime, CloseTime, ExecutionDuration, HistoryLength, Parent/Root ids) and every
+//!   custom or settable system search attribute; it also takes `ORDER BY StartTime` (which
+//!   the real server's SQLite store rejects). Default order is StartTime descending.
+//!   Datetime values compare at millisecond precision; Text matches whole words (the real
+//!   server uses SQLite's full-text index). Search attribute values have no size limit.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use workflow_engine::{Engine, EngineOptions};
 
 #[derive(Debug, Parser)]
@@ -50,9 +51,10 @@ struct ServeArgs {
     /// Accepted for compatibility and ignored.
     #[arg(long = "dynamic-config-value")]
     dynamic_config_values: Vec<String>,
-    /// Accepted for compatibility and ignored.
-    #[arg(long = "search-attribute")]
-    search_attributes: Vec<String>,
+    /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
+    /// one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList (repeatable).
+    #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
+    search_attributes: Vec<(String, IndexedValueType)>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -70,6 +72,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_search_attribute(value: &str) -> Result<(String, IndexedValueType), String> {
+    const TYPES: &str = "Keyword, Text, Int, Double, Bool, Datetime, KeywordList";
+    let (name, ty) = value
+        .split_once('=')
+        .ok_or_else(|| format!("want NAME=TYPE (TYPE one of {TYPES}), got {value:?}"))?;
+    let ty = [
+        ("Keyword", IndexedValueType::Keyword),
+        ("Text", IndexedValueType::Text),
+        ("Int", IndexedValueType::Int),
+        ("Double", IndexedValueType::Double),
+        ("Bool", IndexedValueType::Bool),
+        ("Datetime", IndexedValueType::Datetime),
+        ("KeywordList", IndexedValueType::KeywordList),
+    ]
+    .into_iter()
+    .find(|(n, _)| n.eq_ignore_ascii_case(ty.trim()))
+    .map(|(_, t)| t)
+    .ok_or_else(|| format!("unknown search attribute type {ty:?}: use one of {TYPES}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("the search attribute name is empty in {value:?}"));
+    }
+    Ok((name.trim().to_owned(), ty))
 }
 
 fn probe(port: u16) -> ExitCode {
@@ -93,11 +119,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for value in &args.dynamic_config_values {
         tracing::info!(value, "ignoring --dynamic-config-value");
     }
-    for attribute in &args.search_attributes {
-        tracing::info!(attribute, "ignoring --search-attribute");
-    }
     let mut options = EngineOptions::new(SocketAddr::new(args.ip, args.port));
     options.namespaces = args.namespaces;
+    options.search_attributes = args.search_attributes;
     options.database = args.db_filename;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -31,6 +31,12 @@ pub struct TemporalServer {
 impl TemporalServer {
     /// Starts a dev server on free ports and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`TemporalServer::start`] with extra `start-dev` arguments, such as
+    /// `--search-attribute NAME=TYPE` or `--dynamic-config-value KEY=VALUE`.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let port = free_port();
         let log =
@@ -44,6 +50,7 @@ impl TemporalServer {
             .args(["--log-level", "warn"])
             .arg("--db-filename")
             .arg(dir.path().join("temporal.db"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -126,6 +133,11 @@ pub struct EngineServer {
 impl EngineServer {
     /// Starts `workflow-engine` on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`EngineServer::start`] with extra arguments (the engine takes the dev server's).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let port = free_port();
         let child = Command::new(crate::binary_path("workflow-engine"))
@@ -138,6 +150,7 @@ impl EngineServer {
             ])
             .arg("--db-filename")
             .arg(dir.path().join("engine.db"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -185,9 +198,15 @@ pub enum Backend {
 impl Backend {
     /// Starts the backend named by `WORKFLOW_TEST_BACKEND`.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Backend::start`] with extra server arguments that both backends take, such as
+    /// `--search-attribute NAME=TYPE` or `--dynamic-config-value KEY=VALUE`.
+    pub fn start_with(extra: &[&str]) -> Self {
         match std::env::var("WORKFLOW_TEST_BACKEND").as_deref() {
-            Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start()),
-            Ok("engine") => Backend::Engine(EngineServer::start()),
+            Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start_with(extra)),
+            Ok("engine") => Backend::Engine(EngineServer::start_with(extra)),
             Ok(other) => panic!(
                 "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\" or \"engine\""
             ),

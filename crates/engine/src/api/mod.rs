@@ -4,6 +4,7 @@
 
 mod history;
 mod namespaces;
+mod operator;
 mod queries;
 mod status;
 mod tasks;
@@ -13,7 +14,14 @@ mod workflows;
 
 use std::{sync::Arc, time::Duration};
 
-use temporalio_protos::temporal::api::workflowservice::v1::*;
+use temporalio_protos::temporal::api::{
+    operatorservice::v1::{
+        AddSearchAttributesRequest, AddSearchAttributesResponse, ListSearchAttributesRequest,
+        ListSearchAttributesResponse, RemoveSearchAttributesRequest,
+        RemoveSearchAttributesResponse,
+    },
+    workflowservice::v1::*,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -255,4 +263,31 @@ impl WorkflowService for Service {
     }
 }
 
-impl OperatorService for Service {}
+#[tonic::async_trait]
+impl OperatorService for Service {
+    async fn add_search_attributes(
+        &self,
+        request: Request<AddSearchAttributesRequest>,
+    ) -> Rpc<AddSearchAttributesResponse> {
+        operator::add_search_attributes(&self.runtime, request.into_inner()).await?;
+        ok(AddSearchAttributesResponse::default())
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        request: Request<RemoveSearchAttributesRequest>,
+    ) -> Rpc<RemoveSearchAttributesResponse> {
+        operator::remove_search_attributes(&self.runtime, request.into_inner()).await?;
+        ok(RemoveSearchAttributesResponse::default())
+    }
+
+    async fn list_search_attributes(
+        &self,
+        request: Request<ListSearchAttributesRequest>,
+    ) -> Rpc<ListSearchAttributesResponse> {
+        ok(operator::list_search_attributes(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+}

@@ -13,7 +13,7 @@ use temporalio_protos::temporal::api::{
     history::v1::{ActivityTaskScheduledEventAttributes, HistoryEvent, history_event::Attributes},
 };
 
-use super::{events::event, outbox::Outbound, query::QueryBuffer};
+use super::{events::event, outbox::Outbound, properties::Properties, query::QueryBuffer};
 
 /// The serializable part of a run, persisted as one record after every change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +176,8 @@ pub(crate) struct Execution {
     pub(crate) written_seq: u64,
     /// Whether the run is in the cache of closed runs.
     pub(crate) in_closed_cache: bool,
+    /// Memo and search attributes, derived from history.
+    pub(crate) properties: Properties,
 }
 
 impl Execution {
@@ -191,6 +193,7 @@ impl Execution {
             rejected_updates: VecDeque::new(),
             written_seq: 0,
             in_closed_cache: false,
+            properties: Properties::default(),
         }
     }
 
@@ -225,7 +228,9 @@ impl Execution {
     /// Appends an event to history now and returns its id.
     pub(crate) fn append(&mut self, now_ms: i64, attributes: impl Into<Attributes>) -> i64 {
         let id = self.next_event_id();
-        self.events.push(event(id, now_ms, attributes.into()));
+        let attributes = attributes.into();
+        self.properties.on_event(&attributes);
+        self.events.push(event(id, now_ms, attributes));
         self.dirty = true;
         id
     }

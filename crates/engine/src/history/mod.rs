@@ -9,7 +9,8 @@
 //! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
 //! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
 //! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
-//! `update` (workflow updates), `query` (queries riding on workflow tasks), `sticky`
+//! `update` (workflow updates), `properties` (memo and search attributes), `search_attributes`
+//! (their types and checks), `query` (queries riding on workflow tasks), `sticky`
 //! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
 //! write), `residency` (which runs stay in memory).
 
@@ -24,10 +25,12 @@ mod external;
 mod namespace;
 mod outbox;
 mod persist;
+mod properties;
 mod query;
 mod recovery;
 mod residency;
 mod retry;
+pub(crate) mod search_attributes;
 mod start;
 mod sticky;
 #[cfg(test)]

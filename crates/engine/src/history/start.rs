@@ -17,6 +17,7 @@ use temporalio_protos::temporal::api::{
 use super::{
     Effects, Execution, Registry, TimerKey,
     execution::{ParentRef, RunState},
+    search_attributes,
 };
 use crate::{
     error::{EngineError, Result},
@@ -88,8 +89,12 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<Started> {
-        self.namespace(&spec.namespace)?;
+        let custom = &self.namespace(&spec.namespace)?.search_attributes;
         spec.validate()?;
+        if let Some(attributes) = &spec.search_attributes {
+            search_attributes::check(&attributes.indexed_fields, &spec.namespace, custom)
+                .map_err(EngineError::invalid)?;
+        }
         if let Some(existing_id) = self.current_run(&spec.namespace, &spec.workflow_id) {
             let existing = self.run(&existing_id)?;
             let same_request =

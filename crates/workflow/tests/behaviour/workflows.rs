@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use temporalio_common::{MemoValue, search_attributes::SearchAttributeKey};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
@@ -307,6 +308,41 @@ impl Patient {
 }
 
 /// Registers every suite workflow and activity on a worker.
+/// The custom search attributes the visibility tests register.
+pub const STAGE: SearchAttributeKey<String> = SearchAttributeKey::keyword("CustKw");
+pub const COUNT: SearchAttributeKey<i64> = SearchAttributeKey::int("CustInt");
+
+/// Sets its stage and count as search attributes, notes itself in its memo, then waits to
+/// be told to finish. (The SDK's `value_unset` sends a payload without an encoding, which
+/// the real server refuses; the engine's unit tests cover unsetting.)
+#[workflow]
+#[derive(Default)]
+pub struct Tagger {
+    done: bool,
+}
+
+#[workflow_methods]
+impl Tagger {
+    #[run(name = "Tagger")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, stage: String) -> WorkflowResult<()> {
+        ctx.upsert_search_attributes([STAGE.value_set(stage), COUNT.value_set(7)]);
+        ctx.upsert_memo([
+            (
+                "note",
+                Some(MemoValue::new("set by the workflow".to_owned())),
+            ),
+            ("gone", None),
+        ])?;
+        ctx.wait_condition(|s: &Self| s.done).await?;
+        Ok(())
+    }
+
+    #[signal(name = "finish")]
+    pub fn finish(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _unit: ()) {
+        self.done = true;
+    }
+}
+
 pub fn register(
     options: &mut temporalio_sdk::WorkerOptions,
 ) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
@@ -321,6 +357,7 @@ pub fn register(
         .register_workflow::<Counter>()?
         .register_workflow::<Patient>()?
         .register_workflow::<Leaver>()?
+        .register_workflow::<Tagger>()?
         .register_activities(SuiteActivities);
     Ok(())
 }

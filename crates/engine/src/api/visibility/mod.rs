@@ -3,13 +3,14 @@
 //! lock. Pages are keyset cursors over (start time, run id), so workflows started between
 //! pages neither repeat nor shift results.
 
+mod eval;
 mod query;
 
 use std::collections::{BTreeMap, HashSet};
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::Payload,
+    common::v1::{Payload, WorkflowExecution},
     workflow::v1::WorkflowExecutionInfo,
     workflowservice::v1::{
         CountWorkflowExecutionsRequest, CountWorkflowExecutionsResponse,
@@ -24,7 +25,8 @@ use crate::{
     history::Execution,
     time::timestamp_ms,
 };
-use query::{Filter, Visible, invalid, status_name};
+use eval::Visible;
+use query::{Filter, invalid, status_name};
 
 const MAX_PAGE: usize = 1000;
 
@@ -32,8 +34,14 @@ impl Visible for Execution {
     fn workflow_id(&self) -> &str {
         &self.state.workflow_id
     }
+    fn run_id(&self) -> &str {
+        &self.state.run_id
+    }
     fn workflow_type(&self) -> &str {
         &self.state.workflow_type
+    }
+    fn task_queue(&self) -> &str {
+        &self.state.task_queue
     }
     fn status(&self) -> i32 {
         self.state.status
@@ -44,6 +52,23 @@ impl Visible for Execution {
     fn close_ms(&self) -> Option<i64> {
         self.state.close_time_ms
     }
+    fn history_length(&self) -> Option<i64> {
+        self.state
+            .close_time_ms
+            .map(|_| i64::try_from(self.events.len()).unwrap_or(i64::MAX))
+    }
+    fn parent(&self) -> Option<WorkflowExecution> {
+        self.state.parent.as_ref().map(|p| WorkflowExecution {
+            workflow_id: p.workflow_id.clone(),
+            run_id: p.run_id.clone(),
+        })
+    }
+    fn root(&self) -> Option<WorkflowExecution> {
+        self.root_execution()
+    }
+    fn search_attribute(&self, name: &str) -> Option<&Payload> {
+        self.properties.search_attributes.get(name)
+    }
 }
 
 impl Visible for WorkflowExecutionInfo {
@@ -52,8 +77,14 @@ impl Visible for WorkflowExecutionInfo {
             .as_ref()
             .map_or("", |e| e.workflow_id.as_str())
     }
+    fn run_id(&self) -> &str {
+        self.execution.as_ref().map_or("", |e| e.run_id.as_str())
+    }
     fn workflow_type(&self) -> &str {
         self.r#type.as_ref().map_or("", |t| t.name.as_str())
+    }
+    fn task_queue(&self) -> &str {
+        &self.task_queue
     }
     fn status(&self) -> i32 {
         self.status
@@ -63,6 +94,20 @@ impl Visible for WorkflowExecutionInfo {
     }
     fn close_ms(&self) -> Option<i64> {
         self.close_time.as_ref().map(timestamp_ms)
+    }
+    fn history_length(&self) -> Option<i64> {
+        self.close_time.as_ref().map(|_| self.history_length)
+    }
+    fn parent(&self) -> Option<WorkflowExecution> {
+        self.parent_execution.clone()
+    }
+    fn root(&self) -> Option<WorkflowExecution> {
+        self.root_execution.clone()
+    }
+    fn search_attribute(&self, name: &str) -> Option<&Payload> {
+        self.search_attributes
+            .as_ref()
+            .and_then(|s| s.indexed_fields.get(name))
     }
 }
 
@@ -127,6 +172,16 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
     Ok(rows)
 }
 
+/// `query` parsed against the custom search attributes of `namespace`.
+fn parse(svc: &Service, namespace: &str, query: &str) -> Result<Filter> {
+    let custom = svc.runtime.read(|registry| {
+        registry
+            .namespace(namespace)
+            .map(|n| n.search_attributes.clone())
+    })?;
+    Filter::parse(query, &custom)
+}
+
 /// The position after the last run of a page: its start time and run id.
 fn encode_token((start_ms, run_id): &(i64, String)) -> Vec<u8> {
     let mut token = start_ms.to_be_bytes().to_vec();
@@ -149,7 +204,7 @@ pub(super) async fn list(
     svc: &Service,
     r: &ListWorkflowExecutionsRequest,
 ) -> Result<ListWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
+    let filter = parse(svc, &r.namespace, &r.query)?;
     if filter.group_by_status {
         return Err(invalid(
             "GROUP BY is only supported on CountWorkflowExecutions",
@@ -185,7 +240,7 @@ pub(super) async fn count(
     svc: &Service,
     r: &CountWorkflowExecutionsRequest,
 ) -> Result<CountWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
+    let filter = parse(svc, &r.namespace, &r.query)?;
     let rows = matching_runs(svc, &r.namespace, &filter).await?;
     let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
     for row in &rows {
