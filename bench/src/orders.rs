@@ -100,7 +100,10 @@ impl Deployment {
         let (target, mut command, database) = match kind {
             TargetKind::Embedded => {
                 let mut command = Command::new(sibling_binary("orders-demo")?);
-                command.arg("--data-dir").arg(dir.path());
+                command
+                    .arg("--data-dir")
+                    .arg(dir.path())
+                    .env("WORKFLOW_CONSOLE_LISTEN", "off");
                 (None, command, Some(dir.path().join("engine.db")))
             }
             _ => {

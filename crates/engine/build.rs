@@ -1,5 +1,5 @@
-//! Generates only the gRPC server traits for Temporal's `WorkflowService` and
-//! `OperatorService`. Every message type comes from `temporalio-protos` (the SDK's own
+//! Generates only the gRPC server traits for Temporal's `WorkflowService`,
+//! `OperatorService` and `TestService` (the time-skipping test server's). Every message type comes from `temporalio-protos` (the SDK's own
 //! types) through `extern_path`, so the engine and the SDK share one set of structs.
 
 use std::{env, error::Error, fs};
@@ -7,9 +7,10 @@ use std::{env, error::Error, fs};
 use prost::Message;
 use prost_types::FileDescriptorSet;
 
-const SERVICES: [&str; 2] = [
+const SERVICES: [&str; 3] = [
     "temporal/api/workflowservice/v1/service.proto",
     "temporal/api/operatorservice/v1/service.proto",
+    "temporal/api/testservice/v1/service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

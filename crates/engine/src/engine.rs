@@ -11,10 +11,11 @@ use crate::{
     error::{EngineError, Result},
     generated::{
         operatorservice::operator_service_server::OperatorServiceServer,
+        testservice::test_service_server::TestServiceServer,
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
-    runtime::{self, Runtime},
+    runtime::{self, Clock, EngineRuntime, TimeSkipping},
     store::{MemoryStore, SqliteStore, Store},
 };
 
@@ -40,6 +41,9 @@ pub struct EngineOptions {
     /// How many closed runs stay in memory for fast reads (default 128); older ones are
     /// read back from the store when asked for, so memory stays flat.
     pub closed_runs_in_memory: usize,
+    /// Whether the clock skips ahead to the next timer when nothing is pending (a test
+    /// server, driven through `temporal.api.testservice.v1.TestService`). Default off.
+    pub time_skipping: TimeSkipping,
 }
 
 impl Default for EngineOptions {
@@ -51,6 +55,7 @@ impl Default for EngineOptions {
             search_attributes: Vec::new(),
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
+            time_skipping: TimeSkipping::Off,
         }
     }
 }
@@ -89,6 +94,13 @@ impl EngineOptions {
     #[must_use]
     pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespaces.push(namespace.into());
+        self
+    }
+
+    /// Skip time as a test server does (see [`TimeSkipping`]).
+    #[must_use]
+    pub fn with_time_skipping(mut self, mode: TimeSkipping) -> Self {
+        self.time_skipping = mode;
         self
     }
 
@@ -143,10 +155,7 @@ impl EngineHandle {
     /// store to finish.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(EngineError::Storage(format!("engine task failed: {e}"))),
-        }
+        self.task.await?
     }
 }
 
@@ -167,7 +176,7 @@ pub async fn serve(
 }
 
 pub(crate) struct Prepared {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<EngineRuntime>,
     pub(crate) long_poll: Duration,
 }
 
@@ -194,12 +203,27 @@ pub(crate) async fn recover(
         Ok(Err(e)) => return Err(EngineError::Storage(e.to_string())),
         Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
     };
+    let offset = match snapshot.settings.get(runtime::OFFSET_SETTING) {
+        Some(value) => value.parse::<i64>().map_err(|e| {
+            EngineError::Storage(format!(
+                "unreadable clock offset {value:?} in the store: {e}"
+            ))
+        })?,
+        None => 0,
+    };
+    if offset > 0 {
+        tracing::info!(
+            offset_ms = offset,
+            "the clock carries on ahead of wall time"
+        );
+    }
     let registry = Registry::restore(snapshot);
-    let recovered = registry.runs.len();
-    let runtime = Arc::new(Runtime::new(
+    let recovered = registry.runs_in_memory().count();
+    let runtime = Arc::new(EngineRuntime::new(
         registry,
         store,
         options.closed_runs_in_memory,
+        Clock::new(options.time_skipping, offset),
         stopped,
     ));
     runtime
@@ -247,11 +271,14 @@ async fn run(
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(128 * 1024 * 1024)
         .max_encoding_message_size(128 * 1024 * 1024);
-    let operator = OperatorServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
+    let operator =
+        OperatorServiceServer::new(service.clone()).accept_compressed(CompressionEncoding::Gzip);
+    let test = TestServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         .add_service(workflow)
         .add_service(operator)
+        .add_service(test)
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     let _ = timers.await;

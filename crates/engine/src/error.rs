@@ -30,15 +30,15 @@ pub enum EngineError {
     /// No worker answered in time; retry later or check that a worker polls the queue.
     #[error("{0}")]
     Timeout(String),
-    /// The feature exists in Temporal but not (yet) in this engine.
-    #[error("{0}")]
-    Unimplemented(String),
     /// Persistence failed; the request was not acknowledged and may be retried.
     #[error("storage: {0}")]
     Storage(String),
     /// Binding or serving the socket failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The engine's task panicked or was cancelled before it finished.
+    #[error("engine task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The gRPC transport failed while serving.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),

@@ -55,7 +55,7 @@ use crate::{
     api::Service,
     engine::{self, DEFAULT_NAMESPACE, EngineOptions},
     generated::workflowservice::workflow_service_server::WorkflowService,
-    runtime::{self, Runtime},
+    runtime::{self, EngineRuntime},
     store::{MemoryStore, Store},
 };
 
@@ -302,19 +302,18 @@ impl Live {
 }
 
 /// Every open run's history as (event id, event type), by run id.
-fn open_histories(rt: &Runtime) -> BTreeMap<String, Vec<(i64, i32)>> {
+fn open_histories(rt: &EngineRuntime) -> BTreeMap<String, Vec<(i64, i32)>> {
     rt.read(|registry| {
         registry
-            .runs
-            .iter()
-            .filter(|(_, exec)| exec.is_open())
-            .map(|(run_id, exec)| {
+            .runs_in_memory()
+            .filter(|exec| exec.is_open())
+            .map(|exec| {
                 let events = exec
-                    .events
+                    .history()
                     .iter()
                     .map(|e| (e.event_id, e.event_type))
                     .collect();
-                (run_id.clone(), events)
+                (exec.run_id().to_owned(), events)
             })
             .collect()
     })

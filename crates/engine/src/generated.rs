@@ -10,3 +10,8 @@ pub(crate) mod workflowservice {
 pub(crate) mod operatorservice {
     tonic::include_proto!("temporal.api.operatorservice.v1");
 }
+
+/// `temporal.api.testservice.v1`: the `TestService` server trait (time skipping).
+pub(crate) mod testservice {
+    tonic::include_proto!("temporal.api.testservice.v1");
+}

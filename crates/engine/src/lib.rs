@@ -64,6 +64,8 @@ mod api;
 mod engine;
 mod error;
 /// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.
+/// Only with the `fuzzing` feature (the fuzz target and the seeds test turn it on).
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod generated;
 mod history;
@@ -74,3 +76,4 @@ mod time;
 
 pub use engine::{DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, serve};
 pub use error::EngineError;
+pub use runtime::TimeSkipping;

@@ -1,22 +1,34 @@
-//! `workflow-engine`: serves the embedded engine as a standalone process, with flags
-//! compatible with `temporal server start-dev`, plus a `probe` health check.
+//! `workflow-engine`: serves the embedded engine as a standalone process. It answers to
+//! the command lines the Temporal SDKs use to launch a server binary:
+//!
+//! - `workflow-engine server start-dev --port P [--db-filename F] ...`: the dev server's
+//!   (`temporal server start-dev`), as sdk-core's `TemporalDevServerConfig` runs it;
+//! - `workflow-engine <port> [--enable-time-skipping]`: the Java test server's, as sdk-core's
+//!   `TestServerConfig` runs it: time skipping on, starting locked unless the flag is given;
+//! - `workflow-engine --port P [--db-filename F] ...`: the same flags as `start-dev`, flat;
+//! - `workflow-engine probe --port P`: a health check.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
-use workflow_engine::{Engine, EngineOptions};
+use workflow_engine::{Engine, EngineOptions, TimeSkipping};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "workflow-engine",
     version,
-    about = "A Temporal-compatible workflow engine"
+    about = "A Temporal-compatible workflow engine",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The Java test server's form: serve on this port with time skipping (locked until a
+    /// client unlocks it, unless --enable-time-skipping).
+    #[arg(value_name = "PORT", conflicts_with = "port")]
+    test_server_port: Option<u16>,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -29,6 +41,27 @@ enum Command {
         #[arg(long, default_value_t = 7233)]
         port: u16,
     },
+    /// `temporal server` compatibility.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Serve, with the flags of `temporal server start-dev`.
+    StartDev(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (what `pretty` and `text` both give here).
+    Pretty,
+    /// Same as pretty.
+    Text,
+    /// Accepted for compatibility; written as text.
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,27 +78,62 @@ struct ServeArgs {
     /// The SQLite file to persist to; in memory when absent.
     #[arg(long = "db-filename", short = 'f')]
     db_filename: Option<PathBuf>,
+    /// Skip time: jump the clock to the next timer whenever nothing is pending (starts
+    /// unlocked; see the TestService's LockTimeSkipping).
+    #[arg(long = "enable-time-skipping")]
+    enable_time_skipping: bool,
     /// Accepted for compatibility; this engine has no UI.
     #[arg(long)]
     headless: bool,
-    /// Accepted for compatibility and ignored.
-    #[arg(long = "dynamic-config-value")]
+    /// Accepted for compatibility; this engine has no UI.
+    #[arg(long = "ui-port")]
+    ui_port: Option<u16>,
+    /// Accepted for compatibility and ignored (KEY=VALUE).
+    #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
     /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
     /// one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList (repeatable).
     #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
     search_attributes: Vec<(String, IndexedValueType)>,
-    /// Log level: error, warn, info, debug or trace.
+    /// Log level: error, warn, info, debug, trace, or never.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
+    /// Log format.
+    #[arg(long = "log-format", value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+}
+
+/// A `KEY=VALUE` argument.
+fn key_value(value: &str) -> Result<String, String> {
+    match value.split_once('=') {
+        Some((key, _)) if !key.is_empty() => Ok(value.to_owned()),
+        _ => Err(format!("{value:?} is not KEY=VALUE")),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Probe { port }) = cli.command {
-        return probe(port);
-    }
-    match serve(cli.serve) {
+    let (args, time_skipping) = match cli.command {
+        Some(Command::Probe { port }) => return probe(port),
+        Some(Command::Server {
+            command: ServerCommand::StartDev(args),
+        }) => {
+            let mode = mode(&args, false);
+            (args, mode)
+        }
+        None => match cli.test_server_port {
+            Some(port) => {
+                let args = ServeArgs { port, ..cli.serve };
+                let mode = mode(&args, true);
+                (args, mode)
+            }
+            None => {
+                let mode = mode(&cli.serve, false);
+                (cli.serve, mode)
+            }
+        },
+    };
+    match serve(args, time_skipping) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("workflow-engine: {e:#}");
@@ -106,15 +174,38 @@ fn probe(port: u16) -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .with_context(|| format!("invalid --log-level {:?}", args.log_level))?;
+/// Time skipping: on with --enable-time-skipping (unlocked), or in the test server's form
+/// (locked, as the Java test server starts).
+fn mode(args: &ServeArgs, test_server: bool) -> TimeSkipping {
+    match (args.enable_time_skipping, test_server) {
+        (true, _) => TimeSkipping::Unlocked,
+        (false, true) => TimeSkipping::Locked,
+        (false, false) => TimeSkipping::Off,
+    }
+}
+
+fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
+    // The dev server's `never` is "no logs".
+    let level = if args.log_level == "never" {
+        "off"
+    } else {
+        args.log_level.as_str()
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(level).with_context(|| {
+        format!(
+            "invalid --log-level {:?}: give error, warn, info, debug, trace or never",
+            args.log_level
+        )
+    })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    if args.headless {
-        tracing::debug!("--headless: this engine has no UI anyway");
+    if args.headless || args.ui_port.is_some() {
+        tracing::debug!("--headless / --ui-port: this engine has no UI");
+    }
+    if args.log_format == LogFormat::Json {
+        tracing::debug!("--log-format json: logs are written as text");
     }
     for value in &args.dynamic_config_values {
         tracing::info!(value, "ignoring --dynamic-config-value");
@@ -123,12 +214,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.namespaces = args.namespaces;
     options.search_attributes = args.search_attributes;
     options.database = args.db_filename;
+    options.time_skipping = time_skipping;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let engine = Engine::start(options)
             .await
             .context("starting the engine")?;
-        println!("workflow-engine listening on {}", engine.address());
+        println!(
+            "workflow-engine listening on {} (time skipping: {time_skipping:?})",
+            engine.address()
+        );
         wait_for_signal().await;
         tracing::info!("shutting down");
         engine.shutdown().await.context("shutting down")

@@ -5,7 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost_wkt_types::{Duration, Timestamp};
 
-/// Milliseconds since the Unix epoch.
+/// Wall-clock milliseconds since the Unix epoch. The engine's own time is
+/// `runtime::Clock::now_ms`, which is this plus the time skipped.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -5,8 +5,10 @@
 //!   against, so the same suite can target another backend by changing only the address.
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
+//! - [`Browser`]: headless Chromium through chromedriver (W3C WebDriver), for page tests.
 //! - [`free_port`], [`wait_until`], [`http`]: small helpers.
 
+mod browser;
 mod process;
 mod server;
 
@@ -15,6 +17,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use browser::{Browser, Element};
 pub use process::{Process, binary_path};
 pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
 

@@ -68,6 +68,7 @@ pub struct App {
     health_addr: SocketAddr,
     health_task: JoinHandle<()>,
     engine: Option<EmbeddedEngine>,
+    console: Option<crate::console::Console>,
 }
 
 impl App {
@@ -78,18 +79,14 @@ impl App {
         let engine = start_embedded_engine(&mut config).await?;
         let metrics = Metrics::new();
         let readiness = Readiness::new(config.role.runs_worker(), metrics.clone());
-        let listener = TcpListener::bind(config.health.listen).await.map_err(|e| {
-            StartError::HealthListen {
-                address: config.health.listen.to_string(),
-                message: e.to_string(),
-            }
-        })?;
-        let health_addr = listener
-            .local_addr()
-            .map_err(|e| StartError::HealthListen {
-                address: config.health.listen.to_string(),
-                message: e.to_string(),
-            })?;
+        let health_listen = |source| StartError::HealthListen {
+            address: config.health.listen.to_string(),
+            source,
+        };
+        let listener = TcpListener::bind(config.health.listen)
+            .await
+            .map_err(health_listen)?;
+        let health_addr = listener.local_addr().map_err(health_listen)?;
         let routes = health::router(readiness.clone(), metrics.clone());
         let health_task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, routes).await {
@@ -117,6 +114,16 @@ impl App {
             config.temporal.request_timeout,
             metrics.clone(),
         );
+        let console = match crate::console::start(&config, &client).await {
+            Ok(console) => console,
+            Err(e) => {
+                health_task.abort();
+                if let Some(engine) = engine {
+                    engine.stop().await;
+                }
+                return Err(e);
+            }
+        };
         Ok(App {
             config,
             client,
@@ -125,6 +132,7 @@ impl App {
             health_addr,
             health_task,
             engine,
+            console,
         })
     }
 
@@ -146,6 +154,11 @@ impl App {
     /// Where `/healthz`, `/readyz` and `/metrics` are served.
     pub fn health_addr(&self) -> SocketAddr {
         self.health_addr
+    }
+
+    /// Where the workflow console is served, when it is on (`[console]`).
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(crate::console::Console::addr)
     }
 
     /// Runs the role's parts until SIGTERM or SIGINT, then drains and returns.
@@ -194,7 +207,7 @@ impl App {
                 tracing::error!(error = %e, %task_queue, "worker stopped with an error");
                 let _ = stop_tx.send(true);
             }
-            result.map_err(|e| StartError::WorkerRun(e.to_string()))
+            result.map_err(StartError::WorkerRun)
         };
         let api_part = async {
             let Some((listener, router)) = api else {
@@ -208,7 +221,7 @@ impl App {
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 })
                 .await
-                .map_err(|e| StartError::WorkerRun(format!("API server failed: {e}")))
+                .map_err(StartError::ApiServe)
         };
         let work = async { tokio::join!(worker_part, api_part) };
         tokio::pin!(work);
@@ -233,6 +246,9 @@ impl App {
             }
         };
         self.health_task.abort();
+        if let Some(console) = self.console {
+            console.stop();
+        }
         if let Some(engine) = self.engine {
             engine.stop().await;
         }
@@ -244,7 +260,7 @@ impl App {
 
     fn build_worker(&self, register: Registrar) -> Result<(Runtime, Worker), StartError> {
         let runtime = Runtime::from_current_tokio(RuntimeOptions::default())
-            .map_err(|e| StartError::Worker(e.to_string()))?;
+            .map_err(StartError::SdkRuntime)?;
         let w = &self.config.worker;
         let tuner = TunerHolder::builder()
             .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(
@@ -262,9 +278,9 @@ impl App {
             .graceful_shutdown_period(w.shutdown_grace_period)
             .activity_inbound_interceptor(self.metrics.activity_interceptor())
             .build();
-        register(&mut options).map_err(|e| StartError::Worker(e.to_string()))?;
+        register(&mut options).map_err(StartError::Register)?;
         let worker = Worker::new(&runtime, self.client.sdk_client().clone(), options)
-            .map_err(|e| StartError::Worker(e.to_string()))?;
+            .map_err(StartError::Worker)?;
         Ok((runtime, worker))
     }
 }
@@ -297,11 +313,9 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
         let mut options = workflow_engine::EngineOptions::new(embedded.listen);
         if let Some(path) = &embedded.database {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StartError::Engine(format!(
-                        "cannot create {} for embedded.database: {e}",
-                        dir.display()
-                    ))
+                std::fs::create_dir_all(dir).map_err(|source| StartError::EngineDatabaseDir {
+                    dir: dir.to_path_buf(),
+                    source,
                 })?;
             }
             options = options.with_database(path.clone());
@@ -311,7 +325,7 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
         }
         let handle = workflow_engine::Engine::start(options)
             .await
-            .map_err(|e| StartError::Engine(e.to_string()))?;
+            .map_err(StartError::Engine)?;
         let address = handle.address();
         tracing::info!(%address, database = ?embedded.database, "embedded engine serving");
         config.temporal.address = address.to_string();
@@ -319,17 +333,18 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
     }
     #[cfg(not(feature = "embedded"))]
     {
-        Err(StartError::Engine(
-            "engine = \"embedded\" needs a binary built with the library's `embedded` feature: use orders-demo, or set engine = \"server\" (WORKFLOW_ENGINE=server) and point temporal.address at a Temporal server".to_owned(),
-        ))
+        Err(StartError::EngineNotBuilt)
     }
 }
 
-fn pick<T>(needed: bool, part: Option<T>, role: Role, what: &str) -> Result<Option<T>, StartError> {
+fn pick<T>(
+    needed: bool,
+    part: Option<T>,
+    role: Role,
+    what: &'static str,
+) -> Result<Option<T>, StartError> {
     match (needed, part) {
-        (true, None) => Err(StartError::Role(format!(
-            "role {role:?} needs {what}, which this binary does not have: choose another role (WORKFLOW_ROLE)"
-        ))),
+        (true, None) => Err(StartError::Role { role, needs: what }),
         (true, Some(part)) => Ok(Some(part)),
         (false, Some(_)) => {
             tracing::info!(?role, "role does not run {what}; leaving it off");

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use temporalio_client::Url;
 
+use crate::console::ConsoleConfig;
 use crate::error::ConfigError;
 
 /// Environment variable that names the TOML configuration file.
@@ -84,6 +85,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// The embedded engine, when `engine = "embedded"`.
     pub embedded: EmbeddedConfig,
+    /// The workflow console (`[console]`, see [`crate::console`]).
+    pub console: ConsoleConfig,
 }
 
 /// The engine started inside the process in demo mode.
@@ -232,38 +235,31 @@ impl Config {
 
     /// Parses a TOML document on top of `base`: keys present in the document win.
     pub fn from_toml_str(base: Config, text: &str) -> Result<Config, ConfigError> {
-        let overlay: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse = |source| ConfigError::Parse {
             source_name: "configuration".to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut merged = toml::Table::try_from(&base).map_err(|e| ConfigError::Parse {
-            source_name: "defaults".to_owned(),
-            message: e.to_string(),
-        })?;
+            source,
+        };
+        let overlay: toml::Table = toml::from_str(text).map_err(parse)?;
+        let mut merged = toml::Table::try_from(&base).map_err(ConfigError::Defaults)?;
         merge_tables(&mut merged, overlay);
-        let mut config: Config =
-            toml::Value::Table(merged)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    source_name: "configuration".to_owned(),
-                    message: e.to_string(),
-                })?;
+        let mut config: Config = toml::Value::Table(merged).try_into().map_err(parse)?;
         // Secrets are not serialised into the merge view; carry them over unless overridden.
         if config.temporal.api_key.is_none() {
             config.temporal.api_key = base.temporal.api_key;
         }
+        config.console.keep_secrets_from(&base.console);
         Ok(config)
     }
 
     fn merge_file(base: Config, path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })?;
         Self::from_toml_str(base, &text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
                 source_name: path.display().to_string(),
-                message,
+                source,
             },
             other => other,
         })
@@ -370,6 +366,7 @@ impl Config {
                     .to_owned(),
             })?;
         }
+        self.console.apply_env(get)?;
         Ok(())
     }
 
@@ -466,6 +463,7 @@ impl Config {
                 "use at least 1",
             ));
         }
+        self.console.validate(self.engine)?;
         Ok(())
     }
 

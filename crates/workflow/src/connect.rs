@@ -41,35 +41,35 @@ pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, S
                 GrpcCompression::None
             })
             .build();
-        let attempt = tokio::time::timeout(
-            remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT),
-            Connection::connect(options),
-        )
-        .await;
+        let limit = remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT);
+        let attempt = tokio::time::timeout(limit, Connection::connect(options)).await;
         let error = match attempt {
             Ok(Ok(connection)) => {
                 let client = Client::new(
                     connection,
                     ClientOptions::new(config.temporal.namespace.clone()).build(),
                 )
-                .map_err(|e| StartError::Connect {
+                .map_err(|source| StartError::Client {
                     address: address.clone(),
-                    attempts,
-                    message: e.to_string(),
+                    source,
                 })?;
-                check_namespace(&client, config, &address, attempts).await?;
+                check_namespace(&client, config, &address).await?;
                 tracing::info!(%address, namespace = %config.temporal.namespace, attempts, "connected to Temporal");
                 return Ok(client);
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "connection attempt timed out".to_owned(),
+            Ok(Err(source)) => StartError::Connect {
+                address: address.clone(),
+                attempts,
+                source: Box::new(source),
+            },
+            Err(_) => StartError::ConnectTimeout {
+                address: address.clone(),
+                attempts,
+                waited: limit,
+            },
         };
         if Instant::now() + backoff >= deadline {
-            return Err(StartError::Connect {
-                address,
-                attempts,
-                message: error,
-            });
+            return Err(error);
         }
         tracing::warn!(%address, attempts, %error, retry_in = ?backoff, "cannot reach Temporal yet");
         tokio::time::sleep(backoff).await;
@@ -81,7 +81,6 @@ async fn check_namespace(
     client: &Client,
     config: &Config,
     address: &str,
-    attempts: u32,
 ) -> Result<(), StartError> {
     let mut service = client.clone();
     let request = DescribeNamespaceRequest {
@@ -90,14 +89,10 @@ async fn check_namespace(
     };
     match WorkflowService::describe_namespace(&mut service, request.into_request()).await {
         Ok(_) => Ok(()),
-        Err(status) => Err(StartError::Connect {
+        Err(status) => Err(StartError::Namespace {
             address: address.to_owned(),
-            attempts,
-            message: format!(
-                "namespace {:?} is not usable ({}): create it or fix temporal.namespace / TEMPORAL_NAMESPACE",
-                config.temporal.namespace,
-                status.message()
-            ),
+            namespace: config.temporal.namespace.clone(),
+            status: Box::new(status),
         }),
     }
 }
@@ -108,10 +103,10 @@ fn tls_options(config: &Config) -> Result<Option<TlsOptions>, StartError> {
     }
     let tls = &config.temporal.tls;
     let read = |field: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| StartError::TlsFile {
+        std::fs::read(path).map_err(|source| StartError::TlsFile {
             field,
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })
     };
     let ca = tls

@@ -13,6 +13,7 @@
 //! - [`client`]: the client facade that the API layer uses.
 //! - [`app`]: the process runtime (roles, worker hosting, shutdown).
 //! - [`health`], [`metrics`]: the operational endpoint.
+//! - [`console`]: the workflow console (JSON API and web pages) on its own listener.
 //!
 //! ## Example
 //!
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 mod connect;
+pub mod console;
 pub mod contract;
 pub mod error;
 pub mod health;
@@ -47,6 +49,7 @@ pub use client::{
     ClientError, ExecutionSummary, Handle, IdConflict, IdReuse, StartOptions, WorkflowClient,
 };
 pub use config::{Compression, Config, EngineKind, Role};
+pub use console::ConsoleConfig;
 pub use error::{ConfigError, StartError};
 pub use metrics::Metrics;
 

@@ -2,13 +2,9 @@
 //! close event) and its description.
 
 use temporalio_protos::temporal::api::{
-    common::v1::{ActivityType, WorkflowExecution},
-    enums::v1::{HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState},
+    common::v1::WorkflowExecution,
+    enums::v1::HistoryEventFilterType,
     history::v1::History,
-    workflow::v1::{
-        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig,
-    },
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
         GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
@@ -19,10 +15,7 @@ use tokio::time::Instant;
 use super::Service;
 use crate::{
     error::{EngineError, Result},
-    history::{
-        Execution, events::is_close_event, execution::ActivityPhase, workflow_task::normal_queue,
-    },
-    time::{duration, timestamp},
+    history::{Execution, events::is_close_event},
 };
 
 const MAX_PAGE: usize = 1000;
@@ -105,7 +98,7 @@ fn read_page(
             return (!wait).then(GetWorkflowExecutionHistoryResponse::default);
         }
         let close = exec
-            .events
+            .history()
             .iter()
             .rev()
             .find(|e| is_close_event(e))
@@ -119,20 +112,20 @@ fn read_page(
     }
     let start = usize::try_from(from - 1)
         .unwrap_or(0)
-        .min(exec.events.len());
-    let end = (start + page).min(exec.events.len());
+        .min(exec.history().len());
+    let end = (start + page).min(exec.history().len());
     if start == end && wait && exec.is_open() {
         return None;
     }
     let next = i64::try_from(end).unwrap_or(i64::MAX) + 1;
-    let next_page_token = if end < exec.events.len() || (wait && exec.is_open()) {
+    let next_page_token = if end < exec.history().len() || (wait && exec.is_open()) {
         page_token(next)
     } else {
         Vec::new()
     };
     Some(GetWorkflowExecutionHistoryResponse {
         history: Some(History {
-            events: exec.events[start..end].to_vec(),
+            events: exec.history()[start..end].to_vec(),
         }),
         next_page_token,
         ..Default::default()
@@ -149,86 +142,6 @@ pub(super) fn describe(
         .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
     svc.runtime.read(|registry| {
         let run_id = registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)?;
-        let exec = registry.run(&run_id)?;
-        Ok(DescribeWorkflowExecutionResponse {
-            execution_config: Some(WorkflowExecutionConfig {
-                task_queue: Some(normal_queue(&exec.state.task_queue)),
-                workflow_run_timeout: exec.state.run_timeout_ms.map(duration),
-                default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
-                ..Default::default()
-            }),
-            workflow_execution_info: Some(registry.execution_info(exec)),
-            pending_activities: exec
-                .state
-                .activities
-                .values()
-                .map(|a| pending_activity(exec, a))
-                .collect(),
-            pending_children: exec
-                .state
-                .children
-                .iter()
-                .map(|(initiated_id, child)| PendingChildExecutionInfo {
-                    workflow_id: child.workflow_id.clone(),
-                    run_id: child.run_id.clone().unwrap_or_default(),
-                    workflow_type_name: child.workflow_type.clone(),
-                    initiated_id: *initiated_id,
-                    parent_close_policy: child.parent_close_policy,
-                })
-                .collect(),
-            pending_workflow_task: exec.state.workflow_task.as_ref().map(|wt| {
-                PendingWorkflowTaskInfo {
-                    state: if wt.started_event_id > 0 {
-                        PendingWorkflowTaskState::Started as i32
-                    } else {
-                        PendingWorkflowTaskState::Scheduled as i32
-                    },
-                    scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
-                    original_scheduled_time: Some(timestamp(wt.scheduled_time_ms)),
-                    started_time: (wt.started_event_id > 0).then(|| timestamp(wt.started_time_ms)),
-                    attempt: wt.attempt,
-                }
-            }),
-            ..Default::default()
-        })
+        Ok(registry.describe(registry.run(&run_id)?))
     })
-}
-
-fn pending_activity(
-    exec: &Execution,
-    a: &crate::history::execution::ActivityState,
-) -> PendingActivityInfo {
-    use prost::Message;
-    let attributes = exec.activity_attributes(a.scheduled_event_id);
-    let state = match (a.phase, a.cancel_requested_event_id) {
-        (_, Some(_)) => PendingActivityState::CancelRequested,
-        (ActivityPhase::Started, None) => PendingActivityState::Started,
-        _ => PendingActivityState::Scheduled,
-    };
-    PendingActivityInfo {
-        activity_id: a.activity_id.clone(),
-        activity_type: attributes
-            .and_then(|x| x.activity_type.clone())
-            .or_else(|| Some(ActivityType::default())),
-        state: state as i32,
-        heartbeat_details: a
-            .heartbeat_details
-            .as_deref()
-            .and_then(|b| temporalio_protos::temporal::api::common::v1::Payloads::decode(b).ok()),
-        last_heartbeat_time: (a.last_heartbeat_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
-        last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
-        attempt: a.attempt,
-        maximum_attempts: attributes
-            .and_then(|x| x.retry_policy.as_ref())
-            .map_or(0, |p| p.maximum_attempts),
-        scheduled_time: Some(timestamp(a.scheduled_time_ms)),
-        last_failure: a
-            .last_failure
-            .as_deref()
-            .and_then(|b| temporalio_protos::temporal::api::failure::v1::Failure::decode(b).ok()),
-        last_worker_identity: a.identity.clone(),
-        next_attempt_schedule_time: (a.phase == ActivityPhase::Backoff)
-            .then(|| timestamp(a.attempt_scheduled_time_ms)),
-        ..Default::default()
-    }
 }

@@ -8,6 +8,7 @@ mod operator;
 mod queries;
 mod status;
 mod tasks;
+mod test_service;
 mod updates;
 mod visibility;
 mod workflows;
@@ -29,13 +30,13 @@ use crate::{
         operatorservice::operator_service_server::OperatorService,
         workflowservice::workflow_service_server::WorkflowService,
     },
-    runtime::Runtime,
+    runtime::EngineRuntime,
 };
 
-/// The `WorkflowService` and `OperatorService` implementation.
+/// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]
 pub(crate) struct Service {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<EngineRuntime>,
     /// How long a long poll waits before answering empty.
     pub(crate) long_poll: Duration,
 }

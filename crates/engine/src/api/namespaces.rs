@@ -12,7 +12,7 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use crate::{error::Result, history::NamespaceRecord, runtime::Runtime, time::duration};
+use crate::{error::Result, history::NamespaceRecord, runtime::EngineRuntime, time::duration};
 
 /// The one cluster this engine is.
 const CLUSTER_NAME: &str = "active";
@@ -41,7 +41,7 @@ pub(super) fn get_system_info() -> GetSystemInfoResponse {
 }
 
 pub(super) fn describe_namespace(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     request: &DescribeNamespaceRequest,
 ) -> Result<DescribeNamespaceResponse> {
     rt.read(|registry| {
@@ -64,7 +64,7 @@ pub(super) fn describe_namespace(
 }
 
 pub(super) fn list_namespaces(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     _request: &ListNamespacesRequest,
 ) -> ListNamespacesResponse {
     rt.read(|registry| ListNamespacesResponse {
@@ -74,7 +74,7 @@ pub(super) fn list_namespaces(
 }
 
 pub(super) async fn register_namespace(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     request: RegisterNamespaceRequest,
 ) -> Result<()> {
     let mut record = NamespaceRecord::new(&request.namespace);

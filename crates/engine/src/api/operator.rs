@@ -7,10 +7,10 @@ use temporalio_protos::temporal::api::operatorservice::v1::{
     RemoveSearchAttributesRequest,
 };
 
-use crate::{error::Result, history::search_attributes::SYSTEM, runtime::Runtime};
+use crate::{error::Result, history::search_attributes::SYSTEM, runtime::EngineRuntime};
 
 pub(super) async fn add_search_attributes(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     request: AddSearchAttributesRequest,
 ) -> Result<()> {
     rt.execute(|registry, _, _| {
@@ -20,7 +20,7 @@ pub(super) async fn add_search_attributes(
 }
 
 pub(super) async fn remove_search_attributes(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     request: RemoveSearchAttributesRequest,
 ) -> Result<()> {
     rt.execute(|registry, _, _| {
@@ -30,7 +30,7 @@ pub(super) async fn remove_search_attributes(
 }
 
 pub(super) fn list_search_attributes(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     request: &ListSearchAttributesRequest,
 ) -> Result<ListSearchAttributesResponse> {
     rt.read(|registry| {

@@ -17,7 +17,6 @@ impl From<EngineError> for Status {
         match error {
             EngineError::InvalidArgument(m) => Status::invalid_argument(m),
             EngineError::NotFound(m) => Status::not_found(m),
-            EngineError::Unimplemented(m) => Status::unimplemented(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
             EngineError::AlreadyStarted {

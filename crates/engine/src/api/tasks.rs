@@ -1,9 +1,7 @@
 //! Worker RPCs: long polls for workflow and activity tasks, and the responses to them.
 
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowType,
     enums::v1::{QueryResultType, TaskQueueKind},
-    history::v1::History,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
         PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
@@ -21,7 +19,7 @@ use crate::{
     error::{EngineError, Result},
     history::{ActivityRef, Poller, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
     matching::QueueKey,
-    runtime::{QueryOutcome, Runtime},
+    runtime::{EngineRuntime, QueryOutcome},
 };
 
 fn queue_key(namespace: &str, queue: Option<&str>, kind: QueueKind) -> Result<QueueKey> {
@@ -77,33 +75,13 @@ pub(super) async fn poll_workflow_task(
     }
 }
 
-/// A legacy query task: the full history and the query. `started_event_id` stays 0, which
-/// tells the SDK it is a query on the state after `previous_started_event_id`.
-fn query_task(rt: &Runtime, query_id: &str) -> Option<PollWorkflowTaskQueueResponse> {
+/// A legacy query task for a query still waiting for its answer.
+fn query_task(rt: &EngineRuntime, query_id: &str) -> Option<PollWorkflowTaskQueueResponse> {
     let (run_id, query) = rt.queries.get(query_id)?;
     rt.read(|registry| {
         // Queries may target closed runs, which may have left memory since.
         registry.load(&run_id).then_some(())?;
-        let exec = registry.runs.get(&run_id)?;
-        Some(PollWorkflowTaskQueueResponse {
-            task_token: TaskToken::Query {
-                query_id: query_id.to_owned(),
-            }
-            .encode(),
-            workflow_execution: Some(exec.workflow_execution()),
-            workflow_type: Some(WorkflowType {
-                name: exec.state.workflow_type.clone(),
-            }),
-            previous_started_event_id: exec.state.previous_started_event_id,
-            history: Some(History {
-                events: exec.events.clone(),
-            }),
-            query: Some(query),
-            workflow_execution_task_queue: Some(crate::history::workflow_task::normal_queue(
-                &exec.state.task_queue,
-            )),
-            ..Default::default()
-        })
+        Some(registry.run(&run_id).ok()?.query_task(query_id, query))
     })
 }
 
@@ -132,7 +110,7 @@ fn activity_token(bytes: &[u8]) -> Result<(String, i64, i32)> {
 }
 
 pub(super) async fn complete_workflow_task(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RespondWorkflowTaskCompletedRequest,
 ) -> Result<()> {
     let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
@@ -167,7 +145,7 @@ fn failure_message(
 }
 
 pub(super) async fn fail_workflow_task(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RespondWorkflowTaskFailedRequest,
 ) -> Result<()> {
     let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
@@ -182,7 +160,10 @@ pub(super) async fn fail_workflow_task(
     .await
 }
 
-pub(super) fn complete_query_task(rt: &Runtime, r: RespondQueryTaskCompletedRequest) -> Result<()> {
+pub(super) fn complete_query_task(
+    rt: &EngineRuntime,
+    r: RespondQueryTaskCompletedRequest,
+) -> Result<()> {
     let TaskToken::Query { query_id } = TaskToken::decode(&r.task_token)? else {
         return Err(EngineError::invalid("not a query task token"));
     };
@@ -234,7 +215,7 @@ pub(super) async fn poll_activity_task(
 }
 
 pub(super) async fn complete_activity(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RespondActivityTaskCompletedRequest,
 ) -> Result<()> {
     let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
@@ -249,7 +230,10 @@ pub(super) async fn complete_activity(
     .await
 }
 
-pub(super) async fn fail_activity(rt: &Runtime, r: RespondActivityTaskFailedRequest) -> Result<()> {
+pub(super) async fn fail_activity(
+    rt: &EngineRuntime,
+    r: RespondActivityTaskFailedRequest,
+) -> Result<()> {
     let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
     let activity = ActivityRef {
         run_id: &run_id,
@@ -271,7 +255,7 @@ pub(super) async fn fail_activity(rt: &Runtime, r: RespondActivityTaskFailedRequ
 }
 
 pub(super) async fn cancel_activity(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RespondActivityTaskCanceledRequest,
 ) -> Result<()> {
     let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
@@ -287,7 +271,7 @@ pub(super) async fn cancel_activity(
 }
 
 pub(super) async fn heartbeat(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatRequest,
 ) -> Result<RecordActivityTaskHeartbeatResponse> {
     let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
@@ -305,7 +289,7 @@ pub(super) async fn heartbeat(
     })
 }
 
-pub(super) async fn reset_sticky(rt: &Runtime, r: ResetStickyTaskQueueRequest) -> Result<()> {
+pub(super) async fn reset_sticky(rt: &EngineRuntime, r: ResetStickyTaskQueueRequest) -> Result<()> {
     let execution = r
         .execution
         .ok_or_else(|| EngineError::invalid("Execution is not set on request."))?;
@@ -321,7 +305,7 @@ pub(super) async fn reset_sticky(rt: &Runtime, r: ResetStickyTaskQueueRequest) -
 
 /// `ShutdownWorker`: the worker's sticky queue gets no more polls, so its runs' tasks go to
 /// the normal queues at once instead of after the sticky timeout.
-pub(super) async fn shutdown_worker(rt: &Runtime, r: ShutdownWorkerRequest) -> Result<()> {
+pub(super) async fn shutdown_worker(rt: &EngineRuntime, r: ShutdownWorkerRequest) -> Result<()> {
     if r.sticky_task_queue.is_empty() {
         return Ok(());
     }

@@ -51,7 +51,7 @@ pub(super) async fn update(
                 .resolve(&namespace, &execution.workflow_id, &execution.run_id)?
                 .to_owned();
             let exec = registry.run(&run_id)?;
-            if !first_run_id.is_empty() && exec.state.first_run_id != first_run_id {
+            if !first_run_id.is_empty() && exec.first_run_id() != first_run_id {
                 return Err(EngineError::not_found(
                     "workflow execution not found for the given first run id",
                 ));

@@ -16,7 +16,7 @@ use temporalio_protos::temporal::api::{
 use crate::{
     error::{EngineError, Result},
     history::{NewRun, Signal},
-    runtime::Runtime,
+    runtime::EngineRuntime,
 };
 
 fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
@@ -38,12 +38,9 @@ fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn start(
-    rt: &Runtime,
-    r: StartWorkflowExecutionRequest,
-) -> Result<StartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    let spec = NewRun {
+/// The run a start request asks for: the one place a request becomes a [`NewRun`].
+fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
+    NewRun {
         namespace: r.namespace,
         workflow_id: r.workflow_id,
         workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
@@ -63,7 +60,50 @@ pub(super) async fn start(
         last_completion_result: r.last_completion_result,
         continued_failure: r.continued_failure,
         ..Default::default()
+    }
+}
+
+/// Splits a signal-with-start into the start it implies and the signal, as the real server
+/// does.
+fn split_signal_with_start(
+    r: SignalWithStartWorkflowExecutionRequest,
+) -> (StartWorkflowExecutionRequest, Signal) {
+    let signal = Signal {
+        name: r.signal_name,
+        input: r.signal_input,
+        identity: r.identity.clone(),
+        header: r.header.clone(),
+        request_id: r.request_id.clone(),
     };
+    let start = StartWorkflowExecutionRequest {
+        namespace: r.namespace,
+        workflow_id: r.workflow_id,
+        workflow_type: r.workflow_type,
+        task_queue: r.task_queue,
+        input: r.input,
+        workflow_execution_timeout: r.workflow_execution_timeout,
+        workflow_run_timeout: r.workflow_run_timeout,
+        workflow_task_timeout: r.workflow_task_timeout,
+        identity: r.identity,
+        request_id: r.request_id,
+        workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+        workflow_id_conflict_policy: r.workflow_id_conflict_policy,
+        retry_policy: r.retry_policy,
+        cron_schedule: r.cron_schedule,
+        memo: r.memo,
+        search_attributes: r.search_attributes,
+        header: r.header,
+        ..Default::default()
+    };
+    (start, signal)
+}
+
+pub(super) async fn start(
+    rt: &EngineRuntime,
+    r: StartWorkflowExecutionRequest,
+) -> Result<StartWorkflowExecutionResponse> {
+    check_blob_size(r.input.as_ref())?;
+    let spec = new_run(r);
     let started = rt
         .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
         .await?;
@@ -76,57 +116,24 @@ pub(super) async fn start(
 }
 
 pub(super) async fn signal_with_start(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
     check_blob_size(r.signal_input.as_ref())?;
-    let signal = Signal {
-        name: r.signal_name,
-        input: r.signal_input,
-        identity: r.identity.clone(),
-        header: r.header.clone(),
-        request_id: r.request_id.clone(),
-    };
-    let spec = NewRun {
-        namespace: r.namespace,
-        workflow_id: r.workflow_id,
-        workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
-        task_queue: r.task_queue.map(|q| q.name).unwrap_or_default(),
-        input: r.input,
-        execution_timeout: r.workflow_execution_timeout,
-        run_timeout: r.workflow_run_timeout,
-        workflow_task_timeout: r.workflow_task_timeout,
-        identity: r.identity,
-        request_id: r.request_id,
-        header: r.header,
-        memo: r.memo,
-        search_attributes: r.search_attributes,
-        retry_policy: r.retry_policy,
-        reuse_policy: r.workflow_id_reuse_policy,
-        ..Default::default()
-    };
-    let (run_id, started) = rt
-        .execute(|registry, now, fx| {
-            let running = registry
-                .resolve_open(&spec.namespace, &spec.workflow_id, "")
-                .ok();
-            let (run_id, started) = match running {
-                Some(run_id) => (run_id, false),
-                None => (registry.start_workflow(spec, now, fx)?.run_id, true),
-            };
-            registry.signal(&run_id, signal, now, fx)?;
-            Ok((run_id, started))
-        })
+    let (start, signal) = split_signal_with_start(r);
+    let spec = new_run(start);
+    let started = rt
+        .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
         .await?;
     Ok(SignalWithStartWorkflowExecutionResponse {
-        run_id,
-        started,
+        run_id: started.run_id,
+        started: started.created,
         ..Default::default()
     })
 }
 
-pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> Result<()> {
+pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest) -> Result<()> {
     check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
@@ -148,7 +155,7 @@ pub(super) async fn signal(rt: &Runtime, r: SignalWorkflowExecutionRequest) -> R
 }
 
 pub(super) async fn request_cancel(
-    rt: &Runtime,
+    rt: &EngineRuntime,
     r: RequestCancelWorkflowExecutionRequest,
 ) -> Result<()> {
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
@@ -159,7 +166,10 @@ pub(super) async fn request_cancel(
     .await
 }
 
-pub(super) async fn terminate(rt: &Runtime, r: TerminateWorkflowExecutionRequest) -> Result<()> {
+pub(super) async fn terminate(
+    rt: &EngineRuntime,
+    r: TerminateWorkflowExecutionRequest,
+) -> Result<()> {
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     rt.execute(|registry, now, fx| {
         let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;

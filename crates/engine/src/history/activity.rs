@@ -5,6 +5,7 @@
 //! `ActivityTaskStarted` (with the last attempt number) and the outcome event.
 
 use prost::Message;
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     command::v1::ScheduleActivityTaskCommandAttributes,
     common::v1::{Payloads, WorkflowType},
@@ -22,7 +23,6 @@ use temporalio_protos::temporal::api::{
 use super::{
     Effects, Execution, QueueKind, Registry, Task, TimerKey,
     effects::ActivityTimeout,
-    execution::{ActivityPhase, ActivityState},
     retry::{self, Decision},
     token::TaskToken,
     workflow_task::normal_queue,
@@ -31,6 +31,38 @@ use crate::{
     error::{EngineError, Result},
     time::{duration, duration_ms, timestamp},
 };
+
+/// Where an activity attempt is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ActivityPhase {
+    /// On the task queue, waiting for a worker.
+    Scheduled,
+    /// A worker has it.
+    Started,
+    /// Waiting out a retry backoff.
+    Backoff,
+}
+
+/// A scheduled activity that has not resolved yet. Its inputs and options live in its
+/// `ActivityTaskScheduled` event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ActivityState {
+    pub(crate) scheduled_event_id: i64,
+    pub(crate) activity_id: String,
+    pub(crate) task_queue: String,
+    pub(crate) attempt: i32,
+    pub(crate) phase: ActivityPhase,
+    pub(crate) scheduled_time_ms: i64,
+    pub(crate) attempt_scheduled_time_ms: i64,
+    pub(crate) started_time_ms: i64,
+    pub(crate) identity: String,
+    pub(crate) last_heartbeat_ms: i64,
+    /// Prost-encoded `Payloads` of the last heartbeat.
+    pub(crate) heartbeat_details: Option<Vec<u8>>,
+    /// Prost-encoded `Failure` of the last failed attempt.
+    pub(crate) last_failure: Option<Vec<u8>>,
+    pub(crate) cancel_requested_event_id: Option<i64>,
+}
 
 /// A started activity attempt, as named by its task token.
 #[derive(Debug, Clone, Copy)]

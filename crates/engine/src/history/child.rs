@@ -11,6 +11,7 @@
 // Temporal still copies them from command to events; so do we.
 #![allow(deprecated)]
 
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     command::v1::StartChildWorkflowExecutionCommandAttributes,
     common::v1::{WorkflowExecution, WorkflowType},
@@ -27,12 +28,24 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry,
-    execution::{ChildState, ParentRef},
-    outbox::Outbound,
+    Effects, Execution, NewRun, Registry, execution::ParentRef, outbox::Outbound,
     workflow_task::normal_queue,
 };
 use crate::error::EngineError;
+
+/// A child workflow initiated by this run. Its start options live in the
+/// `StartChildWorkflowExecutionInitiated` event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChildState {
+    pub(crate) namespace: String,
+    pub(crate) workflow_id: String,
+    pub(crate) workflow_type: String,
+    /// Set once the child has started.
+    pub(crate) run_id: Option<String>,
+    pub(crate) started_event_id: i64,
+    /// A `ParentClosePolicy` value.
+    pub(crate) parent_close_policy: i32,
+}
 
 const CLOSED_BY_PARENT: &str = "by parent close policy";
 

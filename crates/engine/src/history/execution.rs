@@ -13,7 +13,11 @@ use temporalio_protos::temporal::api::{
     history::v1::{ActivityTaskScheduledEventAttributes, HistoryEvent, history_event::Attributes},
 };
 
-use super::{events::event, outbox::Outbound, properties::Properties, query::QueryBuffer};
+use super::{
+    activity::ActivityState, child::ChildState, events::event, outbox::Outbound,
+    properties::Properties, query::QueryBuffer, timer::TimerState, update::UpdateState,
+    workflow_task::WorkflowTaskState,
+};
 
 /// The serializable part of a run, persisted as one record after every change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,91 +81,11 @@ pub(crate) struct ParentRef {
     pub(crate) initiated_event_id: i64,
 }
 
-/// A child workflow initiated by this run. Its start options live in the
-/// `StartChildWorkflowExecutionInitiated` event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ChildState {
-    pub(crate) namespace: String,
-    pub(crate) workflow_id: String,
-    pub(crate) workflow_type: String,
-    /// Set once the child has started.
-    pub(crate) run_id: Option<String>,
-    pub(crate) started_event_id: i64,
-    /// A `ParentClosePolicy` value.
-    pub(crate) parent_close_policy: i32,
-}
-
-/// An update that has not completed yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct UpdateState {
-    /// Admission order.
-    pub(crate) seq: u64,
-    /// Prost-encoded `temporal.api.update.v1.Request`.
-    pub(crate) request: Vec<u8>,
-    /// Whether a worker has been handed the request since it was admitted; one admitted
-    /// while a task was in flight needs another task.
-    pub(crate) delivered: bool,
-    /// The `WorkflowExecutionUpdateAccepted` event, once the worker accepted it.
-    pub(crate) accepted_event_id: Option<i64>,
-}
-
-/// The one workflow task a run may have at a time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct WorkflowTaskState {
-    pub(crate) scheduled_event_id: i64,
-    /// 0 while scheduled, the `WorkflowTaskStarted` event id once a worker has it.
-    pub(crate) started_event_id: i64,
-    pub(crate) attempt: i32,
-    pub(crate) scheduled_time_ms: i64,
-    pub(crate) started_time_ms: i64,
-    /// Set while the attempt waits out a retry backoff before it is dispatched.
-    pub(crate) dispatch_at_ms: Option<i64>,
-}
-
-/// Where an activity attempt is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ActivityPhase {
-    /// On the task queue, waiting for a worker.
-    Scheduled,
-    /// A worker has it.
-    Started,
-    /// Waiting out a retry backoff.
-    Backoff,
-}
-
-/// A scheduled activity that has not resolved yet. Its inputs and options live in its
-/// `ActivityTaskScheduled` event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ActivityState {
-    pub(crate) scheduled_event_id: i64,
-    pub(crate) activity_id: String,
-    pub(crate) task_queue: String,
-    pub(crate) attempt: i32,
-    pub(crate) phase: ActivityPhase,
-    pub(crate) scheduled_time_ms: i64,
-    pub(crate) attempt_scheduled_time_ms: i64,
-    pub(crate) started_time_ms: i64,
-    pub(crate) identity: String,
-    pub(crate) last_heartbeat_ms: i64,
-    /// Prost-encoded `Payloads` of the last heartbeat.
-    pub(crate) heartbeat_details: Option<Vec<u8>>,
-    /// Prost-encoded `Failure` of the last failed attempt.
-    pub(crate) last_failure: Option<Vec<u8>>,
-    pub(crate) cancel_requested_event_id: Option<i64>,
-}
-
-/// A started user timer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct TimerState {
-    pub(crate) started_event_id: i64,
-    pub(crate) fire_at_ms: i64,
-}
-
 /// A run in memory: state, history, buffered events and what is not yet persisted.
 #[derive(Debug, Clone)]
 pub(crate) struct Execution {
-    pub(crate) state: RunState,
-    pub(crate) events: Vec<HistoryEvent>,
+    pub(in crate::history) state: RunState,
+    pub(in crate::history) events: Vec<HistoryEvent>,
     pub(crate) buffered: Vec<HistoryEvent>,
     pub(crate) persisted_events: usize,
     pub(crate) dirty: bool,

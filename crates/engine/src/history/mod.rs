@@ -9,12 +9,13 @@
 //! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
 //! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
 //! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
-//! `update` (workflow updates), `properties` (memo and search attributes), `search_attributes`
-//! (their types and checks), `query` (queries riding on workflow tasks), `sticky`
+//! `pending` (work in flight, which holds a time-skipping clock), `update` (workflow
+//! updates), `properties` (memo and search attributes), `search_attributes` (their types and
+//! checks), `query` (queries riding on workflow tasks), `sticky`
 //! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
 //! write), `residency` (which runs stay in memory).
 
-mod activity;
+pub(crate) mod activity;
 mod child;
 mod commands;
 mod control;
@@ -24,6 +25,7 @@ pub(crate) mod execution;
 mod external;
 mod namespace;
 mod outbox;
+mod pending;
 mod persist;
 mod properties;
 mod query;
@@ -38,6 +40,7 @@ mod testing;
 mod timer;
 pub(crate) mod token;
 mod update;
+mod view;
 pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,7 +63,7 @@ use crate::error::{EngineError, Result};
 pub(crate) struct Registry {
     pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
     pub(crate) namespaces_dirty: bool,
-    pub(crate) runs: HashMap<String, Execution>,
+    pub(in crate::history) runs: HashMap<String, Execution>,
     /// The latest run of each (namespace, workflow id) whose latest run is in memory.
     pub(crate) current: HashMap<(String, String), String>,
     /// Runs handed out mutably since the last batch: the only ones that may need writing.

@@ -10,9 +10,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
+use temporalio_protos::temporal::api::{
+    common::v1::WorkflowType, history::v1::History, query::v1::WorkflowQuery,
+    workflowservice::v1::PollWorkflowTaskQueueResponse,
+};
 
-use super::{Effects, Execution, QueueKind, Registry, Task};
+use super::{
+    Effects, Execution, QueueKind, Registry, Task, token::TaskToken, workflow_task::normal_queue,
+};
 
 /// The queries of one run that wait for, or travel on, its workflow task.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +26,34 @@ pub(crate) struct QueryBuffer {
     waiting: Vec<(String, WorkflowQuery)>,
     /// Handed out with the workflow task in flight.
     in_task: Vec<String>,
+}
+
+impl Execution {
+    /// A legacy query task: the full history and the query. `started_event_id` stays 0,
+    /// which tells the SDK it is a query on the state after `previous_started_event_id`.
+    pub(crate) fn query_task(
+        &self,
+        query_id: &str,
+        query: WorkflowQuery,
+    ) -> PollWorkflowTaskQueueResponse {
+        PollWorkflowTaskQueueResponse {
+            task_token: TaskToken::Query {
+                query_id: query_id.to_owned(),
+            }
+            .encode(),
+            workflow_execution: Some(self.workflow_execution()),
+            workflow_type: Some(WorkflowType {
+                name: self.state.workflow_type.clone(),
+            }),
+            previous_started_event_id: self.state.previous_started_event_id,
+            history: Some(History {
+                events: self.events.clone(),
+            }),
+            query: Some(query),
+            workflow_execution_task_queue: Some(normal_queue(&self.state.task_queue)),
+            ..Default::default()
+        }
+    }
 }
 
 impl Registry {

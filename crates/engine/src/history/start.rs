@@ -15,7 +15,7 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, Registry, TimerKey,
+    Effects, Execution, Registry, Signal, TimerKey,
     execution::{ParentRef, RunState},
     search_attributes,
 };
@@ -151,6 +151,40 @@ impl Registry {
             run_id,
             created: true,
         })
+    }
+
+    /// Signals the running run of `spec`'s workflow id, or starts one and signals it. Under
+    /// `TerminateExisting` (or the deprecated `TerminateIfRunning` reuse policy) a running
+    /// run is terminated and a new one started; `Fail` is refused, as the real server does.
+    pub(crate) fn signal_with_start(
+        &mut self,
+        spec: NewRun,
+        signal: Signal,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<Started> {
+        let conflict = WorkflowIdConflictPolicy::try_from(spec.conflict_policy);
+        if conflict == Ok(WorkflowIdConflictPolicy::Fail) {
+            return Err(EngineError::invalid(
+                "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not \
+                 supported for this operation.",
+            ));
+        }
+        #[allow(deprecated)]
+        let terminates = conflict == Ok(WorkflowIdConflictPolicy::TerminateExisting)
+            || spec.reuse_policy == WorkflowIdReusePolicy::TerminateIfRunning as i32;
+        let running = self
+            .resolve_open(&spec.namespace, &spec.workflow_id, "")
+            .ok();
+        let started = match running {
+            Some(run_id) if !terminates => Started {
+                run_id,
+                created: false,
+            },
+            _ => self.start_workflow(spec, now_ms, fx)?,
+        };
+        self.signal(&started.run_id, signal, now_ms, fx)?;
+        Ok(started)
     }
 
     /// Creates a run with its `WorkflowExecutionStarted` event and first workflow task.

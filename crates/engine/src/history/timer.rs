@@ -1,6 +1,7 @@
 //! User timers: started by a `StartTimer` command, fired by the runtime's clock, canceled
 //! by `CancelTimer`. A fired timer adds `TimerFired` and wakes the workflow.
 
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     command::v1::StartTimerCommandAttributes,
     history::v1::{
@@ -8,8 +9,15 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use super::{Effects, Execution, Registry, TimerKey, execution::TimerState};
+use super::{Effects, Execution, Registry, TimerKey};
 use crate::time::duration_ms;
+
+/// A started user timer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TimerState {
+    pub(crate) started_event_id: i64,
+    pub(crate) fire_at_ms: i64,
+}
 
 impl Execution {
     /// `StartTimer`.

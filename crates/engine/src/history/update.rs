@@ -12,6 +12,7 @@
 
 use prost::Message as _;
 use prost_wkt_types::Any;
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo},
     history::v1::{
@@ -22,8 +23,22 @@ use temporalio_protos::temporal::api::{
     update::v1::{Acceptance, Outcome, Rejection, Request, Response, outcome},
 };
 
-use super::{Effects, Execution, Registry, execution::UpdateState};
+use super::{Effects, Execution, Registry};
 use crate::error::{EngineError, Result};
+
+/// An update that has not completed yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct UpdateState {
+    /// Admission order.
+    pub(crate) seq: u64,
+    /// Prost-encoded `temporal.api.update.v1.Request`.
+    pub(crate) request: Vec<u8>,
+    /// Whether a worker has been handed the request since it was admitted; one admitted
+    /// while a task was in flight needs another task.
+    pub(crate) delivered: bool,
+    /// The `WorkflowExecutionUpdateAccepted` event, once the worker accepted it.
+    pub(crate) accepted_event_id: Option<i64>,
+}
 
 const TYPE_PREFIX: &str = "type.googleapis.com/";
 const REQUEST: &str = "temporal.api.update.v1.Request";

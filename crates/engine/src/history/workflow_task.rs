@@ -4,6 +4,7 @@
 //! (see `execution`); when it finishes they are flushed and, if there are any, a new task is
 //! scheduled. Failed and timed-out attempts are retried, with a backoff from the third.
 
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
     enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
@@ -16,11 +17,21 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::PollWorkflowTaskQueueResponse,
 };
 
-use super::{
-    Effects, Execution, QueueKind, Registry, Task, TimerKey, execution::WorkflowTaskState,
-    token::TaskToken,
-};
+use super::{Effects, Execution, QueueKind, Registry, Task, TimerKey, token::TaskToken};
 use crate::time::{duration, timestamp};
+
+/// The one workflow task a run may have at a time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WorkflowTaskState {
+    pub(crate) scheduled_event_id: i64,
+    /// 0 while scheduled, the `WorkflowTaskStarted` event id once a worker has it.
+    pub(crate) started_event_id: i64,
+    pub(crate) attempt: i32,
+    pub(crate) scheduled_time_ms: i64,
+    pub(crate) started_time_ms: i64,
+    /// Set while the attempt waits out a retry backoff before it is dispatched.
+    pub(crate) dispatch_at_ms: Option<i64>,
+}
 
 /// Attempts from this one on wait before dispatch, so a worker that keeps failing a task
 /// does not spin.

@@ -2,7 +2,9 @@
 //! under one lock, settles the cross-run work it caused (a child to start, a parent to
 //! notify), commits the changes to the store, waits until they are durable and only then
 //! executes the effects (tasks to queues, timers to the clock, history waiters woken).
+//! Every operation reads the time from one [`Clock`], which time skipping moves forward.
 
+mod clock;
 mod queries;
 mod timers;
 mod watchers;
@@ -14,7 +16,9 @@ use std::sync::{
 
 use tokio::sync::watch;
 
-pub(crate) use queries::{PendingQueries, QueryOutcome};
+pub use clock::TimeSkipping;
+pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
+pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
 
@@ -23,11 +27,22 @@ use crate::{
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
     store::{ClosedInfo, Commit, Store, StoreError},
-    time::now_ms,
 };
 
+/// An operation that has run under the lock, before its commit and effects.
+struct Done<T> {
+    /// What the operation returned.
+    result: Result<T>,
+    /// What must happen once the changes are durable.
+    effects: Effects,
+    /// The runs it changed (their long polls wake if history changed).
+    touched: Vec<String>,
+    /// The batch's sequence number and its pending commit, when anything changed.
+    commit: Option<(u64, Commit)>,
+}
+
 /// Shared engine state; one per engine, behind an `Arc`.
-pub(crate) struct Runtime {
+pub(crate) struct EngineRuntime {
     registry: Mutex<Registry>,
     store: Arc<dyn Store>,
     /// Every batch up to this sequence number is durable.
@@ -37,16 +52,19 @@ pub(crate) struct Runtime {
     /// Long polls waiting for a run's history (or its updates) to change.
     pub(crate) watchers: RunWatchers,
     pub(crate) queries: PendingQueries,
+    /// The server's time: wall time plus what time skipping has skipped.
+    pub(crate) clock: Clock,
     shutdown: watch::Receiver<bool>,
 }
 
-impl Runtime {
+impl EngineRuntime {
     /// A runtime over `registry`, writing to `store`, keeping at most `keep_closed` closed
-    /// runs in memory.
+    /// runs in memory, reading the time from `clock`.
     pub(crate) fn new(
         mut registry: Registry,
         store: Arc<dyn Store>,
         keep_closed: usize,
+        clock: Clock,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         registry.attach_store(Arc::clone(&store), keep_closed);
@@ -58,6 +76,7 @@ impl Runtime {
             timers: Timers::default(),
             watchers: RunWatchers::default(),
             queries: PendingQueries::default(),
+            clock,
             shutdown,
         }
     }
@@ -69,15 +88,15 @@ impl Runtime {
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, touched, commit) = self.run_op(op);
-        if let Some((seq, commit)) = commit {
+        let done = self.run_op(op);
+        if let Some((seq, commit)) = done.commit {
             self.await_commit(seq, commit).await?;
         }
-        self.apply(effects, &touched);
-        result
+        self.apply(done.effects, &done.touched);
+        done.result
     }
 
-    /// Like [`Runtime::execute`], but answers without waiting for the commit. Only for
+    /// Like [`EngineRuntime::execute`], but answers without waiting for the commit. Only for
     /// changes a crash may lose harmlessly: handing a task to a worker. If the record that
     /// it started is lost, the task is handed out again after the restart, and the worker's
     /// answer to the forgotten attempt is refused as stale. Commits stay ordered, so
@@ -86,32 +105,40 @@ impl Runtime {
         self: &Arc<Self>,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let (result, effects, touched, commit) = self.run_op(op);
-        if let Some((seq, commit)) = commit {
+        let done = self.run_op(op);
+        if let Some((seq, commit)) = done.commit {
             let runtime = Arc::clone(self);
             tokio::spawn(async move {
                 // Failures are logged there; nobody is waiting for this one.
                 let _ = runtime.await_commit(seq, commit).await;
             });
         }
-        self.apply(effects, &touched);
-        result
+        self.apply(done.effects, &done.touched);
+        done.result
     }
 
     /// Runs `op` and its cross-run work under the lock; queues the changes for commit.
-    #[allow(clippy::type_complexity)]
-    fn run_op<T>(
-        &self,
-        op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
-    ) -> (Result<T>, Effects, Vec<String>, Option<(u64, Commit)>) {
+    fn run_op<T>(&self, op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>) -> Done<T> {
         let mut registry = self.lock();
         let mut effects = Effects::default();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let result = op(&mut registry, now, &mut effects);
         registry.settle(now, &mut effects);
-        let (batch, touched) = registry.take_batch();
+        let (mut batch, touched) = registry.take_batch();
+        // A jump of the clock is durable with the first batch after it, before anything
+        // stamped with the new time.
+        if let Some(offset) = self.clock.take_dirty_offset() {
+            batch
+                .settings
+                .push((clock::OFFSET_SETTING.to_owned(), offset.to_string()));
+        }
         let commit = (!batch.is_empty()).then(|| (registry.batch_seq(), self.store.commit(batch)));
-        (result, effects, touched, commit)
+        Done {
+            result,
+            effects,
+            touched,
+            commit,
+        }
     }
 
     /// Waits until batch `seq` is durable.
@@ -169,6 +196,24 @@ impl Runtime {
         if history_changed {
             self.watchers.wake(touched);
         }
+        // Work may have finished: the time skipper looks again.
+        self.clock.changed.notify_one();
+    }
+
+    /// With time skipping unlocked and nothing pending (no workflow task or activity in
+    /// flight, no query waiting for a worker), moves the clock to `deadline`. Checked and
+    /// moved under the registry lock, so no operation sees work appear across the jump.
+    /// Returns whether it jumped.
+    pub(crate) fn skip_idle_time(&self, deadline: i64) -> bool {
+        let registry = self.lock();
+        if !self.clock.unlocked() || self.queries.in_flight() {
+            return false;
+        }
+        if let Some(run_id) = registry.pending_work() {
+            tracing::trace!(run_id, "time skipping waits for pending work");
+            return false;
+        }
+        self.clock.jump_to(deadline)
     }
 
     /// Resolves when the engine begins shutting down.
@@ -186,6 +231,6 @@ impl Runtime {
 }
 
 /// Starts the background task that fires durable timers.
-pub(crate) fn spawn_timer_driver(runtime: Arc<Runtime>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn spawn_timer_driver(runtime: Arc<EngineRuntime>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(timers::drive(runtime))
 }

@@ -1,6 +1,6 @@
-//! The clock: durable timers ordered by deadline, fired by one background task. Firing a
-//! timer is an ordinary operation on the registry, which ignores timers that no longer
-//! apply.
+//! Durable timers ordered by deadline, fired by one background task on the runtime's
+//! [`Clock`](super::Clock). Firing a timer is an ordinary operation on the registry, which
+//! ignores timers that no longer apply.
 
 use std::{
     collections::BTreeSet,
@@ -10,8 +10,8 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::Runtime;
-use crate::{history::TimerKey, time::now_ms};
+use super::EngineRuntime;
+use crate::history::TimerKey;
 
 /// Pending timers, earliest first.
 #[derive(Debug, Default)]
@@ -52,10 +52,18 @@ impl Timers {
     }
 }
 
-/// Fires timers until shutdown.
-pub(super) async fn drive(runtime: Arc<Runtime>) {
+/// How often a time skipper that waits for pending work looks again, besides being poked
+/// (a query answered does not go through an operation).
+const SKIP_RECHECK: Duration = Duration::from_millis(20);
+
+/// Fires timers and wakes sleepers until shutdown; with time skipping, jumps the clock to
+/// the next deadline whenever nothing holds it.
+pub(super) async fn drive(runtime: Arc<EngineRuntime>) {
+    let clock = &runtime.clock;
     loop {
-        match runtime.timers.take_due(now_ms()) {
+        let now = clock.now_ms();
+        clock.wake_due(now);
+        match runtime.timers.take_due(now) {
             Ok(due) => {
                 let fired = runtime
                     .execute(|registry, now, fx| {
@@ -69,13 +77,32 @@ pub(super) async fn drive(runtime: Arc<Runtime>) {
                     tracing::error!("firing timers failed: {e}");
                 }
             }
-            Err(next) => {
-                let wait = next.map_or(Duration::from_secs(3600), |at| {
-                    Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
+            Err(next_timer) => {
+                let next = match (next_timer, clock.next_sleeper()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let unlocked = clock.unlocked();
+                if let Some(at) = next
+                    && unlocked
+                    && runtime.skip_idle_time(at)
+                {
+                    // Durable before anyone hears of the new time (a sleeper, a timer).
+                    if let Err(e) = runtime.execute(|_, _, _| Ok(())).await {
+                        tracing::error!("persisting the clock failed: {e}");
+                    }
+                    continue;
+                }
+                let mut wait = next.map_or(Duration::from_secs(3600), |at| {
+                    Duration::from_millis(u64::try_from(at - clock.now_ms()).unwrap_or(0))
                 });
+                if unlocked && next.is_some() {
+                    wait = wait.min(SKIP_RECHECK);
+                }
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = runtime.timers.armed.notified() => {}
+                    () = clock.changed.notified() => {}
                     () = runtime.shutting_down() => return,
                 }
             }

@@ -18,6 +18,7 @@ pub(crate) struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     namespaces: BTreeMap<String, String>,
+    settings: BTreeMap<String, String>,
     runs: HashMap<String, StoredEntry>,
     /// Insertion counter, so "newest run of a workflow id" means the same as in SQLite.
     created: u64,
@@ -56,6 +57,7 @@ impl Store for MemoryStore {
         open.sort_by_key(|e| e.created);
         let snapshot = Snapshot {
             namespaces: inner.namespaces.clone(),
+            settings: inner.settings.clone(),
             runs: open.into_iter().map(StoredEntry::stored_run).collect(),
         };
         let (tx, rx) = oneshot::channel();
@@ -66,6 +68,7 @@ impl Store for MemoryStore {
     fn commit(&self, batch: Batch) -> Commit {
         let mut inner = self.inner();
         inner.namespaces.extend(batch.namespaces);
+        inner.settings.extend(batch.settings);
         for write in batch.runs {
             let next = inner.created + 1;
             let entry = inner

@@ -46,11 +46,13 @@ pub(crate) struct Batch {
     /// (name, JSON record) of namespaces to upsert.
     pub(crate) namespaces: Vec<(String, String)>,
     pub(crate) runs: Vec<RunWrite>,
+    /// (key, value) of server-wide settings to upsert (the clock's offset).
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
-        self.namespaces.is_empty() && self.runs.is_empty()
+        self.namespaces.is_empty() && self.runs.is_empty() && self.settings.is_empty()
     }
 }
 
@@ -65,6 +67,8 @@ pub(crate) struct StoredRun {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
     pub(crate) namespaces: BTreeMap<String, String>,
+    /// Server-wide settings by key.
+    pub(crate) settings: BTreeMap<String, String>,
     /// Open runs (and, from databases written before closed runs were recorded as such,
     /// closed ones too), oldest first.
     pub(crate) runs: Vec<StoredRun>,
@@ -152,6 +156,7 @@ pub(crate) mod conformance {
         let batch = Batch {
             namespaces: vec![("default".into(), "{}".into())],
             runs: vec![run_write("a", "s1", &[(1, b"e1"), (2, b"e2")])],
+            settings: vec![("k".into(), "1".into())],
         };
         store
             .commit(batch)
@@ -165,6 +170,7 @@ pub(crate) mod conformance {
                 run_write("a", "s2", &[(3, b"e3")]),
                 run_write("b", "t1", &[(1, b"f1")]),
             ],
+            settings: vec![("k".into(), "2".into())],
         };
         store
             .commit(second)
@@ -177,6 +183,7 @@ pub(crate) mod conformance {
             snapshot.namespaces.get("default").map(String::as_str),
             Some("{}")
         );
+        assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         let mut runs = snapshot.runs;
         runs.sort_by(|x, y| x.record.run_id.cmp(&y.record.run_id));
         assert_eq!(runs.len(), 2);
@@ -197,6 +204,7 @@ pub(crate) mod conformance {
         let third = Batch {
             namespaces: vec![],
             runs: vec![closed, successor],
+            settings: vec![],
         };
         store
             .commit(third)
@@ -261,6 +269,7 @@ pub(crate) mod conformance {
         let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}"));
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
+        assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
         drop(reopened);
         remove_database(&path);

@@ -45,6 +45,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_by_workflow ON runs (namespace, workflow_id);
     CREATE INDEX runs_open ON runs (run_id) WHERE closed_info IS NULL;
 ",
+    // Server-wide settings: the clock's offset (time skipped so far).
+    "
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+",
 ];
 
 /// The most commits written in one transaction.
@@ -271,7 +278,14 @@ fn write_all<'a>(
         let mut event = tx.prepare_cached(
             "INSERT OR REPLACE INTO events (run_id, event_id, data) VALUES (?1, ?2, ?3)",
         )?;
+        let mut setting = tx.prepare_cached(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?;
         for batch in batches {
+            for (key, value) in &batch.settings {
+                setting.execute(params![key, value])?;
+            }
             for (name, record) in &batch.namespaces {
                 namespace.execute(params![name, record])?;
             }
@@ -304,6 +318,15 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
         let (name, record) = row?;
         namespaces.insert(name, record);
     }
+    let mut settings = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT key, value FROM settings")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (key, value) = row?;
+        settings.insert(key, value);
+    }
     let mut stmt = conn.prepare(
         "SELECT run_id, namespace, workflow_id, state, buffered, closed_info
          FROM runs WHERE closed_info IS NULL ORDER BY rowid",
@@ -316,7 +339,11 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
         let events = read_events(conn, &record.run_id)?;
         runs.push(StoredRun { record, events });
     }
-    Ok(Snapshot { namespaces, runs })
+    Ok(Snapshot {
+        namespaces,
+        settings,
+        runs,
+    })
 }
 
 #[cfg(test)]
@@ -356,7 +383,7 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner())
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap_or_else(|e| panic!("version: {e}"));
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         drop(store);
         crate::store::conformance::remove_database(&path);
     }

@@ -15,6 +15,7 @@ mod history;
 mod persistence;
 mod queries;
 mod sticky;
+mod time_skipping;
 mod updates;
 mod visibility;
 mod workflows;

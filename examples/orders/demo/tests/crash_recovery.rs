@@ -71,6 +71,8 @@ impl Demo {
             // the process dies.
             ("ORDERS_PAYMENT_FAILURE_RATE", "0.3".to_owned()),
             ("WORKFLOW_SHUTDOWN_GRACE_PERIOD", "5s".to_owned()),
+            // Demo mode serves the console on 127.0.0.1:8233; tests run side by side.
+            ("WORKFLOW_CONSOLE_LISTEN", "off".to_owned()),
         ];
         let mut demo = Self {
             process: Process::spawn("orders-demo", &env, logs),

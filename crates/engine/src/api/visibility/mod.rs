@@ -32,42 +32,38 @@ const MAX_PAGE: usize = 1000;
 
 impl Visible for Execution {
     fn workflow_id(&self) -> &str {
-        &self.state.workflow_id
+        self.workflow_id()
     }
     fn run_id(&self) -> &str {
-        &self.state.run_id
+        self.run_id()
     }
     fn workflow_type(&self) -> &str {
-        &self.state.workflow_type
+        self.workflow_type()
     }
     fn task_queue(&self) -> &str {
-        &self.state.task_queue
+        self.task_queue()
     }
     fn status(&self) -> i32 {
-        self.state.status
+        self.status()
     }
     fn start_ms(&self) -> i64 {
-        self.state.start_time_ms
+        self.start_time_ms()
     }
     fn close_ms(&self) -> Option<i64> {
-        self.state.close_time_ms
+        self.close_time_ms()
     }
     fn history_length(&self) -> Option<i64> {
-        self.state
-            .close_time_ms
-            .map(|_| i64::try_from(self.events.len()).unwrap_or(i64::MAX))
+        self.close_time_ms()
+            .map(|_| i64::try_from(self.history().len()).unwrap_or(i64::MAX))
     }
     fn parent(&self) -> Option<WorkflowExecution> {
-        self.state.parent.as_ref().map(|p| WorkflowExecution {
-            workflow_id: p.workflow_id.clone(),
-            run_id: p.run_id.clone(),
-        })
+        self.parent_execution()
     }
     fn root(&self) -> Option<WorkflowExecution> {
         self.root_execution()
     }
     fn search_attribute(&self, name: &str) -> Option<&Payload> {
-        self.properties.search_attributes.get(name)
+        self.search_attribute(name)
     }
 }
 
@@ -137,12 +133,8 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
         registry.namespace(namespace)?;
         let mut in_memory = HashSet::new();
         let mut rows = Vec::new();
-        for exec in registry
-            .runs
-            .values()
-            .filter(|e| e.state.namespace == namespace)
-        {
-            in_memory.insert(exec.state.run_id.clone());
+        for exec in registry.runs_in(namespace) {
+            in_memory.insert(exec.run_id().to_owned());
             if filter.matches(exec) {
                 rows.push(Row::new(registry.execution_info(exec)));
             }

@@ -27,12 +27,18 @@ impl From<ClientError> for ApiError {
         match error {
             ClientError::NotFound { .. } => ApiError::NotFound("no such order".to_owned()),
             ClientError::AlreadyStarted { .. } => ApiError::Conflict(error.to_string()),
-            ClientError::Unavailable { .. } => ApiError::Unavailable(format!(
-                "the workflow service is unavailable, retry later ({error})"
-            )),
+            ClientError::Unavailable { .. } | ClientError::NoAnswer { .. } => {
+                ApiError::Unavailable(format!(
+                    "the workflow service is unavailable, retry later ({error})"
+                ))
+            }
             ClientError::UpdateRejected { message, .. } => ApiError::Conflict(message),
-            ClientError::InvalidRequest(message) => ApiError::BadRequest(message),
-            ClientError::QueryFailed { .. } => ApiError::Unavailable(error.to_string()),
+            ClientError::InvalidRequest(status) => {
+                ApiError::BadRequest(status.message().to_owned())
+            }
+            ClientError::QueryFailed { .. } | ClientError::QueryRejected { .. } => {
+                ApiError::Unavailable(error.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

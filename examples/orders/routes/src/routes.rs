@@ -324,11 +324,13 @@ async fn order_result(
             result.done = false;
             return Ok((StatusCode::ACCEPTED, Json(result)).into_response());
         }
-        Err(ClientError::WorkflowClosed {
-            outcome, message, ..
-        }) => {
-            result.outcome = Some(outcome.to_owned());
+        Err(ClientError::WorkflowFailed { failure, .. }) => {
+            result.outcome = Some("failed".to_owned());
+            let message = failure.to_string();
             result.message = (!message.is_empty()).then_some(message);
+        }
+        Err(ClientError::WorkflowClosed { outcome, .. }) => {
+            result.outcome = Some(outcome.to_owned());
         }
         Err(e) => return Err(e.into()),
     }
