@@ -14,7 +14,7 @@ use crate::{
         testservice::test_service_server::TestServiceServer,
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
-    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
+    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
     store::{MemoryStore, SqliteStore, Store},
 };
@@ -35,6 +35,12 @@ pub struct EngineOptions {
     /// Custom search attributes to register in every namespace at start, as the dev
     /// server's `--search-attribute NAME=TYPE` does.
     pub search_attributes: Vec<(String, IndexedValueType)>,
+    /// The history length (events) from which workflow tasks suggest continue-as-new: the
+    /// dev server's dynamic config `limit.historyCount.suggestContinueAsNew`. Default 4096.
+    pub suggest_continue_as_new_events: i64,
+    /// The history size (bytes) from which workflow tasks suggest continue-as-new:
+    /// `limit.historySize.suggestContinueAsNew`. Default 4 MiB.
+    pub suggest_continue_as_new_bytes: i64,
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
@@ -53,6 +59,8 @@ impl Default for EngineOptions {
             database: None,
             namespaces: Vec::new(),
             search_attributes: Vec::new(),
+            suggest_continue_as_new_events: SuggestContinueAsNew::default().events,
+            suggest_continue_as_new_bytes: SuggestContinueAsNew::default().bytes,
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
             time_skipping: TimeSkipping::Off,
@@ -217,7 +225,11 @@ pub(crate) async fn recover(
             "the clock carries on ahead of wall time"
         );
     }
-    let registry = Registry::restore(snapshot);
+    let mut registry = Registry::restore(snapshot);
+    registry.suggest_continue_as_new = SuggestContinueAsNew {
+        events: options.suggest_continue_as_new_events,
+        bytes: options.suggest_continue_as_new_bytes,
+    };
     let recovered = registry.runs_in_memory().count();
     let runtime = Arc::new(EngineRuntime::new(
         registry,

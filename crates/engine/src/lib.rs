@@ -57,6 +57,10 @@
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
+//! - Of the dynamic config (`--dynamic-config-value`), only
+//!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
+//!   are honoured; the size counts the encoded events (the real server counts its stored
+//!   blobs, a little more). Other keys are accepted and ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 

@@ -88,7 +88,9 @@ struct ServeArgs {
     /// Accepted for compatibility; this engine has no UI.
     #[arg(long = "ui-port")]
     ui_port: Option<u16>,
-    /// Accepted for compatibility and ignored (KEY=VALUE).
+    /// A dynamic config value (KEY=VALUE, repeatable). Honoured:
+    /// `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`;
+    /// others are accepted and ignored.
     #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
     /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
@@ -140,6 +142,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Applies one `--dynamic-config-value KEY=VALUE` (already checked to have a `=`).
+fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Result<()> {
+    let (key, raw) = value.split_once('=').unwrap_or((value, ""));
+    let target = match key {
+        "limit.historyCount.suggestContinueAsNew" => &mut options.suggest_continue_as_new_events,
+        "limit.historySize.suggestContinueAsNew" => &mut options.suggest_continue_as_new_bytes,
+        _ => {
+            tracing::info!(value, "ignoring --dynamic-config-value");
+            return Ok(());
+        }
+    };
+    *target = raw
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &i64| *n > 0)
+        .with_context(|| {
+            format!("--dynamic-config-value {key}: want a positive whole number, got {raw:?}")
+        })?;
+    Ok(())
 }
 
 fn parse_search_attribute(value: &str) -> Result<(String, IndexedValueType), String> {
@@ -207,10 +231,10 @@ fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
     if args.log_format == LogFormat::Json {
         tracing::debug!("--log-format json: logs are written as text");
     }
-    for value in &args.dynamic_config_values {
-        tracing::info!(value, "ignoring --dynamic-config-value");
-    }
     let mut options = EngineOptions::new(SocketAddr::new(args.ip, args.port));
+    for value in &args.dynamic_config_values {
+        apply_dynamic_config(&mut options, value)?;
+    }
     options.namespaces = args.namespaces;
     options.search_attributes = args.search_attributes;
     options.database = args.db_filename;

@@ -53,7 +53,7 @@ pub(crate) use namespace::NamespaceRecord;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
-pub(crate) use workflow_task::{Poller, WorkflowTaskRef};
+pub(crate) use workflow_task::{Poller, SuggestContinueAsNew, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};
 
@@ -69,6 +69,8 @@ pub(crate) struct Registry {
     /// Runs handed out mutably since the last batch: the only ones that may need writing.
     pub(crate) touched: HashSet<String>,
     residency: residency::Residency,
+    /// When a workflow task suggests continue-as-new.
+    pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
 }
 
 impl Registry {

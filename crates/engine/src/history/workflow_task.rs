@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
-    enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    enums::v1::{SuggestContinueAsNewReason, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         History, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
@@ -148,6 +148,38 @@ impl Execution {
     }
 }
 
+/// The history length and size at which a workflow task tells the worker to continue as
+/// new: the dev server's dynamic config `limit.historyCount.suggestContinueAsNew` and
+/// `limit.historySize.suggestContinueAsNew`, with the real server's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SuggestContinueAsNew {
+    pub(crate) events: i64,
+    pub(crate) bytes: i64,
+}
+
+impl Default for SuggestContinueAsNew {
+    fn default() -> Self {
+        Self {
+            events: 4 * 1024,
+            bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl SuggestContinueAsNew {
+    /// Why a run with `events` events of `bytes` bytes so far should continue as new.
+    fn reasons(self, events: i64, bytes: i64) -> Vec<i32> {
+        let mut reasons = Vec::new();
+        if bytes >= self.bytes {
+            reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+        }
+        if events >= self.events {
+            reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+        }
+        reasons
+    }
+}
+
 impl Registry {
     /// Hands the scheduled workflow task to a poller: records `WorkflowTaskStarted` and
     /// builds the poll response. `None` when the task is stale.
@@ -160,6 +192,7 @@ impl Registry {
         fx: &mut Effects,
     ) -> Option<PollWorkflowTaskQueueResponse> {
         let identity = poller.identity;
+        let limits = self.suggest_continue_as_new;
         let exec = self.touch(run_id)?;
         let wt = exec.state.workflow_task.as_ref()?;
         if !exec.is_open()
@@ -174,6 +207,8 @@ impl Registry {
             .iter()
             .map(|e| i64::try_from(prost::Message::encoded_len(e)).unwrap_or(0))
             .sum();
+        let events = i64::try_from(exec.events.len()).unwrap_or(i64::MAX);
+        let suggest_continue_as_new_reasons = limits.reasons(events, history_size_bytes);
         let started_event_id = exec.append(
             now_ms,
             WorkflowTaskStartedEventAttributes {
@@ -181,6 +216,8 @@ impl Registry {
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
                 history_size_bytes,
+                suggest_continue_as_new: !suggest_continue_as_new_reasons.is_empty(),
+                suggest_continue_as_new_reasons,
                 ..Default::default()
             },
         );
@@ -375,4 +412,27 @@ pub(crate) fn normal_queue(name: &str) -> TaskQueue {
 
 pub(crate) fn task_not_found() -> crate::error::EngineError {
     crate::error::EngineError::not_found("Workflow task not found.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_as_new_is_suggested_at_either_limit() {
+        let limits = SuggestContinueAsNew {
+            events: 10,
+            bytes: 1000,
+        };
+        assert!(limits.reasons(9, 999).is_empty());
+        assert_eq!(
+            limits.reasons(10, 0),
+            [SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
+        );
+        assert_eq!(
+            limits.reasons(0, 1000),
+            [SuggestContinueAsNewReason::HistorySizeTooLarge as i32]
+        );
+        assert_eq!(limits.reasons(10, 1000).len(), 2);
+    }
 }

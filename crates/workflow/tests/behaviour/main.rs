@@ -7,6 +7,7 @@
 //! changing only the address.
 
 mod conflict;
+mod dynamic_config;
 mod visibility;
 mod workflows;
 

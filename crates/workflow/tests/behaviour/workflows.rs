@@ -343,6 +343,26 @@ impl Tagger {
     }
 }
 
+/// Sleeps 1 ms at a time until the server suggests continuing as new (at most `limit`
+/// times); returns how many timers it took, or `limit` + 1 when no suggestion came.
+#[workflow]
+#[derive(Default)]
+pub struct Suggested;
+
+#[workflow_methods]
+impl Suggested {
+    #[run(name = "Suggested")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, limit: u32) -> WorkflowResult<u32> {
+        for timers in 0..=limit {
+            if ctx.continue_as_new_suggested() {
+                return Ok(timers);
+            }
+            ctx.timer(Duration::from_millis(1)).await;
+        }
+        Ok(limit + 1)
+    }
+}
+
 pub fn register(
     options: &mut temporalio_sdk::WorkerOptions,
 ) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
@@ -358,6 +378,7 @@ pub fn register(
         .register_workflow::<Patient>()?
         .register_workflow::<Leaver>()?
         .register_workflow::<Tagger>()?
+        .register_workflow::<Suggested>()?
         .register_activities(SuiteActivities);
     Ok(())
 }
