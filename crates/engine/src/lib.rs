@@ -57,6 +57,9 @@
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
+//! - Activities cannot be paused, unpaused, reset or have their options updated
+//!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats
+//!   never report `activity_paused` or `activity_reset`; standalone activities do not exist.
 //! - Of the dynamic config (`--dynamic-config-value`), only
 //!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
 //!   are honoured; the size counts the encoded events (the real server counts its stored

@@ -240,6 +240,37 @@ impl WorkflowService for Service {
         ok(tasks::heartbeat(&self.runtime, request.into_inner()).await?)
     }
 
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
+        tasks::complete_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCompletedByIdResponse::default())
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
+        tasks::fail_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskFailedByIdResponse::default())
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
+        tasks::cancel_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCanceledByIdResponse::default())
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
+        ok(tasks::heartbeat_by_id(&self.runtime, request.into_inner()).await?)
+    }
+
     async fn record_worker_heartbeat(
         &self,
         _: Request<RecordWorkerHeartbeatRequest>,

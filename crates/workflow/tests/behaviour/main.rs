@@ -6,6 +6,7 @@
 //! `WORKFLOW_TEST_BACKEND` selects another, so the same suite can prove another engine by
 //! changing only the address.
 
+mod async_activities;
 mod conflict;
 mod dynamic_config;
 mod visibility;

@@ -28,6 +28,16 @@ impl SuiteActivities {
         Ok(attempt)
     }
 
+    /// Leaves its completion to a client (async completion): hands its task token over
+    /// under `key`.
+    #[activity]
+    pub async fn parked(ctx: ActivityContext, key: String) -> Result<String, ActivityError> {
+        if let Ok(mut parked) = PARKED.lock() {
+            parked.push((key, ctx.info().task_token.clone()));
+        }
+        Err(ActivityError::WillCompleteAsync)
+    }
+
     /// Sleeps for `millis`, longer than its start-to-close timeout allows.
     #[activity]
     pub async fn sleepy(_ctx: ActivityContext, millis: u64) -> Result<(), ActivityError> {
@@ -51,6 +61,19 @@ impl SuiteActivities {
         }
         Ok((attempt, resumed_from))
     }
+}
+
+/// Task tokens of parked activities, by the key their workflow passed them.
+pub static PARKED: std::sync::Mutex<Vec<(String, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+/// The token `parked` stored for `key`, once it has.
+pub fn parked_token(key: &str) -> Option<Vec<u8>> {
+    PARKED
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, token)| token.clone())
 }
 
 fn anyhow_like(message: String) -> ActivityError {
@@ -363,6 +386,32 @@ impl Suggested {
     }
 }
 
+/// Runs `parked` (activity id `park`, one attempt) and reports how it ended.
+#[workflow]
+#[derive(Default)]
+pub struct AwaitsAsync;
+
+#[workflow_methods]
+impl AwaitsAsync {
+    #[run(name = "AwaitsAsync")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, key: String) -> WorkflowResult<String> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .activity_id("park".to_owned())
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build();
+        Ok(
+            match ctx
+                .execute_activity(SuiteActivities::parked, key, options)
+                .await
+            {
+                Ok(result) => format!("completed: {result}"),
+                Err(ActivityExecutionError::Cancelled(_)) => "cancelled".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            },
+        )
+    }
+}
+
 pub fn register(
     options: &mut temporalio_sdk::WorkerOptions,
 ) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
@@ -379,6 +428,7 @@ pub fn register(
         .register_workflow::<Leaver>()?
         .register_workflow::<Tagger>()?
         .register_workflow::<Suggested>()?
+        .register_workflow::<AwaitsAsync>()?
         .register_activities(SuiteActivities);
     Ok(())
 }
