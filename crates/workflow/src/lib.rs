@@ -14,6 +14,7 @@
 //! - [`app`]: the process runtime (roles, worker hosting, shutdown).
 //! - [`health`], [`metrics`]: the operational endpoint.
 //! - [`console`]: the workflow console (JSON API and web pages) on its own listener.
+//! - `testing` (feature `testing`): `TestEnv`, a time-skipping test server in the process.
 //!
 //! ## Example
 //!
@@ -43,6 +44,9 @@ pub mod contract;
 pub mod error;
 pub mod health;
 pub mod metrics;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time_lock;
 
 pub use app::{App, Services, shutdown_signal};
 pub use client::{

@@ -9,27 +9,27 @@ use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     command::v1::ScheduleActivityTaskCommandAttributes,
     common::v1::{Payloads, WorkflowType},
-    enums::v1::{RetryState, TimeoutType},
-    failure::v1::{Failure, TimeoutFailureInfo, failure::FailureInfo},
+    failure::v1::Failure,
     history::v1::{
         ActivityTaskCancelRequestedEventAttributes, ActivityTaskCanceledEventAttributes,
         ActivityTaskCompletedEventAttributes, ActivityTaskFailedEventAttributes,
         ActivityTaskScheduledEventAttributes, ActivityTaskStartedEventAttributes,
-        ActivityTaskTimedOutEventAttributes, history_event::Attributes,
+        history_event::Attributes,
     },
     workflowservice::v1::PollActivityTaskQueueResponse,
 };
 
+mod timeouts;
+
+use timeouts::Timeouts;
+
 use super::{
-    Effects, Execution, QueueKind, Registry, Task, TimerKey,
-    effects::ActivityTimeout,
-    retry::{self, Decision},
-    token::TaskToken,
-    workflow_task::normal_queue,
+    Effects, Execution, QueueKind, Registry, Task, TimerKey, effects::ActivityTimeout, retry,
+    token::TaskToken, workflow_task::normal_queue,
 };
 use crate::{
     error::{EngineError, Result},
-    time::{duration, duration_ms, timestamp},
+    time::{duration, timestamp},
 };
 
 /// Where an activity attempt is.
@@ -70,49 +70,6 @@ pub(crate) struct ActivityRef<'a> {
     pub(crate) run_id: &'a str,
     pub(crate) scheduled_event_id: i64,
     pub(crate) attempt: i32,
-}
-
-/// Resolved timeouts of an activity, in milliseconds.
-#[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    schedule_to_close: Option<i64>,
-    schedule_to_start: Option<i64>,
-    start_to_close: Option<i64>,
-    heartbeat: Option<i64>,
-}
-
-impl Timeouts {
-    fn of(a: &ActivityTaskScheduledEventAttributes) -> Self {
-        Self {
-            schedule_to_close: duration_ms(a.schedule_to_close_timeout.as_ref()),
-            schedule_to_start: duration_ms(a.schedule_to_start_timeout.as_ref()),
-            start_to_close: duration_ms(a.start_to_close_timeout.as_ref()),
-            heartbeat: duration_ms(a.heartbeat_timeout.as_ref()),
-        }
-    }
-
-    /// Fills unset timeouts the way Temporal does: the run timeout caps schedule-to-close,
-    /// which is the default for the other two; heartbeat never exceeds start-to-close.
-    fn resolve(a: &ScheduleActivityTaskCommandAttributes, run_timeout: Option<i64>) -> Self {
-        let cap = |v: Option<i64>| match (v, run_timeout) {
-            (Some(v), Some(run)) => Some(v.min(run)),
-            (v, run) => v.or(run),
-        };
-        let schedule_to_close = cap(duration_ms(a.schedule_to_close_timeout.as_ref()));
-        let start_to_close = duration_ms(a.start_to_close_timeout.as_ref())
-            .or(schedule_to_close)
-            .map(|v| schedule_to_close.map_or(v, |s| v.min(s)));
-        let schedule_to_start = duration_ms(a.schedule_to_start_timeout.as_ref())
-            .map(|v| schedule_to_close.map_or(v, |s| v.min(s)));
-        let heartbeat = duration_ms(a.heartbeat_timeout.as_ref())
-            .map(|v| start_to_close.map_or(v, |s| v.min(s)));
-        Self {
-            schedule_to_close,
-            schedule_to_start,
-            start_to_close,
-            heartbeat,
-        }
-    }
 }
 
 impl Execution {
@@ -305,50 +262,6 @@ impl Execution {
         self.add_event(now_ms, outcome(started_id));
         self.ensure_workflow_task(now_ms, fx);
         fx.history_changed();
-    }
-
-    /// After a failed or timed-out attempt: retry with backoff, or report `Stop`.
-    fn retry_or_stop(
-        &mut self,
-        scheduled_event_id: i64,
-        failure: &Failure,
-        retryable_failure: Option<&Failure>,
-        now_ms: i64,
-        fx: &mut Effects,
-    ) -> Option<RetryState> {
-        let attributes = self.activity_attributes(scheduled_event_id)?;
-        let policy = retry::with_defaults(attributes.retry_policy.clone());
-        let s2c = Timeouts::of(attributes).schedule_to_close;
-        let activity = self.state.activities.get(&scheduled_event_id)?;
-        let deadline = s2c.map(|s| activity.scheduled_time_ms + s);
-        match retry::decide(
-            &policy,
-            activity.attempt,
-            retryable_failure,
-            now_ms,
-            deadline,
-        ) {
-            Decision::Stop(state) => Some(state),
-            Decision::Retry(backoff_ms) => {
-                let activity = self.state.activities.get_mut(&scheduled_event_id)?;
-                activity.attempt = activity.attempt.saturating_add(1);
-                activity.phase = ActivityPhase::Backoff;
-                activity.attempt_scheduled_time_ms = now_ms + backoff_ms;
-                activity.started_time_ms = 0;
-                activity.last_failure = Some(failure.encode_to_vec());
-                let snapshot = activity.clone();
-                self.dirty = true;
-                fx.timer(
-                    snapshot.attempt_scheduled_time_ms,
-                    TimerKey::ActivityRetry {
-                        run_id: self.state.run_id.clone(),
-                        scheduled_event_id,
-                        attempt: snapshot.attempt,
-                    },
-                );
-                None
-            }
-        }
     }
 
     fn started_activity(&mut self, r: &ActivityRef<'_>) -> Result<&mut ActivityState> {
@@ -592,126 +505,273 @@ impl Registry {
         }
         Ok(cancel_requested)
     }
-
-    /// An activity timeout timer fired.
-    pub(crate) fn on_activity_timeout(
-        &mut self,
-        r: &ActivityRef<'_>,
-        timeout: ActivityTimeout,
-        now_ms: i64,
-        fx: &mut Effects,
-    ) {
-        let Some(exec) = self.touch(r.run_id) else {
-            return;
-        };
-        if !exec.is_open() {
-            return;
-        }
-        let Some(attributes) = exec.activity_attributes(r.scheduled_event_id) else {
-            return;
-        };
-        let timeouts = Timeouts::of(attributes);
-        let Some(activity) = exec.state.activities.get(&r.scheduled_event_id) else {
-            return;
-        };
-        let expired = match timeout {
-            ActivityTimeout::ScheduleToClose => timeouts
-                .schedule_to_close
-                .is_some_and(|t| activity.scheduled_time_ms + t <= now_ms),
-            ActivityTimeout::ScheduleToStart => {
-                activity.attempt == r.attempt
-                    && activity.phase == ActivityPhase::Scheduled
-                    && timeouts
-                        .schedule_to_start
-                        .is_some_and(|t| activity.attempt_scheduled_time_ms + t <= now_ms)
-            }
-            ActivityTimeout::StartToClose => {
-                activity.attempt == r.attempt
-                    && activity.phase == ActivityPhase::Started
-                    && timeouts
-                        .start_to_close
-                        .is_some_and(|t| activity.started_time_ms + t <= now_ms)
-            }
-            ActivityTimeout::Heartbeat => {
-                let last = activity.last_heartbeat_ms.max(activity.started_time_ms);
-                activity.attempt == r.attempt
-                    && activity.phase == ActivityPhase::Started
-                    && timeouts.heartbeat.is_some_and(|t| last + t <= now_ms)
-            }
-        };
-        if !expired {
-            return;
-        }
-        let details = activity
-            .heartbeat_details
-            .as_deref()
-            .and_then(|b| Payloads::decode(b).ok());
-        let failure = timeout_failure(timeout, details);
-        let retryable = matches!(
-            timeout,
-            ActivityTimeout::StartToClose | ActivityTimeout::Heartbeat
-        );
-        let retry_state = if retryable {
-            match exec.retry_or_stop(r.scheduled_event_id, &failure, None, now_ms, fx) {
-                None => return,
-                Some(state) => state,
-            }
-        } else {
-            RetryState::Timeout
-        };
-        let scheduled_event_id = r.scheduled_event_id;
-        exec.resolve_activity(
-            scheduled_event_id,
-            |started_event_id| {
-                ActivityTaskTimedOutEventAttributes {
-                    failure: Some(failure),
-                    scheduled_event_id,
-                    started_event_id,
-                    retry_state: retry_state as i32,
-                }
-                .into()
-            },
-            now_ms,
-            fx,
-        );
-    }
-
-    /// An activity's retry backoff elapsed: put the next attempt on its queue.
-    pub(crate) fn on_activity_retry(&mut self, r: &ActivityRef<'_>, now_ms: i64, fx: &mut Effects) {
-        let Some(exec) = self.touch(r.run_id) else {
-            return;
-        };
-        if !exec.is_open() {
-            return;
-        }
-        let Some(activity) = exec.state.activities.get_mut(&r.scheduled_event_id) else {
-            return;
-        };
-        if activity.phase != ActivityPhase::Backoff || activity.attempt != r.attempt {
-            return;
-        }
-        activity.phase = ActivityPhase::Scheduled;
-        activity.attempt_scheduled_time_ms = now_ms;
-        let activity = activity.clone();
-        exec.dirty = true;
-        exec.arm_activity(&activity, fx);
-    }
 }
 
-fn timeout_failure(timeout: ActivityTimeout, details: Option<Payloads>) -> Failure {
-    let (name, kind) = match timeout {
-        ActivityTimeout::ScheduleToStart => ("ScheduleToStart", TimeoutType::ScheduleToStart),
-        ActivityTimeout::StartToClose => ("StartToClose", TimeoutType::StartToClose),
-        ActivityTimeout::ScheduleToClose => ("ScheduleToClose", TimeoutType::ScheduleToClose),
-        ActivityTimeout::Heartbeat => ("Heartbeat", TimeoutType::Heartbeat),
+#[cfg(test)]
+mod tests {
+    use temporalio_protos::temporal::api::{
+        command::v1::command::Attributes as C,
+        common::v1::ActivityType,
+        common::v1::RetryPolicy,
+        enums::v1::{EventType, RetryState},
+        history::v1::history_event::Attributes as A,
     };
-    Failure {
-        message: format!("activity {name} timeout"),
-        source: "Server".to_owned(),
-        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
-            timeout_type: kind as i32,
-            last_heartbeat_details: details,
-        })),
-        ..Default::default()
+
+    use super::*;
+    use crate::history::testing::{self, NOW};
+
+    const RUN: &str = "activity-run";
+
+    /// A run whose first workflow task scheduled one activity with these timeouts (ms) and
+    /// retry policy; returns (registry, run id, scheduled event id).
+    fn scheduled(
+        start_to_close: Option<i64>,
+        schedule_to_close: Option<i64>,
+        retry_policy: Option<RetryPolicy>,
+    ) -> (Registry, String, i64) {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, RUN);
+        let command = ScheduleActivityTaskCommandAttributes {
+            activity_id: "a".into(),
+            activity_type: Some(ActivityType { name: "Act".into() }),
+            start_to_close_timeout: start_to_close.map(duration),
+            schedule_to_close_timeout: schedule_to_close.map(duration),
+            retry_policy,
+            ..Default::default()
+        };
+        testing::decide(
+            &mut registry,
+            &run_id,
+            vec![C::ScheduleActivityTaskCommandAttributes(command)],
+        );
+        let scheduled_event_id = registry
+            .run(&run_id)
+            .ok()
+            .and_then(|e| e.state.activities.keys().next().copied())
+            .unwrap_or_else(|| panic!("no activity scheduled"));
+        (registry, run_id, scheduled_event_id)
+    }
+
+    fn activity<'a>(registry: &'a Registry, run_id: &str, id: i64) -> Option<&'a ActivityState> {
+        registry
+            .run(run_id)
+            .ok()
+            .and_then(|e| e.state.activities.get(&id))
+    }
+
+    fn start(registry: &mut Registry, run_id: &str, id: i64, attempt: i32, now: i64) -> Effects {
+        let mut fx = Effects::default();
+        let started = registry.start_activity(run_id, id, attempt, "worker", now, &mut fx);
+        assert!(started.is_some(), "attempt {attempt} starts");
+        fx
+    }
+
+    /// The id and attributes of the run's last event of type `kind`.
+    fn last_event(registry: &Registry, run_id: &str, kind: EventType) -> Option<(i64, Attributes)> {
+        let exec = registry.run(run_id).ok()?;
+        let event = exec
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.event_type == kind as i32)?;
+        Some((event.event_id, event.attributes.clone()?))
+    }
+
+    #[test]
+    fn a_start_to_close_timeout_retries_after_the_backoff_without_history() {
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
+        let fx = start(&mut registry, &run_id, id, 1, NOW);
+        assert!(
+            testing::timers(&fx)
+                .iter()
+                .any(|(at, t)| *at == NOW + 10_000
+                    && matches!(
+                        t,
+                        TimerKey::Activity {
+                            attempt: 1,
+                            timeout: ActivityTimeout::StartToClose,
+                            ..
+                        }
+                    )),
+            "start-to-close timer armed: {fx:?}"
+        );
+        let events_before = testing::event_types(&registry, &run_id);
+        let r = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id: id,
+            attempt: 1,
+        };
+        let mut fx = Effects::default();
+        registry.on_activity_timeout(&r, ActivityTimeout::StartToClose, NOW + 10_000, &mut fx);
+        let a = activity(&registry, &run_id, id).unwrap_or_else(|| panic!("still pending"));
+        assert_eq!((a.phase, a.attempt), (ActivityPhase::Backoff, 2));
+        // The default policy's first backoff is 1 s.
+        assert_eq!(a.attempt_scheduled_time_ms, NOW + 11_000);
+        assert_eq!(
+            testing::timers(&fx),
+            [(
+                NOW + 11_000,
+                TimerKey::ActivityRetry {
+                    run_id: run_id.clone(),
+                    scheduled_event_id: id,
+                    attempt: 2
+                }
+            )]
+        );
+        assert_eq!(testing::event_types(&registry, &run_id), events_before);
+
+        let mut fx = Effects::default();
+        let r2 = ActivityRef { attempt: 2, ..r };
+        registry.on_activity_retry(&r2, NOW + 11_000, &mut fx);
+        assert_eq!(
+            activity(&registry, &run_id, id).map(|a| a.phase),
+            Some(ActivityPhase::Scheduled)
+        );
+        assert_eq!(
+            testing::dispatched(&fx),
+            [Task::Activity {
+                run_id: run_id.clone(),
+                scheduled_event_id: id,
+                attempt: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn stale_attempts_and_early_timers_change_nothing() {
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
+        start(&mut registry, &run_id, id, 1, NOW);
+        let attempt1 = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id: id,
+            attempt: 1,
+        };
+        // A timer that fires before the deadline (a restart re-arms them all) is ignored.
+        let mut fx = Effects::default();
+        registry.on_activity_timeout(
+            &attempt1,
+            ActivityTimeout::StartToClose,
+            NOW + 9_999,
+            &mut fx,
+        );
+        assert_eq!(
+            activity(&registry, &run_id, id).map(|a| (a.phase, a.attempt)),
+            Some((ActivityPhase::Started, 1))
+        );
+        registry.on_activity_timeout(
+            &attempt1,
+            ActivityTimeout::StartToClose,
+            NOW + 10_000,
+            &mut fx,
+        );
+        registry.on_activity_retry(
+            &ActivityRef {
+                attempt: 2,
+                ..attempt1
+            },
+            NOW + 11_000,
+            &mut fx,
+        );
+        start(&mut registry, &run_id, id, 2, NOW + 11_000);
+
+        // Attempt 1's worker answers late; its timers fire late: all refused or ignored.
+        let late = registry.complete_activity(&attempt1, None, "w", NOW + 12_000, &mut fx);
+        assert!(matches!(late, Err(EngineError::NotFound(_))), "{late:?}");
+        registry.on_activity_timeout(
+            &attempt1,
+            ActivityTimeout::StartToClose,
+            NOW + 30_000,
+            &mut fx,
+        );
+        assert!(
+            registry
+                .start_activity(&run_id, id, 1, "worker", NOW + 12_000, &mut fx)
+                .is_none(),
+            "the task of attempt 1 is stale"
+        );
+        assert_eq!(
+            activity(&registry, &run_id, id).map(|a| (a.phase, a.attempt)),
+            Some((ActivityPhase::Started, 2))
+        );
+    }
+
+    #[test]
+    fn schedule_to_close_resolves_the_activity_as_timed_out() {
+        let (mut registry, run_id, id) = scheduled(None, Some(5_000), None);
+        let r = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id: id,
+            attempt: 1,
+        };
+        let mut fx = Effects::default();
+        registry.on_activity_timeout(&r, ActivityTimeout::ScheduleToClose, NOW + 5_000, &mut fx);
+        assert!(activity(&registry, &run_id, id).is_none(), "resolved");
+        let Some((_, A::ActivityTaskTimedOutEventAttributes(timed_out))) =
+            last_event(&registry, &run_id, EventType::ActivityTaskTimedOut)
+        else {
+            panic!(
+                "no timed-out event: {:?}",
+                testing::event_types(&registry, &run_id)
+            );
+        };
+        assert_eq!(timed_out.retry_state, RetryState::Timeout as i32);
+        assert_eq!(timed_out.started_event_id, 0, "it never started");
+        assert!(
+            registry
+                .run(&run_id)
+                .is_ok_and(|e| e.state.workflow_task.is_some()),
+            "the workflow gets a task to see it"
+        );
+    }
+
+    #[test]
+    fn the_last_allowed_attempt_fails_the_activity_with_its_started_event() {
+        let policy = RetryPolicy {
+            maximum_attempts: 2,
+            ..Default::default()
+        };
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, Some(policy));
+        let failure = Failure {
+            message: "boom".into(),
+            ..Default::default()
+        };
+        let mut fx = Effects::default();
+        start(&mut registry, &run_id, id, 1, NOW);
+        let r1 = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id: id,
+            attempt: 1,
+        };
+        let failed = registry.fail_activity(&r1, failure.clone(), None, "w", NOW, &mut fx);
+        assert!(failed.is_ok(), "{failed:?}");
+        assert_eq!(
+            activity(&registry, &run_id, id).map(|a| (a.phase, a.attempt)),
+            Some((ActivityPhase::Backoff, 2))
+        );
+        let r2 = ActivityRef { attempt: 2, ..r1 };
+        registry.on_activity_retry(&r2, NOW + 1_000, &mut fx);
+        start(&mut registry, &run_id, id, 2, NOW + 1_000);
+        let failed = registry.fail_activity(&r2, failure, None, "w", NOW + 1_500, &mut fx);
+        assert!(failed.is_ok(), "{failed:?}");
+        // Only the final attempt is written: one started event, then the failure.
+        let types = testing::event_types(&registry, &run_id);
+        let started = types
+            .iter()
+            .filter(|t| **t == EventType::ActivityTaskStarted)
+            .count();
+        assert_eq!(started, 1, "{types:?}");
+        let Some((started_id, A::ActivityTaskStartedEventAttributes(s))) =
+            last_event(&registry, &run_id, EventType::ActivityTaskStarted)
+        else {
+            panic!("no started event: {types:?}");
+        };
+        assert_eq!(s.attempt, 2);
+        let Some((_, A::ActivityTaskFailedEventAttributes(f))) =
+            last_event(&registry, &run_id, EventType::ActivityTaskFailed)
+        else {
+            panic!("no failed event: {types:?}");
+        };
+        assert_eq!(f.retry_state, RetryState::MaximumAttemptsReached as i32);
+        assert_eq!(f.started_event_id, started_id);
     }
 }

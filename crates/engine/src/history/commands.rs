@@ -480,3 +480,145 @@ fn continue_as_new(
     exec.state.new_run_id = Some(new_run_id);
     spec
 }
+
+#[cfg(test)]
+mod tests {
+    use temporalio_protos::temporal::api::{
+        command::v1::{
+            CompleteWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes,
+            SignalExternalWorkflowExecutionCommandAttributes, StartTimerCommandAttributes,
+        },
+        common::v1::WorkflowExecution,
+        enums::v1::EventType,
+        history::v1::history_event::Attributes as A,
+    };
+
+    use super::*;
+    use crate::{
+        history::{
+            Signal,
+            testing::{self, NOW},
+        },
+        time::duration,
+    };
+
+    fn timer(id: &str) -> C {
+        C::StartTimerCommandAttributes(StartTimerCommandAttributes {
+            timer_id: id.into(),
+            start_to_fire_timeout: Some(duration(1_000)),
+        })
+    }
+
+    fn complete_workflow() -> C {
+        C::CompleteWorkflowExecutionCommandAttributes(CompleteWorkflowExecutionCommandAttributes {
+            result: None,
+        })
+    }
+
+    #[test]
+    fn an_invalid_command_fails_the_task_and_applies_none_of_them() {
+        use WorkflowTaskFailedCause as F;
+        let cases = [
+            (
+                C::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                    activity_id: "a".into(),
+                    ..Default::default()
+                }),
+                F::BadScheduleActivityAttributes,
+                "ActivityType is not set on command.",
+            ),
+            (
+                timer(""),
+                F::BadStartTimerAttributes,
+                "TimerId is not set on command.",
+            ),
+            (
+                C::SignalExternalWorkflowExecutionCommandAttributes(
+                    SignalExternalWorkflowExecutionCommandAttributes {
+                        execution: Some(WorkflowExecution {
+                            workflow_id: "other".into(),
+                            run_id: String::new(),
+                        }),
+                        ..Default::default()
+                    },
+                ),
+                F::BadSignalWorkflowExecutionAttributes,
+                "SignalName is not set on command.",
+            ),
+        ];
+        for (i, (bad, cause, message)) in cases.into_iter().enumerate() {
+            let mut registry = testing::registry();
+            let run_id = testing::start(&mut registry, &format!("invalid-{i}"));
+            let task = testing::take_task(&mut registry, &run_id);
+            let mut fx = Effects::default();
+            let outcome = testing::try_complete(
+                &mut registry,
+                &task,
+                vec![timer("fine"), bad],
+                vec![],
+                &mut fx,
+            );
+            assert!(
+                matches!(&outcome, Err(EngineError::InvalidArgument(m)) if m == message),
+                "{outcome:?}"
+            );
+            let exec = registry.run(&run_id).unwrap_or_else(|e| panic!("{e}"));
+            let failed = exec.events.iter().find_map(|e| match &e.attributes {
+                Some(A::WorkflowTaskFailedEventAttributes(f)) => Some(f.cause),
+                _ => None,
+            });
+            assert_eq!(failed, Some(cause as i32), "case {i}");
+            assert!(
+                exec.state.timers.is_empty(),
+                "the valid timer was not started"
+            );
+            assert_eq!(
+                exec.state.workflow_task.as_ref().map(|wt| wt.attempt),
+                Some(2),
+                "the task is retried"
+            );
+        }
+    }
+
+    #[test]
+    fn closing_while_a_signal_waits_fails_the_task_as_unhandled_command() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "unhandled");
+        let task = testing::take_task(&mut registry, &run_id);
+        let signal = Signal {
+            name: "late".into(),
+            input: None,
+            identity: String::new(),
+            header: None,
+            request_id: String::new(),
+        };
+        let signaled = registry.signal(&run_id, signal, NOW, &mut Effects::default());
+        assert!(signaled.is_ok(), "{signaled:?}");
+        testing::complete(&mut registry, &task, vec![complete_workflow()], vec![]);
+        let exec = registry.run(&run_id).unwrap_or_else(|e| panic!("{e}"));
+        assert!(exec.is_open(), "the run did not close");
+        let types = testing::event_types(&registry, &run_id);
+        assert_eq!(
+            types[3..],
+            [
+                EventType::WorkflowTaskFailed,
+                EventType::WorkflowExecutionSignaled,
+                EventType::WorkflowTaskScheduled
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_after_a_close_command_are_ignored() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "after-close");
+        testing::decide(
+            &mut registry,
+            &run_id,
+            vec![complete_workflow(), timer("t")],
+        );
+        let types = testing::event_types(&registry, &run_id);
+        assert_eq!(types.last(), Some(&EventType::WorkflowExecutionCompleted));
+        assert!(!types.contains(&EventType::TimerStarted), "{types:?}");
+    }
+}

@@ -329,3 +329,162 @@ impl Execution {
         .or_else(|| Some(self.workflow_execution()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::testing::{self, NOW};
+
+    fn spec(workflow_id: &str, request_id: &str) -> NewRun {
+        NewRun {
+            namespace: "default".into(),
+            workflow_id: workflow_id.into(),
+            workflow_type: "T".into(),
+            task_queue: "q".into(),
+            request_id: request_id.into(),
+            ..Default::default()
+        }
+    }
+
+    fn start(registry: &mut Registry, spec: NewRun) -> Result<Started> {
+        registry.start_workflow(spec, NOW, &mut Effects::default())
+    }
+
+    fn signal() -> Signal {
+        Signal {
+            name: "s".into(),
+            input: None,
+            identity: String::new(),
+            header: None,
+            request_id: String::new(),
+        }
+    }
+
+    fn status(registry: &Registry, run_id: &str) -> i32 {
+        registry.run(run_id).map_or(0, |e| e.state.status)
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let mut registry = testing::registry();
+        for (mut s, field) in [
+            (spec("", "r"), "WorkflowId"),
+            (spec("w", "r"), "WorkflowType"),
+            (spec("w", "r"), "TaskQueue"),
+        ] {
+            match field {
+                "WorkflowType" => s.workflow_type.clear(),
+                "TaskQueue" => s.task_queue.clear(),
+                _ => {}
+            }
+            let refused = start(&mut registry, s);
+            assert!(
+                matches!(&refused, Err(EngineError::InvalidArgument(m)) if m.starts_with(field)),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retried_start_returns_the_same_run_and_others_follow_the_conflict_policy() {
+        let mut registry = testing::registry();
+        let first = start(&mut registry, spec("w", "r1")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.created);
+        let retried = start(&mut registry, spec("w", "r1")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(retried, first, "the same request id gets the same run");
+
+        let refused = start(&mut registry, spec("w", "r2"));
+        assert!(
+            matches!(refused, Err(EngineError::AlreadyStarted { .. })),
+            "{refused:?}"
+        );
+        let mut existing = spec("w", "r3");
+        existing.conflict_policy = WorkflowIdConflictPolicy::UseExisting as i32;
+        let used = start(&mut registry, existing).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (used.run_id.as_str(), used.created),
+            (first.run_id.as_str(), false)
+        );
+
+        let mut terminate = spec("w", "r4");
+        terminate.conflict_policy = WorkflowIdConflictPolicy::TerminateExisting as i32;
+        let second = start(&mut registry, terminate).unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.created && second.run_id != first.run_id);
+        assert_eq!(
+            status(&registry, &first.run_id),
+            WorkflowExecutionStatus::Terminated as i32
+        );
+        assert_eq!(
+            registry.current_run("default", "w").as_deref(),
+            Some(second.run_id.as_str())
+        );
+    }
+
+    #[test]
+    fn the_reuse_policy_decides_over_a_closed_run() {
+        let mut registry = testing::registry();
+        let first = start(&mut registry, spec("w", "r1")).unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .terminate(
+                &first.run_id,
+                "done",
+                None,
+                "",
+                NOW,
+                &mut Effects::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut reject = spec("w", "r2");
+        reject.reuse_policy = WorkflowIdReusePolicy::RejectDuplicate as i32;
+        assert!(matches!(
+            start(&mut registry, reject),
+            Err(EngineError::AlreadyStarted { .. })
+        ));
+        // Terminated is not a success, so "failed only" allows it.
+        let mut failed_only = spec("w", "r3");
+        failed_only.reuse_policy = WorkflowIdReusePolicy::AllowDuplicateFailedOnly as i32;
+        let second = start(&mut registry, failed_only).unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.created && second.run_id != first.run_id);
+    }
+
+    #[test]
+    fn signal_with_start_refuses_fail_and_terminates_under_terminate_existing() {
+        let mut registry = testing::registry();
+        let mut fx = Effects::default();
+        let first = start(&mut registry, spec("w", "r1")).unwrap_or_else(|e| panic!("{e}"));
+
+        let mut fail = spec("w", "r2");
+        fail.conflict_policy = WorkflowIdConflictPolicy::Fail as i32;
+        let refused = registry.signal_with_start(fail, signal(), NOW, &mut fx);
+        assert!(
+            matches!(&refused, Err(EngineError::InvalidArgument(m)) if m.contains("not supported")),
+            "{refused:?}"
+        );
+
+        let signaled = registry
+            .signal_with_start(spec("w", "r3"), signal(), NOW, &mut fx)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (signaled.run_id.as_str(), signaled.created),
+            (first.run_id.as_str(), false)
+        );
+
+        let mut terminate = spec("w", "r4");
+        terminate.conflict_policy = WorkflowIdConflictPolicy::TerminateExisting as i32;
+        let second = registry
+            .signal_with_start(terminate, signal(), NOW, &mut fx)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.created && second.run_id != first.run_id);
+        assert_eq!(
+            status(&registry, &first.run_id),
+            WorkflowExecutionStatus::Terminated as i32
+        );
+        let signals = |run_id: &str| {
+            testing::event_types(&registry, run_id)
+                .into_iter()
+                .filter(|t| *t == temporalio_protos::temporal::api::enums::v1::EventType::WorkflowExecutionSignaled)
+                .count()
+        };
+        assert_eq!((signals(&first.run_id), signals(&second.run_id)), (1, 1));
+    }
+}

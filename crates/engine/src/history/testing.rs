@@ -9,7 +9,8 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, NewRun, Poller, Registry, WorkflowTaskRef, commands::QueryResults, token::TaskToken,
+    Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
+    commands::QueryResults, token::TaskToken,
 };
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
@@ -61,6 +62,20 @@ pub(crate) fn complete(
     commands: Vec<C>,
     messages: Vec<ProtocolMessage>,
 ) -> (QueryResults, Effects) {
+    let mut fx = Effects::default();
+    let answers = try_complete(registry, task, commands, messages, &mut fx)
+        .unwrap_or_else(|e| panic!("complete: {e}"));
+    (answers, fx)
+}
+
+/// Like [`complete`], but returns what the completion returned.
+pub(crate) fn try_complete(
+    registry: &mut Registry,
+    task: &PollWorkflowTaskQueueResponse,
+    commands: Vec<C>,
+    messages: Vec<ProtocolMessage>,
+    fx: &mut Effects,
+) -> crate::error::Result<QueryResults> {
     let TaskToken::Workflow {
         run_id,
         scheduled_event_id,
@@ -85,12 +100,9 @@ pub(crate) fn complete(
         messages,
         ..Default::default()
     };
-    let mut fx = Effects::default();
-    let answers = registry
-        .complete_workflow_task(&task, request, NOW, &mut fx)
-        .unwrap_or_else(|e| panic!("complete: {e}"));
-    registry.settle(NOW, &mut fx);
-    (answers, fx)
+    let answers = registry.complete_workflow_task(&task, request, NOW, fx);
+    registry.settle(NOW, fx);
+    answers
 }
 
 /// The types of a run's events, in order.
@@ -104,4 +116,30 @@ pub(crate) fn event_types(registry: &Registry, run_id: &str) -> Vec<EventType> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Takes the run's workflow task and completes it with `commands`; returns the effects.
+pub(crate) fn decide(registry: &mut Registry, run_id: &str, commands: Vec<C>) -> Effects {
+    let task = take_task(registry, run_id);
+    complete(registry, &task, commands, vec![]).1
+}
+
+/// The timers `fx` arms, in order.
+pub(crate) fn timers(fx: &Effects) -> Vec<(i64, TimerKey)> {
+    fx.0.iter()
+        .filter_map(|e| match e {
+            Effect::Timer { at_ms, timer } => Some((*at_ms, timer.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tasks `fx` puts on queues, in order.
+pub(crate) fn dispatched(fx: &Effects) -> Vec<Task> {
+    fx.0.iter()
+        .filter_map(|e| match e {
+            Effect::Dispatch { task, .. } => Some(task.clone()),
+            _ => None,
+        })
+        .collect()
 }

@@ -103,3 +103,76 @@ impl Registry {
         fx.history_changed();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use temporalio_protos::temporal::api::{
+        command::v1::{CancelTimerCommandAttributes, command::Attributes as C},
+        enums::v1::EventType,
+    };
+
+    use super::*;
+    use crate::{
+        history::testing::{self, NOW},
+        time::duration,
+    };
+
+    fn start_timer(id: &str, ms: i64) -> C {
+        C::StartTimerCommandAttributes(StartTimerCommandAttributes {
+            timer_id: id.into(),
+            start_to_fire_timeout: Some(duration(ms)),
+        })
+    }
+
+    #[test]
+    fn a_timer_fires_once_at_its_deadline_and_wakes_the_workflow() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "timer");
+        let fx = testing::decide(&mut registry, &run_id, vec![start_timer("t", 5_000)]);
+        let key = TimerKey::User {
+            run_id: run_id.clone(),
+            timer_id: "t".into(),
+        };
+        assert_eq!(testing::timers(&fx), [(NOW + 5_000, key)]);
+        let mut fx = Effects::default();
+        registry.on_user_timer(&run_id, "t", NOW + 4_999, &mut fx);
+        assert_eq!(
+            testing::event_types(&registry, &run_id).last(),
+            Some(&EventType::TimerStarted)
+        );
+        registry.on_user_timer(&run_id, "t", NOW + 5_000, &mut fx);
+        registry.on_user_timer(&run_id, "t", NOW + 5_001, &mut fx);
+        let types = testing::event_types(&registry, &run_id);
+        assert_eq!(
+            types[types.len() - 2..],
+            [EventType::TimerFired, EventType::WorkflowTaskScheduled]
+        );
+        assert_eq!(
+            types
+                .iter()
+                .filter(|t| **t == EventType::TimerFired)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_canceled_timer_never_fires() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "timer-cancel");
+        testing::decide(&mut registry, &run_id, vec![start_timer("t", 5_000)]);
+        // The workflow gets another task (as a signal would give it) and cancels the timer.
+        let exec = registry
+            .run_mut(&run_id)
+            .unwrap_or_else(|e| panic!("run: {e}"));
+        exec.ensure_workflow_task(NOW, &mut Effects::default());
+        let cancel = C::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+            timer_id: "t".into(),
+        });
+        testing::decide(&mut registry, &run_id, vec![cancel]);
+        registry.on_user_timer(&run_id, "t", NOW + 5_000, &mut Effects::default());
+        let types = testing::event_types(&registry, &run_id);
+        assert!(types.contains(&EventType::TimerCanceled), "{types:?}");
+        assert!(!types.contains(&EventType::TimerFired), "{types:?}");
+    }
+}

@@ -416,7 +416,117 @@ pub(crate) fn task_not_found() -> crate::error::EngineError {
 
 #[cfg(test)]
 mod tests {
+    use temporalio_protos::temporal::api::enums::v1::EventType;
+
     use super::*;
+    use crate::history::testing::{self, NOW};
+
+    fn task(registry: &Registry, run_id: &str) -> WorkflowTaskState {
+        registry
+            .run(run_id)
+            .ok()
+            .and_then(|e| e.state.workflow_task.clone())
+            .unwrap_or_else(|| panic!("run {run_id} has no workflow task"))
+    }
+
+    fn fail(registry: &mut Registry, run_id: &str, now: i64) -> Effects {
+        let wt = task(registry, run_id);
+        let r = WorkflowTaskRef {
+            run_id,
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+        };
+        let mut fx = Effects::default();
+        let failed = registry.fail_workflow_task(&r, 0, None, "worker", now, &mut fx);
+        assert!(failed.is_ok(), "{failed:?}");
+        fx
+    }
+
+    #[test]
+    fn a_task_that_outlives_its_timeout_times_out_and_is_scheduled_again() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "wt-timeout");
+        testing::take_task(&mut registry, &run_id);
+        let wt = task(&registry, &run_id);
+        let mut fx = Effects::default();
+        // Early (a re-armed timer) or for another task: ignored.
+        registry.on_workflow_task_timeout(&run_id, wt.scheduled_event_id, NOW + 9_999, &mut fx);
+        registry.on_workflow_task_timeout(
+            &run_id,
+            wt.scheduled_event_id + 7,
+            NOW + 10_000,
+            &mut fx,
+        );
+        assert_eq!(
+            task(&registry, &run_id).started_event_id,
+            wt.started_event_id
+        );
+
+        // The default task timeout is 10 s.
+        registry.on_workflow_task_timeout(&run_id, wt.scheduled_event_id, NOW + 10_000, &mut fx);
+        assert_eq!(
+            testing::event_types(&registry, &run_id)[2..],
+            [
+                EventType::WorkflowTaskStarted,
+                EventType::WorkflowTaskTimedOut,
+                EventType::WorkflowTaskScheduled
+            ]
+        );
+        let next = task(&registry, &run_id);
+        assert_eq!((next.attempt, next.started_event_id), (2, 0));
+        assert_eq!(
+            testing::dispatched(&fx),
+            [Task::Workflow {
+                run_id: run_id.clone(),
+                scheduled_event_id: next.scheduled_event_id
+            }]
+        );
+    }
+
+    #[test]
+    fn repeated_failures_wait_out_a_growing_backoff_before_dispatch() {
+        let mut registry = testing::registry();
+        let run_id = testing::start(&mut registry, "wt-backoff");
+        testing::take_task(&mut registry, &run_id);
+        // Attempt 2 goes out at once.
+        let fx = fail(&mut registry, &run_id, NOW);
+        assert_eq!(task(&registry, &run_id).dispatch_at_ms, None);
+        assert_eq!(testing::dispatched(&fx).len(), 1);
+        testing::take_task(&mut registry, &run_id);
+        // Attempt 3 waits 1 s, attempt 4 waits 2 s.
+        for (attempt, wait) in [(3, 1_000), (4, 2_000)] {
+            let fx = fail(&mut registry, &run_id, NOW);
+            let wt = task(&registry, &run_id);
+            assert_eq!((wt.attempt, wt.dispatch_at_ms), (attempt, Some(NOW + wait)));
+            assert!(testing::dispatched(&fx).is_empty(), "not dispatched yet");
+            assert_eq!(
+                testing::timers(&fx),
+                [(
+                    NOW + wait,
+                    TimerKey::WorkflowTaskBackoff {
+                        run_id: run_id.clone(),
+                        scheduled_event_id: wt.scheduled_event_id
+                    }
+                )]
+            );
+            let poller = Poller {
+                identity: "worker",
+                sticky: false,
+            };
+            let early = registry.start_workflow_task(
+                &run_id,
+                wt.scheduled_event_id,
+                &poller,
+                NOW,
+                &mut Effects::default(),
+            );
+            assert!(early.is_none(), "a poll before the backoff gets nothing");
+            let mut fx = Effects::default();
+            registry.on_workflow_task_backoff(&run_id, wt.scheduled_event_id, NOW + wait, &mut fx);
+            assert_eq!(testing::dispatched(&fx).len(), 1);
+            testing::take_task(&mut registry, &run_id);
+        }
+    }
 
     #[test]
     fn continue_as_new_is_suggested_at_either_limit() {

@@ -3,7 +3,7 @@
 //!
 //! With time skipping on (the test server), the clock jumps to the next deadline whenever
 //! nothing holds it: no client lock (`LockTimeSkipping`) and no pending work (the runtime
-//! checks that, see `Runtime::skip_idle_time`). While anything holds it, time runs at wall
+//! checks that, see `EngineRuntime::skip_idle_time`). While anything holds it, time runs at wall
 //! pace. The offset only grows, and is persisted with the next batch after a jump, so a
 //! restarted engine on the same database carries on from the virtual time it had reached.
 //!

@@ -2,83 +2,42 @@
 
 use std::{sync::Arc, time::Duration};
 
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-use temporalio_sdk::WorkerOptions;
-
 use crate::{
-    harness,
+    harness::{self, TestEngine},
     workflows::{Flaky, Greet, Greetings, Retrying},
 };
 
 #[tokio::test]
 async fn activity_result_reaches_the_workflow() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("greet");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Greet>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .register_activities(Greetings)
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("greet").await;
+    let mut worker = t.worker(|o| {
+        Ok(o.register_workflow::<Greet>()?
+            .register_activities(Greetings))
+    });
     let result = harness::with_worker(&mut worker, Duration::from_secs(30), async {
-        let handle = client
-            .start_workflow(
-                Greet::run,
-                "Ada".to_owned(),
-                WorkflowStartOptions::new(&queue, "greet-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        handle
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"))
+        t.execute(Greet::run, "Ada".to_owned(), "greet-1").await
     })
     .await;
     assert_eq!(result, "Hello, Ada!");
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn failing_activity_is_retried_by_the_server() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("flaky");
+    let t = TestEngine::start("flaky").await;
     let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let flaky = Flaky {
         attempts: Arc::clone(&attempts),
     };
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Retrying>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .register_activities(flaky)
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let mut worker = t.worker(|o| {
+        Ok(o.register_workflow::<Retrying>()?
+            .register_activities(flaky))
+    });
     let result = harness::with_worker(&mut worker, Duration::from_secs(30), async {
-        let handle = client
-            .start_workflow(
-                Retrying::run,
-                (),
-                WorkflowStartOptions::new(&queue, "flaky-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        handle
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"))
+        t.execute(Retrying::run, (), "flaky-1").await
     })
     .await;
     assert_eq!(result, 3);
     assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

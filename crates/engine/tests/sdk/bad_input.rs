@@ -20,7 +20,10 @@ use temporalio_common::protos::temporal::api::{
 use temporalio_sdk::WorkerOptions;
 use tonic::Code;
 
-use crate::{harness, workflows::Echo};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Echo,
+};
 
 fn code<T>(result: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
     match result {
@@ -36,11 +39,33 @@ fn start_request(id: &str, queue: &str) -> StartWorkflowExecutionRequest {
         workflow_type: Some(WorkflowType {
             name: "Echo".into(),
         }),
-        task_queue: Some(TaskQueue {
-            name: queue.into(),
-            ..Default::default()
-        }),
+        task_queue: task_queue(queue),
         request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    }
+}
+
+fn task_queue(name: &str) -> Option<TaskQueue> {
+    Some(TaskQueue {
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
+fn poll_workflow(queue: &str) -> PollWorkflowTaskQueueRequest {
+    PollWorkflowTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: task_queue(queue),
+        identity: "bad-input".into(),
+        ..Default::default()
+    }
+}
+
+fn poll_activity(queue: &str) -> PollActivityTaskQueueRequest {
+    PollActivityTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: task_queue(queue),
+        identity: "bad-input".into(),
         ..Default::default()
     }
 }
@@ -57,10 +82,9 @@ fn big_payloads() -> Payloads {
 
 #[tokio::test]
 async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let mut service = client.connection().workflow_service();
-    let queue = harness::task_queue("bad-input");
+    let t = TestEngine::start("bad-input").await;
+    let mut service = t.client.connection().workflow_service();
+
     let execution = |id: &str| {
         Some(WorkflowExecution {
             workflow_id: id.into(),
@@ -69,7 +93,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     };
 
     // Namespaces.
-    let mut missing_ns = start_request("bad-1", &queue);
+    let mut missing_ns = start_request("bad-1", &t.queue);
     missing_ns.namespace = String::new();
     let (c, _) = code(
         service
@@ -77,7 +101,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
             .await,
     );
     assert_eq!(c, Code::InvalidArgument, "missing namespace");
-    let mut unknown_ns = start_request("bad-1", &queue);
+    let mut unknown_ns = start_request("bad-1", &t.queue);
     unknown_ns.namespace = "no-such-namespace".into();
     let (c, _) = code(
         service
@@ -89,11 +113,11 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     // Start validation.
     let (c, _) = code(
         service
-            .start_workflow_execution(tonic::Request::new(start_request("", &queue)))
+            .start_workflow_execution(tonic::Request::new(start_request("", &t.queue)))
             .await,
     );
     assert_eq!(c, Code::InvalidArgument, "empty workflow id");
-    let mut no_type = start_request("bad-1", &queue);
+    let mut no_type = start_request("bad-1", &t.queue);
     no_type.workflow_type = None;
     let (c, _) = code(
         service
@@ -101,7 +125,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
             .await,
     );
     assert_eq!(c, Code::InvalidArgument, "missing workflow type");
-    let mut no_queue = start_request("bad-1", &queue);
+    let mut no_queue = start_request("bad-1", &t.queue);
     no_queue.task_queue = None;
     let (c, _) = code(
         service
@@ -146,11 +170,11 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     // A running id with conflict policy FAIL.
     let (c, _) = code(
         service
-            .start_workflow_execution(tonic::Request::new(start_request("bad-running", &queue)))
+            .start_workflow_execution(tonic::Request::new(start_request("bad-running", &t.queue)))
             .await,
     );
     assert_eq!(c, Code::Ok);
-    let mut again = start_request("bad-running", &queue);
+    let mut again = start_request("bad-running", &t.queue);
     again.workflow_id_conflict_policy = WorkflowIdConflictPolicy::Fail as i32;
     let (c, _) = code(
         service
@@ -160,7 +184,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     assert_eq!(c, Code::AlreadyExists, "conflict policy FAIL");
 
     // Oversized payloads.
-    let mut big = start_request("bad-big", &queue);
+    let mut big = start_request("bad-big", &t.queue);
     big.input = Some(big_payloads());
     let (c, m) = code(
         service
@@ -214,15 +238,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
 
     // Stale tokens: an activity completed twice.
     let task = service
-        .poll_workflow_task_queue(tonic::Request::new(PollWorkflowTaskQueueRequest {
-            namespace: "default".into(),
-            task_queue: Some(TaskQueue {
-                name: queue.clone(),
-                ..Default::default()
-            }),
-            identity: "bad-input".into(),
-            ..Default::default()
-        }))
+        .poll_workflow_task_queue(tonic::Request::new(poll_workflow(&t.queue)))
         .await
         .unwrap_or_else(|e| panic!("poll workflow task: {e}"))
         .into_inner();
@@ -233,10 +249,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
             ScheduleActivityTaskCommandAttributes {
                 activity_id: "1".into(),
                 activity_type: Some(ActivityType { name: "act".into() }),
-                task_queue: Some(TaskQueue {
-                    name: queue.clone(),
-                    ..Default::default()
-                }),
+                task_queue: task_queue(&t.queue),
                 start_to_close_timeout: Some(prost_wkt_types::Duration {
                     seconds: 30,
                     nanos: 0,
@@ -257,15 +270,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
         .await
         .unwrap_or_else(|e| panic!("schedule activity: {e}"));
     let activity = service
-        .poll_activity_task_queue(tonic::Request::new(PollActivityTaskQueueRequest {
-            namespace: "default".into(),
-            task_queue: Some(TaskQueue {
-                name: queue.clone(),
-                ..Default::default()
-            }),
-            identity: "bad-input".into(),
-            ..Default::default()
-        }))
+        .poll_activity_task_queue(tonic::Request::new(poll_activity(&t.queue)))
         .await
         .unwrap_or_else(|e| panic!("poll activity: {e}"))
         .into_inner();
@@ -291,15 +296,7 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
 
     // Stale tokens: a workflow task of a closed workflow.
     let task = service
-        .poll_workflow_task_queue(tonic::Request::new(PollWorkflowTaskQueueRequest {
-            namespace: "default".into(),
-            task_queue: Some(TaskQueue {
-                name: queue.clone(),
-                ..Default::default()
-            }),
-            identity: "bad-input".into(),
-            ..Default::default()
-        }))
+        .poll_workflow_task_queue(tonic::Request::new(poll_workflow(&t.queue)))
         .await
         .unwrap_or_else(|e| panic!("poll workflow task: {e}"))
         .into_inner();
@@ -340,15 +337,14 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     assert!(m.starts_with("invalid query"), "{m}");
 
     // The engine still serves normal work.
-    let runtime = harness::runtime();
     let ok_queue = harness::task_queue("bad-input-ok");
     let options = WorkerOptions::new(&ok_queue)
         .register_workflow::<Echo>()
         .unwrap_or_else(|e| panic!("register: {e}"))
         .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let mut worker = t.worker_with(options);
     let result = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        client
+        t.client
             .start_workflow(
                 Echo::run,
                 "still-fine".to_owned(),
@@ -363,8 +359,5 @@ async fn bad_requests_get_real_status_codes_and_engine_keeps_serving() {
     .await;
     assert_eq!(result, "still-fine");
     drop(service);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

@@ -2,19 +2,19 @@
 
 use std::time::Duration;
 
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
-use temporalio_sdk::WorkerOptions;
 
-use crate::{harness, workflows::Echo};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Echo,
+};
 
 #[tokio::test]
 async fn client_connects_and_sees_default_namespace() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let capabilities = client.connection().capabilities().cloned();
+    let t = TestEngine::start("connect").await;
+    let capabilities = t.client.connection().capabilities().cloned();
     assert!(capabilities.is_some_and(|c| c.signal_and_query_header && !c.supports_schedules));
-    let mut service = client.connection().workflow_service();
+    let mut service = t.client.connection().workflow_service();
     let described = service
         .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
             namespace: "default".into(),
@@ -35,42 +35,18 @@ async fn client_connects_and_sees_default_namespace() {
         .await;
     assert_eq!(missing.err().map(|s| s.code()), Some(tonic::Code::NotFound));
     drop(service);
-    drop(client);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn workflow_returns_its_input() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("echo");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Echo>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("echo").await;
+    let mut worker = t.worker(|o| o.register_workflow::<Echo>());
     let result = harness::with_worker(&mut worker, Duration::from_secs(30), async {
-        let handle = client
-            .start_workflow(
-                Echo::run,
-                "hello engine".to_owned(),
-                WorkflowStartOptions::new(&queue, "echo-1").build(),
-            )
+        t.execute(Echo::run, "hello engine".to_owned(), "echo-1")
             .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        handle
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"))
     })
     .await;
     assert_eq!(result, "hello engine");
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

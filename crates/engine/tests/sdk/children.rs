@@ -15,7 +15,7 @@ use temporalio_sdk::{
 };
 
 use crate::{
-    harness,
+    harness::{self, TestEngine},
     workflows::{Counter, Echo},
 };
 
@@ -163,17 +163,15 @@ async fn status_of(client: &Client, workflow_id: &str) -> WorkflowExecutionStatu
 
 #[tokio::test]
 async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("children");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("children").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let parent = client
+        let parent = t
+            .client
             .start_workflow(
                 EchoParent::run,
                 "kid".to_owned(),
-                WorkflowStartOptions::new(&queue, "parent-1").build(),
+                WorkflowStartOptions::new(&t.queue, "parent-1").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
@@ -182,7 +180,8 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
             .await
             .unwrap_or_else(|e| panic!("result: {e}"));
         assert_eq!(result, "child said hello");
-        let child = client
+        let child = t
+            .client
             .get_workflow_handle::<Echo>("kid")
             .describe(WorkflowDescribeOptions::default())
             .await
@@ -191,19 +190,21 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
         assert_eq!(child.parent_id(), Some("parent-1"));
         assert_eq!(child.parent_run_id(), parent.run_id());
 
-        let squatter = client
+        let squatter = t
+            .client
             .start_workflow(
                 Counter::run,
                 100,
-                WorkflowStartOptions::new(&queue, "taken").build(),
+                WorkflowStartOptions::new(&t.queue, "taken").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start squatter: {e}"));
-        let refused = client
+        let refused = t
+            .client
             .start_workflow(
                 EchoParent::run,
                 "taken".to_owned(),
-                WorkflowStartOptions::new(&queue, "parent-2").build(),
+                WorkflowStartOptions::new(&t.queue, "parent-2").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"))
@@ -217,25 +218,20 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
             .unwrap_or_else(|e| panic!("terminate: {e}"));
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_parent_cancels_its_child() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("cancel-child");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("cancel-child").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let result = client
+        let result = t
+            .client
             .start_workflow(
                 CancellingParent::run,
                 "napper-1".to_owned(),
-                WorkflowStartOptions::new(&queue, "canceller").build(),
+                WorkflowStartOptions::new(&t.queue, "canceller").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"))
@@ -244,30 +240,25 @@ async fn a_parent_cancels_its_child() {
             .unwrap_or_else(|e| panic!("result: {e}"));
         assert!(result.starts_with("child ended"), "{result}");
         assert_eq!(
-            status_of(&client, "napper-1").await,
+            status_of(&t.client, "napper-1").await,
             WorkflowExecutionStatus::Canceled
         );
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn parent_close_policies_apply_when_the_parent_completes() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("policies");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("policies").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let started = client
+        let started = t
+            .client
             .start_workflow(
                 LeavingParent::run,
                 "left".to_owned(),
-                WorkflowStartOptions::new(&queue, "leaver").build(),
+                WorkflowStartOptions::new(&t.queue, "leaver").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"))
@@ -276,51 +267,47 @@ async fn parent_close_policies_apply_when_the_parent_completes() {
             .unwrap_or_else(|e| panic!("result: {e}"));
         assert_eq!(started, 3);
         assert_eq!(
-            status_of(&client, "left-terminate").await,
+            status_of(&t.client, "left-terminate").await,
             WorkflowExecutionStatus::Terminated
         );
         harness::eventually(Duration::from_secs(20), || async {
-            status_of(&client, "left-cancel").await == WorkflowExecutionStatus::Canceled
+            status_of(&t.client, "left-cancel").await == WorkflowExecutionStatus::Canceled
         })
         .await;
         assert_eq!(
-            status_of(&client, "left-abandon").await,
+            status_of(&t.client, "left-abandon").await,
             WorkflowExecutionStatus::Running
         );
-        client
+        t.client
             .get_workflow_handle::<Napper>("left-abandon")
             .terminate(WorkflowTerminateOptions::default())
             .await
             .unwrap_or_else(|e| panic!("terminate: {e}"));
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_workflow_signals_another_and_learns_of_a_missing_one() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("external");
-    let mut worker = harness::worker(&runtime, &client, worker_options(&queue));
+    let t = TestEngine::start("external").await;
+    let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let counter = client
+        let counter = t
+            .client
             .start_workflow(
                 Counter::run,
                 5,
-                WorkflowStartOptions::new(&queue, "signalled").build(),
+                WorkflowStartOptions::new(&t.queue, "signalled").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
-        let delivered = client
+        let delivered = t
+            .client
             .start_workflow(
                 Signaller::run,
                 "signalled".to_owned(),
-                WorkflowStartOptions::new(&queue, "signaller").build(),
+                WorkflowStartOptions::new(&t.queue, "signaller").build(),
             )
             .await
             .unwrap_or_else(|e| panic!("start: {e}"))
@@ -335,8 +322,5 @@ async fn a_workflow_signals_another_and_learns_of_a_missing_one() {
         assert_eq!(counted, 5);
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

@@ -5,9 +5,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use temporalio_sdk::WorkerOptions;
-
-use crate::{harness, workflows::Counter};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Counter,
+};
 
 fn cli() -> PathBuf {
     let path = std::env::var_os("TEMPORAL_CLI")
@@ -47,21 +48,14 @@ async fn temporal(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> String {
 #[tokio::test]
 async fn the_temporal_cli_drives_the_engine() {
     let cli = cli();
-    let engine = harness::start(harness::options()).await;
-    let address = engine.address();
-    let client = harness::connect(address).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("cli");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Counter>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("cli").await;
+    let address = t.engine.address();
+    let mut worker = t.worker(|o| o.register_workflow::<Counter>());
     harness::with_worker(&mut worker, Duration::from_secs(120), async {
         let namespaces = temporal(&cli, address, &["operator", "namespace", "list"]).await;
         assert!(namespaces.contains("default"), "{namespaces}");
 
-        let q = queue.as_str();
+        let q = t.queue.as_str();
         for id in ["cli-cancel", "cli-terminate"] {
             let started = temporal(
                 &cli,
@@ -153,8 +147,5 @@ async fn the_temporal_cli_drives_the_engine() {
         );
     })
     .await;
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

@@ -6,68 +6,32 @@ use temporalio_client::{
     WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowGetResultOptions, WorkflowQueryOptions,
     WorkflowSignalOptions, WorkflowStartOptions, WorkflowTerminateOptions,
 };
-use temporalio_sdk::WorkerOptions;
 
 use crate::{
-    harness,
+    harness::{self, TestEngine},
     workflows::{Cancellable, Counter, Echo, Patient, Sleeper},
 };
 
 #[tokio::test]
 async fn timer_fires_and_workflow_completes() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("timer");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Sleeper>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("timer").await;
+    let mut worker = t.worker(|o| o.register_workflow::<Sleeper>());
     let started = std::time::Instant::now();
     let result = harness::with_worker(&mut worker, Duration::from_secs(30), async {
-        let handle = client
-            .start_workflow(
-                Sleeper::run,
-                1000,
-                WorkflowStartOptions::new(&queue, "timer-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        handle
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"))
+        t.execute(Sleeper::run, 1000, "timer-1").await
     })
     .await;
     assert_eq!(result, "woke up");
     assert!(started.elapsed() >= Duration::from_millis(1000));
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn signals_change_state_that_queries_read() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("counter");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Counter>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("counter").await;
+    let mut worker = t.worker(|o| o.register_workflow::<Counter>());
     let (seen, result) = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let handle = client
-            .start_workflow(
-                Counter::run,
-                5,
-                WorkflowStartOptions::new(&queue, "counter-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(Counter::run, 5, "counter-1").await;
         handle
             .signal(Counter::add, 2, WorkflowSignalOptions::default())
             .await
@@ -101,33 +65,18 @@ async fn signals_change_state_that_queries_read() {
     .await;
     assert_eq!(seen, 2);
     assert_eq!(result, 5);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn cancel_reaches_a_heartbeating_activity() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("cancel");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Cancellable>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .register_activities(Patient)
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("cancel").await;
+    let mut worker = t.worker(|o| {
+        Ok(o.register_workflow::<Cancellable>()?
+            .register_activities(Patient))
+    });
     let result = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let handle = client
-            .start_workflow(
-                Cancellable::run,
-                (),
-                WorkflowStartOptions::new(&queue, "cancel-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(Cancellable::run, (), "cancel-1").await;
         tokio::time::sleep(Duration::from_millis(800)).await;
         handle
             .cancel(WorkflowCancelOptions::default())
@@ -140,32 +89,15 @@ async fn cancel_reaches_a_heartbeating_activity() {
     })
     .await;
     assert_eq!(result, "cleaned up");
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn terminate_closes_a_running_workflow() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("terminate");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Sleeper>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("terminate").await;
+    let mut worker = t.worker(|o| o.register_workflow::<Sleeper>());
     let outcome = harness::with_worker(&mut worker, Duration::from_secs(30), async {
-        let handle = client
-            .start_workflow(
-                Sleeper::run,
-                600_000,
-                WorkflowStartOptions::new(&queue, "terminate-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(Sleeper::run, 600_000, "terminate-1").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         handle
             .terminate(WorkflowTerminateOptions::builder().reason("enough").build())
@@ -180,30 +112,27 @@ async fn terminate_closes_a_running_workflow() {
     })
     .await;
     assert_eq!(format!("{:?}", outcome.status()), "Terminated");
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn starting_a_running_workflow_id_again_conflicts() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let queue = harness::task_queue("conflict");
-    let first = client
+    let t = TestEngine::start("conflict").await;
+    let first = t
+        .client
         .start_workflow(
             Echo::run,
             "one".to_owned(),
-            WorkflowStartOptions::new(&queue, "same-id").build(),
+            WorkflowStartOptions::new(&t.queue, "same-id").build(),
         )
         .await
         .unwrap_or_else(|e| panic!("first start: {e}"));
-    let second = client
+    let second = t
+        .client
         .start_workflow(
             Echo::run,
             "two".to_owned(),
-            WorkflowStartOptions::new(&queue, "same-id").build(),
+            WorkflowStartOptions::new(&t.queue, "same-id").build(),
         )
         .await;
     let error = second.err().map(|e| e.to_string()).unwrap_or_default();
@@ -212,8 +141,5 @@ async fn starting_a_running_workflow_id_again_conflicts() {
         "expected an already-started error, got {error:?}"
     );
     assert!(first.run_id().is_some());
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

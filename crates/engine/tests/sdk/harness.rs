@@ -2,9 +2,99 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    WorkflowHandle, WorkflowStartOptions,
+};
+use temporalio_common::HasWorkflowDefinition;
+use temporalio_sdk::{
+    Runtime, Worker, WorkerOptions, WorkerOptionsBuilder, WorkflowRegistrationError,
+};
 use workflow_engine::{Engine, EngineHandle, EngineOptions};
+
+/// One test's engine: in memory (unless `options` say otherwise) on a loopback port, a
+/// client connected to it, and a task queue of the test's own.
+pub struct TestEngine {
+    pub engine: EngineHandle,
+    pub client: Client,
+    pub queue: String,
+    runtime: Runtime,
+}
+
+impl TestEngine {
+    /// An in-memory engine with the tests' [`options`]; `test` names the task queue.
+    pub async fn start(test: &str) -> Self {
+        Self::start_with(test, options()).await
+    }
+
+    pub async fn start_with(test: &str, options: EngineOptions) -> Self {
+        let engine = start(options).await;
+        let client = connect(engine.address()).await;
+        Self {
+            engine,
+            client,
+            queue: task_queue(test),
+            runtime: runtime(),
+        }
+    }
+
+    /// A worker on this test's queue, with what `register` adds (workflows, activities).
+    pub fn worker(
+        &self,
+        register: impl FnOnce(
+            WorkerOptionsBuilder,
+        ) -> Result<WorkerOptionsBuilder, WorkflowRegistrationError>,
+    ) -> Worker {
+        let options = register(WorkerOptions::new(&self.queue))
+            .unwrap_or_else(|e| panic!("register: {e}"))
+            .build();
+        self.worker_with(options)
+    }
+
+    /// A worker with `options` as they are.
+    pub fn worker_with(&self, options: WorkerOptions) -> Worker {
+        worker(&self.runtime, &self.client, options)
+    }
+
+    /// Starts workflow `id` on this test's queue.
+    pub async fn start_workflow<W>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        id: &str,
+    ) -> WorkflowHandle<Client, W>
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        let options = WorkflowStartOptions::new(&self.queue, id).build();
+        self.client
+            .start_workflow(workflow, input, options)
+            .await
+            .unwrap_or_else(|e| panic!("start {id}: {e}"))
+    }
+
+    /// Starts workflow `id` on this test's queue and waits for its result.
+    pub async fn execute<W>(&self, workflow: W, input: W::Input, id: &str) -> W::Output
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        self.start_workflow(workflow, input, id)
+            .await
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("result of {id}: {e}"))
+    }
+
+    /// Shuts the engine down; fails the test if it does not stop cleanly.
+    pub async fn shutdown(self) {
+        self.engine
+            .shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    }
+}
 
 /// Long polls answer quickly in tests so workers shut down fast.
 pub const LONG_POLL: Duration = Duration::from_secs(3);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::WorkflowGetResultOptions;
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
     enums::v1::{EventType, HistoryEventFilterType},
@@ -11,30 +11,18 @@ use temporalio_common::protos::temporal::api::{
         ListWorkflowExecutionsRequest,
     },
 };
-use temporalio_sdk::WorkerOptions;
 
-use crate::{harness, workflows::ManyTimers};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::ManyTimers,
+};
 
 #[tokio::test]
 async fn history_pages_list_and_count() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("paging");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<ManyTimers>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("paging").await;
+    let mut worker = t.worker(|o| o.register_workflow::<ManyTimers>());
     let run_id = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let handle = client
-            .start_workflow(
-                ManyTimers::run,
-                20,
-                WorkflowStartOptions::new(&queue, "paging-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(ManyTimers::run, 20, "paging-1").await;
         let result = handle
             .get_result(WorkflowGetResultOptions::default())
             .await
@@ -44,7 +32,7 @@ async fn history_pages_list_and_count() {
     })
     .await;
 
-    let mut service = client.connection().workflow_service();
+    let mut service = t.client.connection().workflow_service();
     let execution = WorkflowExecution {
         workflow_id: "paging-1".into(),
         run_id,
@@ -118,8 +106,5 @@ async fn history_pages_list_and_count() {
         .into_inner();
     assert_eq!(counted.count, 0);
     drop(service);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

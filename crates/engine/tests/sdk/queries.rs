@@ -3,34 +3,20 @@
 
 use std::time::Duration;
 
-use temporalio_client::{
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
-};
-use temporalio_sdk::WorkerOptions;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions};
 
-use crate::{harness, workflows::Counter};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Counter,
+};
 
 #[tokio::test]
 async fn a_query_right_after_a_signal_sees_it() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("read-your-signals");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Counter>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start("read-your-signals").await;
+    let mut worker = t.worker(|o| o.register_workflow::<Counter>());
     let rounds = 15;
     let seen = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let handle = client
-            .start_workflow(
-                Counter::run,
-                rounds,
-                WorkflowStartOptions::new(&queue, "ryw-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(Counter::run, rounds, "ryw-1").await;
         let mut seen = Vec::new();
         for _ in 0..rounds {
             handle
@@ -53,8 +39,5 @@ async fn a_query_right_after_a_signal_sees_it() {
     })
     .await;
     assert_eq!(seen, (1..=rounds).collect::<Vec<_>>());
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

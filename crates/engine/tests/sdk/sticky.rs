@@ -16,7 +16,7 @@ use temporalio_common::protos::temporal::api::{
     },
 };
 
-use crate::harness;
+use crate::harness::{self, TestEngine};
 
 fn queue(name: &str, kind: TaskQueueKind) -> Option<TaskQueue> {
     Some(TaskQueue {
@@ -59,10 +59,9 @@ fn first_event_id(task: &PollWorkflowTaskQueueResponse) -> i64 {
 
 #[tokio::test]
 async fn sticky_tasks_carry_new_events_and_fall_back_to_the_normal_queue() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let mut service = client.connection().workflow_service();
-    let normal = harness::task_queue("sticky-normal");
+    let t = TestEngine::start("sticky-normal").await;
+    let mut service = t.client.connection().workflow_service();
+    let normal = t.queue.clone();
     let sticky = harness::task_queue("sticky-worker");
     let poll = |name: &str, kind| PollWorkflowTaskQueueRequest {
         namespace: "default".into(),
@@ -162,8 +161,5 @@ async fn sticky_tasks_carry_new_events_and_fall_back_to_the_normal_queue() {
         "{:?}",
         event_types(&third)
     );
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

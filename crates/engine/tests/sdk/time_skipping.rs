@@ -9,7 +9,7 @@ use std::{
 };
 
 use temporalio_client::{
-    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
+    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
     grpc::{TestService, WorkflowService},
     tonic::{Code, IntoRequest},
 };
@@ -19,10 +19,12 @@ use temporalio_common::protos::temporal::api::{
     },
     workflowservice::v1::GetSystemInfoRequest,
 };
-use temporalio_sdk::WorkerOptions;
 use workflow_engine::TimeSkipping;
 
-use crate::{harness, workflows::Sleeper};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Sleeper,
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -32,7 +34,7 @@ fn test_service(client: &Client) -> Box<dyn TestService> {
 
 /// The server's clock, in epoch milliseconds.
 async fn now_ms(client: &Client) -> i64 {
-    let time = test_service(&client)
+    let time = test_service(client)
         .get_current_time(().into_request())
         .await
         .unwrap_or_else(|e| panic!("GetCurrentTime: {e}"))
@@ -50,28 +52,19 @@ fn duration(seconds: i64, nanos: i32) -> SleepRequest {
 
 #[tokio::test]
 async fn a_thirty_day_timer_fires_in_milliseconds_with_virtual_timestamps() {
-    let engine =
-        harness::start(harness::options().with_time_skipping(TimeSkipping::Unlocked)).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("skip30");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Sleeper>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
-    let before = now_ms(&client).await;
+    let t = TestEngine::start_with(
+        "skip30",
+        harness::options().with_time_skipping(TimeSkipping::Unlocked),
+    )
+    .await;
+    let mut worker = t.worker(|o| o.register_workflow::<Sleeper>());
+    let before = now_ms(&t.client).await;
     let wall = Instant::now();
     harness::with_worker(&mut worker, Duration::from_secs(30), async {
         let thirty_days = u64::try_from(30 * DAY_MS).unwrap_or(u64::MAX);
-        let handle = client
-            .start_workflow(
-                Sleeper::run,
-                thirty_days,
-                WorkflowStartOptions::new(&queue, "skip-30-days").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t
+            .start_workflow(Sleeper::run, thirty_days, "skip-30-days")
+            .await;
         let result = handle
             .get_result(WorkflowGetResultOptions::default())
             .await
@@ -97,7 +90,7 @@ async fn a_thirty_day_timer_fires_in_milliseconds_with_virtual_timestamps() {
     })
     .await;
     let elapsed = wall.elapsed();
-    let skipped = now_ms(&client).await - before;
+    let skipped = now_ms(&t.client).await - before;
     assert!(skipped >= 30 * DAY_MS, "the clock moved {skipped} ms");
     assert!(
         elapsed < Duration::from_secs(10),
@@ -105,18 +98,15 @@ async fn a_thirty_day_timer_fires_in_milliseconds_with_virtual_timestamps() {
     );
     println!("30-day timer: {elapsed:?} of wall time");
     drop(worker);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn locks_hold_the_clock_and_sleeps_skip_it() {
-    let engine = harness::start(harness::options().with_time_skipping(TimeSkipping::Locked)).await;
-    let client = harness::connect(engine.address()).await;
-    let mut test = test_service(&client);
-    let start = now_ms(&client).await;
+    let options = harness::options().with_time_skipping(TimeSkipping::Locked);
+    let t = TestEngine::start_with("locks", options).await;
+    let mut test = test_service(&t.client);
+    let start = now_ms(&t.client).await;
 
     // Locked (the server starts with one lock): a sleep waits in real time.
     let wall = Instant::now();
@@ -128,7 +118,7 @@ async fn locks_hold_the_clock_and_sleeps_skip_it() {
         "{:?}",
         wall.elapsed()
     );
-    assert!(now_ms(&client).await - start < DAY_MS);
+    assert!(now_ms(&t.client).await - start < DAY_MS);
 
     // UnlockTimeSkippingWithSleep releases the lock, skips a day, takes the lock back.
     let wall = Instant::now();
@@ -140,7 +130,7 @@ async fn locks_hold_the_clock_and_sleeps_skip_it() {
         "{:?}",
         wall.elapsed()
     );
-    let after_day = now_ms(&client).await;
+    let after_day = now_ms(&t.client).await;
     assert!(
         after_day - start >= DAY_MS,
         "moved {} ms",
@@ -150,7 +140,7 @@ async fn locks_hold_the_clock_and_sleeps_skip_it() {
 
     // Locked again: time does not jump.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(now_ms(&client).await - after_day < 60_000);
+    assert!(now_ms(&t.client).await - after_day < 60_000);
 
     // Unlocked by hand, a Sleep skips; locked again, it would not.
     test.unlock_time_skipping(UnlockTimeSkippingRequest::default().into_request())
@@ -170,22 +160,18 @@ async fn locks_hold_the_clock_and_sleeps_skip_it() {
     .await
     .unwrap_or_else(|e| panic!("SleepUntil: {e}"));
     assert!(wall.elapsed() < Duration::from_secs(2));
-    assert!(now_ms(&client).await >= target - 1000);
+    assert!(now_ms(&t.client).await >= target - 1000);
     test.lock_time_skipping(LockTimeSkippingRequest::default().into_request())
         .await
         .unwrap_or_else(|e| panic!("LockTimeSkipping: {e}"));
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_status_and_the_engine_keeps_serving() {
-    let engine =
-        harness::start(harness::options().with_time_skipping(TimeSkipping::Unlocked)).await;
-    let client = harness::connect(engine.address()).await;
-    let mut test = test_service(&client);
+    let options = harness::options().with_time_skipping(TimeSkipping::Unlocked);
+    let t = TestEngine::start_with("bad-input", options).await;
+    let mut test = test_service(&t.client);
 
     let unbalanced = test
         .unlock_time_skipping(UnlockTimeSkippingRequest::default().into_request())
@@ -224,7 +210,7 @@ async fn bad_input_gets_a_clear_status_and_the_engine_keeps_serving() {
     assert_eq!(missing.code(), Code::InvalidArgument, "{missing:?}");
 
     // A time already passed: the proto says it returns at once, and the clock stays put.
-    let before = now_ms(&client).await;
+    let before = now_ms(&t.client).await;
     let wall = Instant::now();
     test.sleep_until(
         SleepUntilRequest {
@@ -238,7 +224,7 @@ async fn bad_input_gets_a_clear_status_and_the_engine_keeps_serving() {
     .await
     .unwrap_or_else(|e| panic!("SleepUntil in the past: {e}"));
     assert!(wall.elapsed() < Duration::from_millis(500));
-    let after = now_ms(&client).await;
+    let after = now_ms(&t.client).await;
     assert!(
         after >= before && after - before < 60_000,
         "{before} -> {after}"
@@ -251,7 +237,7 @@ async fn bad_input_gets_a_clear_status_and_the_engine_keeps_serving() {
     assert_eq!(no_time.code(), Code::InvalidArgument, "{no_time:?}");
 
     // Still serving, and a balanced lock/unlock works after the refusals.
-    let mut workflow = client.clone();
+    let mut workflow = t.client.clone();
     WorkflowService::get_system_info(
         &mut workflow,
         GetSystemInfoRequest::default().into_request(),
@@ -264,10 +250,7 @@ async fn bad_input_gets_a_clear_status_and_the_engine_keeps_serving() {
     test.unlock_time_skipping(UnlockTimeSkippingRequest::default().into_request())
         .await
         .unwrap_or_else(|e| panic!("UnlockTimeSkipping: {e}"));
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }
 
 #[tokio::test]

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use temporalio_client::{
     RpcOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowQueryOptions,
-    WorkflowSignalOptions, WorkflowStartOptions, WorkflowStartUpdateOptions,
-    errors::WorkflowUpdateError,
+    WorkflowSignalOptions, WorkflowStartUpdateOptions, errors::WorkflowUpdateError,
 };
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution, enums::v1::EventType,
@@ -17,7 +16,7 @@ use temporalio_sdk::{
     SyncWorkflowContext, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-use crate::harness;
+use crate::harness::{self, TestEngine};
 
 /// Holds a number that updates change, until signalled to finish.
 #[workflow]
@@ -86,20 +85,10 @@ fn options(queue: &str) -> WorkerOptions {
 
 #[tokio::test]
 async fn updates_are_accepted_completed_rejected_and_deduplicated() {
-    let engine = harness::start(harness::options()).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("updates");
-    let mut worker = harness::worker(&runtime, &client, options(&queue));
+    let t = TestEngine::start("updates").await;
+    let mut worker = t.worker_with(options(&t.queue));
     let (result, run_id) = harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let handle = client
-            .start_workflow(
-                Register::run,
-                (),
-                WorkflowStartOptions::new(&queue, "register-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let handle = t.start_workflow(Register::run, (), "register-1").await;
         let with_id = || {
             WorkflowExecuteUpdateOptions::builder()
                 .update_id("set-7".to_owned())
@@ -172,7 +161,7 @@ async fn updates_are_accepted_completed_rejected_and_deduplicated() {
         "one set (the repeat and the rejection did not run)"
     );
 
-    let mut service = client.connection().workflow_service();
+    let mut service = t.client.connection().workflow_service();
     let history = service
         .get_workflow_execution_history(tonic::Request::new(GetWorkflowExecutionHistoryRequest {
             namespace: "default".into(),
@@ -196,8 +185,5 @@ async fn updates_are_accepted_completed_rejected_and_deduplicated() {
     };
     assert_eq!(count(EventType::WorkflowExecutionUpdateAccepted), 2);
     assert_eq!(count(EventType::WorkflowExecutionUpdateCompleted), 2);
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

@@ -6,10 +6,12 @@ use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
     ListWorkflowExecutionsRequest, ListWorkflowExecutionsResponse,
 };
-use temporalio_sdk::WorkerOptions;
 use workflow_engine::EngineOptions;
 
-use crate::{harness, workflows::Echo};
+use crate::{
+    harness::{self, TestEngine},
+    workflows::Echo,
+};
 
 /// `at` as RFC 3339 in UTC with milliseconds, e.g. `2024-05-01T10:00:00.123Z`.
 fn rfc3339(at: SystemTime) -> String {
@@ -85,18 +87,11 @@ async fn list_closed_runs_from_the_store() {
 }
 
 async fn list_and_page(options: EngineOptions) {
-    let engine = harness::start(options).await;
-    let client = harness::connect(engine.address()).await;
-    let runtime = harness::runtime();
-    let queue = harness::task_queue("visibility");
-    let options = WorkerOptions::new(&queue)
-        .register_workflow::<Echo>()
-        .unwrap_or_else(|e| panic!("register: {e}"))
-        .build();
-    let mut worker = harness::worker(&runtime, &client, options);
+    let t = TestEngine::start_with("visibility", options).await;
+    let mut worker = t.worker(|o| o.register_workflow::<Echo>());
     let run = |id: &'static str| {
-        let client = client.clone();
-        let queue = queue.clone();
+        let client = t.client.clone();
+        let queue = t.queue.clone();
         async move {
             let handle = client
                 .start_workflow(
@@ -134,26 +129,26 @@ async fn list_and_page(options: EngineOptions) {
         "2024-02-29T12:30:00.250Z"
     );
 
-    assert_eq!(ids(&client, "").await, ["v-3", "v-2", "v-1"]);
+    assert_eq!(ids(&t.client, "").await, ["v-3", "v-2", "v-1"]);
     assert_eq!(
-        ids(&client, "ORDER BY StartTime ASC").await,
+        ids(&t.client, "ORDER BY StartTime ASC").await,
         ["v-1", "v-2", "v-3"]
     );
     assert_eq!(
         ids(
-            &client,
+            &t.client,
             &format!("StartTime > '{t1}' AND StartTime < '{t2}'")
         )
         .await,
         ["v-2"]
     );
     assert_eq!(
-        ids(&client, &format!("StartTime BETWEEN '{t0}' AND '{t1}'")).await,
+        ids(&t.client, &format!("StartTime BETWEEN '{t0}' AND '{t1}'")).await,
         ["v-1"]
     );
     assert_eq!(
         ids(
-            &client,
+            &t.client,
             &format!("CloseTime >= '{t1}' ORDER BY StartTime ASC")
         )
         .await,
@@ -161,7 +156,7 @@ async fn list_and_page(options: EngineOptions) {
     );
     assert_eq!(
         ids(
-            &client,
+            &t.client,
             &format!(
                 "(WorkflowId = 'v-1' OR StartTime >= '{t2}') AND ExecutionStatus = 'Completed' \
                  ORDER BY StartTime DESC"
@@ -171,39 +166,36 @@ async fn list_and_page(options: EngineOptions) {
         ["v-3", "v-1"]
     );
     assert_eq!(
-        ids(&client, "WorkflowId != 'v-2' AND WorkflowType = 'Echo'").await,
+        ids(&t.client, "WorkflowId != 'v-2' AND WorkflowType = 'Echo'").await,
         ["v-3", "v-1"]
     );
 
     // Keyset paging: a workflow started between pages does not shift the next page.
-    let (first, token) = list(&client, "", 2, Vec::new()).await;
+    let (first, token) = list(&t.client, "", 2, Vec::new()).await;
     assert_eq!(first, ["v-3", "v-2"]);
     assert!(!token.is_empty());
-    client
+    t.client
         .start_workflow(
             Echo::run,
             "v-4".to_owned(),
-            WorkflowStartOptions::new(&queue, "v-4").build(),
+            WorkflowStartOptions::new(&t.queue, "v-4").build(),
         )
         .await
         .unwrap_or_else(|e| panic!("start v-4: {e}"));
-    let (second, token) = list(&client, "", 2, token).await;
+    let (second, token) = list(&t.client, "", 2, token).await;
     assert_eq!(second, ["v-1"]);
     assert!(token.is_empty());
-    let (first, token) = list(&client, "ORDER BY StartTime ASC", 3, Vec::new()).await;
+    let (first, token) = list(&t.client, "ORDER BY StartTime ASC", 3, Vec::new()).await;
     assert_eq!(first, ["v-1", "v-2", "v-3"]);
-    let (second, token) = list(&client, "ORDER BY StartTime ASC", 3, token).await;
+    let (second, token) = list(&t.client, "ORDER BY StartTime ASC", 3, token).await;
     assert_eq!(second, ["v-4"]);
     assert!(token.is_empty());
     assert_eq!(
-        ids(&client, "CloseTime >= '1970-01-01T00:00:00Z'")
+        ids(&t.client, "CloseTime >= '1970-01-01T00:00:00Z'")
             .await
             .len(),
         3
     );
 
-    engine
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    t.shutdown().await;
 }

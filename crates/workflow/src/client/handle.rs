@@ -104,17 +104,20 @@ impl<W: HasWorkflowDefinition> Handle<W> {
             .await
     }
 
-    /// Waits up to `wait` for the workflow's result, following continue-as-new.
+    /// Waits up to `wait` for the workflow's result, following continue-as-new. Against a
+    /// time-skipping test server ([`TestEnv`](crate::testing)), time skipping is unlocked while
+    /// it waits, so the server jumps over the workflow's timers; `wait` is wall time.
     pub async fn result(&self, wait: Duration) -> Result<W::Output, ClientError> {
-        let outcome = self
-            .client
-            .bounded_for("result", wait, async {
-                self.inner
-                    .get_result(WorkflowGetResultOptions::default())
-                    .await
-                    .map_err(|e| self.context().result(e))
-            })
-            .await;
+        let waiting = self.client.bounded_for("result", wait, async {
+            self.inner
+                .get_result(WorkflowGetResultOptions::default())
+                .await
+                .map_err(|e| self.context().result(e))
+        });
+        let outcome = match &self.client.time_lock {
+            Some(lock) => lock.unlocked(waiting).await,
+            None => waiting.await,
+        };
         match outcome {
             Err(ClientError::NoAnswer { .. }) => {
                 // Distinguish "still running" from "server down" with a cheap describe.

@@ -11,6 +11,7 @@ mod error;
 mod handle;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -22,6 +23,7 @@ use temporalio_client::{
 use temporalio_common::{HasWorkflowDefinition, SignalDefinition};
 
 use crate::metrics::Metrics;
+use crate::time_lock::TimeLock;
 use error::Context;
 
 pub use error::ClientError;
@@ -94,6 +96,8 @@ pub struct WorkflowClient {
     address: String,
     request_timeout: Duration,
     metrics: Metrics,
+    /// Against a time-skipping test server: the lock that result waits release.
+    time_lock: Option<Arc<TimeLock>>,
 }
 
 impl WorkflowClient {
@@ -110,7 +114,15 @@ impl WorkflowClient {
             address,
             request_timeout,
             metrics,
+            time_lock: None,
         }
+    }
+
+    /// This client's result waits release `lock` while they wait (the test environment's).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn with_time_lock(mut self, lock: Arc<TimeLock>) -> Self {
+        self.time_lock = Some(lock);
+        self
     }
 
     /// The SDK client underneath, for what the facade does not cover.

@@ -259,6 +259,20 @@ mod tests {
     }
 
     #[test]
+    fn secrets_survive_the_file_merge() {
+        let text = "[console]\nlisten = \"0.0.0.0:8233\"\napi_keys = [\"file-key-123456\"]\nusername = \"ops\"\npassword = \"file-password\"\nread_only = true\n";
+        let c = crate::Config::from_toml_str(crate::Config::default(), text).unwrap();
+        assert_eq!(c.console.api_keys, ["file-key-123456"]);
+        assert_eq!(c.console.password.as_deref(), Some("file-password"));
+        assert!(c.console.read_only);
+        c.validate().unwrap();
+        // Keys given by the integration's defaults are kept when the file does not set them.
+        let again = crate::Config::from_toml_str(c, "[console]\nread_only = false\n").unwrap();
+        assert_eq!(again.console.api_keys, ["file-key-123456"]);
+        assert!(!again.console.read_only);
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let mut c = ConsoleConfig::default();
         let err = c

@@ -228,6 +228,18 @@ impl Timeline {
                 lanes[i].label = label;
             }
         }
+        // Once the run has closed, what never finished (a timer left behind by a select, an
+        // activity abandoned by a termination) ends with it.
+        let closed_at = lanes
+            .first()
+            .filter(|l| l.kind == Kind::Workflow)
+            .and_then(|l| l.end_ms);
+        if let Some(closed_at) = closed_at {
+            for lane in lanes.iter_mut().filter(|l| l.end_ms.is_none()) {
+                lane.end_ms = Some(closed_at.max(lane.start_ms));
+                lane.outcome = "unfinished";
+            }
+        }
         let start_ms = lanes.iter().map(|l| l.start_ms).min().unwrap_or(now_ms);
         let end_ms = lanes
             .iter()
@@ -473,6 +485,40 @@ mod tests {
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 3);
         assert_eq!(svg.matches("class=\"mark\"").count(), 1);
         assert!(svg.contains("signal approve"));
+    }
+
+    #[test]
+    fn open_work_ends_when_the_run_closes() {
+        use temporalio_protos::temporal::api::history::v1::WorkflowExecutionCompletedEventAttributes;
+        let events = vec![
+            event(
+                1,
+                1_000,
+                WorkflowExecutionStartedEventAttributes::default().into(),
+            ),
+            event(
+                5,
+                1_100,
+                TimerStartedEventAttributes {
+                    timer_id: "1".into(),
+                    ..Default::default()
+                }
+                .into(),
+            ),
+            event(
+                9,
+                2_000,
+                WorkflowExecutionCompletedEventAttributes::default().into(),
+            ),
+        ];
+        let timeline = Timeline::build(&events, 60_000);
+        assert_eq!(timeline.lanes[0].outcome, "completed");
+        assert_eq!(timeline.lanes[1].end_ms, Some(2_000));
+        assert_eq!(timeline.lanes[1].outcome, "unfinished");
+        assert_eq!(
+            timeline.end_ms, 2_000,
+            "a closed run's picture ends at its close"
+        );
     }
 
     #[test]

@@ -14,6 +14,13 @@ async function refresh() {
     const response = await fetch(location.href, { headers: { accept: "text/html" } });
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const before = document.getElementById("status");
+    const after = fresh.getElementById("status");
+    if (before && after && before.textContent !== after.textContent) {
+      // The workflow closed (or changed state): the actions on the page change too.
+      location.reload();
+      return;
+    }
     for (const el of parts) {
       const next = fresh.getElementById(el.id);
       if (next) el.innerHTML = next.innerHTML;
