@@ -47,7 +47,10 @@
 //!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
-//! - Workflow retry policy, cron schedules and start delay are not applied.
+//! - Workflow retry policy and cron schedules are not applied. A start delay
+//!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
+//!   its `WorkflowTaskScheduled` is written at the start (the real server writes it when the
+//!   delay ends); signals meanwhile wait with it, as on the real server.
 //! - The visibility query language covers comparisons, BETWEEN, `[NOT] IN`,
 //!   `[NOT] STARTS_WITH`, `IS [NOT] NULL`, AND/OR and parentheses over the system attributes
 //!   a run has (WorkflowId, RunId, WorkflowType, TaskQueue, ExecutionStatus, StartTime,

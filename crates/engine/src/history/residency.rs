@@ -177,7 +177,7 @@ impl Registry {
             close_time: state.close_time_ms.map(timestamp),
             status: state.status,
             history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
-            execution_time: Some(timestamp(state.start_time_ms)),
+            execution_time: Some(timestamp(exec.execution_time_ms())),
             task_queue: state.task_queue.clone(),
             first_run_id: state.first_run_id.clone(),
             execution_duration: state

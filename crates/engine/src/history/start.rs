@@ -55,6 +55,8 @@ pub(crate) struct NewRun {
     pub(crate) continued_failure: Option<Failure>,
     /// The parent, when a `StartChildWorkflowExecution` command starts this run.
     pub(crate) parent: Option<ParentRef>,
+    /// How long the first workflow task waits (`workflow_start_delay`).
+    pub(crate) start_delay: Option<prost_wkt_types::Duration>,
 }
 
 /// What a start request resolved to.
@@ -207,6 +209,7 @@ impl Registry {
             (Some(run), Some(exec)) => Some(run.min(exec)),
             (run, exec) => run.or(exec),
         };
+        let delay_ms = duration_ms(spec.start_delay.as_ref());
         let request_id = if spec.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -279,6 +282,7 @@ impl Registry {
                 first_execution_run_id: first_run_id,
                 retry_policy: spec.retry_policy,
                 attempt: 1,
+                first_workflow_task_backoff: delay_ms.map(duration),
                 memo: spec.memo,
                 search_attributes: spec.search_attributes,
                 header: spec.header,
@@ -299,7 +303,10 @@ impl Registry {
                 ..Default::default()
             },
         );
-        exec.schedule_workflow_task(now_ms, 1, fx);
+        match delay_ms {
+            Some(delay) => exec.schedule_first_workflow_task_after(now_ms, delay, fx),
+            None => exec.schedule_workflow_task(now_ms, 1, fx),
+        }
         if let Some(timeout) = run_timeout_ms {
             fx.timer(
                 now_ms + timeout,
@@ -318,6 +325,19 @@ impl Registry {
 }
 
 impl Execution {
+    /// When the run's first workflow task was due: its start, after any start delay.
+    pub(crate) fn execution_time_ms(&self) -> i64 {
+        let backoff = self.events.first().and_then(|e| match &e.attributes {
+            Some(
+                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
+            ) => duration_ms(a.first_workflow_task_backoff.as_ref()),
+            _ => None,
+        });
+        self.state
+            .start_time_ms
+            .saturating_add(backoff.unwrap_or(0))
+    }
+
     /// The root of this run's parent chain, when it is a child.
     pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
         self.events.first().and_then(|e| match &e.attributes {

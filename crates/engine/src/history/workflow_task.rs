@@ -40,7 +40,37 @@ const MAX_BACKOFF_MS: i64 = 60_000;
 
 impl Execution {
     /// Schedules workflow task attempt `attempt`; the caller guarantees none is in flight.
+    /// Schedules the first workflow task to be dispatched only after `delay_ms` (the start
+    /// delay); signals that arrive meanwhile wait with it, as on the real server.
+    pub(crate) fn schedule_first_workflow_task_after(
+        &mut self,
+        now_ms: i64,
+        delay_ms: i64,
+        fx: &mut Effects,
+    ) {
+        self.schedule_workflow_task_at(now_ms, 1, Some(now_ms.saturating_add(delay_ms)), fx);
+    }
+
     pub(crate) fn schedule_workflow_task(&mut self, now_ms: i64, attempt: i32, fx: &mut Effects) {
+        let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
+            let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
+            now_ms
+                + 1000_i64
+                    .saturating_mul(2_i64.saturating_pow(exponent))
+                    .min(MAX_BACKOFF_MS)
+        });
+        self.schedule_workflow_task_at(now_ms, attempt, dispatch_at_ms, fx);
+    }
+
+    /// Records `WorkflowTaskScheduled` and dispatches the task, at once or at
+    /// `dispatch_at_ms`.
+    fn schedule_workflow_task_at(
+        &mut self,
+        now_ms: i64,
+        attempt: i32,
+        dispatch_at_ms: Option<i64>,
+        fx: &mut Effects,
+    ) {
         let scheduled_event_id = self.append(
             now_ms,
             WorkflowTaskScheduledEventAttributes {
@@ -49,13 +79,6 @@ impl Execution {
                 attempt,
             },
         );
-        let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
-            let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
-            now_ms
-                + 1000_i64
-                    .saturating_mul(2_i64.saturating_pow(exponent))
-                    .min(MAX_BACKOFF_MS)
-        });
         self.state.workflow_task = Some(WorkflowTaskState {
             scheduled_event_id,
             started_event_id: 0,
@@ -368,7 +391,10 @@ impl Registry {
         let Some(wt) = exec.state.workflow_task.as_mut() else {
             return;
         };
-        if wt.scheduled_event_id != scheduled_event_id || wt.started_event_id != 0 {
+        if wt.scheduled_event_id != scheduled_event_id
+            || wt.started_event_id != 0
+            || wt.dispatch_at_ms.is_none()
+        {
             return;
         }
         wt.dispatch_at_ms = None;

@@ -9,6 +9,7 @@
 mod async_activities;
 mod conflict;
 mod dynamic_config;
+mod start_options;
 mod visibility;
 mod workflows;
 
