@@ -60,6 +60,8 @@ fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         last_completion_result: r.last_completion_result,
         continued_failure: r.continued_failure,
         start_delay: r.workflow_start_delay,
+        user_metadata: r.user_metadata,
+        priority: r.priority,
         ..Default::default()
     }
 }
@@ -95,6 +97,8 @@ fn split_signal_with_start(
         search_attributes: r.search_attributes,
         header: r.header,
         workflow_start_delay: r.workflow_start_delay,
+        user_metadata: r.user_metadata,
+        priority: r.priority,
         ..Default::default()
     };
     (start, signal)

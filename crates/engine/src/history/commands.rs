@@ -127,7 +127,17 @@ impl Registry {
                 );
                 break;
             }
-            match apply(exec, command, &mut inbox, &context, fx) {
+            // The command's summary and details go on the event it records, as on the real
+            // server (a timer's summary on its `TimerStarted`, and so on).
+            let user_metadata = command.user_metadata.clone();
+            let first_new_event = exec.events.len();
+            let applied = apply(exec, command, &mut inbox, &context, fx);
+            if let Some(event) = exec.events.get_mut(first_new_event) {
+                if event.user_metadata.is_none() {
+                    event.user_metadata = user_metadata;
+                }
+            }
+            match applied {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
                 Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),

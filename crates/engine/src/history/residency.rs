@@ -190,6 +190,7 @@ impl Registry {
             }),
             root_execution: exec.root_execution(),
             memo: exec.properties.memo(),
+            priority: exec.started_priority(),
             search_attributes: self.typed_search_attributes(exec),
             ..Default::default()
         }

@@ -3,7 +3,8 @@
 
 use temporalio_protos::temporal::api::{
     common::v1::{
-        Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+        Header, Memo, Payloads, Priority, RetryPolicy, SearchAttributes, WorkflowExecution,
+        WorkflowType,
     },
     enums::v1::{
         ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
@@ -11,6 +12,7 @@ use temporalio_protos::temporal::api::{
     },
     failure::v1::Failure,
     history::v1::WorkflowExecutionStartedEventAttributes,
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
 };
 
@@ -57,6 +59,9 @@ pub(crate) struct NewRun {
     pub(crate) parent: Option<ParentRef>,
     /// How long the first workflow task waits (`workflow_start_delay`).
     pub(crate) start_delay: Option<prost_wkt_types::Duration>,
+    /// The workflow's summary and details, shown by describe.
+    pub(crate) user_metadata: Option<UserMetadata>,
+    pub(crate) priority: Option<Priority>,
 }
 
 /// What a start request resolved to.
@@ -300,9 +305,13 @@ impl Registry {
                     .as_ref()
                     .map_or(0, |(p, ..)| p.initiated_event_id),
                 root_workflow_execution: parent.as_ref().map(|(.., root)| root.clone()),
+                priority: spec.priority,
                 ..Default::default()
             },
         );
+        if let Some(started) = exec.events.first_mut() {
+            started.user_metadata = spec.user_metadata;
+        }
         match delay_ms {
             Some(delay) => exec.schedule_first_workflow_task_after(now_ms, delay, fx),
             None => exec.schedule_workflow_task(now_ms, 1, fx),
@@ -325,17 +334,28 @@ impl Registry {
 }
 
 impl Execution {
-    /// When the run's first workflow task was due: its start, after any start delay.
-    pub(crate) fn execution_time_ms(&self) -> i64 {
-        let backoff = self.events.first().and_then(|e| match &e.attributes {
+    fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
+        self.events.first().and_then(|e| match &e.attributes {
             Some(
                 temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
-            ) => duration_ms(a.first_workflow_task_backoff.as_ref()),
+            ) => Some(a),
             _ => None,
-        });
+        })
+    }
+
+    /// When the run's first workflow task was due: its start, after any start delay.
+    pub(crate) fn execution_time_ms(&self) -> i64 {
+        let backoff = self
+            .started_attributes()
+            .and_then(|a| duration_ms(a.first_workflow_task_backoff.as_ref()));
         self.state
             .start_time_ms
             .saturating_add(backoff.unwrap_or(0))
+    }
+
+    /// The priority the run was started with.
+    pub(crate) fn started_priority(&self) -> Option<Priority> {
+        self.started_attributes().and_then(|a| a.priority.clone())
     }
 
     /// The root of this run's parent chain, when it is a child.

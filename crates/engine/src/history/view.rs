@@ -93,6 +93,7 @@ impl Registry {
                 task_queue: Some(normal_queue(&exec.state.task_queue)),
                 workflow_run_timeout: exec.state.run_timeout_ms.map(duration),
                 default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
+                user_metadata: exec.events.first().and_then(|e| e.user_metadata.clone()),
                 ..Default::default()
             }),
             workflow_execution_info: Some(self.execution_info(exec)),

@@ -1,6 +1,7 @@
-//! Start options the library's facade does not expose, sent raw: the start delay, on start
-//! and on signal-with-start; a signal does not cut it short (the real server's behaviour,
-//! whatever the proto's comment says).
+//! Start options the library's facade does not expose, through the SDK client or raw: the
+//! start delay, on start and on signal-with-start (a signal does not cut it short: the real
+//! server's behaviour, whatever the proto's comment says); user metadata (summary and
+//! details) on the workflow and its timers; priorities.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use temporalio_protos::temporal::api::{
 };
 use workflow::WorkflowClient;
 
+use super::workflows::Summarized;
 use super::{id, with_worker};
 
 const NAMESPACE: &str = "default";
@@ -165,6 +167,90 @@ async fn the_start_delay_holds_the_first_task() {
             WorkflowExecutionStatus::Running as i32,
             "{info:?}"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_details_and_priority_are_kept() {
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    use temporalio_common::Priority;
+    use temporalio_protos::temporal::api::{
+        enums::v1::EventType, workflowservice::v1::GetWorkflowExecutionHistoryRequest,
+    };
+    with_worker(|client| async move {
+        let workflow_id = id("summarized");
+        let options = WorkflowStartOptions::new(client.task_queue(), &workflow_id)
+            .static_summary("a summary".to_owned())
+            .static_details("some details".to_owned())
+            .priority(Priority::builder().priority_key(3).build())
+            .build();
+        let handle = client
+            .sdk_client()
+            .start_workflow(Summarized::run, (), options)
+            .await
+            .unwrap();
+        handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .unwrap();
+        let text = |p: Option<&Payload>| p.map(|p| String::from_utf8_lossy(&p.data).into_owned());
+        let request = DescribeWorkflowExecutionRequest {
+            namespace: NAMESPACE.to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.clone(),
+                run_id: String::new(),
+            }),
+        };
+        let described = WorkflowService::describe_workflow_execution(
+            &mut client.sdk_client().clone(),
+            request.into_request(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+        let metadata = described
+            .execution_config
+            .and_then(|c| c.user_metadata)
+            .unwrap_or_default();
+        assert_eq!(
+            text(metadata.summary.as_ref()).as_deref(),
+            Some("\"a summary\"")
+        );
+        assert_eq!(
+            text(metadata.details.as_ref()).as_deref(),
+            Some("\"some details\"")
+        );
+        let priority = described
+            .workflow_execution_info
+            .and_then(|i| i.priority)
+            .unwrap_or_default();
+        assert_eq!(priority.priority_key, 3);
+
+        let request = GetWorkflowExecutionHistoryRequest {
+            namespace: NAMESPACE.to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id,
+                run_id: String::new(),
+            }),
+            ..Default::default()
+        };
+        let history = WorkflowService::get_workflow_execution_history(
+            &mut client.sdk_client().clone(),
+            request.into_request(),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .history
+        .unwrap_or_default();
+        let timer = history
+            .events
+            .iter()
+            .find(|e| e.event_type == EventType::TimerStarted as i32)
+            .and_then(|e| e.user_metadata.clone())
+            .unwrap_or_default();
+        assert_eq!(text(timer.summary.as_ref()).as_deref(), Some("\"nap\""));
     })
     .await;
 }

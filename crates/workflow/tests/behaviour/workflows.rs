@@ -412,6 +412,23 @@ impl AwaitsAsync {
     }
 }
 
+/// Naps on a timer with a summary.
+#[workflow]
+#[derive(Default)]
+pub struct Summarized;
+
+#[workflow_methods]
+impl Summarized {
+    #[run(name = "Summarized")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<()> {
+        let nap = temporalio_sdk::TimerOptions::builder(Duration::from_millis(1))
+            .summary("nap".to_owned())
+            .build();
+        ctx.timer(nap).await;
+        Ok(())
+    }
+}
+
 pub fn register(
     options: &mut temporalio_sdk::WorkerOptions,
 ) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
@@ -429,6 +446,7 @@ pub fn register(
         .register_workflow::<Tagger>()?
         .register_workflow::<Suggested>()?
         .register_workflow::<AwaitsAsync>()?
+        .register_workflow::<Summarized>()?
         .register_activities(SuiteActivities);
     Ok(())
 }
