@@ -125,6 +125,20 @@ pub(crate) struct RunArgs {
     /// The workload the soak runs (--concurrency and --warmup apply).
     #[arg(long, default_value = "1")]
     pub(crate) soak_workload: String,
+    /// Visibility section: list and count timed with this many closed workflows stored and
+    /// again with --visibility-large, or 0 to skip.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) visibility: usize,
+    /// The larger number of closed workflows of the visibility section.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) visibility_large: usize,
+    /// Targets of the visibility section.
+    #[arg(
+        long,
+        default_value = "standalone-pg,standalone",
+        value_delimiter = ','
+    )]
+    pub(crate) visibility_targets: Vec<String>,
     /// Where to write latest.md and latest.json.
     #[arg(long, default_value = "bench/results")]
     pub(crate) out: PathBuf,
@@ -160,7 +174,8 @@ impl RunArgs {
         format!(
             "scripts/bench --workloads {} --targets {} --count {} --concurrency {} --warmup {} \
              --fanout-count {} --fanout-concurrency {} --rounds {} --scale {} --scale-targets {} \
-             --scale-workload {} --soak {} --soak-slice {} --soak-targets {} --soak-workload {}",
+             --scale-workload {} --soak {} --soak-slice {} --soak-targets {} --soak-workload {} \
+             --visibility {} --visibility-large {} --visibility-targets {}",
             self.workloads.join(","),
             self.targets.join(","),
             self.count,
@@ -176,6 +191,9 @@ impl RunArgs {
             self.soak_slice,
             self.soak_targets.join(","),
             self.soak_workload,
+            self.visibility,
+            self.visibility_large,
+            self.visibility_targets.join(","),
         )
     }
 }

@@ -25,6 +25,7 @@ mod scale;
 mod soak;
 mod table;
 mod targets;
+mod visibility;
 mod worker;
 mod workloads;
 
@@ -54,6 +55,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let soak_kinds = args::targets(&args.soak_targets)?;
     let soak_workload = args::workload(&args.soak_workload)?;
     soak::check(soak_workload)?;
+    let visibility_kinds = args::targets(&args.visibility_targets)?;
     let base = args.plan(workloads::Workload::Echo);
 
     let mut report = Report::new(args.command_line());
@@ -108,6 +110,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             soak_workload,
             args.soak,
             args.soak_slice,
+            base,
+            &mut report.failures,
+        )
+        .await;
+    }
+    if args.visibility > 0 {
+        report.visibility = visibility::run(
+            &visibility_kinds,
+            args.visibility,
+            args.visibility_large.max(args.visibility),
             base,
             &mut report.failures,
         )

@@ -1,5 +1,5 @@
 //! The report: the command, the date and the machine, then the workload table, the scale
-//! section and the soak section as Markdown (printed and written to `latest.md`), and the
+//! section, the soak section and the visibility section as Markdown (printed and written to `latest.md`), and the
 //! raw measurements as JSON (`latest.json`).
 
 use std::path::Path;
@@ -20,6 +20,7 @@ pub(crate) struct Report {
     pub(crate) measurements: Vec<Measurement>,
     pub(crate) scale: Vec<ScalePoint>,
     pub(crate) soak: Vec<SoakRun>,
+    pub(crate) visibility: Vec<crate::visibility::VisibilityRun>,
     /// Cells that failed, with why; they are missing from the sections.
     pub(crate) failures: Vec<String>,
 }
@@ -34,6 +35,7 @@ impl Report {
             measurements: Vec::new(),
             scale: Vec::new(),
             soak: Vec::new(),
+            visibility: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -58,6 +60,10 @@ impl Report {
         if !soak.is_empty() {
             md.push_str("\n### Soak: many workflows in one run\n\n");
             md.push_str(&soak);
+        }
+        if !self.visibility.is_empty() {
+            md.push_str("\n### Visibility: list and count with few and many closed workflows\n\n");
+            md.push_str(&crate::visibility::table(&self.visibility));
         }
         if !self.failures.is_empty() {
             md.push_str("\n### Failures\n\n");

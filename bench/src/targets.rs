@@ -17,6 +17,9 @@ pub(crate) enum TargetKind {
     Embedded,
     /// The standalone `workflow-engine` binary on loopback, on a SQLite file.
     Standalone,
+    /// The standalone `workflow-engine` binary on a PostgreSQL server of its own (from
+    /// `.venv`, as `workflow_testkit::PostgresServer` starts it).
+    StandalonePostgres,
     /// `temporal server start-dev` with a SQLite file and default pragmas.
     DevServer,
     /// The same with `journal_mode=wal` and `synchronous=normal`.
@@ -26,12 +29,14 @@ pub(crate) enum TargetKind {
 }
 
 impl TargetKind {
-    pub(crate) const NAMES: &'static str = "embedded, standalone, dev, dev-wal, dev-mem";
+    pub(crate) const NAMES: &'static str =
+        "embedded, standalone, standalone-pg, dev, dev-wal, dev-mem";
 
     pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.trim() {
             "embedded" => Some(Self::Embedded),
             "standalone" => Some(Self::Standalone),
+            "standalone-pg" => Some(Self::StandalonePostgres),
             "dev" => Some(Self::DevServer),
             "dev-wal" => Some(Self::DevServerWal),
             "dev-mem" => Some(Self::DevServerMemory),
@@ -43,6 +48,7 @@ impl TargetKind {
         match self {
             Self::Embedded => "embedded",
             Self::Standalone => "standalone",
+            Self::StandalonePostgres => "standalone-pg",
             Self::DevServer => "dev",
             Self::DevServerWal => "dev-wal",
             Self::DevServerMemory => "dev-mem",
@@ -58,6 +64,8 @@ pub(crate) struct Target {
     child: Option<Child>,
     engine: Option<workflow_engine::EngineHandle>,
     database: Option<PathBuf>,
+    /// Stopped after the engine.
+    postgres: Option<workflow_testkit::PostgresServer>,
     dir: tempfile::TempDir,
 }
 
@@ -65,6 +73,7 @@ impl Target {
     pub(crate) async fn start(kind: TargetKind) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
+        let mut postgres = None;
         let started = Instant::now();
         let (child, engine, database) = match kind {
             TargetKind::Embedded => {
@@ -84,6 +93,18 @@ impl Target {
                     .arg(&db);
                 let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, Some(db))
+            }
+            TargetKind::StandalonePostgres => {
+                let server = workflow_testkit::PostgresServer::start();
+                let url = server.create_database("engine");
+                postgres = Some(server);
+                let mut command = Command::new(sibling_binary("workflow-engine")?);
+                command
+                    .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--log-level", "error"])
+                    .env("WORKFLOW_ENGINE_DB_URL", url);
+                let child = Child::spawn("workflow-engine", command, dir.path())?;
+                (Some(child), None, None)
             }
             TargetKind::DevServer | TargetKind::DevServerWal | TargetKind::DevServerMemory => {
                 let mut command = Command::new(temporal_cli()?);
@@ -116,6 +137,7 @@ impl Target {
             child,
             engine,
             database,
+            postgres,
             dir,
         };
         if let Err(e) = wait_serving(&target.address).await {
@@ -157,6 +179,7 @@ impl Target {
             let _ = engine.shutdown().await;
         }
         drop(self.child.take());
+        drop(self.postgres.take());
     }
 }
 

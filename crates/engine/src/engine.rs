@@ -16,7 +16,7 @@ use crate::{
     },
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
-    store::{MemoryStore, SqliteStore, Store},
+    store::{MemoryStore, PostgresStore, SqliteStore, Store},
 };
 
 /// The namespace that always exists.
@@ -28,8 +28,15 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 pub struct EngineOptions {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:7233`.
     pub address: SocketAddr,
-    /// The SQLite file to persist to; `None` keeps everything in memory.
+    /// The SQLite file to persist to; `None` (and no [`EngineOptions::database_url`])
+    /// keeps everything in memory.
     pub database: Option<PathBuf>,
+    /// A PostgreSQL database to persist to instead, as a `postgres://` or `postgresql://`
+    /// URL (libpq's form, e.g. `postgres://user:password@host:5432/db?sslmode=require`).
+    /// Its password never appears in logs or errors.
+    pub database_url: Option<String>,
+    /// How long to keep trying to reach PostgreSQL at start before giving up. Default 30 s.
+    pub database_connect_timeout: Duration,
     /// Namespaces to create at start, besides `default`.
     pub namespaces: Vec<String>,
     /// Custom search attributes to register in every namespace at start, as the dev
@@ -57,6 +64,8 @@ impl Default for EngineOptions {
         Self {
             address: SocketAddr::from(([127, 0, 0, 1], 7233)),
             database: None,
+            database_url: None,
+            database_connect_timeout: Duration::from_secs(30),
             namespaces: Vec::new(),
             search_attributes: Vec::new(),
             suggest_continue_as_new_events: SuggestContinueAsNew::default().events,
@@ -90,6 +99,13 @@ impl EngineOptions {
         self
     }
 
+    /// Persist to the PostgreSQL database at `url` (`postgres://...`).
+    #[must_use]
+    pub fn with_database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+
     /// Keep at most `count` closed runs in memory (see
     /// [`EngineOptions::closed_runs_in_memory`]).
     #[must_use]
@@ -118,6 +134,17 @@ impl EngineOptions {
         self.long_poll_timeout = timeout;
         self
     }
+}
+
+/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`)
+/// rather than a SQLite file.
+pub fn is_postgres_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// `url` with its password replaced by `***`, for logs and messages.
+pub fn redact_database_url(url: &str) -> String {
+    crate::store::redact_url(url)
 }
 
 /// Starts engines.
@@ -190,11 +217,23 @@ pub(crate) struct Prepared {
 
 /// Opens the store, recovers state and puts recovered tasks and timers back in motion.
 async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Result<Prepared> {
-    let store: Arc<dyn Store> = match &options.database {
-        Some(path) => {
+    let store: Arc<dyn Store> = match (&options.database, &options.database_url) {
+        (Some(_), Some(_)) => {
+            return Err(EngineError::invalid(
+                "both a SQLite file (database) and a PostgreSQL URL (database_url) are set; set one",
+            ));
+        }
+        (Some(path), None) => {
             Arc::new(SqliteStore::open(path).map_err(|e| EngineError::Storage(e.to_string()))?)
         }
-        None => Arc::new(MemoryStore::default()),
+        (None, Some(url)) => {
+            let (url, within) = (url.clone(), options.database_connect_timeout);
+            let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url, within))
+                .await
+                .map_err(|e| EngineError::Storage(format!("opening PostgreSQL stopped: {e}")))?;
+            Arc::new(opened.map_err(|e| EngineError::Storage(e.to_string()))?)
+        }
+        (None, None) => Arc::new(MemoryStore::default()),
     };
     recover(store, options, stopped).await
 }
@@ -231,13 +270,13 @@ pub(crate) async fn recover(
         bytes: options.suggest_continue_as_new_bytes,
     };
     let recovered = registry.runs_in_memory().count();
-    let runtime = Arc::new(EngineRuntime::new(
+    let runtime = EngineRuntime::new(
         registry,
         store,
         options.closed_runs_in_memory,
         Clock::new(options.time_skipping, offset),
         stopped,
-    ));
+    );
     runtime
         .execute(|registry, now, fx| {
             registry.ensure_namespace(DEFAULT_NAMESPACE);

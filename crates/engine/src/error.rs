@@ -30,9 +30,22 @@ pub enum EngineError {
     /// No worker answered in time; retry later or check that a worker polls the queue.
     #[error("{0}")]
     Timeout(String),
+    /// A multi-operation (update-with-start) could not be executed: one operation failed and
+    /// the others were aborted; each operation's outcome says which and why.
+    #[error("{message}")]
+    MultiOperation {
+        /// The real server's summary ("Update-with-Start could not be executed.").
+        message: String,
+        /// One outcome per operation of the request, in request order.
+        operations: Vec<OperationOutcome>,
+    },
     /// Persistence failed; the request was not acknowledged and may be retried.
     #[error("storage: {0}")]
     Storage(String),
+    /// The database cannot be reached right now; retry later. A change that was asked for
+    /// may still be written once the database is back.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Binding or serving the socket failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -44,6 +57,18 @@ pub enum EngineError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// What became of one operation of a refused multi-operation request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OperationOutcome {
+    /// It succeeded (the start, when only the update afterwards failed).
+    Succeeded,
+    /// It was not run because another operation failed.
+    Aborted,
+    /// It failed for this reason.
+    Failed(Box<EngineError>),
+}
+
 impl EngineError {
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())
@@ -51,6 +76,15 @@ impl EngineError {
 
     pub(crate) fn invalid(what: impl Into<String>) -> Self {
         Self::InvalidArgument(what.into())
+    }
+
+    /// A store failure: `Unavailable` while the database is out of reach (the caller may
+    /// retry), `Storage` otherwise.
+    pub(crate) fn store(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 

@@ -23,15 +23,37 @@
 //!
 //! Requests flow `api` -> `runtime` -> `history` -> `store`, with `matching` beside them:
 //!
-//! - `api`: thin gRPC handlers, one module per RPC family, one error-to-status mapping.
-//! - `runtime`: runs each operation under one lock, settles the work it causes in other
-//!   runs, commits it all at once, then executes its effects; drives durable timers; holds
-//!   queries in flight.
-//! - `history`: per-run state machines (workflow task, activity, timer, child workflow,
-//!   update, sticky queue, queries riding on tasks), mutated synchronously; work for other
-//!   runs goes to an outbox settled in the same operation; effects come out as data.
+//! - `api`: thin gRPC handlers, one module per RPC family (`api/mod.rs` is the table of
+//!   every RPC), one error-to-status mapping. Handlers read runs only through
+//!   `history/view.rs`.
+//! - `runtime`: `EngineRuntime` runs each operation under one lock, settles the work it
+//!   causes in other runs, commits it all at once, then executes its effects; drives
+//!   durable timers on the one clock (wall time plus what time skipping skipped); runs
+//!   queries (`runtime/queries.rs`).
+//! - `history`: per-run state machines, one file each with its states, transitions and unit
+//!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
+//!   operation; effects come out as data.
 //! - `matching`: task queues (normal and sticky) and long polls.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
+//!
+//! From an RPC to its state machine:
+//!
+//! | RPCs | handler | state machine |
+//! |---|---|---|
+//! | start, signal-with-start | `api/workflows.rs` | `history/start.rs` |
+//! | signal, request cancel, terminate | `api/workflows.rs` | `history/control.rs` |
+//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
+//! | poll / complete / fail / cancel activity, heartbeat | `api/tasks.rs` | `history/activity.rs`, `history/activity/timeouts.rs` |
+//! | query workflow, respond query task | `api/queries.rs`, `api/tasks.rs` | `runtime/queries.rs`, `history/query.rs` |
+//! | update workflow, poll update | `api/updates.rs` | `history/update.rs` |
+//! | reset sticky queue, shutdown worker | `api/tasks.rs` | `history/sticky.rs` |
+//! | get history, describe | `api/history.rs` | `history/view.rs` |
+//! | list, count | `api/visibility/` | `history/view.rs`, `store` |
+//! | namespaces | `api/namespaces.rs` | `history/namespace.rs` |
+//! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//!
+//! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
+//! (`on_activity_timeout`, `on_workflow_task_timeout`, `on_user_timer`, ...).
 //!
 //! # Differences from the real Temporal server
 //!
@@ -42,6 +64,9 @@
 //!   update or a query write task events (the real server's speculative tasks leave none).
 //! - Update rejections are kept in memory only (the last 64 per run); an update waits at most
 //!   one long poll (60 s); admitted updates are not carried over continue-as-new.
+//! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
+//!   admitted update aborted by its workflow closing is reported as the update's failure
+//!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
 //! - The execution timeout restarts with each run of a continue-as-new chain.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
 //!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
@@ -69,6 +94,12 @@
 //!   blobs, a little more). Other keys are accepted and ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
+//! - It also serves the Java test server's `TestService` (time skipping, see
+//!   [`TimeSkipping`]), which the real server does not. Compared with the Java test server:
+//!   one clock for the whole server (no per-workflow `TimeSkippingConfig` yet); the clock is
+//!   persisted with a database file and survives a restart; updates, list and count work
+//!   under time skipping; `SleepUntil` a time already passed returns at once, as the proto
+//!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;
 mod engine;
@@ -84,6 +115,9 @@ mod runtime;
 mod store;
 mod time;
 
-pub use engine::{DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, serve};
+pub use engine::{
+    DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, is_postgres_url, redact_database_url,
+    serve,
+};
 pub use error::EngineError;
 pub use runtime::TimeSkipping;

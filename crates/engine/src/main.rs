@@ -75,9 +75,21 @@ struct ServeArgs {
     /// Extra namespaces to create (repeatable); `default` always exists.
     #[arg(long = "namespace", short = 'n')]
     namespaces: Vec<String>,
-    /// The SQLite file to persist to; in memory when absent.
-    #[arg(long = "db-filename", short = 'f')]
+    /// The SQLite file to persist to; in memory when neither this nor --db-url is given.
+    #[arg(long = "db-filename", short = 'f', conflicts_with = "db_url")]
     db_filename: Option<PathBuf>,
+    /// A PostgreSQL database to persist to instead: postgres://user:password@host:5432/db
+    /// (libpq's URL form; sslmode=disable|prefer|require). Also read from
+    /// WORKFLOW_ENGINE_DB_URL, which keeps the password out of the process list.
+    #[arg(
+        long = "db-url",
+        env = "WORKFLOW_ENGINE_DB_URL",
+        hide_env_values = true
+    )]
+    db_url: Option<String>,
+    /// How long to keep trying to reach PostgreSQL at start, e.g. 30s or 2m.
+    #[arg(long = "db-connect-timeout", default_value = "30s", value_parser = humantime::parse_duration)]
+    db_connect_timeout: Duration,
     /// Skip time: jump the clock to the next timer whenever nothing is pending (starts
     /// unlocked; see the TestService's LockTimeSkipping).
     #[arg(long = "enable-time-skipping")]
@@ -238,6 +250,15 @@ fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
     options.namespaces = args.namespaces;
     options.search_attributes = args.search_attributes;
     options.database = args.db_filename;
+    if let Some(url) = args.db_url {
+        if !workflow_engine::is_postgres_url(&url) {
+            anyhow::bail!(
+                "--db-url must be a postgres:// or postgresql:// URL; for a SQLite file use --db-filename"
+            );
+        }
+        options.database_url = Some(url);
+    }
+    options.database_connect_timeout = args.db_connect_timeout;
     options.time_skipping = time_skipping;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

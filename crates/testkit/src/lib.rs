@@ -3,12 +3,15 @@
 //! - [`TemporalServer`]: the official `temporal` CLI's dev server (Temporal Server with
 //!   SQLite), on free ports with its own database file. [`Backend`] picks what the tests run
 //!   against, so the same suite can target another backend by changing only the address.
+//! - [`PostgresServer`]: a real PostgreSQL server (`initdb`, `pg_ctl`) on a free port in a
+//!   temporary data directory.
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
 //! - [`Browser`]: headless Chromium through chromedriver (W3C WebDriver), for page tests.
 //! - [`free_port`], [`wait_until`], [`http`]: small helpers.
 
 mod browser;
+mod postgres;
 mod process;
 mod server;
 
@@ -18,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use browser::{Browser, Element};
+pub use postgres::{POSTGRES_USER, PostgresServer, postgres_bin};
 pub use process::{Process, binary_path};
 pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
 

@@ -123,15 +123,18 @@ impl Drop for TemporalServer {
 }
 
 /// Our embedded engine, run as the standalone `workflow-engine` binary over real gRPC, with
-/// its own SQLite file. Killed on drop.
+/// its own SQLite file or its own PostgreSQL server. Killed on drop.
 pub struct EngineServer {
     child: Option<Child>,
     port: u16,
     _dir: tempfile::TempDir,
+    /// Stopped after the engine.
+    postgres: Option<crate::PostgresServer>,
 }
 
 impl EngineServer {
-    /// Starts `workflow-engine` on a free port and waits until it accepts connections.
+    /// Starts `workflow-engine` on SQLite on a free port and waits until it accepts
+    /// connections.
     pub fn start() -> Self {
         Self::start_with(&[])
     }
@@ -139,25 +142,64 @@ impl EngineServer {
     /// [`EngineServer::start`] with extra arguments (the engine takes the dev server's).
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
+        let db = dir.path().join("engine.db");
+        Self::spawn(dir, None, extra, |command| {
+            command.arg("--db-filename").arg(db);
+        })
+    }
+
+    /// Starts `workflow-engine` on a PostgreSQL server of its own.
+    pub fn start_on_postgres() -> Self {
+        Self::start_on_postgres_with(&[])
+    }
+
+    /// [`EngineServer::start_on_postgres`] with extra arguments.
+    pub fn start_on_postgres_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let postgres = crate::PostgresServer::start();
+        let url = postgres.create_database("engine");
+        Self::spawn(dir, Some(postgres), extra, |command| {
+            command.env("WORKFLOW_ENGINE_DB_URL", url);
+        })
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        postgres: Option<crate::PostgresServer>,
+        extra: &[&str],
+        database: impl FnOnce(&mut Command),
+    ) -> Self {
         let port = free_port();
-        let child = Command::new(crate::binary_path("workflow-engine"))
+        let log =
+            std::fs::File::create(dir.path().join("engine.log")).expect("create the engine log");
+        let log_err = log.try_clone().expect("clone the engine log handle");
+        let mut command = Command::new(crate::binary_path("workflow-engine"));
+        command
             .args([
                 "--ip",
                 "127.0.0.1",
                 "--port",
                 &port.to_string(),
                 "--headless",
+                "--log-level",
+                "warn",
             ])
-            .arg("--db-filename")
-            .arg(dir.path().join("engine.db"))
+            .env_remove("WORKFLOW_ENGINE_DB_URL")
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        database(&mut command);
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start workflow-engine: {e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log =
+                    std::fs::read_to_string(dir.path().join("engine.log")).unwrap_or_default();
+                panic!("workflow-engine exited ({status}) before serving: {log}");
+            }
             if Instant::now() > deadline {
                 panic!("workflow-engine on port {port} not ready after 30 s");
             }
@@ -167,12 +209,19 @@ impl EngineServer {
             child: Some(child),
             port,
             _dir: dir,
+            postgres,
         }
     }
 
     /// `127.0.0.1:<port>`.
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The PostgreSQL server under an engine started with
+    /// [`EngineServer::start_on_postgres`].
+    pub fn postgres(&mut self) -> Option<&mut crate::PostgresServer> {
+        self.postgres.as_mut()
     }
 }
 
@@ -186,12 +235,13 @@ impl Drop for EngineServer {
 }
 
 /// The backend the behavioural suite runs against, chosen by `WORKFLOW_TEST_BACKEND`:
-/// `temporal` (the default: the real Temporal dev server, the oracle) or `engine` (our
-/// embedded engine as a standalone process).
+/// `temporal` (the default: the real Temporal dev server, the oracle), `engine` (our
+/// embedded engine as a standalone process, on SQLite) or `engine-postgres` (the same on a
+/// PostgreSQL server of its own).
 pub enum Backend {
     /// The real Temporal server.
     Temporal(TemporalServer),
-    /// The embedded engine.
+    /// The embedded engine (on SQLite or PostgreSQL).
     Engine(EngineServer),
 }
 
@@ -207,8 +257,9 @@ impl Backend {
         match std::env::var("WORKFLOW_TEST_BACKEND").as_deref() {
             Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start_with(extra)),
             Ok("engine") => Backend::Engine(EngineServer::start_with(extra)),
+            Ok("engine-postgres") => Backend::Engine(EngineServer::start_on_postgres_with(extra)),
             Ok(other) => panic!(
-                "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\" or \"engine\""
+                "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\", \"engine\" or \"engine-postgres\""
             ),
         }
     }

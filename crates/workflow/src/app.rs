@@ -311,15 +311,30 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
     {
         let embedded = &config.embedded;
         let mut options = workflow_engine::EngineOptions::new(embedded.listen);
-        if let Some(path) = &embedded.database {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| StartError::EngineDatabaseDir {
-                    dir: dir.to_path_buf(),
-                    source,
-                })?;
+        let url = embedded
+            .database
+            .as_ref()
+            .and_then(|d| d.to_str())
+            .filter(|d| workflow_engine::is_postgres_url(d));
+        let described = match (&embedded.database, url) {
+            (_, Some(url)) => {
+                options = options.with_database_url(url);
+                Some(workflow_engine::redact_database_url(url))
             }
-            options = options.with_database(path.clone());
-        }
+            (Some(path), None) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| {
+                        StartError::EngineDatabaseDir {
+                            dir: dir.to_path_buf(),
+                            source,
+                        }
+                    })?;
+                }
+                options = options.with_database(path.clone());
+                Some(path.display().to_string())
+            }
+            (None, None) => None,
+        };
         if config.temporal.namespace != workflow_engine::DEFAULT_NAMESPACE {
             options = options.with_namespace(config.temporal.namespace.clone());
         }
@@ -327,7 +342,7 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
             .await
             .map_err(StartError::Engine)?;
         let address = handle.address();
-        tracing::info!(%address, database = ?embedded.database, "embedded engine serving");
+        tracing::info!(%address, database = ?described, "embedded engine serving");
         config.temporal.address = address.to_string();
         Ok(Some(EmbeddedEngine(handle)))
     }

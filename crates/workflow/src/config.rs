@@ -93,7 +93,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
-    /// SQLite file the engine persists to; unset keeps everything in memory (lost on exit).
+    /// Where the engine persists: a SQLite file, or a PostgreSQL database given as a
+    /// `postgres://` / `postgresql://` URL (its password is never logged). Unset keeps
+    /// everything in memory (lost on exit).
     pub database: Option<PathBuf>,
     /// Where the engine listens. Default `127.0.0.1:0` (loopback, a free port).
     pub listen: SocketAddr,

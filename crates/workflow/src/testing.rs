@@ -15,7 +15,6 @@
 //! ```no_run
 //! # use std::time::Duration;
 //! # use workflow::{StartOptions, testing::TestEnv};
-//! # async fn example<W: workflow::__private::WorkflowDefinition>() {}
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = TestEnv::start().await?;
 //! let client = env.client();

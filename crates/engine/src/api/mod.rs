@@ -3,6 +3,7 @@
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
 mod history;
+mod multi;
 mod namespaces;
 mod operator;
 mod queries;
@@ -32,6 +33,7 @@ use crate::{
     },
     runtime::EngineRuntime,
 };
+use tasks::ActivityAnswer;
 
 /// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]
@@ -136,6 +138,13 @@ impl WorkflowService for Service {
         ok(updates::update(self, request.into_inner()).await?)
     }
 
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ExecuteMultiOperationRequest>,
+    ) -> Rpc<ExecuteMultiOperationResponse> {
+        ok(multi::execute(self, request.into_inner()).await?)
+    }
+
     async fn poll_workflow_execution_update(
         &self,
         request: Request<PollWorkflowExecutionUpdateRequest>,
@@ -213,7 +222,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Rpc<RespondActivityTaskCompletedResponse> {
-        tasks::complete_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Completed(request.into_inner());
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCompletedResponse::default())
     }
 
@@ -221,7 +231,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Rpc<RespondActivityTaskFailedResponse> {
-        tasks::fail_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Failed(Box::new(request.into_inner()));
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskFailedResponse::default())
     }
 
@@ -229,7 +240,8 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Rpc<RespondActivityTaskCanceledResponse> {
-        tasks::cancel_activity(&self.runtime, request.into_inner()).await?;
+        let answer = ActivityAnswer::Canceled(request.into_inner());
+        tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCanceledResponse::default())
     }
 

@@ -5,12 +5,13 @@ use prost::Message;
 use temporalio_protos::{
     google::rpc::Status as RpcStatus,
     temporal::api::errordetails::v1::{
-        NamespaceAlreadyExistsFailure, WorkflowExecutionAlreadyStartedFailure,
+        MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure,
+        WorkflowExecutionAlreadyStartedFailure, multi_operation_execution_failure::OperationStatus,
     },
 };
 use tonic::{Code, Status};
 
-use crate::error::EngineError;
+use crate::error::{EngineError, OperationOutcome};
 
 impl From<EngineError> for Status {
     fn from(error: EngineError) -> Self {
@@ -19,6 +20,7 @@ impl From<EngineError> for Status {
             EngineError::NotFound(m) => Status::not_found(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
+            EngineError::Unavailable(m) => Status::unavailable(m),
             EngineError::AlreadyStarted {
                 ref run_id,
                 ref start_request_id,
@@ -42,6 +44,10 @@ impl From<EngineError> for Status {
                 "temporal.api.errordetails.v1.NamespaceAlreadyExistsFailure",
                 NamespaceAlreadyExistsFailure::default().encode_to_vec(),
             ),
+            EngineError::MultiOperation {
+                message,
+                operations,
+            } => multi_operation(message, operations),
             other => {
                 tracing::error!("internal error: {other}");
                 Status::internal("internal engine error; see the engine log")
@@ -55,10 +61,55 @@ fn with_detail(code: Code, message: String, type_name: &str, value: Vec<u8>) -> 
     let details = RpcStatus {
         code: code as i32,
         message: message.clone(),
-        details: vec![prost_wkt_types::Any {
-            type_url: format!("type.googleapis.com/{type_name}"),
-            value,
-        }],
+        details: vec![any(type_name, value)],
     };
     Status::with_details(code, message, details.encode_to_vec().into())
+}
+
+/// A refused multi-operation, encoded as the Go server's `MultiOperationExecution` error: the
+/// status takes the code of the first operation that failed (not aborted), and the detail
+/// lists every operation's own status.
+fn multi_operation(message: String, operations: Vec<OperationOutcome>) -> Status {
+    let mut code = None;
+    let statuses = operations
+        .into_iter()
+        .map(|op| match op {
+            OperationOutcome::Succeeded => OperationStatus::default(),
+            OperationOutcome::Aborted => OperationStatus {
+                code: Code::Aborted as i32,
+                message: "Operation was aborted.".into(),
+                // An empty message (not in the generated protos): its encoding is empty.
+                details: vec![any(
+                    "temporal.api.failure.v1.MultiOperationExecutionAborted",
+                    Vec::new(),
+                )],
+            },
+            OperationOutcome::Failed(error) => {
+                let status = Status::from(*error);
+                code.get_or_insert(status.code());
+                let details = RpcStatus::decode(status.details())
+                    .map(|s| s.details)
+                    .unwrap_or_default();
+                OperationStatus {
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                    details,
+                }
+            }
+        })
+        .collect();
+    let failure = MultiOperationExecutionFailure { statuses };
+    with_detail(
+        code.unwrap_or(Code::Aborted),
+        message,
+        "temporal.api.errordetails.v1.MultiOperationExecutionFailure",
+        failure.encode_to_vec(),
+    )
+}
+
+fn any(type_name: &str, value: Vec<u8>) -> prost_wkt_types::Any {
+    prost_wkt_types::Any {
+        type_url: format!("type.googleapis.com/{type_name}"),
+        value,
+    }
 }

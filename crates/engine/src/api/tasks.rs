@@ -2,6 +2,7 @@
 
 use temporalio_protos::temporal::api::{
     enums::v1::{QueryResultType, TaskQueueKind},
+    taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
         PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatByIdRequest,
@@ -19,13 +20,23 @@ use tokio::time::Instant;
 use super::Service;
 use crate::{
     error::{EngineError, Result},
-    history::{ActivityRef, Poller, QueueKind, Task, WorkflowTaskRef, token::TaskToken},
+    history::{
+        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef, token::TaskToken,
+    },
     matching::QueueKey,
     runtime::{EngineRuntime, QueryOutcome},
 };
 
-fn queue_key(namespace: &str, queue: Option<&str>, kind: QueueKind) -> Result<QueueKey> {
+/// The queue a poll names, once its namespace is known to exist.
+fn poll_key(
+    rt: &EngineRuntime,
+    namespace: &str,
+    queue: Option<&TaskQueue>,
+    kind: QueueKind,
+) -> Result<QueueKey> {
+    rt.read(|registry| registry.namespace(namespace).map(|_| ()))?;
     let name = queue
+        .map(|q| q.name.as_str())
         .filter(|q| !q.is_empty())
         .ok_or_else(|| EngineError::invalid("TaskQueue is not set on request."))?;
     Ok(QueueKey {
@@ -40,12 +51,7 @@ pub(super) async fn poll_workflow_task(
     r: PollWorkflowTaskQueueRequest,
 ) -> Result<PollWorkflowTaskQueueResponse> {
     let rt = &svc.runtime;
-    rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
-    let key = queue_key(
-        &r.namespace,
-        r.task_queue.as_ref().map(|q| q.name.as_str()),
-        QueueKind::Workflow,
-    )?;
+    let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Workflow)?;
     let poller = Poller {
         identity: &r.identity,
         sticky: r
@@ -111,19 +117,31 @@ fn activity_token(bytes: &[u8]) -> Result<(String, i64, i32)> {
     }
 }
 
-pub(super) async fn complete_workflow_task(
+/// Runs `op` on the started workflow task that `token` names.
+async fn on_workflow_task<T>(
     rt: &EngineRuntime,
-    r: RespondWorkflowTaskCompletedRequest,
-) -> Result<()> {
-    let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
+    token: &[u8],
+    op: impl FnOnce(&mut Registry, &WorkflowTaskRef<'_>, i64, &mut Effects) -> Result<T>,
+) -> Result<T> {
+    let (run_id, scheduled_event_id, started_event_id) = workflow_token(token)?;
     let task = WorkflowTaskRef {
         run_id: &run_id,
         scheduled_event_id,
         started_event_id,
     };
-    let answers = rt
-        .execute(|registry, now, fx| registry.complete_workflow_task(&task, r, now, fx))
-        .await?;
+    rt.execute(|registry, now, fx| op(registry, &task, now, fx))
+        .await
+}
+
+pub(super) async fn complete_workflow_task(
+    rt: &EngineRuntime,
+    r: RespondWorkflowTaskCompletedRequest,
+) -> Result<()> {
+    let token = r.task_token.clone();
+    let answers = on_workflow_task(rt, &token, |registry, task, now, fx| {
+        registry.complete_workflow_task(task, r, now, fx)
+    })
+    .await?;
     for (query_id, answer) in answers {
         let outcome = if answer.result_type == QueryResultType::Answered as i32 {
             QueryOutcome::Answered(answer.answer)
@@ -150,14 +168,8 @@ pub(super) async fn fail_workflow_task(
     rt: &EngineRuntime,
     r: RespondWorkflowTaskFailedRequest,
 ) -> Result<()> {
-    let (run_id, scheduled_event_id, started_event_id) = workflow_token(&r.task_token)?;
-    let task = WorkflowTaskRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        started_event_id,
-    };
-    rt.execute(|registry, now, fx| {
-        registry.fail_workflow_task(&task, r.cause, r.failure, &r.identity, now, fx)
+    on_workflow_task(rt, &r.task_token, |registry, task, now, fx| {
+        registry.fail_workflow_task(task, r.cause, r.failure, &r.identity, now, fx)
     })
     .await
 }
@@ -188,12 +200,7 @@ pub(super) async fn poll_activity_task(
     r: PollActivityTaskQueueRequest,
 ) -> Result<PollActivityTaskQueueResponse> {
     let rt = &svc.runtime;
-    rt.read(|registry| registry.namespace(&r.namespace).map(|_| ()))?;
-    let key = queue_key(
-        &r.namespace,
-        r.task_queue.as_ref().map(|q| q.name.as_str()),
-        QueueKind::Activity,
-    )?;
+    let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Activity)?;
     let deadline = Instant::now() + svc.long_poll;
     loop {
         let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
@@ -216,58 +223,50 @@ pub(super) async fn poll_activity_task(
     }
 }
 
-pub(super) async fn complete_activity(
+/// Runs `op` on the activity attempt that `token` names.
+async fn on_activity<T>(
     rt: &EngineRuntime,
-    r: RespondActivityTaskCompletedRequest,
-) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
+    token: &[u8],
+    op: impl FnOnce(&mut Registry, &ActivityRef<'_>, i64, &mut Effects) -> Result<T>,
+) -> Result<T> {
+    let (run_id, scheduled_event_id, attempt) = activity_token(token)?;
     let activity = ActivityRef {
         run_id: &run_id,
         scheduled_event_id,
         attempt,
     };
-    rt.execute(|registry, now, fx| {
-        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
-    })
-    .await
+    rt.execute(|registry, now, fx| op(registry, &activity, now, fx))
+        .await
 }
 
-pub(super) async fn fail_activity(
-    rt: &EngineRuntime,
-    r: RespondActivityTaskFailedRequest,
-) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
-    };
-    let failure = r.failure.unwrap_or_default();
-    rt.execute(|registry, now, fx| {
-        registry.fail_activity(
-            &activity,
-            failure,
-            r.last_heartbeat_details,
-            &r.identity,
-            now,
-            fx,
-        )
-    })
-    .await
+/// A worker's answer to an activity task.
+pub(super) enum ActivityAnswer {
+    Completed(RespondActivityTaskCompletedRequest),
+    /// Boxed: a failure with its details is several times the size of the others.
+    Failed(Box<RespondActivityTaskFailedRequest>),
+    Canceled(RespondActivityTaskCanceledRequest),
 }
 
-pub(super) async fn cancel_activity(
-    rt: &EngineRuntime,
-    r: RespondActivityTaskCanceledRequest,
-) -> Result<()> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
+/// `RespondActivityTaskCompleted`, `RespondActivityTaskFailed`, `RespondActivityTaskCanceled`.
+pub(super) async fn answer_activity(rt: &EngineRuntime, answer: ActivityAnswer) -> Result<()> {
+    let token = match &answer {
+        ActivityAnswer::Completed(r) => r.task_token.clone(),
+        ActivityAnswer::Failed(r) => r.task_token.clone(),
+        ActivityAnswer::Canceled(r) => r.task_token.clone(),
     };
-    rt.execute(|registry, now, fx| {
-        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    on_activity(rt, &token, |registry, activity, now, fx| match answer {
+        ActivityAnswer::Completed(r) => {
+            registry.complete_activity(activity, r.result, &r.identity, now, fx)
+        }
+        ActivityAnswer::Failed(r) => {
+            let r = *r;
+            let failure = r.failure.unwrap_or_default();
+            let details = r.last_heartbeat_details;
+            registry.fail_activity(activity, failure, details, &r.identity, now, fx)
+        }
+        ActivityAnswer::Canceled(r) => {
+            registry.cancel_activity(activity, r.details, &r.identity, now, fx)
+        }
     })
     .await
 }
@@ -276,15 +275,10 @@ pub(super) async fn heartbeat(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatRequest,
 ) -> Result<RecordActivityTaskHeartbeatResponse> {
-    let (run_id, scheduled_event_id, attempt) = activity_token(&r.task_token)?;
-    let activity = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id,
-        attempt,
-    };
-    let cancel_requested = rt
-        .execute(|registry, now, fx| registry.heartbeat_activity(&activity, r.details, now, fx))
-        .await?;
+    let cancel_requested = on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+        registry.heartbeat_activity(activity, r.details, now, fx)
+    })
+    .await?;
     Ok(RecordActivityTaskHeartbeatResponse {
         cancel_requested,
         ..Default::default()

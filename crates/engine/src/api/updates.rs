@@ -24,24 +24,10 @@ pub(super) async fn update(
     r: UpdateWorkflowExecutionRequest,
 ) -> Result<UpdateWorkflowExecutionResponse> {
     let rt = &svc.runtime;
-    let execution = r
-        .workflow_execution
-        .ok_or_else(|| EngineError::invalid("WorkflowExecution is not set on request."))?;
-    if execution.workflow_id.is_empty() {
-        return Err(EngineError::invalid("WorkflowId is not set on request."));
-    }
-    let request = r
-        .request
-        .ok_or_else(|| EngineError::invalid("Request is not set on request."))?;
-    let update_id = request
-        .meta
-        .as_ref()
-        .map(|m| m.update_id.clone())
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| EngineError::invalid("Update id is not set on request."))?;
-    if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
-        return Err(EngineError::invalid("Update name is not set on request."));
-    }
+    let update_id = check(&r)?;
+    let (Some(execution), Some(request)) = (r.workflow_execution, r.request) else {
+        return Err(EngineError::invalid("Request is not set on request."));
+    };
     let wait = wanted_stage(r.wait_policy.as_ref(), Stage::Accepted);
     let namespace = r.namespace;
     let first_run_id = r.first_execution_run_id;
@@ -78,6 +64,31 @@ pub(super) async fn update(
     })
 }
 
+/// Checks an update request as the real server's frontend does; returns its update id.
+pub(super) fn check(r: &UpdateWorkflowExecutionRequest) -> Result<String> {
+    let execution = r
+        .workflow_execution
+        .as_ref()
+        .ok_or_else(|| EngineError::invalid("WorkflowExecution is not set on request."))?;
+    if execution.workflow_id.is_empty() {
+        return Err(EngineError::invalid("WorkflowId is not set on request."));
+    }
+    let request = r
+        .request
+        .as_ref()
+        .ok_or_else(|| EngineError::invalid("Request is not set on request."))?;
+    let update_id = request
+        .meta
+        .as_ref()
+        .map(|m| m.update_id.clone())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| EngineError::invalid("Update id is not set on request."))?;
+    if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
+        return Err(EngineError::invalid("Update name is not set on request."));
+    }
+    Ok(update_id)
+}
+
 pub(super) async fn poll(
     svc: &Service,
     r: PollWorkflowExecutionUpdateRequest,
@@ -109,7 +120,7 @@ pub(super) async fn poll(
     })
 }
 
-fn wanted_stage(policy: Option<&WaitPolicy>, default: Stage) -> Stage {
+pub(super) fn wanted_stage(policy: Option<&WaitPolicy>, default: Stage) -> Stage {
     match policy.map(|p| Stage::try_from(p.lifecycle_stage)) {
         Some(Ok(Stage::Unspecified)) | Some(Err(_)) | None => default,
         Some(Ok(stage)) => stage,
@@ -117,7 +128,7 @@ fn wanted_stage(policy: Option<&WaitPolicy>, default: Stage) -> Stage {
 }
 
 /// Waits until update `update_id` of `run_id` reaches `wait`, or the long poll runs out.
-async fn wait_for(
+pub(super) async fn wait_for(
     svc: &Service,
     run_id: &str,
     update_id: &str,
@@ -161,7 +172,7 @@ async fn wait_for(
     }
 }
 
-fn stage_of(status: UpdateStatus) -> (Stage, Option<Outcome>) {
+pub(super) fn stage_of(status: UpdateStatus) -> (Stage, Option<Outcome>) {
     match status {
         UpdateStatus::Admitted | UpdateStatus::Aborted => (Stage::Admitted, None),
         UpdateStatus::Accepted => (Stage::Accepted, None),
@@ -169,7 +180,7 @@ fn stage_of(status: UpdateStatus) -> (Stage, Option<Outcome>) {
     }
 }
 
-fn update_ref(workflow_id: String, run_id: String, update_id: String) -> UpdateRef {
+pub(super) fn update_ref(workflow_id: String, run_id: String, update_id: String) -> UpdateRef {
     UpdateRef {
         workflow_execution: Some(WorkflowExecution {
             workflow_id,

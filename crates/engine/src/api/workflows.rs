@@ -31,7 +31,7 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
 const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Rejects an input over the blob size limit, with the real server's message.
-fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
+pub(super) fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
     if input.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
         return Err(EngineError::invalid("Blob data size exceeds limit."));
     }
@@ -39,7 +39,7 @@ fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
 }
 
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
-fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
+pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
     NewRun {
         namespace: r.namespace,
         workflow_id: r.workflow_id,

@@ -287,66 +287,41 @@ impl Registry {
             return;
         };
         let started_event_id = child.started_event_id;
+        // Every `ChildWorkflowExecution*` event names the child the same way.
+        macro_rules! child_event {
+            ($event:ident { $($field:ident: $value:expr),* $(,)? }) => {
+                $event {
+                    namespace,
+                    namespace_id,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    $($field: $value,)*
+                }
+                .into()
+            };
+        }
         let event: Attributes = match close {
             Attributes::WorkflowExecutionCompletedEventAttributes(c) => {
-                ChildWorkflowExecutionCompletedEventAttributes {
-                    result: c.result,
-                    namespace,
-                    namespace_id,
-                    workflow_execution: execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
+                child_event!(ChildWorkflowExecutionCompletedEventAttributes { result: c.result })
             }
             Attributes::WorkflowExecutionFailedEventAttributes(c) => {
-                ChildWorkflowExecutionFailedEventAttributes {
+                child_event!(ChildWorkflowExecutionFailedEventAttributes {
                     failure: c.failure,
-                    namespace,
-                    namespace_id,
-                    workflow_execution: execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
                     retry_state: c.retry_state,
-                }
-                .into()
+                })
             }
             Attributes::WorkflowExecutionCanceledEventAttributes(c) => {
-                ChildWorkflowExecutionCanceledEventAttributes {
-                    details: c.details,
-                    namespace,
-                    namespace_id,
-                    workflow_execution: execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
+                child_event!(ChildWorkflowExecutionCanceledEventAttributes { details: c.details })
             }
             Attributes::WorkflowExecutionTerminatedEventAttributes(_) => {
-                ChildWorkflowExecutionTerminatedEventAttributes {
-                    namespace,
-                    namespace_id,
-                    workflow_execution: execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
-                }
-                .into()
+                child_event!(ChildWorkflowExecutionTerminatedEventAttributes {})
             }
             Attributes::WorkflowExecutionTimedOutEventAttributes(c) => {
-                ChildWorkflowExecutionTimedOutEventAttributes {
-                    namespace,
-                    namespace_id,
-                    workflow_execution: execution,
-                    workflow_type,
-                    initiated_event_id,
-                    started_event_id,
+                child_event!(ChildWorkflowExecutionTimedOutEventAttributes {
                     retry_state: c.retry_state,
-                }
-                .into()
+                })
             }
             // Continued as new: the next run reports instead.
             _ => return,

@@ -28,7 +28,9 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry, search_attributes,
+    Effects, Execution, NewRun, Registry,
+    external::ExternalCommand,
+    search_attributes,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
 use crate::{
@@ -132,10 +134,10 @@ impl Registry {
             let user_metadata = command.user_metadata.clone();
             let first_new_event = exec.events.len();
             let applied = apply(exec, command, &mut inbox, &context, fx);
-            if let Some(event) = exec.events.get_mut(first_new_event) {
-                if event.user_metadata.is_none() {
-                    event.user_metadata = user_metadata;
-                }
+            if let Some(event) = exec.events.get_mut(first_new_event)
+                && event.user_metadata.is_none()
+            {
+                event.user_metadata = user_metadata;
             }
             match applied {
                 Applied::Done => {}
@@ -300,11 +302,13 @@ fn apply(
             Applied::Done
         }
         C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
-            exec.initiate_signal_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            let command = ExternalCommand::Signal(a);
+            exec.initiate_external(command, cx.namespace_id.to_owned(), completed_id, now_ms);
             Applied::Done
         }
         C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
-            exec.initiate_cancel_external(a, cx.namespace_id.to_owned(), completed_id, now_ms);
+            let command = ExternalCommand::Cancel(a);
+            exec.initiate_external(command, cx.namespace_id.to_owned(), completed_id, now_ms);
             Applied::Done
         }
         C::ProtocolMessageCommandAttributes(a) => {

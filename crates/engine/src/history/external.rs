@@ -31,21 +31,26 @@ use temporalio_protos::temporal::api::{
 
 use super::{Effects, Execution, Registry, Signal, outbox::Outbound};
 
+/// A command that reaches another workflow.
+pub(crate) enum ExternalCommand {
+    Signal(SignalExternalWorkflowExecutionCommandAttributes),
+    Cancel(RequestCancelExternalWorkflowExecutionCommandAttributes),
+}
+
 impl Execution {
-    /// `SignalExternalWorkflowExecution`.
-    pub(crate) fn initiate_signal_external(
+    /// `SignalExternalWorkflowExecution` or `RequestCancelExternalWorkflowExecution`:
+    /// records the initiated event; the outbox delivers it in the same operation.
+    pub(crate) fn initiate_external(
         &mut self,
-        a: SignalExternalWorkflowExecutionCommandAttributes,
+        command: ExternalCommand,
         namespace_id: String,
         completed_id: i64,
         now_ms: i64,
     ) {
-        let namespace = self.target_namespace(a.namespace);
-        let initiated_event_id = self.append(
-            now_ms,
-            SignalExternalWorkflowExecutionInitiatedEventAttributes {
+        let event: Attributes = match command {
+            ExternalCommand::Signal(a) => SignalExternalWorkflowExecutionInitiatedEventAttributes {
                 workflow_task_completed_event_id: completed_id,
-                namespace,
+                namespace: self.target_namespace(a.namespace),
                 namespace_id,
                 workflow_execution: a.execution,
                 signal_name: a.signal_name,
@@ -53,38 +58,26 @@ impl Execution {
                 control: a.control,
                 child_workflow_only: a.child_workflow_only,
                 header: a.header,
-            },
-        );
-        self.outbox
-            .push(Outbound::SignalExternal { initiated_event_id });
-    }
-
-    /// `RequestCancelExternalWorkflowExecution`.
-    pub(crate) fn initiate_cancel_external(
-        &mut self,
-        a: RequestCancelExternalWorkflowExecutionCommandAttributes,
-        namespace_id: String,
-        completed_id: i64,
-        now_ms: i64,
-    ) {
-        let namespace = self.target_namespace(a.namespace);
-        let initiated_event_id = self.append(
-            now_ms,
-            RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
-                workflow_task_completed_event_id: completed_id,
-                namespace,
-                namespace_id,
-                workflow_execution: Some(WorkflowExecution {
-                    workflow_id: a.workflow_id,
-                    run_id: a.run_id,
-                }),
-                control: a.control,
-                child_workflow_only: a.child_workflow_only,
-                reason: a.reason,
-            },
-        );
-        self.outbox
-            .push(Outbound::CancelExternal { initiated_event_id });
+            }
+            .into(),
+            ExternalCommand::Cancel(a) => {
+                RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+                    workflow_task_completed_event_id: completed_id,
+                    namespace: self.target_namespace(a.namespace),
+                    namespace_id,
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: a.workflow_id,
+                        run_id: a.run_id,
+                    }),
+                    control: a.control,
+                    child_workflow_only: a.child_workflow_only,
+                    reason: a.reason,
+                }
+                .into()
+            }
+        };
+        let initiated_event_id = self.append(now_ms, event);
+        self.outbox.push(Outbound::External { initiated_event_id });
     }
 
     fn target_namespace(&self, namespace: String) -> String {
@@ -101,8 +94,10 @@ impl Execution {
 }
 
 impl Registry {
-    /// Delivers the signal of a `SignalExternalWorkflowExecutionInitiated` event.
-    pub(super) fn signal_external(
+    /// Delivers what a `SignalExternalWorkflowExecutionInitiated` or
+    /// `RequestCancelExternalWorkflowExecutionInitiated` event of run `sender` asks for, and
+    /// tells the sender how it went.
+    pub(super) fn deliver_initiated(
         &mut self,
         sender: &str,
         initiated_event_id: i64,
@@ -112,12 +107,33 @@ impl Registry {
         let Some(exec) = self.runs.get(sender) else {
             return;
         };
-        let Some(Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a)) =
-            exec.initiated(initiated_event_id)
-        else {
+        let Some(initiated) = exec.initiated(initiated_event_id) else {
             return;
         };
         let identity = format!("workflow {}", exec.state.workflow_id);
+        let event = match initiated {
+            Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                self.signal_external(sender, initiated_event_id, a, identity, now_ms, fx)
+            }
+            Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+                self.cancel_external(sender, initiated_event_id, a, &identity, now_ms, fx)
+            }
+            _ => return,
+        };
+        self.wake_sender(sender, event, now_ms, fx);
+    }
+
+    /// Signals the target; the sender's `ExternalWorkflowExecutionSignaled` or
+    /// `SignalExternalWorkflowExecutionFailed` event.
+    fn signal_external(
+        &mut self,
+        sender: &str,
+        initiated_event_id: i64,
+        a: SignalExternalWorkflowExecutionInitiatedEventAttributes,
+        identity: String,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Attributes {
         let target = a.workflow_execution.clone().unwrap_or_default();
         let signal = Signal {
             name: a.signal_name,
@@ -126,26 +142,24 @@ impl Registry {
             header: a.header,
             request_id: uuid::Uuid::new_v4().to_string(),
         };
-        let delivered = self
-            .resolve_open(&a.namespace, &target.workflow_id, &target.run_id)
-            .and_then(|run_id| self.signal(&run_id, signal, now_ms, fx));
-        if let Err(e) = &delivered {
-            tracing::debug!(
-                run_id = sender,
-                workflow_id = target.workflow_id,
-                "external signal not delivered: {e}"
-            );
-        }
-        let event: Attributes = match delivered {
-            Ok(()) => ExternalWorkflowExecutionSignaledEventAttributes {
+        let delivered = self.deliver_external(
+            sender,
+            "signal",
+            &a.namespace,
+            &target,
+            |registry, run_id| registry.signal(run_id, signal, now_ms, fx),
+        );
+        if delivered {
+            ExternalWorkflowExecutionSignaledEventAttributes {
                 initiated_event_id,
                 namespace: a.namespace,
                 namespace_id: a.namespace_id,
                 workflow_execution: Some(target),
                 control: a.control,
             }
-            .into(),
-            Err(_) => SignalExternalWorkflowExecutionFailedEventAttributes {
+            .into()
+        } else {
+            SignalExternalWorkflowExecutionFailedEventAttributes {
                 cause: SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
                     as i32,
                 workflow_task_completed_event_id: a.workflow_task_completed_event_id,
@@ -155,48 +169,39 @@ impl Registry {
                 initiated_event_id,
                 control: a.control,
             }
-            .into(),
-        };
-        self.wake_sender(sender, event, now_ms, fx);
+            .into()
+        }
     }
 
-    /// Delivers the request of a `RequestCancelExternalWorkflowExecutionInitiated` event.
-    pub(super) fn cancel_external(
+    /// Asks the target to cancel; the sender's `ExternalWorkflowExecutionCancelRequested`
+    /// or `RequestCancelExternalWorkflowExecutionFailed` event.
+    fn cancel_external(
         &mut self,
         sender: &str,
         initiated_event_id: i64,
+        a: RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+        identity: &str,
         now_ms: i64,
         fx: &mut Effects,
-    ) {
-        let Some(exec) = self.runs.get(sender) else {
-            return;
-        };
-        let Some(Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a)) =
-            exec.initiated(initiated_event_id)
-        else {
-            return;
-        };
-        let identity = format!("workflow {}", exec.state.workflow_id);
+    ) -> Attributes {
         let target = a.workflow_execution.clone().unwrap_or_default();
-        let delivered = self
-            .resolve_open(&a.namespace, &target.workflow_id, &target.run_id)
-            .and_then(|run_id| self.request_cancel(&run_id, &a.reason, &identity, now_ms, fx));
-        if let Err(e) = &delivered {
-            tracing::debug!(
-                run_id = sender,
-                workflow_id = target.workflow_id,
-                "external cancel request not delivered: {e}"
-            );
-        }
-        let event: Attributes = match delivered {
-            Ok(()) => ExternalWorkflowExecutionCancelRequestedEventAttributes {
+        let delivered = self.deliver_external(
+            sender,
+            "cancel request",
+            &a.namespace,
+            &target,
+            |registry, run_id| registry.request_cancel(run_id, &a.reason, identity, now_ms, fx),
+        );
+        if delivered {
+            ExternalWorkflowExecutionCancelRequestedEventAttributes {
                 initiated_event_id,
                 namespace: a.namespace,
                 namespace_id: a.namespace_id,
                 workflow_execution: Some(target),
             }
-            .into(),
-            Err(_) => RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+            .into()
+        } else {
+            RequestCancelExternalWorkflowExecutionFailedEventAttributes {
                 cause: CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
                     as i32,
                 workflow_task_completed_event_id: a.workflow_task_completed_event_id,
@@ -206,9 +211,31 @@ impl Registry {
                 initiated_event_id,
                 control: a.control,
             }
-            .into(),
-        };
-        self.wake_sender(sender, event, now_ms, fx);
+            .into()
+        }
+    }
+
+    /// Runs `deliver` on the open run `target` names; false (and logged) when there is none
+    /// or it refuses.
+    fn deliver_external(
+        &mut self,
+        sender: &str,
+        what: &str,
+        namespace: &str,
+        target: &WorkflowExecution,
+        deliver: impl FnOnce(&mut Self, &str) -> crate::error::Result<()>,
+    ) -> bool {
+        let delivered = self
+            .resolve_open(namespace, &target.workflow_id, &target.run_id)
+            .and_then(|run_id| deliver(self, &run_id));
+        if let Err(e) = &delivered {
+            tracing::debug!(
+                run_id = sender,
+                workflow_id = target.workflow_id,
+                "external {what} not delivered: {e}"
+            );
+        }
+        delivered.is_ok()
     }
 
     fn wake_sender(&mut self, sender: &str, event: Attributes, now_ms: i64, fx: &mut Effects) {

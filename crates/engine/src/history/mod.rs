@@ -5,15 +5,20 @@
 //! change state and describe what must happen next (dispatch a task, arm a timer) as data.
 //! The runtime persists the changed runs, then executes the effects.
 //!
-//! One file per concern: `start` (new runs, id reuse), `workflow_task` (the workflow task
-//! state machine), `commands` (a worker's decisions), `activity` and `retry`, `timer`,
-//! `control` (signal, cancel, terminate), `child` (child workflows), `external` (signalling
-//! and cancelling other workflows), `outbox` (carrying out work that crosses runs),
-//! `pending` (work in flight, which holds a time-skipping clock), `update` (workflow
-//! updates), `properties` (memo and search attributes), `search_attributes` (their types and
-//! checks), `query` (queries riding on workflow tasks), `sticky`
-//! (sticky task queues), `recovery` (rebuilding effects after a restart), `persist` (what to
-//! write), `residency` (which runs stay in memory).
+//! One file per concern; each state machine keeps its states, transitions (`on_<event>`)
+//! and unit tests (on `testing`) together: `execution` (the run record: history, buffered
+//! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
+//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied),
+//! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
+//! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
+//! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
+//! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
+//! clock), `update` (workflow updates), `properties` (memo and
+//! search attributes, derived from history), `search_attributes` (their types and checks),
+//! `query` (queries riding on workflow tasks),
+//! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
+//! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
+//! (which runs stay in memory).
 
 pub(crate) mod activity;
 mod child;
@@ -40,6 +45,7 @@ mod testing;
 mod timer;
 pub(crate) mod token;
 mod update;
+pub(crate) mod update_with_start;
 mod view;
 pub(crate) mod workflow_task;
 
@@ -53,6 +59,7 @@ pub(crate) use namespace::NamespaceRecord;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
+pub(crate) use update_with_start::UpdateWithStart;
 pub(crate) use workflow_task::{Poller, SuggestContinueAsNew, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};

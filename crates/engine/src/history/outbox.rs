@@ -13,11 +13,10 @@ use super::{Effects, Registry};
 pub(crate) enum Outbound {
     /// Start the child whose `StartChildWorkflowExecutionInitiated` event has this id.
     StartChild { initiated_event_id: i64 },
-    /// Deliver the signal of this `SignalExternalWorkflowExecutionInitiated` event.
-    SignalExternal { initiated_event_id: i64 },
-    /// Deliver the cancel request of this `RequestCancelExternalWorkflowExecutionInitiated`
-    /// event.
-    CancelExternal { initiated_event_id: i64 },
+    /// Deliver the signal or cancel request of this
+    /// `SignalExternalWorkflowExecutionInitiated` or
+    /// `RequestCancelExternalWorkflowExecutionInitiated` event.
+    External { initiated_event_id: i64 },
     /// The run closed: report to its parent, apply its children's parent-close policies and
     /// release the queries waiting on it.
     Closed,
@@ -56,11 +55,8 @@ impl Registry {
             Outbound::StartChild { initiated_event_id } => {
                 self.start_child(run_id, initiated_event_id, now_ms, fx);
             }
-            Outbound::SignalExternal { initiated_event_id } => {
-                self.signal_external(run_id, initiated_event_id, now_ms, fx);
-            }
-            Outbound::CancelExternal { initiated_event_id } => {
-                self.cancel_external(run_id, initiated_event_id, now_ms, fx);
+            Outbound::External { initiated_event_id } => {
+                self.deliver_initiated(run_id, initiated_event_id, now_ms, fx);
             }
             Outbound::Closed => {
                 self.report_to_parent(run_id, now_ms, fx);

@@ -73,7 +73,7 @@ pub(crate) struct Started {
 }
 
 impl NewRun {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.workflow_id.is_empty() {
             return Err(EngineError::invalid("WorkflowId is not set on request."));
         }

@@ -167,6 +167,13 @@ impl Clock {
         self.lock().sleepers.keys().next().map(|(at, _)| *at)
     }
 
+    /// Wakes the time skipper after work may have finished (free without time skipping).
+    pub(crate) fn poke(&self) {
+        if self.skipping {
+            self.changed.notify_one();
+        }
+    }
+
     /// Whether time may jump now as far as the clock knows: skipping is on and no client
     /// holds a lock. (The runtime also checks for pending work.)
     pub(crate) fn unlocked(&self) -> bool {

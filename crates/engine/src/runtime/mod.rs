@@ -26,7 +26,7 @@ use crate::{
     error::{EngineError, Result},
     history::{Effect, Effects, Registry},
     matching::{Matching, QueueKey},
-    store::{ClosedInfo, Commit, Store, StoreError},
+    store::{ClosedInfo, Commit, Store, StoreError, visibility::ClosedQuery},
 };
 
 /// An operation that has run under the lock, before its commit and effects.
@@ -40,6 +40,10 @@ struct Done<T> {
     /// The batch's sequence number and its pending commit, when anything changed.
     commit: Option<(u64, Commit)>,
 }
+
+/// How long a request waits for its change to become durable before it is answered
+/// `Unavailable` (the database is down or overloaded).
+pub(crate) const COMMIT_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Shared engine state; one per engine, behind an `Arc`.
 pub(crate) struct EngineRuntime {
@@ -55,6 +59,8 @@ pub(crate) struct EngineRuntime {
     /// The server's time: wall time plus what time skipping has skipped.
     pub(crate) clock: Clock,
     shutdown: watch::Receiver<bool>,
+    /// This runtime, for work that outlives a request (effects of a late commit).
+    me: std::sync::Weak<EngineRuntime>,
 }
 
 impl EngineRuntime {
@@ -66,9 +72,9 @@ impl EngineRuntime {
         keep_closed: usize,
         clock: Clock,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
+    ) -> Arc<Self> {
         registry.attach_store(Arc::clone(&store), keep_closed);
-        Self {
+        Arc::new_cyclic(|me| Self {
             registry: Mutex::new(registry),
             store,
             durable_seq: AtomicU64::new(0),
@@ -78,22 +84,47 @@ impl EngineRuntime {
             queries: PendingQueries::default(),
             clock,
             shutdown,
-        }
+            me: me.clone(),
+        })
     }
 
     /// Runs `op` on the registry, makes its changes durable, then executes its effects.
     /// The result is returned only after the commit, so an acknowledged request survives a
-    /// crash.
+    /// crash. A commit that takes longer than [`COMMIT_ANSWER_WITHIN`] (the database is
+    /// down) is answered `Unavailable`; the change stays queued in the store, and its effects
+    /// run once it is durable, even if the caller has gone.
     pub(crate) async fn execute<T>(
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
         let done = self.run_op(op);
-        if let Some((seq, commit)) = done.commit {
-            self.await_commit(seq, commit).await?;
+        let Some((seq, commit)) = done.commit else {
+            self.apply(done.effects, &done.touched);
+            return done.result;
+        };
+        let Some(runtime) = self.me.upgrade() else {
+            return Err(EngineError::Storage("the engine is stopping".into()));
+        };
+        let (effects, touched) = (done.effects, done.touched);
+        let durable = tokio::spawn(async move {
+            let durable = runtime.await_commit(seq, commit).await;
+            if durable.is_ok() {
+                runtime.apply(effects, &touched);
+            }
+            durable
+        });
+        match tokio::time::timeout(COMMIT_ANSWER_WITHIN, durable).await {
+            Ok(Ok(durable)) => durable.and(done.result),
+            Ok(Err(e)) => Err(EngineError::Storage(format!("commit task failed: {e}"))),
+            Err(_) => {
+                tracing::warn!(
+                    "a commit is taking over {COMMIT_ANSWER_WITHIN:?}; answering Unavailable"
+                );
+                Err(EngineError::Unavailable(
+                    "the database is not answering; the change is kept and written once it is back, retry the request".into(),
+                ))
+            }
         }
-        self.apply(done.effects, &done.touched);
-        done.result
     }
 
     /// Like [`EngineRuntime::execute`], but answers without waiting for the commit. Only for
@@ -149,8 +180,12 @@ impl EngineRuntime {
                 Ok(())
             }
             Ok(Err(e)) => {
-                tracing::error!("commit failed: {e}");
-                Err(EngineError::Storage(e.to_string()))
+                if matches!(e, StoreError::Unavailable(_)) {
+                    tracing::warn!("commit not yet durable: {e}");
+                } else {
+                    tracing::error!("commit failed: {e}");
+                }
+                Err(EngineError::store(e))
             }
             Err(_) => Err(EngineError::Storage("the store has stopped".into())),
         }
@@ -168,6 +203,22 @@ impl EngineRuntime {
         namespace: &str,
     ) -> std::result::Result<Vec<ClosedInfo>, StoreError> {
         self.store.closed_infos(namespace)
+    }
+
+    /// A page of stored closed runs, filtered by the store; `None` if it cannot.
+    pub(crate) fn query_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<ClosedInfo>>, StoreError> {
+        self.store.query_closed(query)
+    }
+
+    /// Stored closed runs by status, counted by the store; `None` if it cannot.
+    pub(crate) fn count_stored_closed_runs(
+        &self,
+        query: &ClosedQuery,
+    ) -> std::result::Result<Option<Vec<(i32, i64)>>, StoreError> {
+        self.store.count_closed(query)
     }
 
     /// Executes effects: dispatch tasks, arm timers, wake the long polls on the `touched`
@@ -197,14 +248,14 @@ impl EngineRuntime {
             self.watchers.wake(touched);
         }
         // Work may have finished: the time skipper looks again.
-        self.clock.changed.notify_one();
+        self.clock.poke();
     }
 
     /// With time skipping unlocked and nothing pending (no workflow task or activity in
-    /// flight, no query waiting for a worker), moves the clock to `deadline`. Checked and
-    /// moved under the registry lock, so no operation sees work appear across the jump.
-    /// Returns whether it jumped.
-    pub(crate) fn skip_idle_time(&self, deadline: i64) -> bool {
+    /// flight, no query waiting for a worker), moves the clock to the next deadline: of a
+    /// timer that still applies, or of a sleeper. Checked and moved under the registry lock,
+    /// so no operation sees work appear across the jump. Returns whether it jumped.
+    pub(crate) fn skip_idle_time(&self) -> bool {
         let registry = self.lock();
         if !self.clock.unlocked() || self.queries.in_flight() {
             return false;
@@ -213,7 +264,12 @@ impl EngineRuntime {
             tracing::trace!(run_id, "time skipping waits for pending work");
             return false;
         }
-        self.clock.jump_to(deadline)
+        let timer = self.timers.next_live(|timer| registry.timer_is_live(timer));
+        let next = match (timer, self.clock.next_sleeper()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.is_some_and(|deadline| self.clock.jump_to(deadline))
     }
 
     /// Resolves when the engine begins shutting down.

@@ -32,6 +32,15 @@ impl Timers {
         }
     }
 
+    /// The earliest deadline of a timer that `live` says still applies.
+    pub(super) fn next_live(&self, live: impl Fn(&TimerKey) -> bool) -> Option<i64> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .iter()
+            .find(|(_, timer)| live(timer))
+            .map(|(at, _)| *at)
+    }
+
     /// Removes and returns the timers due at `now_ms`, or the next deadline.
     fn take_due(&self, now_ms: i64) -> Result<Vec<TimerKey>, Option<i64>> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -83,10 +92,7 @@ pub(super) async fn drive(runtime: Arc<EngineRuntime>) {
                     (a, b) => a.or(b),
                 };
                 let unlocked = clock.unlocked();
-                if let Some(at) = next
-                    && unlocked
-                    && runtime.skip_idle_time(at)
-                {
+                if next.is_some() && unlocked && runtime.skip_idle_time() {
                     // Durable before anyone hears of the new time (a sleeper, a timer).
                     if let Err(e) = runtime.execute(|_, _, _| Ok(())).await {
                         tracing::error!("persisting the clock failed: {e}");

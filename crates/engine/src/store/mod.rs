@@ -1,4 +1,5 @@
-//! Persistence behind one small trait, with an in-memory and a SQLite backend.
+//! Persistence behind one small trait, with an in-memory, a SQLite and a PostgreSQL
+//! backend.
 //!
 //! The engine keeps open runs in memory and writes each change through: after every
 //! operation it commits one [`Batch`] (the changed runs' state records and their new history
@@ -9,11 +10,14 @@
 //! records and prost-encoded events.
 
 mod memory;
+mod postgres;
 mod sqlite;
+pub(crate) mod visibility;
 
 use std::collections::BTreeMap;
 
 pub(crate) use memory::MemoryStore;
+pub(crate) use postgres::{PostgresStore, redact_url};
 pub(crate) use sqlite::SqliteStore;
 use tokio::sync::oneshot;
 
@@ -87,12 +91,56 @@ pub(crate) struct ClosedInfo {
 pub(crate) enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("write failed: {0}")]
     Failed(String),
     #[error("the store's writer has stopped")]
     Closed,
     #[error("the database was written by a newer engine (schema {0})")]
     NewerSchema(i64),
+    /// The database cannot be reached right now; the change stays queued and the request
+    /// may be retried.
+    #[error("the database {0} is unavailable; retry later")]
+    Unavailable(String),
+    #[error("invalid database URL {url}: {source}")]
+    InvalidUrl {
+        /// The URL with its password replaced.
+        url: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error("cannot reach the database {database} (tried for {waited:?}): {source}")]
+    Unreachable {
+        database: String,
+        waited: std::time::Duration,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[error(
+        "the database {database} refused user {user:?}: wrong password or user; fix the credentials in the URL"
+    )]
+    Authentication { database: String, user: String },
+    #[error(
+        "the database {name:?} does not exist on {database}: create it (CREATE DATABASE \"{name}\") or fix the URL"
+    )]
+    MissingDatabase { database: String, name: String },
+    #[error(
+        "the database {database} is in use by another engine; this engine is not clustered: stop the other engine or give each its own database"
+    )]
+    InUse { database: String },
+    #[error(
+        "the database file {} is in use by another engine; this engine is not clustered: stop the other engine or give each its own file", path.display()
+    )]
+    FileInUse { path: std::path::PathBuf },
+    #[error("cannot lock the database file {}: {source}", path.display())]
+    LockFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS setup: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 /// Resolves when a committed batch is durable.
@@ -116,6 +164,21 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError>;
     /// Every closed run of a namespace.
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError>;
+    /// A page of the closed runs `query` asks for, in its order; `None` when this store
+    /// cannot filter (the caller filters [`Store::closed_infos`]).
+    fn query_closed(
+        &self,
+        _query: &visibility::ClosedQuery,
+    ) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
+        Ok(None)
+    }
+    /// How many closed runs `query` matches, by status; `None` when this store cannot.
+    fn count_closed(
+        &self,
+        _query: &visibility::ClosedQuery,
+    ) -> Result<Option<Vec<(i32, i64)>>, StoreError> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +323,23 @@ pub(crate) mod conformance {
     }
 
     #[tokio::test]
+    async fn postgres_store_survives_reopen() {
+        let server = workflow_testkit::PostgresServer::start();
+        let url = server.create_database("conformance");
+        {
+            let store = PostgresStore::open(&url, std::time::Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("open: {e}"));
+            check(&store).await;
+        }
+        let reopened = PostgresStore::open(&url, std::time::Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("reopen: {e}"));
+        let snapshot = load(&reopened).await;
+        assert_eq!(snapshot.runs.len(), 2, "b and c are open");
+        assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
+        assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
+    }
+
+    #[tokio::test]
     async fn sqlite_store_survives_reopen() {
         let path = std::env::temp_dir().join(format!("engine-store-{}.db", uuid::Uuid::new_v4()));
         {
@@ -267,6 +347,12 @@ pub(crate) mod conformance {
             check(&store).await;
         }
         let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}"));
+        match SqliteStore::open(&path) {
+            Err(e @ StoreError::FileInUse { .. }) => {
+                assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+            }
+            other => panic!("a second store opened the same file: {other:?}"),
+        }
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));

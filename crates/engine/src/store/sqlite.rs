@@ -2,7 +2,9 @@
 //! and one writer thread that owns the connection. Commits queued while a transaction runs
 //! are written together in the next one (group commit); each caller is answered only after
 //! its transaction is durable (`synchronous = FULL`). Reads of closed runs use a second,
-//! read-only connection, which WAL lets run beside the writer.
+//! read-only connection, which WAL lets run beside the writer. The engine is not clustered:
+//! the store holds an exclusive `flock` on the file for its lifetime, so a second engine on
+//! the same file refuses to start instead of corrupting the first one's view.
 
 use std::{
     collections::BTreeMap,
@@ -70,11 +72,14 @@ pub(crate) struct SqliteStore {
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     /// Point reads of runs that are no longer in memory.
     reader: Mutex<Connection>,
+    /// Held for the store's lifetime (released after the writer has finished).
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock(path)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -91,6 +96,7 @@ impl SqliteStore {
             requests: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             reader: Mutex::new(reader),
+            _lock: lock,
         })
     }
 
@@ -172,6 +178,29 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// Takes the exclusive lock on the database file (creating it: an empty file is an empty
+/// SQLite database). SQLite's own locks are POSIX record locks, which `flock` leaves alone.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let io = |source| StoreError::LockFile {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::FileInUse {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
-    WorkflowStartOptions, WorkflowTerminateOptions,
+    WorkflowTerminateOptions,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -167,14 +167,8 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
     let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
         let parent = t
-            .client
-            .start_workflow(
-                EchoParent::run,
-                "kid".to_owned(),
-                WorkflowStartOptions::new(&t.queue, "parent-1").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+            .start_workflow(EchoParent::run, "kid".to_owned(), "parent-1")
+            .await;
         let result = parent
             .get_result(WorkflowGetResultOptions::default())
             .await
@@ -190,27 +184,10 @@ async fn child_result_reaches_the_parent_and_a_taken_id_fails_the_start() {
         assert_eq!(child.parent_id(), Some("parent-1"));
         assert_eq!(child.parent_run_id(), parent.run_id());
 
-        let squatter = t
-            .client
-            .start_workflow(
-                Counter::run,
-                100,
-                WorkflowStartOptions::new(&t.queue, "taken").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start squatter: {e}"));
+        let squatter = t.start_workflow(Counter::run, 100, "taken").await;
         let refused = t
-            .client
-            .start_workflow(
-                EchoParent::run,
-                "taken".to_owned(),
-                WorkflowStartOptions::new(&t.queue, "parent-2").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .execute(EchoParent::run, "taken".to_owned(), "parent-2")
+            .await;
         assert_eq!(refused, "start failed: WorkflowAlreadyExists");
         squatter
             .terminate(WorkflowTerminateOptions::default())
@@ -227,17 +204,8 @@ async fn a_parent_cancels_its_child() {
     let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
         let result = t
-            .client
-            .start_workflow(
-                CancellingParent::run,
-                "napper-1".to_owned(),
-                WorkflowStartOptions::new(&t.queue, "canceller").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .execute(CancellingParent::run, "napper-1".to_owned(), "canceller")
+            .await;
         assert!(result.starts_with("child ended"), "{result}");
         assert_eq!(
             status_of(&t.client, "napper-1").await,
@@ -254,17 +222,8 @@ async fn parent_close_policies_apply_when_the_parent_completes() {
     let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
         let started = t
-            .client
-            .start_workflow(
-                LeavingParent::run,
-                "left".to_owned(),
-                WorkflowStartOptions::new(&t.queue, "leaver").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .execute(LeavingParent::run, "left".to_owned(), "leaver")
+            .await;
         assert_eq!(started, 3);
         assert_eq!(
             status_of(&t.client, "left-terminate").await,
@@ -293,27 +252,10 @@ async fn a_workflow_signals_another_and_learns_of_a_missing_one() {
     let t = TestEngine::start("external").await;
     let mut worker = t.worker_with(worker_options(&t.queue));
     harness::with_worker(&mut worker, Duration::from_secs(60), async {
-        let counter = t
-            .client
-            .start_workflow(
-                Counter::run,
-                5,
-                WorkflowStartOptions::new(&t.queue, "signalled").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+        let counter = t.start_workflow(Counter::run, 5, "signalled").await;
         let delivered = t
-            .client
-            .start_workflow(
-                Signaller::run,
-                "signalled".to_owned(),
-                WorkflowStartOptions::new(&t.queue, "signaller").build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .execute(Signaller::run, "signalled".to_owned(), "signaller")
+            .await;
         assert_eq!(delivered, (true, false));
         let counted = counter
             .get_result(WorkflowGetResultOptions::default())

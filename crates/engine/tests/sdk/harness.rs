@@ -111,6 +111,43 @@ pub fn remove_database(path: &std::path::Path) {
     }
 }
 
+/// A database for an engine under test, deleted (or stopped) on drop.
+pub enum TestDb {
+    /// A SQLite file in the temporary directory.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL server of its own, and the URL of the engine's database on it.
+    Postgres(workflow_testkit::PostgresServer, String),
+}
+
+impl TestDb {
+    pub fn sqlite(name: &str) -> Self {
+        Self::Sqlite(std::env::temp_dir().join(format!("{name}-{}.db", uuid::Uuid::new_v4())))
+    }
+
+    /// Starts a PostgreSQL server (blocking; call before the engine starts).
+    pub fn postgres() -> Self {
+        let server = workflow_testkit::PostgresServer::start();
+        let url = server.create_database("engine");
+        Self::Postgres(server, url)
+    }
+
+    /// `options` persisting to this database.
+    pub fn apply(&self, options: EngineOptions) -> EngineOptions {
+        match self {
+            Self::Sqlite(path) => options.with_database(path),
+            Self::Postgres(_, url) => options.with_database_url(url),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Sqlite(path) = self {
+            remove_database(path);
+        }
+    }
+}
+
 pub async fn start(options: EngineOptions) -> EngineHandle {
     Engine::start(options)
         .await

@@ -1,5 +1,5 @@
-//! SQLite persistence: a workflow waiting on a timer survives an engine restart, and
-//! closed workflows that left memory stay readable.
+//! Persistence, on SQLite and on PostgreSQL: a workflow waiting on a timer survives an
+//! engine restart, and closed workflows that left memory stay readable.
 
 use std::time::Duration;
 
@@ -21,10 +21,18 @@ use crate::{
 
 #[tokio::test]
 async fn pending_timer_survives_restart() {
-    let path = std::env::temp_dir().join(format!("engine-restart-{}.db", uuid::Uuid::new_v4()));
+    pending_timer_survives_restart_on(harness::TestDb::sqlite("engine-restart")).await;
+}
+
+#[tokio::test]
+async fn pending_timer_survives_restart_on_postgres() {
+    pending_timer_survives_restart_on(harness::TestDb::postgres()).await;
+}
+
+async fn pending_timer_survives_restart_on(db: harness::TestDb) {
     let queue = harness::task_queue("restart");
 
-    let engine = harness::start(harness::options().with_database(&path)).await;
+    let engine = harness::start(db.apply(harness::options())).await;
     let client = harness::connect(engine.address()).await;
     let runtime = harness::runtime();
     let options = WorkerOptions::new(&queue)
@@ -64,7 +72,7 @@ async fn pending_timer_survives_restart() {
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
 
-    let engine = harness::start(harness::options().with_database(&path)).await;
+    let engine = harness::start(db.apply(harness::options())).await;
     let client = harness::connect(engine.address()).await;
     let options = WorkerOptions::new(&queue)
         .register_workflow::<Sleeper>()
@@ -84,7 +92,6 @@ async fn pending_timer_survives_restart() {
         .shutdown()
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
-    harness::remove_database(&path);
 }
 
 async fn count(client: &Client, query: &str) -> i64 {
@@ -123,13 +130,18 @@ async fn describe(client: &Client, workflow_id: &str) -> WorkflowExecutionInfo {
 /// (result, describe, list, count, id reuse), before and after a restart.
 #[tokio::test]
 async fn closed_workflows_leave_memory_and_stay_readable() {
+    closed_workflows_leave_memory_and_stay_readable_on(harness::TestDb::sqlite("engine-evict"))
+        .await;
+}
+
+#[tokio::test]
+async fn closed_workflows_leave_memory_and_stay_readable_on_postgres() {
+    closed_workflows_leave_memory_and_stay_readable_on(harness::TestDb::postgres()).await;
+}
+
+async fn closed_workflows_leave_memory_and_stay_readable_on(db: harness::TestDb) {
     const RUNS: usize = 12;
-    let path = std::env::temp_dir().join(format!("engine-evict-{}.db", uuid::Uuid::new_v4()));
-    let options = || {
-        harness::options()
-            .with_database(&path)
-            .with_closed_runs_in_memory(2)
-    };
+    let options = || db.apply(harness::options()).with_closed_runs_in_memory(2);
     let queue = harness::task_queue("evict");
     let runtime = harness::runtime();
 
@@ -200,7 +212,6 @@ async fn closed_workflows_leave_memory_and_stay_readable() {
         .shutdown()
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
-    harness::remove_database(&path);
 }
 
 /// A namespace's custom search attributes, and a run's search attributes and memo, survive

@@ -86,6 +86,13 @@ async fn list_closed_runs_from_the_store() {
     harness::remove_database(&path);
 }
 
+/// The same on PostgreSQL, where the store filters, orders and pages closed runs in SQL.
+#[tokio::test]
+async fn list_closed_runs_from_postgres() {
+    let db = harness::TestDb::postgres();
+    list_and_page(db.apply(harness::options()).with_closed_runs_in_memory(0)).await;
+}
+
 async fn list_and_page(options: EngineOptions) {
     let t = TestEngine::start_with("visibility", options).await;
     let mut worker = t.worker(|o| o.register_workflow::<Echo>());

@@ -1,6 +1,7 @@
 //! `orders-demo`: the demo mode. The orders API, the orders worker and the embedded engine in
 //! one process, with nothing else to install. Data lives in `.data/` (the engine's SQLite
-//! file and the orders ledger) unless `--in-memory` is given.
+//! file and the orders ledger) unless `--in-memory` is given; `--database-url postgres://...`
+//! keeps the engine's state in PostgreSQL instead.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,8 +25,13 @@ struct Args {
     #[arg(long, env = "ORDERS_DEMO_DATA", default_value = ".data")]
     data_dir: PathBuf,
     /// Keep the engine's state in memory (lost on exit) instead of `<data-dir>/engine.db`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "database_url")]
     in_memory: bool,
+    /// Keep the engine's state in this PostgreSQL database instead of `<data-dir>/engine.db`:
+    /// postgres://user:password@host:5432/db (sslmode=disable|prefer|require). The engine is
+    /// not clustered: one engine per database.
+    #[arg(long, env = "ORDERS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -33,7 +39,13 @@ fn main() -> ExitCode {
     let mut defaults = orders_contract::default_config(Role::All);
     defaults.engine = EngineKind::Embedded;
     defaults.health.listen = SocketAddr::from(([127, 0, 0, 1], 9090));
-    if !args.in_memory {
+    if let Some(url) = &args.database_url {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            eprintln!("orders-demo: --database-url must be a postgres:// or postgresql:// URL");
+            return ExitCode::FAILURE;
+        }
+        defaults.embedded.database = Some(PathBuf::from(url));
+    } else if !args.in_memory {
         defaults.embedded.database = Some(args.data_dir.join("engine.db"));
     }
     let ledger = args.data_dir.join("orders-ledger.db");

@@ -1,6 +1,7 @@
 //! Crash recovery of the demo mode: `orders-demo` (API, worker and embedded engine in one
 //! process) is killed with SIGKILL while orders are in flight, started again on the same
-//! data folder, and every order still reaches its final state exactly once.
+//! data folder, and every order still reaches its final state exactly once. Once with the
+//! engine's state in SQLite (the data folder), once in PostgreSQL (a server the test starts).
 //!
 //! Cargo builds `orders-demo` for this test; nothing else needs to run.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use workflow_testkit::{Process, free_port};
+use workflow_testkit::{PostgresServer, Process, free_port};
 
 /// Orders at or above this amount wait for an approval.
 const THRESHOLD_CENTS: u64 = 100_000;
@@ -56,10 +57,15 @@ struct Demo {
 }
 
 impl Demo {
-    async fn start(data: &Path, logs: &Path, http: &reqwest::Client) -> Self {
+    async fn start(
+        data: &Path,
+        logs: &Path,
+        http: &reqwest::Client,
+        database_url: Option<&str>,
+    ) -> Self {
         let api = format!("127.0.0.1:{}", free_port());
         let health = format!("127.0.0.1:{}", free_port());
-        let env = [
+        let mut env = vec![
             ("ORDERS_LISTEN", api.clone()),
             ("WORKFLOW_HEALTH_LISTEN", health.clone()),
             ("ORDERS_DEMO_DATA", data.display().to_string()),
@@ -74,6 +80,9 @@ impl Demo {
             // Demo mode serves the console on 127.0.0.1:8233; tests run side by side.
             ("WORKFLOW_CONSOLE_LISTEN", "off".to_owned()),
         ];
+        if let Some(url) = database_url {
+            env.push(("ORDERS_DATABASE_URL", url.to_owned()));
+        }
         let mut demo = Self {
             process: Process::spawn("orders-demo", &env, logs),
             api: format!("http://{api}"),
@@ -181,15 +190,59 @@ fn integrity(engine_db: &Path) -> String {
         .unwrap_or_else(|e| panic!("integrity_check: {e}"))
 }
 
+/// Where the engine keeps its state.
+enum EngineStore {
+    /// `engine.db` in the data folder.
+    Sqlite,
+    /// A database on a PostgreSQL server of the test's own.
+    Postgres(PostgresServer, String),
+}
+
+impl EngineStore {
+    fn url(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres(_, url) => Some(url),
+        }
+    }
+
+    /// The store's own consistency check.
+    fn check(&self, data: &Path, when: &str) {
+        match self {
+            Self::Sqlite => assert_eq!(integrity(&data.join("engine.db")), "ok", "{when}"),
+            Self::Postgres(server, _) => {
+                // Every run's events are numbered 1..n without gaps.
+                let gaps = server.psql(
+                    "engine",
+                    "SELECT count(*) FROM (SELECT run_id FROM events GROUP BY run_id
+                     HAVING max(event_id) <> count(*)) g",
+                );
+                assert_eq!(gaps, "0", "runs with gaps in their history {when}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_flight_loses_nothing() {
+    sigkill_mid_flight_loses_nothing_on(EngineStore::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_flight_loses_nothing_on_postgres() {
+    let server = PostgresServer::start();
+    let url = server.create_database("engine");
+    sigkill_mid_flight_loses_nothing_on(EngineStore::Postgres(server, url)).await;
+}
+
+async fn sigkill_mid_flight_loses_nothing_on(store: EngineStore) {
     let dir = TestDir::new("sigkill");
     let data = dir.0.join("data");
     let http = workflow_testkit::http();
     let ids: Vec<String> = (0..ORDERS).map(|i| format!("crash-{i:03}")).collect();
     let needs_approval = |i: usize| i.is_multiple_of(APPROVAL_EVERY);
 
-    let mut first = Demo::start(&data, &dir.0, &http).await;
+    let mut first = Demo::start(&data, &dir.0, &http, store.url()).await;
     for (i, id) in ids.iter().enumerate() {
         let amount = if needs_approval(i) { 250_000 } else { 2_500 };
         let (code, body) = call(
@@ -208,9 +261,9 @@ async fn sigkill_mid_flight_loses_nothing() {
     first.process.kill_hard();
     println!("orders-demo killed with {running} of {ORDERS} orders in flight");
     assert!(running > 0, "the crash should hit orders in flight");
-    assert_eq!(integrity(&data.join("engine.db")), "ok", "after SIGKILL");
+    store.check(&data, "after SIGKILL");
 
-    let mut second = Demo::start(&data, &dir.0, &http).await;
+    let mut second = Demo::start(&data, &dir.0, &http, store.url()).await;
     for (i, id) in ids.iter().enumerate() {
         let (code, body) = call(http.get(format!("{}/orders/{id}", second.api))).await;
         assert_eq!(code, StatusCode::OK, "order {id} lost by the crash: {body}");
@@ -280,9 +333,5 @@ async fn sigkill_mid_flight_loses_nothing() {
         exited.is_some_and(|s| s.success()),
         "clean exit on SIGTERM: {exited:?}"
     );
-    assert_eq!(
-        integrity(&data.join("engine.db")),
-        "ok",
-        "after the restart"
-    );
+    store.check(&data, "after the restart");
 }

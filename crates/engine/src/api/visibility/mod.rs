@@ -1,7 +1,9 @@
 //! Listing and counting workflows. Open runs (and recently closed ones) are in memory; the
 //! other closed runs are read from the store's visibility records, outside the engine's
 //! lock. Pages are keyset cursors over (start time, run id), so workflows started between
-//! pages neither repeat nor shift results.
+//! pages neither repeat nor shift results. A store that filters itself (PostgreSQL, in SQL)
+//! is asked for one page or for counts only, so the cost follows the page, not the number
+//! of closed runs; otherwise every stored closed run is read and filtered here.
 
 mod eval;
 mod query;
@@ -23,6 +25,7 @@ use super::Service;
 use crate::{
     error::{EngineError, Result},
     history::Execution,
+    store::{ClosedInfo, visibility::ClosedQuery},
     time::timestamp_ms,
 };
 use eval::Visible;
@@ -127,9 +130,13 @@ impl Row {
     }
 }
 
-/// Every run of `namespace` that `filter` accepts, in no particular order.
-async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Result<Vec<Row>> {
-    let (mut rows, in_memory) = svc.runtime.read(|registry| {
+/// Runs in memory that `filter` accepts, and the ids of every run in memory.
+fn memory_rows(
+    svc: &Service,
+    namespace: &str,
+    filter: &Filter,
+) -> Result<(Vec<Row>, HashSet<String>)> {
+    svc.runtime.read(|registry| {
         registry.namespace(namespace)?;
         let mut in_memory = HashSet::new();
         let mut rows = Vec::new();
@@ -140,19 +147,36 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
             }
         }
         Ok::<_, EngineError>((rows, in_memory))
-    })?;
-    // A closed run leaves memory only once it is durable, so every run is in one of the
-    // two sets; one in both (it closed after the snapshot above) counts once.
-    let runtime = std::sync::Arc::clone(&svc.runtime);
-    let namespace = namespace.to_owned();
-    let stored = tokio::task::spawn_blocking(move || runtime.stored_closed_runs(&namespace))
+    })
+}
+
+/// Runs a store read off the async threads.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> std::result::Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(read)
         .await
         .map_err(|e| EngineError::Storage(format!("visibility scan stopped: {e}")))?
-        .map_err(|e| EngineError::Storage(e.to_string()))?;
+        .map_err(EngineError::store)
+}
+
+/// What to ask a filtering store for: closed runs matching `filter` that are not in memory.
+fn closed_query(
+    namespace: &str,
+    filter: &Filter,
+    in_memory: &HashSet<String>,
+) -> Option<ClosedQuery> {
+    Some(ClosedQuery {
+        namespace: namespace.to_owned(),
+        cond: filter.store_cond().ok()?,
+        exclude: in_memory.iter().cloned().collect(),
+        ascending: filter.ascending,
+        ..ClosedQuery::default()
+    })
+}
+
+fn decode_rows(stored: Vec<ClosedInfo>, filter: &Filter, rows: &mut Vec<Row>) {
     for closed in stored {
-        if in_memory.contains(&closed.run_id) {
-            continue;
-        }
         match WorkflowExecutionInfo::decode(closed.info.as_slice()) {
             Ok(info) if filter.matches(&info) => rows.push(Row::new(info)),
             Ok(_) => {}
@@ -161,6 +185,38 @@ async fn matching_runs(svc: &Service, namespace: &str, filter: &Filter) -> Resul
             }
         }
     }
+}
+
+/// Every run of `namespace` that `filter` accepts (for a store that filters itself: only
+/// the stored ones of the page after `after`, at most `limit`), in no particular order.
+async fn matching_runs(
+    svc: &Service,
+    namespace: &str,
+    filter: &Filter,
+    page: Option<(Option<(i64, String)>, usize)>,
+) -> Result<Vec<Row>> {
+    let (mut rows, in_memory) = memory_rows(svc, namespace, filter)?;
+    if let (Some(mut query), Some((after, limit))) =
+        (closed_query(namespace, filter, &in_memory), page)
+    {
+        query.after = after;
+        query.limit = limit;
+        let runtime = std::sync::Arc::clone(&svc.runtime);
+        if let Some(stored) = blocking(move || runtime.query_stored_closed_runs(&query)).await? {
+            decode_rows(stored, filter, &mut rows);
+            return Ok(rows);
+        }
+    }
+    // A closed run leaves memory only once it is durable, so every run is in one of the
+    // two sets; one in both (it closed after the snapshot above) counts once.
+    let runtime = std::sync::Arc::clone(&svc.runtime);
+    let namespace = namespace.to_owned();
+    let stored = blocking(move || runtime.stored_closed_runs(&namespace)).await?;
+    let stored = stored
+        .into_iter()
+        .filter(|closed| !in_memory.contains(&closed.run_id))
+        .collect();
+    decode_rows(stored, filter, &mut rows);
     Ok(rows)
 }
 
@@ -210,11 +266,12 @@ pub(super) async fn list(
     let order = |a: &(i64, String), b: &(i64, String)| {
         if filter.ascending { a.cmp(b) } else { b.cmp(a) }
     };
-    let mut rows: Vec<Row> = matching_runs(svc, &r.namespace, &filter)
-        .await?
-        .into_iter()
-        .filter(|row| after.as_ref().is_none_or(|a| order(&row.key, a).is_gt()))
-        .collect();
+    let mut rows: Vec<Row> =
+        matching_runs(svc, &r.namespace, &filter, Some((after.clone(), page + 1)))
+            .await?
+            .into_iter()
+            .filter(|row| after.as_ref().is_none_or(|a| order(&row.key, a).is_gt()))
+            .collect();
     rows.sort_by(|a, b| order(&a.key, &b.key));
     let more = rows.len() > page;
     rows.truncate(page);
@@ -233,11 +290,15 @@ pub(super) async fn count(
     r: &CountWorkflowExecutionsRequest,
 ) -> Result<CountWorkflowExecutionsResponse> {
     let filter = parse(svc, &r.namespace, &r.query)?;
-    let rows = matching_runs(svc, &r.namespace, &filter).await?;
     let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
-    for row in &rows {
-        *groups.entry(row.info.status).or_default() += 1;
+    if let Some(counted) = count_in_store(svc, &r.namespace, &filter).await? {
+        groups = counted;
+    } else {
+        for row in &matching_runs(svc, &r.namespace, &filter, None).await? {
+            *groups.entry(row.info.status).or_default() += 1;
+        }
     }
+    let total = groups.values().sum();
     let groups = if filter.group_by_status {
         groups
             .into_iter()
@@ -250,9 +311,34 @@ pub(super) async fn count(
         Vec::new()
     };
     Ok(CountWorkflowExecutionsResponse {
-        count: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+        count: total,
         groups,
     })
+}
+
+/// Counts by status from memory plus the store's own count of the rest; `None` if the
+/// store cannot count.
+async fn count_in_store(
+    svc: &Service,
+    namespace: &str,
+    filter: &Filter,
+) -> Result<Option<BTreeMap<i32, i64>>> {
+    let (rows, in_memory) = memory_rows(svc, namespace, filter)?;
+    let Some(query) = closed_query(namespace, filter, &in_memory) else {
+        return Ok(None);
+    };
+    let runtime = std::sync::Arc::clone(&svc.runtime);
+    let Some(stored) = blocking(move || runtime.count_stored_closed_runs(&query)).await? else {
+        return Ok(None);
+    };
+    let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
+    for row in &rows {
+        *groups.entry(row.info.status).or_default() += 1;
+    }
+    for (status, count) in stored {
+        *groups.entry(status).or_default() += count;
+    }
+    Ok(Some(groups))
 }
 
 fn json_string(value: &str) -> Payload {

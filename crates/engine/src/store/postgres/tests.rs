@@ -1,0 +1,315 @@
+//! The PostgreSQL store against a real server the tests start themselves.
+
+use std::time::{Duration, Instant};
+
+use workflow_testkit::PostgresServer;
+
+use super::*;
+use crate::store::{RunRecord, RunWrite};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn write(run_id: &str, state: &str, events: &[(i64, &[u8])]) -> Batch {
+    Batch {
+        namespaces: vec![],
+        settings: vec![],
+        runs: vec![RunWrite {
+            record: RunRecord {
+                run_id: run_id.into(),
+                namespace: "default".into(),
+                workflow_id: format!("wf-{run_id}"),
+                state: state.into(),
+                buffered: vec![],
+                closed_info: None,
+            },
+            new_events: events.iter().map(|(id, b)| (*id, b.to_vec())).collect(),
+        }],
+    }
+}
+
+fn open(url: &str) -> PostgresStore {
+    PostgresStore::open(url, WITHIN).unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+#[test]
+fn the_schema_is_versioned_and_a_newer_one_is_refused() {
+    let server = PostgresServer::start();
+    let url = server.create_database("schema");
+    drop(open(&url));
+    assert_eq!(
+        server.psql("schema", "SELECT version FROM engine_schema"),
+        schema::latest().to_string()
+    );
+    // Opening again migrates nothing and keeps the version.
+    drop(open(&url));
+    assert_eq!(
+        server.psql("schema", "SELECT count(*) FROM engine_schema"),
+        "1"
+    );
+    server.psql("schema", "UPDATE engine_schema SET version = 99");
+    match PostgresStore::open(&url, WITHIN) {
+        Err(StoreError::NewerSchema(99)) => {}
+        other => panic!("expected NewerSchema(99), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn commits_queued_together_are_written_together_and_in_order() {
+    let server = PostgresServer::start();
+    let url = server.create_database("group");
+    let store = open(&url);
+    // The same run in many batches of one group: the last state wins, every event lands.
+    let commits: Vec<Commit> = (1..=300)
+        .map(|i| {
+            let data = format!("e{i}");
+            store.commit(write("a", &format!("s{i}"), &[(i, data.as_bytes())]))
+        })
+        .collect();
+    for commit in commits {
+        assert!(matches!(commit.await, Ok(Ok(()))), "a commit failed");
+    }
+    let run = store
+        .read_run("a")
+        .unwrap_or_else(|e| panic!("read: {e}"))
+        .unwrap_or_else(|| panic!("run a missing"));
+    assert_eq!(run.record.state, "s300");
+    assert_eq!(run.events.len(), 300);
+    assert_eq!(run.events[299], b"e300".to_vec());
+}
+
+#[test]
+fn a_second_store_on_the_same_database_is_refused_naming_it() {
+    let server = PostgresServer::start();
+    let url = server.create_database("shared");
+    let first = open(&url);
+    let second = PostgresStore::open(&url, WITHIN);
+    let Err(e @ StoreError::InUse { .. }) = second else {
+        panic!("a second store opened the same database: {second:?}");
+    };
+    let message = e.to_string();
+    assert!(message.contains("/shared"), "{message}");
+    assert!(!message.contains(PostgresServer::PASSWORD), "{message}");
+    // Another database on the same server is fine.
+    let other = server.create_database("other");
+    drop(open(&other));
+    drop(first);
+    drop(open(&url));
+}
+
+#[test]
+fn wrong_password_missing_database_and_unreachable_host_say_which() {
+    let server = PostgresServer::start();
+    let wrong = format!(
+        "postgres://postgres:not-the-password@127.0.0.1:{}/postgres",
+        server.port()
+    );
+    match PostgresStore::open(&wrong, WITHIN) {
+        Err(e @ StoreError::Authentication { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("\"postgres\""), "{message}");
+            assert!(!message.contains("not-the-password"), "{message}");
+        }
+        other => panic!("expected Authentication, got {other:?}"),
+    }
+    match PostgresStore::open(&server.url_for("nope"), WITHIN) {
+        Err(e @ StoreError::MissingDatabase { .. }) => {
+            assert!(e.to_string().contains("\"nope\""), "{e}");
+        }
+        other => panic!("expected MissingDatabase, got {other:?}"),
+    }
+    let port = workflow_testkit::free_port();
+    let started = Instant::now();
+    let unreachable = format!("postgres://app:hunter2@127.0.0.1:{port}/engine");
+    match PostgresStore::open(&unreachable, Duration::from_secs(1)) {
+        Err(e @ StoreError::Unreachable { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn while_the_server_is_down_callers_hear_unavailable_and_nothing_is_lost() {
+    let mut server = PostgresServer::start();
+    let url = server.create_database("faults");
+    let store = open(&url);
+    assert!(matches!(
+        store.commit(write("a", "s1", &[(1, b"e1")])).await,
+        Ok(Ok(()))
+    ));
+    server.stop_immediate();
+    // A commit is answered only once durable: not while the server is down.
+    let mut during = store.commit(write("a", "s2", &[(2, b"e2")]));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), &mut during)
+            .await
+            .is_err(),
+        "a commit was answered while the server was down"
+    );
+    let started = Instant::now();
+    assert!(matches!(
+        store.read_run("a"),
+        Err(StoreError::Unavailable(_))
+    ));
+    let waited = started.elapsed();
+    assert!(
+        waited < writer::ANSWER_WITHIN + Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let after = store.commit(write("a", "s3", &[(3, b"e3")]));
+    server.start_again();
+    assert!(matches!(during.await, Ok(Ok(()))), "the queued commit");
+    assert!(
+        matches!(after.await, Ok(Ok(()))),
+        "the one queued behind it"
+    );
+    let run = store
+        .read_run("a")
+        .unwrap_or_else(|e| panic!("read: {e}"))
+        .unwrap_or_else(|| panic!("run a missing"));
+    assert_eq!(run.record.state, "s3");
+    assert_eq!(
+        run.events,
+        vec![b"e1".to_vec(), b"e2".to_vec(), b"e3".to_vec()]
+    );
+    // The lock was taken again on the new connection.
+    assert!(matches!(
+        PostgresStore::open(&url, WITHIN),
+        Err(StoreError::InUse { .. })
+    ));
+}
+
+/// A closed run with a real visibility record.
+fn closed(run_id: &str, workflow_type: &str, start_ms: i64, status: i32) -> RunWrite {
+    use prost::Message;
+    use temporalio_protos::temporal::api::{
+        common::v1::{WorkflowExecution, WorkflowType},
+        workflow::v1::WorkflowExecutionInfo,
+    };
+    let at = |ms: i64| prost_wkt_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    };
+    let info = WorkflowExecutionInfo {
+        execution: Some(WorkflowExecution {
+            workflow_id: format!("wf-{run_id}"),
+            run_id: run_id.into(),
+        }),
+        r#type: Some(WorkflowType {
+            name: workflow_type.into(),
+        }),
+        status,
+        start_time: Some(at(start_ms)),
+        close_time: Some(at(start_ms + 5)),
+        ..Default::default()
+    };
+    let mut write = write(run_id, "{}", &[]).runs.remove(0);
+    write.record.closed_info = Some(info.encode_to_vec());
+    write
+}
+
+fn ids(infos: &[ClosedInfo]) -> Vec<&str> {
+    infos.iter().map(|i| i.run_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn closed_runs_are_filtered_ordered_paged_and_counted_in_sql() {
+    use crate::store::visibility::{ClosedQuery, Cmp, Column, Cond, Value};
+    let server = PostgresServer::start();
+    let url = server.create_database("visibility");
+    let store = open(&url);
+    let batch = Batch {
+        runs: vec![
+            closed("r1", "A", 1000, 2),
+            closed("r2", "B", 2000, 2),
+            closed("r3", "A", 3000, 3),
+            closed("r4", "A", 3000, 2),
+        ],
+        ..Batch::default()
+    };
+    assert!(matches!(store.commit(batch).await, Ok(Ok(()))));
+    let query = |cond: Option<Cond>| ClosedQuery {
+        namespace: "default".into(),
+        cond,
+        limit: 10,
+        ..ClosedQuery::default()
+    };
+    let page = |q: &ClosedQuery| {
+        store
+            .query_closed(q)
+            .unwrap_or_else(|e| panic!("query: {e}"))
+            .unwrap_or_else(|| panic!("PostgreSQL filters itself"))
+    };
+    // Newest first, run id breaking the tie.
+    assert_eq!(ids(&page(&query(None))), ["r4", "r3", "r2", "r1"]);
+    let type_a = Cond::Compare(Column::WorkflowType, Cmp::Eq, Value::Text("A".into()));
+    let mut a = query(Some(type_a.clone()));
+    a.limit = 2;
+    let first = page(&a);
+    assert_eq!(ids(&first), ["r4", "r3"]);
+    a.after = Some((3000, "r3".into()));
+    assert_eq!(ids(&page(&a)), ["r1"]);
+    let mut ascending = query(Some(Cond::Or(
+        Box::new(Cond::Between(
+            Column::StartMs,
+            Value::Int(1500),
+            Value::Int(2500),
+        )),
+        Box::new(Cond::Compare(Column::Status, Cmp::Eq, Value::Int(3))),
+    )));
+    ascending.ascending = true;
+    assert_eq!(ids(&page(&ascending)), ["r2", "r3"]);
+    let mut without = query(None);
+    without.exclude = vec!["r4".into(), "r1".into()];
+    assert_eq!(ids(&page(&without)), ["r3", "r2"]);
+    let mut counts = store
+        .count_closed(&query(Some(type_a)))
+        .unwrap_or_else(|e| panic!("count: {e}"))
+        .unwrap_or_default();
+    counts.sort_unstable();
+    assert_eq!(counts, [(2, 2), (3, 1)]);
+    let other = ClosedQuery {
+        namespace: "other".into(),
+        ..query(None)
+    };
+    assert!(page(&other).is_empty());
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_its_closed_runs_get_visibility_columns() {
+    let server = PostgresServer::start();
+    let url = server.create_database("v1");
+    server.psql("v1", schema::MIGRATIONS[0]);
+    server.psql(
+        "v1",
+        "CREATE TABLE engine_schema (version BIGINT NOT NULL);
+         INSERT INTO engine_schema VALUES (1)",
+    );
+    let info = closed("old", "Legacy", 4242, 2)
+        .record
+        .closed_info
+        .unwrap_or_default();
+    let hex: String = info.iter().map(|b| format!("{b:02x}")).collect();
+    server.psql(
+        "v1",
+        &format!(
+            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
+             VALUES ('old', 'default', 'wf-old', '{{}}', ''::bytea, '\\x{hex}'::bytea)"
+        ),
+    );
+    drop(open(&url));
+    assert_eq!(
+        server.psql("v1", "SELECT version FROM engine_schema"),
+        schema::latest().to_string()
+    );
+    assert_eq!(
+        server.psql(
+            "v1",
+            "SELECT workflow_type || ',' || status || ',' || start_ms FROM runs WHERE run_id = 'old'"
+        ),
+        "Legacy,2,4242"
+    );
+}

@@ -1,0 +1,432 @@
+//! The writer thread: owns the connection that holds the engine's advisory lock, writes
+//! queued commits together in one transaction (group commit) and answers each caller after
+//! its COMMIT. When the connection drops, the queue is kept in order and written again on a
+//! new connection (every write is an upsert, so a transaction whose COMMIT outcome was lost
+//! can be replayed). A commit is answered only once it is durable: the engine bounds how long
+//! a request waits for it (and answers `Unavailable`), while the change stays queued here. A
+//! load waits at most [`ANSWER_WITHIN`].
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use postgres::{Client, Statement};
+use tokio::sync::oneshot;
+
+use super::{
+    Target,
+    connect::is_transient,
+    reads::{events_of_open_runs, open_runs},
+};
+use crate::store::{Batch, RunRecord, Snapshot, StoreError, visibility::Columns};
+
+/// A load or a read waits at most this long before it is told the database is unavailable.
+pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// The most commits written in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// After the store is dropped, how long queued commits may wait for the database.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(10);
+
+pub(super) enum Request {
+    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
+    Load(oneshot::Sender<Result<Snapshot, StoreError>>),
+}
+
+/// A request waiting its turn.
+struct Queued {
+    since: Instant,
+    kind: Kind,
+}
+
+enum Kind {
+    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
+    Load(oneshot::Sender<Result<Snapshot, StoreError>>),
+}
+
+/// The statements the writer runs, prepared once per connection.
+struct Prepared {
+    namespaces: Statement,
+    settings: Statement,
+    runs: Statement,
+    events: Statement,
+}
+
+impl Prepared {
+    fn new(client: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            namespaces: client.prepare(
+                "INSERT INTO namespaces (name, record)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            )?,
+            settings: client.prepare(
+                "INSERT INTO settings (key, value)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?,
+            runs: client.prepare(
+                "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info,
+                                   workflow_type, status, start_ms, close_ms)
+                 SELECT r, n, w, s, b, c, t, st, sm, cm
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+                             $6::bytea[], $7::text[], $8::int4[], $9::int8[], $10::int8[])
+                      WITH ORDINALITY AS u (r, n, w, s, b, c, t, st, sm, cm, o)
+                 ORDER BY o
+                 ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,
+                                                    buffered = excluded.buffered,
+                                                    closed_info = excluded.closed_info,
+                                                    workflow_type = excluded.workflow_type,
+                                                    status = excluded.status,
+                                                    start_ms = excluded.start_ms,
+                                                    close_ms = excluded.close_ms",
+            )?,
+            events: client.prepare(
+                "INSERT INTO events (run_id, event_id, data)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])
+                 ON CONFLICT (run_id, event_id) DO UPDATE SET data = excluded.data",
+            )?,
+        })
+    }
+}
+
+/// The writer's connection and what it needs to make a new one.
+pub(super) struct Writer {
+    target: Target,
+    lock_key: i64,
+    conn: Option<(Client, Prepared)>,
+    queue: VecDeque<Queued>,
+    closed_at: Option<Instant>,
+}
+
+impl Writer {
+    /// A writer on `client`, which already holds the advisory lock `lock_key`.
+    pub(super) fn new(target: Target, lock_key: i64, client: Client) -> Result<Self, StoreError> {
+        let mut client = client;
+        let prepared = Prepared::new(&mut client)?;
+        Ok(Self {
+            target,
+            lock_key,
+            conn: Some((client, prepared)),
+            queue: VecDeque::new(),
+            closed_at: None,
+        })
+    }
+
+    pub(super) fn run(mut self, requests: &mpsc::Receiver<Request>) {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if self.queue.is_empty() && self.closed_at.is_none() {
+                match requests.recv() {
+                    Ok(request) => self.enqueue(request),
+                    Err(_) => self.closed_at = Some(Instant::now()),
+                }
+            }
+            self.drain(requests);
+            if self.queue.is_empty() {
+                return;
+            }
+            match self.step() {
+                Ok(()) => pause = Duration::from_millis(50),
+                Err(e) => {
+                    tracing::warn!(
+                        database = %self.target.described,
+                        queued = self.queue.len(),
+                        "PostgreSQL unavailable, will retry: {e}"
+                    );
+                    self.conn = None;
+                    if self
+                        .closed_at
+                        .is_some_and(|at| at.elapsed() > FLUSH_ON_CLOSE)
+                    {
+                        tracing::error!(
+                            database = %self.target.described,
+                            lost = self.queue.len(),
+                            "the engine stopped while PostgreSQL was unavailable; unacknowledged changes were not written"
+                        );
+                        return;
+                    }
+                    self.expire();
+                    // Wait, but keep taking requests so their callers can be answered.
+                    if self.closed_at.is_none() {
+                        match requests.recv_timeout(pause) {
+                            Ok(request) => self.enqueue(request),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                                self.closed_at = Some(Instant::now());
+                            }
+                        }
+                    } else {
+                        std::thread::sleep(pause);
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, request: Request) {
+        let kind = match request {
+            Request::Commit(batch, reply) => Kind::Commit(batch, reply),
+            Request::Load(reply) => Kind::Load(reply),
+        };
+        self.queue.push_back(Queued {
+            since: Instant::now(),
+            kind,
+        });
+    }
+
+    fn drain(&mut self, requests: &mpsc::Receiver<Request>) {
+        loop {
+            match requests.try_recv() {
+                Ok(request) => self.enqueue(request),
+                Err(mpsc::TryRecvError::Empty) => return,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.closed_at.get_or_insert_with(Instant::now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers loads that have waited too long (they change nothing, so they leave the
+    /// queue); commits stay queued until they are durable.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for queued in std::mem::take(&mut self.queue) {
+            match queued.kind {
+                Kind::Load(reply) if now.duration_since(queued.since) >= ANSWER_WITHIN => {
+                    let _ = reply.send(Err(StoreError::Unavailable(self.target.described.clone())));
+                }
+                kind => kept.push_back(Queued {
+                    since: queued.since,
+                    kind,
+                }),
+            }
+        }
+        self.queue = kept;
+    }
+
+    /// Does the work at the front of the queue; an error means the database is unavailable
+    /// and the work is still queued.
+    fn step(&mut self) -> Result<(), StoreError> {
+        if self
+            .conn
+            .as_ref()
+            .is_none_or(|(client, _)| client.is_closed())
+        {
+            self.conn = Some(self.reconnect()?);
+        }
+        let Some((client, prepared)) = self.conn.as_mut() else {
+            return Err(StoreError::Unavailable(self.target.described.clone()));
+        };
+        if matches!(self.queue.front().map(|q| &q.kind), Some(Kind::Load(_))) {
+            let snapshot = load(client);
+            if let Err(StoreError::Postgres(e)) = &snapshot
+                && is_transient(e)
+            {
+                return snapshot.map(|_| ());
+            }
+            if let Some(Queued {
+                kind: Kind::Load(reply),
+                ..
+            }) = self.queue.pop_front()
+            {
+                let _ = reply.send(snapshot);
+            }
+            return Ok(());
+        }
+        let count = self
+            .queue
+            .iter()
+            .take(MAX_GROUP)
+            .take_while(|q| matches!(q.kind, Kind::Commit(..)))
+            .count();
+        let batches: Vec<&Batch> = self
+            .queue
+            .iter()
+            .take(count)
+            .filter_map(|q| match &q.kind {
+                Kind::Commit(batch, _) => Some(batch),
+                Kind::Load(_) => None,
+            })
+            .collect();
+        let written = write_group(client, prepared, &batches);
+        match written {
+            Err(e) if is_transient(&e) => Err(StoreError::Postgres(e)),
+            outcome => {
+                let failure = outcome.err().map(|e| e.to_string());
+                for queued in self.queue.drain(..count) {
+                    if let Kind::Commit(_, reply) = queued.kind {
+                        let answer = match &failure {
+                            None => Ok(()),
+                            Some(e) => Err(StoreError::Failed(e.clone())),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+                if let Some(e) = failure {
+                    tracing::error!(database = %self.target.described, "commit failed: {e}");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn reconnect(&self) -> Result<(Client, Prepared), StoreError> {
+        let mut client = self.target.connect_once().map_err(StoreError::Postgres)?;
+        super::take_lock(&mut client, self.lock_key, &self.target)?;
+        let prepared = Prepared::new(&mut client)?;
+        tracing::info!(database = %self.target.described, "reconnected to PostgreSQL");
+        Ok((client, prepared))
+    }
+}
+
+/// Writes `batches` in one transaction. A run or event written by several batches is
+/// written once with its last value, so each statement touches a row at most once.
+fn write_group(
+    client: &mut Client,
+    prepared: &Prepared,
+    batches: &[&Batch],
+) -> Result<(), postgres::Error> {
+    let mut namespaces: Vec<(&str, &str)> = Vec::new();
+    let mut namespace_at: HashMap<&str, usize> = HashMap::new();
+    let mut settings: Vec<(&str, &str)> = Vec::new();
+    let mut setting_at: HashMap<&str, usize> = HashMap::new();
+    let mut runs: Vec<&RunRecord> = Vec::new();
+    let mut run_at: HashMap<&str, usize> = HashMap::new();
+    let mut events: Vec<(&str, i64, &[u8])> = Vec::new();
+    let mut event_at: HashMap<(&str, i64), usize> = HashMap::new();
+    for batch in batches {
+        for (key, value) in &batch.settings {
+            upsert(
+                &mut settings,
+                &mut setting_at,
+                key.as_str(),
+                (key.as_str(), value.as_str()),
+            );
+        }
+        for (name, record) in &batch.namespaces {
+            upsert(
+                &mut namespaces,
+                &mut namespace_at,
+                name.as_str(),
+                (name.as_str(), record.as_str()),
+            );
+        }
+        for write in &batch.runs {
+            let run_id = write.record.run_id.as_str();
+            upsert(&mut runs, &mut run_at, run_id, &write.record);
+            for (id, data) in &write.new_events {
+                upsert(
+                    &mut events,
+                    &mut event_at,
+                    (run_id, *id),
+                    (run_id, *id, data.as_slice()),
+                );
+            }
+        }
+    }
+    let mut tx = client.transaction()?;
+    if !namespaces.is_empty() {
+        let names: Vec<&str> = namespaces.iter().map(|n| n.0).collect();
+        let records: Vec<&str> = namespaces.iter().map(|n| n.1).collect();
+        tx.execute(&prepared.namespaces, &[&names, &records])?;
+    }
+    if !settings.is_empty() {
+        let keys: Vec<&str> = settings.iter().map(|s| s.0).collect();
+        let values: Vec<&str> = settings.iter().map(|s| s.1).collect();
+        tx.execute(&prepared.settings, &[&keys, &values])?;
+    }
+    if !runs.is_empty() {
+        let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+        let spaces: Vec<&str> = runs.iter().map(|r| r.namespace.as_str()).collect();
+        let workflows: Vec<&str> = runs.iter().map(|r| r.workflow_id.as_str()).collect();
+        let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
+        let buffered: Vec<&[u8]> = runs.iter().map(|r| r.buffered.as_slice()).collect();
+        let closed: Vec<Option<&[u8]>> = runs.iter().map(|r| r.closed_info.as_deref()).collect();
+        // Visibility columns of closed runs (open runs are listed from memory).
+        let columns: Vec<Option<Columns>> =
+            closed.iter().map(|c| c.and_then(Columns::of)).collect();
+        let types: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.workflow_type.as_str()))
+            .collect();
+        let statuses: Vec<Option<i32>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.status))
+            .collect();
+        let starts: Vec<Option<i64>> = columns
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.start_ms))
+            .collect();
+        let closes: Vec<Option<i64>> = columns
+            .iter()
+            .map(|c| c.as_ref().and_then(|c| c.close_ms))
+            .collect();
+        tx.execute(
+            &prepared.runs,
+            &[
+                &ids, &spaces, &workflows, &states, &buffered, &closed, &types, &statuses, &starts,
+                &closes,
+            ],
+        )?;
+    }
+    if !events.is_empty() {
+        let ids: Vec<&str> = events.iter().map(|e| e.0).collect();
+        let numbers: Vec<i64> = events.iter().map(|e| e.1).collect();
+        let data: Vec<&[u8]> = events.iter().map(|e| e.2).collect();
+        tx.execute(&prepared.events, &[&ids, &numbers, &data])?;
+    }
+    tx.commit()
+}
+
+/// Appends `value`, or replaces the one already there under `key`.
+fn upsert<K: std::hash::Hash + Eq, V>(
+    values: &mut Vec<V>,
+    at: &mut HashMap<K, usize>,
+    key: K,
+    value: V,
+) {
+    match at.get(&key) {
+        Some(&i) => values[i] = value,
+        None => {
+            at.insert(key, values.len());
+            values.push(value);
+        }
+    }
+}
+
+/// Everything [`crate::store::Store::load`] returns, read in one snapshot.
+fn load(client: &mut Client) -> Result<Snapshot, StoreError> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let mut snapshot = Snapshot::default();
+    for row in tx.query("SELECT name, record FROM namespaces", &[])? {
+        snapshot.namespaces.insert(row.get(0), row.get(1));
+    }
+    for row in tx.query("SELECT key, value FROM settings", &[])? {
+        snapshot.settings.insert(row.get(0), row.get(1));
+    }
+    let mut runs = open_runs(&mut tx)?;
+    let index: HashMap<String, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| (run.record.run_id.clone(), i))
+        .collect();
+    for (run_id, data) in events_of_open_runs(&mut tx)? {
+        if let Some(&i) = index.get(&run_id) {
+            runs[i].events.push(data);
+        }
+    }
+    tx.commit()?;
+    snapshot.runs = runs;
+    Ok(snapshot)
+}
