@@ -72,7 +72,9 @@
 //!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
-//! - Workflow retry policy and cron schedules are not applied. A start delay
+//! - Workflow retry policy and cron schedules are not applied. Priorities are recorded
+//!   (started and scheduled events, describe, activity tasks) but do not order dispatch;
+//!   eager workflow start and eager activity dispatch are not offered. A start delay
 //!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
 //!   its `WorkflowTaskScheduled` is written at the start (the real server writes it when the
 //!   delay ends); signals meanwhile wait with it, as on the real server.
