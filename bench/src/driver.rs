@@ -3,9 +3,12 @@
 //! that to cut its slices). The first failure stops the batch.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+
+use crate::args::Plan;
+use crate::proc_stats::cpu_seconds_all;
 
 /// Runs `one(0)` .. `one(count - 1)`, `concurrency` in flight; calls `on_done(n, ms)` for the
 /// n-th completion (1-based); returns each latency in milliseconds, in completion order.
@@ -34,6 +37,50 @@ where
         on_done(latencies.len(), ms);
     }
     Ok(latencies)
+}
+
+/// What one measured batch took and cost.
+pub(crate) struct Batch {
+    /// Each operation's latency in milliseconds, in completion order.
+    pub(crate) latencies: Vec<f64>,
+    /// Wall time of the whole batch.
+    pub(crate) wall: Duration,
+    /// CPU seconds each watched group of processes spent during the batch, in the order given.
+    pub(crate) cpu: Vec<f64>,
+    /// How much the database grew during the batch, in bytes.
+    pub(crate) db_growth: u64,
+}
+
+/// Runs `plan.warmup` operations of `one` unmeasured, then `plan.count` measured ones (both
+/// `plan.concurrency` at a time), reading the CPU time of each group in `watched` and
+/// `database_bytes` around the measured batch only.
+pub(crate) async fn measured_batch<F, Fut>(
+    plan: Plan,
+    one: F,
+    watched: &[&[u32]],
+    database_bytes: impl Fn() -> u64,
+) -> anyhow::Result<Batch>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    run(plan.warmup, plan.concurrency, &one, |_, _| {}).await?;
+    let cpu_before: Vec<f64> = watched.iter().map(|pids| cpu_seconds_all(pids)).collect();
+    let db_before = database_bytes();
+    let started = Instant::now();
+    let latencies = run(plan.count, plan.concurrency, &one, |_, _| {}).await?;
+    let wall = started.elapsed();
+    let cpu = watched
+        .iter()
+        .zip(cpu_before)
+        .map(|(pids, before)| cpu_seconds_all(pids) - before)
+        .collect();
+    Ok(Batch {
+        latencies,
+        wall,
+        cpu,
+        db_growth: database_bytes().saturating_sub(db_before),
+    })
 }
 
 /// The value at quantile `q` (0..=1) of sorted values; 0 when empty.

@@ -3,13 +3,13 @@
 //! and database growth read around it.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use workflow::{App, Config, Role, Services, WorkflowClient};
 
 use crate::args::Plan;
 use crate::driver;
-use crate::proc_stats::{cpu_seconds, rss_mib};
+use crate::proc_stats::rss_mib;
 use crate::table::Measurement;
 use crate::targets::{Target, TargetKind};
 use crate::workloads::{self, Workload};
@@ -29,26 +29,17 @@ pub(crate) async fn measure(
 
     let measured = with_worker(&target.address, |client| async move {
         let run = |i| workload.run_one(&client, i);
-        driver::run(plan.warmup, plan.concurrency, &run, |_, _| {}).await?;
-        let cpu_server_before = cpu_seconds(pid);
-        let cpu_self_before = cpu_seconds(me);
-        let db_before = served.database_bytes();
-        let started = Instant::now();
-        let latencies = driver::run(plan.count, plan.concurrency, &run, |_, _| {}).await?;
-        let wall = started.elapsed();
-        let cpu_server = cpu_seconds(pid) - cpu_server_before;
-        let cpu_self = cpu_seconds(me) - cpu_self_before;
-        let db_growth = served.database_bytes().saturating_sub(db_before);
-        Ok((latencies, wall, cpu_server, cpu_self, db_growth))
+        driver::measured_batch(plan, run, &[&[pid], &[me]], || served.database_bytes()).await
     })
     .await;
-    let (latencies, wall, cpu_server, cpu_self, db_growth) = match measured {
-        Ok(m) => m,
+    let batch = match measured {
+        Ok(batch) => batch,
         Err(e) => {
             target.check_running()?;
             return Err(e);
         }
     };
+    let (cpu_server, cpu_self) = (batch.cpu[0], batch.cpu[1]);
     let (after_rss, peak_rss) = rss_mib(pid);
     // In-process, the engine's CPU is not separable from the worker's: report it all.
     let cpu_server = if kind == TargetKind::Embedded {
@@ -56,7 +47,7 @@ pub(crate) async fn measure(
     } else {
         cpu_server
     };
-    let m = Measurement::new(kind, workload, plan, &latencies, wall)
+    let m = Measurement::new(kind, workload, plan, &batch.latencies, batch.wall)
         .cpu(cpu_server, cpu_self)
         .memory(
             target.ready.as_secs_f64() * 1000.0,
@@ -64,7 +55,7 @@ pub(crate) async fn measure(
             peak_rss,
             after_rss,
         )
-        .database(db_growth);
+        .database(batch.db_growth);
     target.stop().await;
     Ok(m)
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::args::Plan;
 use crate::child::{Child, free_port, http_client, sibling_binary};
 use crate::driver;
-use crate::proc_stats::{cpu_seconds, rss_mib};
+use crate::proc_stats::rss_mib;
 use crate::table::Measurement;
 use crate::targets::{self, Target, TargetKind};
 use crate::workloads::Workload;
@@ -43,37 +43,27 @@ pub(crate) async fn measure(kind: TargetKind, plan: Plan) -> anyhow::Result<Meas
 
     let api = deployment.api.clone();
     let run = |i| place_and_complete(&http, &api, i);
-    let measured = async {
-        driver::run(plan.warmup, plan.concurrency, &run, |_, _| {}).await?;
-        let cpu_server_before = cpu_seconds(server);
-        let cpu_app_before = cpu_seconds(app);
-        let db_before = deployment.database_bytes();
-        let started = Instant::now();
-        let latencies = driver::run(plan.count, plan.concurrency, &run, |_, _| {}).await?;
-        let wall = started.elapsed();
-        let cpu_server = cpu_seconds(server) - cpu_server_before;
-        let cpu_app = cpu_seconds(app) - cpu_app_before;
-        let db_growth = deployment.database_bytes().saturating_sub(db_before);
-        anyhow::Ok((latencies, wall, cpu_server, cpu_app, db_growth))
-    }
+    let measured = driver::measured_batch(plan, run, &[&[server], &[app]], || {
+        deployment.database_bytes()
+    })
     .await;
-    let (latencies, wall, cpu_server, cpu_app, db_growth) = match measured {
-        Ok(m) => m,
+    let batch = match measured {
+        Ok(batch) => batch,
         Err(e) => {
             deployment.check_running()?;
             return Err(e);
         }
     };
     let (after_rss, peak_rss) = rss_mib(server);
-    let m = Measurement::new(kind, Workload::Orders, plan, &latencies, wall)
-        .cpu(cpu_server, cpu_app)
+    let m = Measurement::new(kind, Workload::Orders, plan, &batch.latencies, batch.wall)
+        .cpu(batch.cpu[0], batch.cpu[1])
         .memory(
             deployment.ready.as_secs_f64() * 1000.0,
             idle_rss,
             peak_rss,
             after_rss,
         )
-        .database(db_growth);
+        .database(batch.db_growth);
     deployment.stop().await;
     Ok(m)
 }
@@ -196,18 +186,7 @@ async fn place_and_complete(http: &reqwest::Client, api: &str, i: u64) -> anyhow
     } else {
         SMALL_ORDER_CENTS
     };
-    let order = json!({
-        "order_id": order_id,
-        "customer": "bench",
-        "items": [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}],
-        "amount_cents": amount_cents,
-        "shipping_address": {
-            "line1": "1 Main Street",
-            "city": "Amsterdam",
-            "postal_code": "1011AB",
-            "country": "NL"
-        }
-    });
+    let order = workflow_testkit::orders::order(&order_id, "bench", amount_cents);
     let url = format!("{api}/orders");
     expect(
         http.post(&url).json(&order),
@@ -267,8 +246,5 @@ async fn send(
         .send()
         .await
         .with_context(|| format!("{method} {url}"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok((status, body))
+    Ok(workflow_testkit::answer(response).await)
 }

@@ -2,7 +2,7 @@
 //! `workflow-bench worker` processes polling one server, for each N and target. Reports
 //! throughput and the CPU of the server, the workers and the client per N.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use workflow::{App, Role};
@@ -10,7 +10,7 @@ use workflow::{App, Role};
 use crate::args::Plan;
 use crate::driver::{self, percentile, sorted};
 use crate::measure::worker_config;
-use crate::proc_stats::{cpu_seconds, cpu_seconds_all, rss_mib};
+use crate::proc_stats::rss_mib;
 use crate::table::ratio;
 use crate::targets::{Target, TargetKind};
 use crate::worker::Fleet;
@@ -105,35 +105,22 @@ async fn measure(
     let worker_pids = fleet.pids();
     let me = std::process::id();
     let run = |i| workload.run_one(&client, i);
-    let measured = async {
-        driver::run(plan.warmup, plan.concurrency, &run, |_, _| {}).await?;
-        let server_before = cpu_seconds(server);
-        let workers_before = cpu_seconds_all(&worker_pids);
-        let client_before = cpu_seconds(me);
-        let started = Instant::now();
-        let latencies = driver::run(plan.count, plan.concurrency, &run, |_, _| {}).await?;
-        let wall = started.elapsed();
-        let cpu = (
-            cpu_seconds(server) - server_before,
-            cpu_seconds_all(&worker_pids) - workers_before,
-            cpu_seconds(me) - client_before,
-        );
-        anyhow::Ok((latencies, wall, cpu))
-    }
-    .await;
-    let (latencies, wall, (server_cpu, workers_cpu, client_cpu)) = match measured {
-        Ok(m) => m,
+    let measured = driver::measured_batch(plan, run, &[&[server], &worker_pids, &[me]], || 0).await;
+    let batch = match measured {
+        Ok(batch) => batch,
         Err(e) => {
             fleet.check_running()?;
             target.check_running()?;
             return Err(e);
         }
     };
+    let (server_cpu, workers_cpu, client_cpu) = (batch.cpu[0], batch.cpu[1], batch.cpu[2]);
+    let wall = batch.wall;
     let (_, server_peak_rss_mib) = rss_mib(server);
     drop(fleet);
     drop(app);
     target.stop().await;
-    let latencies = sorted(&latencies);
+    let latencies = sorted(&batch.latencies);
     let per_thousand = 1000.0 / plan.count.max(1) as f64;
     Ok(ScalePoint {
         target: kind.name().to_owned(),

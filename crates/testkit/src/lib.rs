@@ -8,9 +8,18 @@
 //! - [`Process`]: one of the workspace's binaries, with its output in a log file, stopped
 //!   with SIGTERM or killed with SIGKILL.
 //! - [`Browser`]: headless Chromium through chromedriver (W3C WebDriver), for page tests.
-//! - [`free_port`], [`wait_until`], [`http`]: small helpers.
+//! - [`TestDir`] ([`test_dir!`]): a per-test folder for logs and data, kept when the test
+//!   fails.
+//! - [`http`], [`answer`], [`call`], [`get`], [`post`], [`post_empty`]: HTTP calls whose
+//!   answers read as (status, JSON body).
+//! - [`orders`]: the orders example's fixtures (order bodies, waits for final states, the
+//!   exactly-once ledger check), shared by its tests and the benchmark.
+//! - [`free_port`], [`wait_until`]: small helpers.
 
 mod browser;
+mod calls;
+mod dir;
+pub mod orders;
 mod postgres;
 mod process;
 mod server;
@@ -21,6 +30,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use browser::{Browser, Element};
+pub use calls::{answer, call, get, http, post, post_empty};
+pub use dir::TestDir;
 pub use postgres::{POSTGRES_USER, PostgresServer, postgres_bin};
 pub use process::{Process, binary_path};
 pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
@@ -58,12 +69,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// An HTTP client with a 30 s timeout for talking to the binaries.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("build an HTTP client")
 }

@@ -65,6 +65,39 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Polls `url` (its `/readyz`) until it answers 200 and returns how long that took;
+    /// panics with the process output if it exits first or `timeout` passes.
+    pub async fn wait_ready(
+        &mut self,
+        http: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = http.get(url).send().await
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return started.elapsed();
+            }
+            if let Some(status) = self.wait_exit(Duration::ZERO) {
+                panic!(
+                    "{} exited ({status}) before it was ready; output:\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            if started.elapsed() > timeout {
+                panic!(
+                    "{} not ready on {url} after {timeout:?}; output:\n{}",
+                    self.name,
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// SIGKILL, no chance to clean up.
     pub fn kill_hard(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -61,6 +61,7 @@ class Counter:
     def __init__(self) -> None:
         self.total = 0
         self.done = False
+        self.released = False
 
     @workflow.run
     async def run(self) -> int:
@@ -76,6 +77,16 @@ class Counter:
     def check_add(self, n: int) -> None:
         if n < 0:
             raise ValueError(f"cannot add {n}")
+
+    @workflow.update
+    async def hold(self, n: int) -> int:
+        await workflow.wait_condition(lambda: self.released)
+        self.total += n
+        return self.total
+
+    @workflow.signal
+    def release(self) -> None:
+        self.released = True
 
     @workflow.signal
     def finish(self) -> None:
@@ -143,8 +154,25 @@ async def scenarios(client: Client, queue: str) -> None:
     # A plain update naming the first execution run id of the started chain.
     by_first_run = client.get_workflow_handle(wid, first_execution_run_id=run_id)
     assert await by_first_run.execute_update(Counter.add, 2, id="u5") == 20
+
+    # An update still in flight (accepted, waiting): the same update id attaches to it, even
+    # under FAIL, and it runs once.
+    held = []
+    for policy in [WorkflowIDConflictPolicy.USE_EXISTING, WorkflowIDConflictPolicy.FAIL]:
+        held.append(
+            await client.start_update_with_start_workflow(
+                Counter.hold,
+                1,
+                id="held",
+                start_workflow_operation=with_start(wid, queue, policy),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            )
+        )
+    assert [h.workflow_run_id for h in held] == [run_id, run_id]
+    await handle.signal(Counter.release)
+    assert [await h.result() for h in held] == [21, 21]
     await handle.signal(Counter.finish)
-    assert await handle.result() == 20, "each update id ran once"
+    assert await handle.result() == 21, "each update id ran once"
 
     # An update its validator rejects: the update fails, the workflow stays started.
     rejected_id = f"uws-rejected-{uuid.uuid4()}"
@@ -156,7 +184,17 @@ async def scenarios(client: Client, queue: str) -> None:
     assert "cannot add -1" in str(failed.value.cause)
     rejected_handle = await rejected.workflow_handle()
     assert (await rejected_handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    await rejected_handle.terminate()
+
+    # TERMINATE_EXISTING: the running workflow is terminated, the update goes to a new run.
+    replacing = with_start(rejected_id, queue, WorkflowIDConflictPolicy.TERMINATE_EXISTING)
+    assert await client.execute_update_with_start_workflow(
+        Counter.add, 4, id="fresh", start_workflow_operation=replacing
+    ) == 4
+    replaced = await replacing.workflow_handle()
+    assert replaced.result_run_id != rejected_handle.result_run_id
+    old_run = client.get_workflow_handle(rejected_id, run_id=rejected_handle.result_run_id)
+    assert (await old_run.describe()).status == WorkflowExecutionStatus.TERMINATED
+    await replaced.terminate()
 
 
 async def raw_requests(client: Client, queue: str) -> None:

@@ -87,54 +87,6 @@ impl ConsoleConfig {
         }
     }
 
-    /// Applies `WORKFLOW_CONSOLE_*` variables.
-    pub(crate) fn apply_env(
-        &mut self,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
-        if let Some(v) = get("WORKFLOW_CONSOLE_LISTEN") {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "off" | "false" | "none" => self.enabled = Some(false),
-                _ => {
-                    self.listen = Some(v.trim().parse().map_err(|_| ConfigError::Invalid {
-                        field: "WORKFLOW_CONSOLE_LISTEN".to_owned(),
-                        value: v.clone(),
-                        fix: "give a socket address such as 127.0.0.1:8233 (port 0 picks a free port), or \"off\"".to_owned(),
-                    })?);
-                    self.enabled = Some(true);
-                }
-            }
-        }
-        if let Some(v) = get("WORKFLOW_CONSOLE_API_KEYS") {
-            self.api_keys = v
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = get("WORKFLOW_CONSOLE_USERNAME") {
-            self.username = Some(v);
-        }
-        if let Some(v) = get("WORKFLOW_CONSOLE_PASSWORD") {
-            self.password = Some(v);
-        }
-        if let Some(v) = get("WORKFLOW_CONSOLE_READ_ONLY") {
-            self.read_only = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        field: "WORKFLOW_CONSOLE_READ_ONLY".to_owned(),
-                        value: v,
-                        fix: "use true or false".to_owned(),
-                    });
-                }
-            };
-        }
-        Ok(())
-    }
-
     /// Checks the section; the error names the field and the fix.
     pub(crate) fn validate(&self, engine: EngineKind) -> Result<(), ConfigError> {
         let invalid = |field: &str, value: String, fix: String| ConfigError::Invalid {
@@ -211,16 +163,16 @@ mod tests {
             Some(DEFAULT_CONSOLE_LISTEN)
         );
         assert_eq!(c.effective_listen(EngineKind::Server), None);
-        let mut c = ConsoleConfig::default();
+        let mut c = crate::Config::default();
         c.apply_env(env(&[("WORKFLOW_CONSOLE_LISTEN", "127.0.0.1:9999")]))
             .unwrap();
         assert_eq!(
-            c.effective_listen(EngineKind::Server),
+            c.console.effective_listen(EngineKind::Server),
             Some("127.0.0.1:9999".parse().unwrap())
         );
         c.apply_env(env(&[("WORKFLOW_CONSOLE_LISTEN", "off")]))
             .unwrap();
-        assert_eq!(c.effective_listen(EngineKind::Embedded), None);
+        assert_eq!(c.console.effective_listen(EngineKind::Embedded), None);
     }
 
     #[test]
@@ -274,7 +226,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let mut c = ConsoleConfig::default();
+        let mut c = crate::Config::default();
         let err = c
             .apply_env(env(&[("WORKFLOW_CONSOLE_LISTEN", "everywhere")]))
             .unwrap_err();

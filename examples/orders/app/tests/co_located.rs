@@ -6,11 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    APP, FINAL_TIMEOUT, Harness, approve, assert_all_completed, assert_exactly_once, order,
-    order_ids, place, shipped_count, wait_all_done, wait_listed, wait_state,
-};
+use common::{APP, FINAL_TIMEOUT, Harness, assert_exactly_once, shipped_count, wait_listed};
 use serde_json::json;
+use workflow_testkit::orders::{
+    approve, assert_all_completed, order, order_ids, place, wait_all_done, wait_state,
+};
 
 const ORDERS: usize = 50;
 /// Orders placed before the kill; the rest go to the survivor.
@@ -73,7 +73,7 @@ async fn replica_killed_mid_flight_loses_no_order() {
         }
     }
     // The idempotent retry of a client that did not see the answer: same order, other replica.
-    let (status, repeat) = common::post(
+    let (status, repeat) = workflow_testkit::post(
         &h.http,
         &format!("{api_b}/orders"),
         &order(&ids[0], "customer-0", amount(0)),
@@ -140,15 +140,8 @@ async fn replica_killed_mid_flight_loses_no_order() {
     );
     println!("simulated transient payment failures (retried): {transient_failures}");
     println!(
-        "ledger: {} orders x reserve/charge/ship exactly once, no refund/release; {} effects re-executed ({} extra executions absorbed){}",
+        "ledger: {} orders x reserve/charge/ship exactly once, no refund/release; {ledger}",
         ids.len(),
-        ledger.re_executed.len(),
-        ledger.extra_executions,
-        if ledger.re_executed.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", ledger.re_executed.join(", "))
-        }
     );
     assert!(
         transient_failures > 0,

@@ -10,11 +10,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    API, FINAL_TIMEOUT, Harness, WORKER, approve, assert_all_completed, assert_exactly_once, get,
-    order, order_ids, place, shipped_count, wait_all_done, wait_state,
-};
+use common::{API, FINAL_TIMEOUT, Harness, WORKER, assert_exactly_once, shipped_count};
 use serde_json::json;
+use workflow_testkit::get;
+use workflow_testkit::orders::{
+    approve, assert_all_completed, order, order_ids, place, wait_all_done, wait_state,
+};
 
 const APPROVAL_THRESHOLD: u64 = 100_000;
 
@@ -269,16 +270,7 @@ async fn c_worker_killed_mid_flight_other_finishes() {
         failures(&w1),
         failures(&w2)
     );
-    println!(
-        "ledger exactly once; {} effects re-executed ({} extra executions){}",
-        ledger.re_executed.len(),
-        ledger.extra_executions,
-        if ledger.re_executed.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", ledger.re_executed.join(", "))
-        }
-    );
+    println!("ledger exactly once; {ledger}");
     let (status, _) = w2.terminate(Duration::from_secs(30));
     assert!(status.success(), "worker-2 exit status {status}");
 }

@@ -51,23 +51,9 @@ impl Demo {
             ("WORKFLOW_SHUTDOWN_GRACE_PERIOD", "2s".to_owned()),
         ];
         let mut process = Process::spawn("orders-demo", &env, data.path());
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = http.get(format!("http://{health}/readyz")).send().await
-                && r.status() == StatusCode::OK
-            {
-                break;
-            }
-            if let Some(status) = process.wait_exit(Duration::ZERO) {
-                panic!("orders-demo exited ({status}):\n{}", process.output());
-            }
-            assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "orders-demo not ready:\n{}",
-                process.output()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        process
+            .wait_ready(http, &format!("http://{health}/readyz"), READY_TIMEOUT)
+            .await;
         Demo {
             process,
             api: format!("http://{api}"),

@@ -5,13 +5,15 @@
 //!
 //! Cargo builds `orders-demo` for this test; nothing else needs to run.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use workflow_testkit::{PostgresServer, Process, free_port};
+use serde_json::json;
+use workflow_testkit::orders::{
+    assert_all_completed, assert_exactly_once, effects, order, order_ids, wait_all_done, wait_state,
+};
+use workflow_testkit::{PostgresServer, Process, call, free_port, test_dir};
 
 /// Orders at or above this amount wait for an approval.
 const THRESHOLD_CENTS: u64 = 100_000;
@@ -21,39 +23,10 @@ const APPROVAL_EVERY: usize = 4;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const FINAL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The test's folder under `target/tmp`; kept (and printed) when the test fails.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(test: &str) -> Self {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("orders-demo-tests")
-            .join(format!("{test}-{stamp}-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        Self(path)
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: logs and data kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// One `orders-demo` process on fresh ports over the data folder `data`.
 struct Demo {
     process: Process,
     api: String,
-    health: String,
 }
 
 impl Demo {
@@ -83,102 +56,15 @@ impl Demo {
         if let Some(url) = database_url {
             env.push(("ORDERS_DATABASE_URL", url.to_owned()));
         }
-        let mut demo = Self {
-            process: Process::spawn("orders-demo", &env, logs),
+        let mut process = Process::spawn("orders-demo", &env, logs);
+        let took = process
+            .wait_ready(http, &format!("http://{health}/readyz"), READY_TIMEOUT)
+            .await;
+        println!("orders-demo ready in {took:.1?}");
+        Self {
+            process,
             api: format!("http://{api}"),
-            health: format!("http://{health}"),
-        };
-        demo.wait_ready(http).await;
-        demo
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let started = Instant::now();
-        let url = format!("{}/readyz", self.health);
-        loop {
-            if let Ok(response) = http.get(&url).send().await
-                && response.status() == StatusCode::OK
-            {
-                println!("orders-demo ready in {:.1?}", started.elapsed());
-                return;
-            }
-            if let Some(status) = self.process.wait_exit(Duration::ZERO) {
-                panic!(
-                    "orders-demo exited ({status}) before it was ready:\n{}",
-                    self.process.output()
-                );
-            }
-            assert!(
-                started.elapsed() < READY_TIMEOUT,
-                "orders-demo not ready after {READY_TIMEOUT:?}:\n{}",
-                self.process.output()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-}
-
-fn order(order_id: &str, amount_cents: u64) -> Value {
-    json!({
-        "order_id": order_id,
-        "customer": "crash-test",
-        "items": [{"sku": "SKU-1", "quantity": 2}],
-        "amount_cents": amount_cents,
-        "shipping_address": {
-            "line1": "1 Main Street", "city": "Amsterdam", "postal_code": "1011AB", "country": "NL"
-        }
-    })
-}
-
-async fn call(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Value::String(e.to_string()),
-        ),
-    }
-}
-
-/// Polls the live status of `order_id` until it is `state`.
-async fn wait_state(http: &reqwest::Client, api: &str, order_id: &str, state: &str) {
-    let url = format!("{api}/orders/{order_id}");
-    let started = Instant::now();
-    loop {
-        let (code, body) = call(http.get(&url)).await;
-        if code == StatusCode::OK && body["state"] == json!(state) {
-            return;
-        }
-        assert!(
-            started.elapsed() < FINAL_TIMEOUT,
-            "order {order_id} not {state} after {FINAL_TIMEOUT:?}: {code} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits until `order_id` is done and returns its result body.
-async fn wait_done(http: &reqwest::Client, api: &str, order_id: &str) -> Value {
-    let url = format!("{api}/orders/{order_id}/result?wait=5s");
-    let started = Instant::now();
-    loop {
-        let (code, body) = call(http.get(&url)).await;
-        match code {
-            StatusCode::OK if body["done"] == json!(true) => return body,
-            StatusCode::OK | StatusCode::ACCEPTED | StatusCode::SERVICE_UNAVAILABLE => {}
-            other => panic!("order {order_id}: unexpected {other}: {body}"),
-        }
-        assert!(
-            started.elapsed() < FINAL_TIMEOUT,
-            "order {order_id} not done after {FINAL_TIMEOUT:?}: {code} {body}"
-        );
     }
 }
 
@@ -236,19 +122,20 @@ async fn sigkill_mid_flight_loses_nothing_on_postgres() {
 }
 
 async fn sigkill_mid_flight_loses_nothing_on(store: EngineStore) {
-    let dir = TestDir::new("sigkill");
-    let data = dir.0.join("data");
+    let dir = test_dir!("sigkill");
+    let data = dir.path().join("data");
     let http = workflow_testkit::http();
-    let ids: Vec<String> = (0..ORDERS).map(|i| format!("crash-{i:03}")).collect();
+    let ids = order_ids("crash", ORDERS);
     let needs_approval = |i: usize| i.is_multiple_of(APPROVAL_EVERY);
 
-    let mut first = Demo::start(&data, &dir.0, &http, store.url()).await;
+    let mut first = Demo::start(&data, dir.path(), &http, store.url()).await;
     for (i, id) in ids.iter().enumerate() {
         let amount = if needs_approval(i) { 250_000 } else { 2_500 };
-        let (code, body) = call(
-            http.post(format!("{}/orders", first.api))
-                .json(&order(id, amount)),
-        )
+        let (code, body) = call(http.post(format!("{}/orders", first.api)).json(&order(
+            id,
+            "crash-test",
+            amount,
+        )))
         .await;
         assert_eq!(code, StatusCode::CREATED, "POST order {id}: {body}");
     }
@@ -263,70 +150,32 @@ async fn sigkill_mid_flight_loses_nothing_on(store: EngineStore) {
     assert!(running > 0, "the crash should hit orders in flight");
     store.check(&data, "after SIGKILL");
 
-    let mut second = Demo::start(&data, &dir.0, &http, store.url()).await;
+    let mut second = Demo::start(&data, dir.path(), &http, store.url()).await;
     for (i, id) in ids.iter().enumerate() {
         let (code, body) = call(http.get(format!("{}/orders/{id}", second.api))).await;
         assert_eq!(code, StatusCode::OK, "order {id} lost by the crash: {body}");
         if needs_approval(i) {
-            wait_state(&http, &second.api, id, "awaiting_approval").await;
+            wait_state(&http, &second.api, id, "awaiting_approval", FINAL_TIMEOUT).await;
             let url = format!("{}/orders/{id}/approve", second.api);
             let (code, body) = call(http.post(&url).json(&json!({"by": "test"}))).await;
             assert_eq!(code, StatusCode::ACCEPTED, "approve {id}: {body}");
         }
     }
-    let mut waits = Vec::new();
-    for id in &ids {
-        let (http, api, id) = (http.clone(), second.api.clone(), id.clone());
-        waits.push(tokio::spawn(
-            async move { wait_done(&http, &api, &id).await },
-        ));
-    }
-    for (id, wait) in ids.iter().zip(waits) {
-        let result = wait
-            .await
-            .unwrap_or_else(|e| panic!("waiting for {id}: {e}"));
-        assert_eq!(
-            result["outcome"],
-            json!("completed"),
-            "order {id}: {result}"
-        );
-        assert_eq!(
-            result["order"]["state"],
-            json!("completed"),
-            "order {id}: {result}"
-        );
-    }
+    let results = wait_all_done(&http, &second.api, &ids, FINAL_TIMEOUT).await;
+    assert_all_completed(&results, &ids);
 
     let ledger = orders_logic::Ledger::open(data.join("orders-ledger.db"))
         .unwrap_or_else(|e| panic!("open the ledger: {e}"));
-    let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for entry in ledger
+    let rows = ledger
         .entries()
         .await
-        .unwrap_or_else(|e| panic!("read the ledger: {e}"))
-    {
-        effects
-            .entry(entry.order_id)
-            .or_default()
-            .insert(entry.action, entry.executions);
-    }
-    let expected: BTreeSet<&str> = ["charge", "reserve", "ship"].into();
-    let mut re_executed = Vec::new();
-    for id in &ids {
-        let actions = effects
-            .get(id)
-            .unwrap_or_else(|| panic!("order {id} has no ledger rows"));
-        let found: BTreeSet<&str> = actions.keys().map(String::as_str).collect();
-        assert_eq!(found, expected, "order {id}: one reserve, charge and ship");
-        re_executed.extend(
-            actions
-                .iter()
-                .filter(|(_, n)| **n > 1)
-                .map(|(action, n)| format!("{id}/{action} x{n}")),
-        );
-    }
-    assert_eq!(effects.len(), ORDERS, "no ledger rows for unknown orders");
-    println!("activities re-run after the crash (at-least-once): {re_executed:?}");
+        .unwrap_or_else(|e| panic!("read the ledger: {e}"));
+    let effects = effects(
+        rows.into_iter()
+            .map(|e| (e.order_id, e.action, e.executions)),
+    );
+    let report = assert_exactly_once(&effects, &ids);
+    println!("activities re-run after the crash (at-least-once): {report}");
 
     let exited = second.process.terminate(Duration::from_secs(30));
     assert!(

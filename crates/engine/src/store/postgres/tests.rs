@@ -271,6 +271,23 @@ async fn closed_runs_are_filtered_ordered_paged_and_counted_in_sql() {
         .unwrap_or_default();
     counts.sort_unstable();
     assert_eq!(counts, [(2, 2), (3, 1)]);
+    // Unfiltered counts come from the per-status counters, less the excluded runs.
+    let all = store
+        .count_closed(&without)
+        .unwrap_or_else(|e| panic!("count: {e}"))
+        .unwrap_or_default();
+    assert_eq!(all, [(2, 1), (3, 1)]);
+    // Writing closed runs again (a replayed group) counts nothing twice.
+    let again = Batch {
+        runs: vec![closed("r1", "A", 1000, 2)],
+        ..Batch::default()
+    };
+    assert!(matches!(store.commit(again).await, Ok(Ok(()))));
+    let all = store
+        .count_closed(&query(None))
+        .unwrap_or_else(|e| panic!("count: {e}"))
+        .unwrap_or_default();
+    assert_eq!(all, [(2, 3), (3, 1)]);
     let other = ClosedQuery {
         namespace: "other".into(),
         ..query(None)

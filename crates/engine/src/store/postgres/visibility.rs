@@ -42,6 +42,12 @@ impl Sql {
         match cond {
             Cond::And(a, b) => format!("({} AND {})", self.cond(a), self.cond(b)),
             Cond::Or(a, b) => format!("({} OR {})", self.cond(a), self.cond(b)),
+            // Equality needs no collation (it is byte-wise anyway) and so can use the
+            // indexes; order comparisons on text are byte-wise like the engine's.
+            Cond::Compare(column, cmp @ (Cmp::Eq | Cmp::Ne), Value::Text(text)) => {
+                let value = self.bind(text.clone());
+                format!("{} {} {value}", plain(*column), symbol(*cmp))
+            }
             Cond::Compare(column, cmp, value) => {
                 let value = self.value(*column, value);
                 format!("{} {} {value}", name(*column), symbol(*cmp))
@@ -74,6 +80,16 @@ fn name(column: Column) -> &'static str {
     match column {
         Column::WorkflowId => "workflow_id COLLATE \"C\"",
         Column::WorkflowType => "workflow_type COLLATE \"C\"",
+        Column::Status => "status",
+        Column::StartMs => "start_ms",
+        Column::CloseMs => "close_ms",
+    }
+}
+
+fn plain(column: Column) -> &'static str {
+    match column {
+        Column::WorkflowId => "workflow_id",
+        Column::WorkflowType => "workflow_type",
         Column::Status => "status",
         Column::StartMs => "start_ms",
         Column::CloseMs => "close_ms",
@@ -127,11 +143,34 @@ pub(super) fn query_closed(
         .collect())
 }
 
-/// (status, count) of the closed runs the query matches.
+/// (status, count) of the closed runs the query matches: without a condition from
+/// `closed_counts`, less the excluded runs; otherwise by scanning the matching rows.
 pub(super) fn count_closed(
     client: &mut Client,
     query: &ClosedQuery,
 ) -> Result<Vec<(i32, i64)>, postgres::Error> {
+    if query.cond.is_none() {
+        let mut counts: std::collections::BTreeMap<i32, i64> = client
+            .query(
+                "SELECT status, count FROM closed_counts WHERE namespace = $1",
+                &[&query.namespace],
+            )?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        if !query.exclude.is_empty() {
+            for row in client.query(
+                "SELECT status, count(*) FROM runs
+                 WHERE namespace = $1 AND run_id = ANY($2)
+                   AND closed_info IS NOT NULL AND status IS NOT NULL
+                 GROUP BY status",
+                &[&query.namespace, &query.exclude],
+            )? {
+                *counts.entry(row.get(0)).or_default() -= row.get::<_, i64>(1);
+            }
+        }
+        return Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect());
+    }
     let mut sql = Sql::default();
     let text = format!(
         "SELECT status, count(*) FROM runs WHERE {} GROUP BY status",

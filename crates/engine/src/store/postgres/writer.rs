@@ -50,6 +50,8 @@ enum Kind {
 /// The statements the writer runs, prepared once per connection.
 struct Prepared {
     namespaces: Statement,
+    already_closed: Statement,
+    count_closed: Statement,
     settings: Statement,
     runs: Statement,
     events: Statement,
@@ -62,6 +64,15 @@ impl Prepared {
                 "INSERT INTO namespaces (name, record)
                  SELECT * FROM unnest($1::text[], $2::text[])
                  ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            )?,
+            already_closed: client.prepare(
+                "SELECT run_id FROM runs WHERE run_id = ANY($1) AND closed_info IS NOT NULL",
+            )?,
+            count_closed: client.prepare(
+                "INSERT INTO closed_counts (namespace, status, count)
+                 SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[])
+                 ON CONFLICT (namespace, status)
+                 DO UPDATE SET count = closed_counts.count + excluded.count",
             )?,
             settings: client.prepare(
                 "INSERT INTO settings (key, value)
@@ -352,6 +363,7 @@ fn write_group(
         // Visibility columns of closed runs (open runs are listed from memory).
         let columns: Vec<Option<Columns>> =
             closed.iter().map(|c| c.and_then(Columns::of)).collect();
+        count_newly_closed(&mut tx, prepared, &runs, &columns)?;
         let types: Vec<Option<&str>> = columns
             .iter()
             .map(|c| c.as_ref().map(|c| c.workflow_type.as_str()))
@@ -383,6 +395,44 @@ fn write_group(
         tx.execute(&prepared.events, &[&ids, &numbers, &data])?;
     }
     tx.commit()
+}
+
+/// Adds the runs of this group that close now (not those already closed: a replayed group
+/// counts nothing twice) to `closed_counts`, before their rows are written.
+fn count_newly_closed(
+    tx: &mut postgres::Transaction<'_>,
+    prepared: &Prepared,
+    runs: &[&RunRecord],
+    columns: &[Option<Columns>],
+) -> Result<(), postgres::Error> {
+    let closing: Vec<(&RunRecord, i32)> = runs
+        .iter()
+        .zip(columns)
+        .filter_map(|(run, c)| c.as_ref().map(|c| (*run, c.status)))
+        .collect();
+    if closing.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = closing.iter().map(|(r, _)| r.run_id.as_str()).collect();
+    let already: std::collections::HashSet<String> = tx
+        .query(&prepared.already_closed, &[&ids])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut counts: HashMap<(&str, i32), i64> = HashMap::new();
+    for (run, status) in closing {
+        if !already.contains(&run.run_id) {
+            *counts.entry((run.namespace.as_str(), status)).or_default() += 1;
+        }
+    }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let spaces: Vec<&str> = counts.keys().map(|k| k.0).collect();
+    let statuses: Vec<i32> = counts.keys().map(|k| k.1).collect();
+    let numbers: Vec<i64> = counts.values().copied().collect();
+    tx.execute(&prepared.count_closed, &[&spaces, &statuses, &numbers])?;
+    Ok(())
 }
 
 /// Appends `value`, or replaces the one already there under `key`.

@@ -4,6 +4,7 @@
 //! in), a TOML file, then the environment. Temporal's own variables (`TEMPORAL_ADDRESS`,
 //! `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`) are honoured so that the same
 //! deployment files work with other Temporal tooling; the library's own knobs use `WORKFLOW_*`.
+//! [`ENVIRONMENT`] is the one table of every variable, the field it sets and how it is read.
 //! [`Config::validate`] names the offending field and says how to fix it.
 
 use std::net::SocketAddr;
@@ -15,6 +16,10 @@ use temporalio_client::Url;
 
 use crate::console::ConsoleConfig;
 use crate::error::ConfigError;
+
+mod env;
+
+pub use env::{ENVIRONMENT, EnvVar};
 
 /// Environment variable that names the TOML configuration file.
 pub const CONFIG_FILE_ENV: &str = "WORKFLOW_CONFIG";
@@ -267,111 +272,6 @@ impl Config {
         })
     }
 
-    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |key: &str| env(key).filter(|v| !v.trim().is_empty());
-        if let Some(v) = get("WORKFLOW_ENGINE") {
-            self.engine = parse_enum(
-                "WORKFLOW_ENGINE",
-                &v,
-                &[
-                    ("server", EngineKind::Server),
-                    ("embedded", EngineKind::Embedded),
-                ],
-            )?;
-        }
-        if let Some(v) = get("WORKFLOW_ROLE") {
-            self.role = parse_enum(
-                "WORKFLOW_ROLE",
-                &v,
-                &[
-                    ("all", Role::All),
-                    ("api", Role::Api),
-                    ("worker", Role::Worker),
-                ],
-            )?;
-        }
-        let t = &mut self.temporal;
-        if let Some(v) = get("TEMPORAL_ADDRESS") {
-            t.address = v;
-        }
-        if let Some(v) = get("TEMPORAL_NAMESPACE") {
-            t.namespace = v;
-        }
-        if let Some(v) = get("WORKFLOW_TASK_QUEUE") {
-            t.task_queue = v;
-        }
-        if let Some(v) = get("TEMPORAL_API_KEY") {
-            t.api_key = Some(v);
-        }
-        if let Some(v) = get("TEMPORAL_TLS") {
-            t.tls.enabled = Some(parse_bool("TEMPORAL_TLS", &v)?);
-        }
-        if let Some(v) = get("TEMPORAL_TLS_SERVER_CA_CERT_PATH") {
-            t.tls.ca_cert = Some(v.into());
-        }
-        if let Some(v) = get("TEMPORAL_TLS_CLIENT_CERT_PATH") {
-            t.tls.client_cert = Some(v.into());
-        }
-        if let Some(v) = get("TEMPORAL_TLS_CLIENT_KEY_PATH") {
-            t.tls.client_key = Some(v.into());
-        }
-        if let Some(v) = get("TEMPORAL_TLS_SERVER_NAME") {
-            t.tls.server_name = Some(v);
-        }
-        if let Some(v) = get("WORKFLOW_CONNECT_TIMEOUT") {
-            t.connect_timeout = parse_duration("WORKFLOW_CONNECT_TIMEOUT", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_REQUEST_TIMEOUT") {
-            t.request_timeout = parse_duration("WORKFLOW_REQUEST_TIMEOUT", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_COMPRESSION") {
-            t.compression = parse_enum(
-                "WORKFLOW_COMPRESSION",
-                &v,
-                &[
-                    ("auto", Compression::Auto),
-                    ("gzip", Compression::Gzip),
-                    ("none", Compression::None),
-                ],
-            )?;
-        }
-        let w = &mut self.worker;
-        if let Some(v) = get("WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS") {
-            w.max_concurrent_workflow_tasks =
-                parse_count("WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_MAX_CONCURRENT_ACTIVITIES") {
-            w.max_concurrent_activities = parse_count("WORKFLOW_MAX_CONCURRENT_ACTIVITIES", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_MAX_CACHED_WORKFLOWS") {
-            w.max_cached_workflows = parse_count("WORKFLOW_MAX_CACHED_WORKFLOWS", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_SHUTDOWN_GRACE_PERIOD") {
-            w.shutdown_grace_period = parse_duration("WORKFLOW_SHUTDOWN_GRACE_PERIOD", &v)?;
-        }
-        if let Some(v) = get("WORKFLOW_ENGINE_DB") {
-            self.embedded.database = Some(v.into());
-        }
-        if let Some(v) = get("WORKFLOW_ENGINE_LISTEN") {
-            self.embedded.listen = v.parse().map_err(|_| ConfigError::Invalid {
-                field: "WORKFLOW_ENGINE_LISTEN".to_owned(),
-                value: v.clone(),
-                fix: "give a socket address such as 127.0.0.1:7233 (port 0 picks a free port)"
-                    .to_owned(),
-            })?;
-        }
-        if let Some(v) = get("WORKFLOW_HEALTH_LISTEN") {
-            self.health.listen = v.parse().map_err(|_| ConfigError::Invalid {
-                field: "WORKFLOW_HEALTH_LISTEN".to_owned(),
-                value: v.clone(),
-                fix: "give a socket address such as 0.0.0.0:9090 (port 0 picks a free port)"
-                    .to_owned(),
-            })?;
-        }
-        self.console.apply_env(get)?;
-        Ok(())
-    }
-
     /// Checks every field; the error names the first bad one and how to fix it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.temporal;
@@ -524,57 +424,6 @@ fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
             }
         }
     }
-}
-
-fn parse_enum<T: Copy>(field: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
-    let wanted = value.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| ConfigError::Invalid {
-            field: field.to_owned(),
-            value: value.to_owned(),
-            fix: format!(
-                "use one of: {}",
-                choices
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
-}
-
-fn parse_bool(field: &str, value: &str) -> Result<bool, ConfigError> {
-    parse_enum(
-        field,
-        value,
-        &[
-            ("true", true),
-            ("1", true),
-            ("yes", true),
-            ("false", false),
-            ("0", false),
-            ("no", false),
-        ],
-    )
-}
-
-fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value.trim()).map_err(|e| ConfigError::Invalid {
-        field: field.to_owned(),
-        value: value.to_owned(),
-        fix: format!("give a duration such as \"30s\" or \"2m\" ({e})"),
-    })
-}
-
-fn parse_count(field: &str, value: &str) -> Result<usize, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::Invalid {
-        field: field.to_owned(),
-        value: value.to_owned(),
-        fix: "give a whole number".to_owned(),
-    })
 }
 
 #[cfg(test)]
