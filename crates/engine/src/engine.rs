@@ -2,6 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{codec::CompressionEncoding, transport::server::TcpIncoming};
 
@@ -13,7 +14,7 @@ use crate::{
         testservice::test_service_server::TestServiceServer,
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
-    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry},
+    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
     store::{MemoryStore, PostgresStore, SqliteStore, Store},
 };
@@ -38,6 +39,15 @@ pub struct EngineOptions {
     pub database_connect_timeout: Duration,
     /// Namespaces to create at start, besides `default`.
     pub namespaces: Vec<String>,
+    /// Custom search attributes to register in every namespace at start, as the dev
+    /// server's `--search-attribute NAME=TYPE` does.
+    pub search_attributes: Vec<(String, IndexedValueType)>,
+    /// The history length (events) from which workflow tasks suggest continue-as-new: the
+    /// dev server's dynamic config `limit.historyCount.suggestContinueAsNew`. Default 4096.
+    pub suggest_continue_as_new_events: i64,
+    /// The history size (bytes) from which workflow tasks suggest continue-as-new:
+    /// `limit.historySize.suggestContinueAsNew`. Default 4 MiB.
+    pub suggest_continue_as_new_bytes: i64,
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
@@ -57,6 +67,9 @@ impl Default for EngineOptions {
             database_url: None,
             database_connect_timeout: Duration::from_secs(30),
             namespaces: Vec::new(),
+            search_attributes: Vec::new(),
+            suggest_continue_as_new_events: SuggestContinueAsNew::default().events,
+            suggest_continue_as_new_bytes: SuggestContinueAsNew::default().bytes,
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
             time_skipping: TimeSkipping::Off,
@@ -71,6 +84,12 @@ impl EngineOptions {
             address,
             ..Self::default()
         }
+    }
+
+    /// Register the custom search attribute `name` of type `ty` in every namespace at start.
+    pub fn with_search_attribute(mut self, name: impl Into<String>, ty: IndexedValueType) -> Self {
+        self.search_attributes.push((name.into(), ty));
+        self
     }
 
     /// Persist to the SQLite file at `path`.
@@ -245,7 +264,11 @@ pub(crate) async fn recover(
             "the clock carries on ahead of wall time"
         );
     }
-    let registry = Registry::restore(snapshot);
+    let mut registry = Registry::restore(snapshot);
+    registry.suggest_continue_as_new = SuggestContinueAsNew {
+        events: options.suggest_continue_as_new_events,
+        bytes: options.suggest_continue_as_new_bytes,
+    };
     let recovered = registry.runs_in_memory().count();
     let runtime = EngineRuntime::new(
         registry,
@@ -259,6 +282,15 @@ pub(crate) async fn recover(
             registry.ensure_namespace(DEFAULT_NAMESPACE);
             for namespace in &options.namespaces {
                 registry.ensure_namespace(namespace);
+            }
+            let attributes: std::collections::HashMap<String, i32> = options
+                .search_attributes
+                .iter()
+                .map(|(name, ty)| (name.clone(), *ty as i32))
+                .collect();
+            let namespaces: Vec<String> = registry.namespaces.keys().cloned().collect();
+            for namespace in namespaces.iter().filter(|_| !attributes.is_empty()) {
+                registry.add_search_attributes(namespace, &attributes)?;
             }
             *fx = registry.recovery_effects(now);
             Ok(())

@@ -72,12 +72,28 @@
 //!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
-//! - Workflow retry policy, cron schedules and start delay are not applied.
-//! - The visibility query language covers WorkflowId, WorkflowType, ExecutionStatus,
-//!   StartTime and CloseTime with comparisons, BETWEEN, AND/OR, parentheses and
-//!   `ORDER BY StartTime` (which the real server's SQLite store rejects); not IN,
-//!   STARTS_WITH or custom search attributes. Default order is StartTime descending.
+//! - Workflow retry policy and cron schedules are not applied. Priorities are recorded
+//!   (started and scheduled events, describe, activity tasks) but do not order dispatch;
+//!   eager workflow start and eager activity dispatch are not offered. A start delay
+//!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
+//!   its `WorkflowTaskScheduled` is written at the start (the real server writes it when the
+//!   delay ends); signals meanwhile wait with it, as on the real server.
+//! - The visibility query language covers comparisons, BETWEEN, `[NOT] IN`,
+//!   `[NOT] STARTS_WITH`, `IS [NOT] NULL`, AND/OR and parentheses over the system attributes
+//!   a run has (WorkflowId, RunId, WorkflowType, TaskQueue, ExecutionStatus, StartTime,
+//!   ExecutionTime, CloseTime, ExecutionDuration, HistoryLength, Parent/Root ids) and every
+//!   custom or settable system search attribute; it also takes `ORDER BY StartTime` (which
+//!   the real server's SQLite store rejects). Default order is StartTime descending.
+//!   Datetime values compare at millisecond precision; Text matches whole words (the real
+//!   server uses SQLite's full-text index). Search attribute values have no size limit.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
+//! - Activities cannot be paused, unpaused, reset or have their options updated
+//!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats
+//!   never report `activity_paused` or `activity_reset`; standalone activities do not exist.
+//! - Of the dynamic config (`--dynamic-config-value`), only
+//!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
+//!   are honoured; the size counts the encoded events (the real server counts its stored
+//!   blobs, a little more). Other keys are accepted and ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see

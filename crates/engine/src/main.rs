@@ -12,6 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use workflow_engine::{Engine, EngineOptions, TimeSkipping};
 
 #[derive(Debug, Parser)]
@@ -99,12 +100,15 @@ struct ServeArgs {
     /// Accepted for compatibility; this engine has no UI.
     #[arg(long = "ui-port")]
     ui_port: Option<u16>,
-    /// Accepted for compatibility and ignored (KEY=VALUE).
+    /// A dynamic config value (KEY=VALUE, repeatable). Honoured:
+    /// `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`;
+    /// others are accepted and ignored.
     #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
-    /// Accepted for compatibility and ignored.
-    #[arg(long = "search-attribute")]
-    search_attributes: Vec<String>,
+    /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
+    /// one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList (repeatable).
+    #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
+    search_attributes: Vec<(String, IndexedValueType)>,
     /// Log level: error, warn, info, debug, trace, or never.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -152,6 +156,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// Applies one `--dynamic-config-value KEY=VALUE` (already checked to have a `=`).
+fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Result<()> {
+    let (key, raw) = value.split_once('=').unwrap_or((value, ""));
+    let target = match key {
+        "limit.historyCount.suggestContinueAsNew" => &mut options.suggest_continue_as_new_events,
+        "limit.historySize.suggestContinueAsNew" => &mut options.suggest_continue_as_new_bytes,
+        _ => {
+            tracing::info!(value, "ignoring --dynamic-config-value");
+            return Ok(());
+        }
+    };
+    *target = raw
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &i64| *n > 0)
+        .with_context(|| {
+            format!("--dynamic-config-value {key}: want a positive whole number, got {raw:?}")
+        })?;
+    Ok(())
+}
+
+fn parse_search_attribute(value: &str) -> Result<(String, IndexedValueType), String> {
+    const TYPES: &str = "Keyword, Text, Int, Double, Bool, Datetime, KeywordList";
+    let (name, ty) = value
+        .split_once('=')
+        .ok_or_else(|| format!("want NAME=TYPE (TYPE one of {TYPES}), got {value:?}"))?;
+    let ty = [
+        ("Keyword", IndexedValueType::Keyword),
+        ("Text", IndexedValueType::Text),
+        ("Int", IndexedValueType::Int),
+        ("Double", IndexedValueType::Double),
+        ("Bool", IndexedValueType::Bool),
+        ("Datetime", IndexedValueType::Datetime),
+        ("KeywordList", IndexedValueType::KeywordList),
+    ]
+    .into_iter()
+    .find(|(n, _)| n.eq_ignore_ascii_case(ty.trim()))
+    .map(|(_, t)| t)
+    .ok_or_else(|| format!("unknown search attribute type {ty:?}: use one of {TYPES}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("the search attribute name is empty in {value:?}"));
+    }
+    Ok((name.trim().to_owned(), ty))
+}
+
 fn probe(port: u16) -> ExitCode {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     match std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
@@ -193,14 +243,12 @@ fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
     if args.log_format == LogFormat::Json {
         tracing::debug!("--log-format json: logs are written as text");
     }
-    for value in &args.dynamic_config_values {
-        tracing::info!(value, "ignoring --dynamic-config-value");
-    }
-    for attribute in &args.search_attributes {
-        tracing::info!(attribute, "ignoring --search-attribute");
-    }
     let mut options = EngineOptions::new(SocketAddr::new(args.ip, args.port));
+    for value in &args.dynamic_config_values {
+        apply_dynamic_config(&mut options, value)?;
+    }
     options.namespaces = args.namespaces;
+    options.search_attributes = args.search_attributes;
     options.database = args.db_filename;
     if let Some(url) = args.db_url {
         if !workflow_engine::is_postgres_url(&url) {

@@ -31,6 +31,12 @@ pub struct TemporalServer {
 impl TemporalServer {
     /// Starts a dev server on free ports and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`TemporalServer::start`] with extra `start-dev` arguments, such as
+    /// `--search-attribute NAME=TYPE` or `--dynamic-config-value KEY=VALUE`.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let port = free_port();
         let log =
@@ -44,6 +50,7 @@ impl TemporalServer {
             .args(["--log-level", "warn"])
             .arg("--db-filename")
             .arg(dir.path().join("temporal.db"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -129,19 +136,29 @@ impl EngineServer {
     /// Starts `workflow-engine` on SQLite on a free port and waits until it accepts
     /// connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`EngineServer::start`] with extra arguments (the engine takes the dev server's).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let db = dir.path().join("engine.db");
-        Self::spawn(dir, None, |command| {
+        Self::spawn(dir, None, extra, |command| {
             command.arg("--db-filename").arg(db);
         })
     }
 
     /// Starts `workflow-engine` on a PostgreSQL server of its own.
     pub fn start_on_postgres() -> Self {
+        Self::start_on_postgres_with(&[])
+    }
+
+    /// [`EngineServer::start_on_postgres`] with extra arguments.
+    pub fn start_on_postgres_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let postgres = crate::PostgresServer::start();
         let url = postgres.create_database("engine");
-        Self::spawn(dir, Some(postgres), |command| {
+        Self::spawn(dir, Some(postgres), extra, |command| {
             command.env("WORKFLOW_ENGINE_DB_URL", url);
         })
     }
@@ -149,6 +166,7 @@ impl EngineServer {
     fn spawn(
         dir: tempfile::TempDir,
         postgres: Option<crate::PostgresServer>,
+        extra: &[&str],
         database: impl FnOnce(&mut Command),
     ) -> Self {
         let port = free_port();
@@ -167,6 +185,7 @@ impl EngineServer {
                 "warn",
             ])
             .env_remove("WORKFLOW_ENGINE_DB_URL")
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
@@ -229,10 +248,16 @@ pub enum Backend {
 impl Backend {
     /// Starts the backend named by `WORKFLOW_TEST_BACKEND`.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Backend::start`] with extra server arguments that both backends take, such as
+    /// `--search-attribute NAME=TYPE` or `--dynamic-config-value KEY=VALUE`.
+    pub fn start_with(extra: &[&str]) -> Self {
         match std::env::var("WORKFLOW_TEST_BACKEND").as_deref() {
-            Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start()),
-            Ok("engine") => Backend::Engine(EngineServer::start()),
-            Ok("engine-postgres") => Backend::Engine(EngineServer::start_on_postgres()),
+            Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start_with(extra)),
+            Ok("engine") => Backend::Engine(EngineServer::start_with(extra)),
+            Ok("engine-postgres") => Backend::Engine(EngineServer::start_on_postgres_with(extra)),
             Ok(other) => panic!(
                 "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\", \"engine\" or \"engine-postgres\""
             ),

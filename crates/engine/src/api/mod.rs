@@ -5,6 +5,7 @@
 mod history;
 mod multi;
 mod namespaces;
+mod operator;
 mod queries;
 mod status;
 mod tasks;
@@ -15,7 +16,14 @@ mod workflows;
 
 use std::{sync::Arc, time::Duration};
 
-use temporalio_protos::temporal::api::workflowservice::v1::*;
+use temporalio_protos::temporal::api::{
+    operatorservice::v1::{
+        AddSearchAttributesRequest, AddSearchAttributesResponse, ListSearchAttributesRequest,
+        ListSearchAttributesResponse, RemoveSearchAttributesRequest,
+        RemoveSearchAttributesResponse,
+    },
+    workflowservice::v1::*,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -244,6 +252,37 @@ impl WorkflowService for Service {
         ok(tasks::heartbeat(&self.runtime, request.into_inner()).await?)
     }
 
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
+        tasks::complete_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCompletedByIdResponse::default())
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
+        tasks::fail_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskFailedByIdResponse::default())
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
+        tasks::cancel_activity_by_id(&self.runtime, request.into_inner()).await?;
+        ok(RespondActivityTaskCanceledByIdResponse::default())
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
+        ok(tasks::heartbeat_by_id(&self.runtime, request.into_inner()).await?)
+    }
+
     async fn record_worker_heartbeat(
         &self,
         _: Request<RecordWorkerHeartbeatRequest>,
@@ -268,4 +307,31 @@ impl WorkflowService for Service {
     }
 }
 
-impl OperatorService for Service {}
+#[tonic::async_trait]
+impl OperatorService for Service {
+    async fn add_search_attributes(
+        &self,
+        request: Request<AddSearchAttributesRequest>,
+    ) -> Rpc<AddSearchAttributesResponse> {
+        operator::add_search_attributes(&self.runtime, request.into_inner()).await?;
+        ok(AddSearchAttributesResponse::default())
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        request: Request<RemoveSearchAttributesRequest>,
+    ) -> Rpc<RemoveSearchAttributesResponse> {
+        operator::remove_search_attributes(&self.runtime, request.into_inner()).await?;
+        ok(RemoveSearchAttributesResponse::default())
+    }
+
+    async fn list_search_attributes(
+        &self,
+        request: Request<ListSearchAttributesRequest>,
+    ) -> Rpc<ListSearchAttributesResponse> {
+        ok(operator::list_search_attributes(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+}

@@ -5,12 +5,14 @@ use temporalio_protos::temporal::api::{
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
-        PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
+        PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatByIdRequest,
+        RecordActivityTaskHeartbeatByIdResponse, RecordActivityTaskHeartbeatRequest,
         RecordActivityTaskHeartbeatResponse, ResetStickyTaskQueueRequest,
-        RespondActivityTaskCanceledRequest, RespondActivityTaskCompletedRequest,
-        RespondActivityTaskFailedRequest, RespondQueryTaskCompletedRequest,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
-        ShutdownWorkerRequest,
+        RespondActivityTaskCanceledByIdRequest, RespondActivityTaskCanceledRequest,
+        RespondActivityTaskCompletedByIdRequest, RespondActivityTaskCompletedRequest,
+        RespondActivityTaskFailedByIdRequest, RespondActivityTaskFailedRequest,
+        RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
+        RespondWorkflowTaskFailedRequest, ShutdownWorkerRequest,
     },
 };
 use tokio::time::Instant;
@@ -278,6 +280,89 @@ pub(super) async fn heartbeat(
     })
     .await?;
     Ok(RecordActivityTaskHeartbeatResponse {
+        cancel_requested,
+        ..Default::default()
+    })
+}
+
+/// `RespondActivityTaskCompletedById`: completes the activity's current attempt, as its
+/// worker would.
+pub(super) async fn complete_activity_by_id(
+    rt: &EngineRuntime,
+    r: RespondActivityTaskCompletedByIdRequest,
+) -> Result<()> {
+    rt.execute(|registry, now, fx| {
+        let (run_id, scheduled_event_id, attempt) =
+            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let activity = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id,
+            attempt,
+        };
+        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn fail_activity_by_id(
+    rt: &EngineRuntime,
+    r: RespondActivityTaskFailedByIdRequest,
+) -> Result<()> {
+    let failure = r.failure.unwrap_or_default();
+    rt.execute(|registry, now, fx| {
+        let (run_id, scheduled_event_id, attempt) =
+            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let activity = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id,
+            attempt,
+        };
+        registry.fail_activity(
+            &activity,
+            failure,
+            r.last_heartbeat_details,
+            &r.identity,
+            now,
+            fx,
+        )
+    })
+    .await
+}
+
+pub(super) async fn cancel_activity_by_id(
+    rt: &EngineRuntime,
+    r: RespondActivityTaskCanceledByIdRequest,
+) -> Result<()> {
+    rt.execute(|registry, now, fx| {
+        let (run_id, scheduled_event_id, attempt) =
+            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+        let activity = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id,
+            attempt,
+        };
+        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    })
+    .await
+}
+
+pub(super) async fn heartbeat_by_id(
+    rt: &EngineRuntime,
+    r: RecordActivityTaskHeartbeatByIdRequest,
+) -> Result<RecordActivityTaskHeartbeatByIdResponse> {
+    let cancel_requested = rt
+        .execute(|registry, now, fx| {
+            let (run_id, scheduled_event_id, attempt) =
+                registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
+            let activity = ActivityRef {
+                run_id: &run_id,
+                scheduled_event_id,
+                attempt,
+            };
+            registry.heartbeat_activity(&activity, r.details, now, fx)
+        })
+        .await?;
+    Ok(RecordActivityTaskHeartbeatByIdResponse {
         cancel_requested,
         ..Default::default()
     })

@@ -59,6 +59,9 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         conflict_policy: r.workflow_id_conflict_policy,
         last_completion_result: r.last_completion_result,
         continued_failure: r.continued_failure,
+        start_delay: r.workflow_start_delay,
+        user_metadata: r.user_metadata,
+        priority: r.priority,
         ..Default::default()
     }
 }
@@ -93,6 +96,9 @@ fn split_signal_with_start(
         memo: r.memo,
         search_attributes: r.search_attributes,
         header: r.header,
+        workflow_start_delay: r.workflow_start_delay,
+        user_metadata: r.user_metadata,
+        priority: r.priority,
         ..Default::default()
     };
     (start, signal)

@@ -634,9 +634,11 @@ fn externals() -> Vec<u8> {
             command(
                 CommandType::UpsertWorkflowSearchAttributes,
                 UpsertWorkflowSearchAttributesCommandAttributes {
+                    // A system attribute workflows may set: custom ones must be registered.
                     search_attributes: Some(SearchAttributes {
-                        indexed_fields: payload()
-                            .map(|p| ("k".to_owned(), p))
+                        indexed_fields: payloads("[\"seed-1\"]")
+                            .and_then(|p| p.payloads.into_iter().next())
+                            .map(|p| ("TemporalChangeVersion".to_owned(), p))
                             .into_iter()
                             .collect(),
                     }),

@@ -275,6 +275,33 @@ impl Execution {
 }
 
 impl Registry {
+    /// The current attempt of the activity `activity_id` of a run, for the `...ById`
+    /// requests that name an activity instead of handing back its task token (an empty run
+    /// id means the workflow's latest run): (run id, scheduled event id, attempt).
+    pub(crate) fn activity_by_id(
+        &mut self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        activity_id: &str,
+    ) -> Result<(String, i64, i32)> {
+        if workflow_id.is_empty() {
+            return Err(EngineError::invalid("WorkflowId is not set on request."));
+        }
+        if activity_id.is_empty() {
+            return Err(EngineError::invalid("ActivityId is not set on request."));
+        }
+        let run_id = self.resolve_open(namespace, workflow_id, run_id)?;
+        let exec = self.run(&run_id)?;
+        let activity = exec
+            .state
+            .activities
+            .values()
+            .find(|a| a.activity_id == activity_id)
+            .ok_or_else(|| EngineError::not_found("activity task not found"))?;
+        Ok((run_id, activity.scheduled_event_id, activity.attempt))
+    }
+
     /// Hands a scheduled activity attempt to a poller. `None` when the task is stale.
     pub(crate) fn start_activity(
         &mut self,
@@ -415,10 +442,15 @@ impl Registry {
         fx: &mut Effects,
     ) -> Result<()> {
         let exec = self.run_mut(r.run_id)?;
+        // The real server's rule and message.
         let requested_id = exec
             .started_activity(r)?
             .cancel_requested_event_id
-            .unwrap_or(0);
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    "unable to mark activity as canceled without activity being request canceled first",
+                )
+            })?;
         let scheduled_event_id = r.scheduled_event_id;
         let identity = identity.to_owned();
         exec.resolve_activity(

@@ -30,6 +30,7 @@ use temporalio_protos::temporal::api::{
 use super::{
     Effects, Execution, NewRun, Registry,
     external::ExternalCommand,
+    search_attributes,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
 use crate::{
@@ -60,6 +61,7 @@ impl Registry {
         let query_results = std::mem::take(&mut request.query_results);
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
+        let custom = self.namespace(&namespace)?.search_attributes.clone();
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -67,7 +69,11 @@ impl Registry {
         {
             return Err(task_not_found());
         }
-        if let Err((cause, message)) = request.commands.iter().try_for_each(validate) {
+        let checked = request.commands.iter().try_for_each(|command| {
+            validate(command)?;
+            check_search_attributes(command, &namespace, &custom)
+        });
+        if let Err((cause, message)) = checked {
             tracing::warn!(
                 workflow_id = exec.state.workflow_id,
                 run_id = task.run_id,
@@ -123,7 +129,17 @@ impl Registry {
                 );
                 break;
             }
-            match apply(exec, command, &mut inbox, &context, fx) {
+            // The command's summary and details go on the event it records, as on the real
+            // server (a timer's summary on its `TimerStarted`, and so on).
+            let user_metadata = command.user_metadata.clone();
+            let first_new_event = exec.events.len();
+            let applied = apply(exec, command, &mut inbox, &context, fx);
+            if let Some(event) = exec.events.get_mut(first_new_event)
+                && event.user_metadata.is_none()
+            {
+                event.user_metadata = user_metadata;
+            }
+            match applied {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
                 Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),
@@ -240,6 +256,26 @@ fn validate(command: &Command) -> Result<(), Invalid> {
         ),
         Some(_) => Ok(()),
         None => invalid(F::Unspecified, "Command attributes are not set."),
+    }
+}
+
+/// The search attributes a command sets must be registered and typed right, or the task
+/// fails with `BAD_SEARCH_ATTRIBUTES`.
+fn check_search_attributes(
+    command: &Command,
+    namespace: &str,
+    custom: &search_attributes::Custom,
+) -> Result<(), Invalid> {
+    let attributes = match &command.attributes {
+        Some(C::UpsertWorkflowSearchAttributesCommandAttributes(a)) => &a.search_attributes,
+        Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => &a.search_attributes,
+        Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => &a.search_attributes,
+        _ => return Ok(()),
+    };
+    match attributes {
+        Some(a) => search_attributes::check(&a.indexed_fields, namespace, custom)
+            .map_err(|message| (WorkflowTaskFailedCause::BadSearchAttributes, message)),
+        None => Ok(()),
     }
 }
 
@@ -407,6 +443,12 @@ fn continue_as_new(
     let task_timeout = a
         .workflow_task_timeout
         .or_else(|| Some(crate::time::duration(exec.state.workflow_task_timeout_ms)));
+    // Unless the command sets them, the next run keeps the memo and search attributes.
+    let memo = a.memo.clone().or_else(|| exec.properties.memo());
+    let search_attributes = a
+        .search_attributes
+        .clone()
+        .or_else(|| exec.properties.search_attributes());
     let new_run_id = uuid::Uuid::new_v4().to_string();
     let spec = NewRun {
         run_id: Some(new_run_id.clone()),
@@ -418,8 +460,8 @@ fn continue_as_new(
         run_timeout,
         workflow_task_timeout: task_timeout,
         header: a.header.clone(),
-        memo: a.memo.clone(),
-        search_attributes: a.search_attributes.clone(),
+        memo: memo.clone(),
+        search_attributes: search_attributes.clone(),
         retry_policy: a.retry_policy.clone(),
         continued_from: Some((exec.state.run_id.clone(), exec.state.first_run_id.clone())),
         last_completion_result: a.last_completion_result.clone(),
@@ -443,8 +485,8 @@ fn continue_as_new(
             initiator: a.initiator,
             last_completion_result: a.last_completion_result,
             header: a.header,
-            memo: a.memo,
-            search_attributes: a.search_attributes,
+            memo,
+            search_attributes,
             ..Default::default()
         },
     );

@@ -60,6 +60,7 @@ impl Registry {
                 ..Default::default()
             },
         );
+        // A first task waiting out a start delay keeps waiting, as on the real server.
         exec.ensure_workflow_task(now_ms, fx);
         fx.history_changed();
         Ok(())

@@ -15,7 +15,8 @@ use temporalio_protos::temporal::api::{
 
 use super::{
     activity::ActivityState, child::ChildState, events::event, outbox::Outbound,
-    query::QueryBuffer, timer::TimerState, update::UpdateState, workflow_task::WorkflowTaskState,
+    properties::Properties, query::QueryBuffer, timer::TimerState, update::UpdateState,
+    workflow_task::WorkflowTaskState,
 };
 
 /// The serializable part of a run, persisted as one record after every change.
@@ -99,6 +100,8 @@ pub(crate) struct Execution {
     pub(crate) written_seq: u64,
     /// Whether the run is in the cache of closed runs.
     pub(crate) in_closed_cache: bool,
+    /// Memo and search attributes, derived from history.
+    pub(crate) properties: Properties,
 }
 
 impl Execution {
@@ -114,6 +117,7 @@ impl Execution {
             rejected_updates: VecDeque::new(),
             written_seq: 0,
             in_closed_cache: false,
+            properties: Properties::default(),
         }
     }
 
@@ -148,7 +152,9 @@ impl Execution {
     /// Appends an event to history now and returns its id.
     pub(crate) fn append(&mut self, now_ms: i64, attributes: impl Into<Attributes>) -> i64 {
         let id = self.next_event_id();
-        self.events.push(event(id, now_ms, attributes.into()));
+        let attributes = attributes.into();
+        self.properties.on_event(&attributes);
+        self.events.push(event(id, now_ms, attributes));
         self.dirty = true;
         id
     }

@@ -13,7 +13,9 @@
 //! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
-//! clock), `update` (workflow updates), `query` (queries riding on workflow tasks),
+//! clock), `update` (workflow updates), `properties` (memo and
+//! search attributes, derived from history), `search_attributes` (their types and checks),
+//! `query` (queries riding on workflow tasks),
 //! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
 //! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
 //! (which runs stay in memory).
@@ -30,10 +32,12 @@ mod namespace;
 mod outbox;
 mod pending;
 mod persist;
+mod properties;
 mod query;
 mod recovery;
 mod residency;
 mod retry;
+pub(crate) mod search_attributes;
 mod start;
 mod sticky;
 #[cfg(test)]
@@ -56,7 +60,7 @@ pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
 pub(crate) use update_with_start::UpdateWithStart;
-pub(crate) use workflow_task::{Poller, WorkflowTaskRef};
+pub(crate) use workflow_task::{Poller, SuggestContinueAsNew, WorkflowTaskRef};
 
 use crate::error::{EngineError, Result};
 
@@ -72,6 +76,8 @@ pub(crate) struct Registry {
     /// Runs handed out mutably since the last batch: the only ones that may need writing.
     pub(crate) touched: HashSet<String>,
     residency: residency::Residency,
+    /// When a workflow task suggests continue-as-new.
+    pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
 }
 
 impl Registry {

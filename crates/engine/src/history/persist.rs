@@ -4,7 +4,7 @@
 use prost::Message;
 use temporalio_protos::temporal::api::history::v1::{History, HistoryEvent};
 
-use super::{Execution, NamespaceRecord, Registry, execution::RunState};
+use super::{Execution, NamespaceRecord, Registry, execution::RunState, properties::Properties};
 use crate::store::{Batch, RunRecord, RunWrite, Snapshot, StoredRun};
 
 impl Registry {
@@ -101,6 +101,7 @@ impl Registry {
         // mode, the same process): start over from the normal queues.
         state.sticky = None;
         let mut exec = Execution::new(state);
+        exec.properties = Properties::from_events(&events);
         exec.persisted_events = events.len();
         exec.events = events;
         exec.buffered = buffered.events;

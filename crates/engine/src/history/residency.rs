@@ -7,11 +7,11 @@
 use std::{collections::VecDeque, fmt, sync::Arc};
 
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkflowExecution, WorkflowType},
+    common::v1::{SearchAttributes, WorkflowExecution, WorkflowType},
     workflow::v1::WorkflowExecutionInfo,
 };
 
-use super::{Execution, Registry};
+use super::{Execution, Registry, search_attributes};
 use crate::{
     store::Store,
     time::{duration, timestamp},
@@ -177,7 +177,7 @@ impl Registry {
             close_time: state.close_time_ms.map(timestamp),
             status: state.status,
             history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
-            execution_time: Some(timestamp(state.start_time_ms)),
+            execution_time: Some(timestamp(exec.execution_time_ms())),
             task_queue: state.task_queue.clone(),
             first_run_id: state.first_run_id.clone(),
             execution_duration: state
@@ -189,8 +189,25 @@ impl Registry {
                 run_id: p.run_id.clone(),
             }),
             root_execution: exec.root_execution(),
+            memo: exec.properties.memo(),
+            priority: exec.started_priority(),
+            search_attributes: self.typed_search_attributes(exec),
             ..Default::default()
         }
+    }
+
+    /// A run's search attributes with the `type` metadata the real server adds.
+    fn typed_search_attributes(&self, exec: &Execution) -> Option<SearchAttributes> {
+        let custom = self
+            .namespaces
+            .get(&exec.state.namespace)
+            .map(|n| &n.search_attributes);
+        let mut attributes = exec.properties.search_attributes()?;
+        for (name, payload) in &mut attributes.indexed_fields {
+            let ty = custom.and_then(|c| search_attributes::type_of(name, c));
+            *payload = search_attributes::with_type(payload, ty);
+        }
+        Some(attributes)
     }
 }
 

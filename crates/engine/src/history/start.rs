@@ -3,7 +3,8 @@
 
 use temporalio_protos::temporal::api::{
     common::v1::{
-        Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+        Header, Memo, Payloads, Priority, RetryPolicy, SearchAttributes, WorkflowExecution,
+        WorkflowType,
     },
     enums::v1::{
         ContinueAsNewInitiator, TaskQueueKind, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
@@ -11,12 +12,14 @@ use temporalio_protos::temporal::api::{
     },
     failure::v1::Failure,
     history::v1::WorkflowExecutionStartedEventAttributes,
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
 };
 
 use super::{
     Effects, Execution, Registry, Signal, TimerKey,
     execution::{ParentRef, RunState},
+    search_attributes,
 };
 use crate::{
     error::{EngineError, Result},
@@ -54,6 +57,11 @@ pub(crate) struct NewRun {
     pub(crate) continued_failure: Option<Failure>,
     /// The parent, when a `StartChildWorkflowExecution` command starts this run.
     pub(crate) parent: Option<ParentRef>,
+    /// How long the first workflow task waits (`workflow_start_delay`).
+    pub(crate) start_delay: Option<prost_wkt_types::Duration>,
+    /// The workflow's summary and details, shown by describe.
+    pub(crate) user_metadata: Option<UserMetadata>,
+    pub(crate) priority: Option<Priority>,
 }
 
 /// What a start request resolved to.
@@ -88,8 +96,12 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<Started> {
-        self.namespace(&spec.namespace)?;
+        let custom = &self.namespace(&spec.namespace)?.search_attributes;
         spec.validate()?;
+        if let Some(attributes) = &spec.search_attributes {
+            search_attributes::check(&attributes.indexed_fields, &spec.namespace, custom)
+                .map_err(EngineError::invalid)?;
+        }
         if let Some(existing_id) = self.current_run(&spec.namespace, &spec.workflow_id) {
             let existing = self.run(&existing_id)?;
             let same_request =
@@ -202,6 +214,7 @@ impl Registry {
             (Some(run), Some(exec)) => Some(run.min(exec)),
             (run, exec) => run.or(exec),
         };
+        let delay_ms = duration_ms(spec.start_delay.as_ref());
         let request_id = if spec.request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -274,6 +287,7 @@ impl Registry {
                 first_execution_run_id: first_run_id,
                 retry_policy: spec.retry_policy,
                 attempt: 1,
+                first_workflow_task_backoff: delay_ms.map(duration),
                 memo: spec.memo,
                 search_attributes: spec.search_attributes,
                 header: spec.header,
@@ -291,10 +305,17 @@ impl Registry {
                     .as_ref()
                     .map_or(0, |(p, ..)| p.initiated_event_id),
                 root_workflow_execution: parent.as_ref().map(|(.., root)| root.clone()),
+                priority: spec.priority,
                 ..Default::default()
             },
         );
-        exec.schedule_workflow_task(now_ms, 1, fx);
+        if let Some(started) = exec.events.first_mut() {
+            started.user_metadata = spec.user_metadata;
+        }
+        match delay_ms {
+            Some(delay) => exec.schedule_first_workflow_task_after(now_ms, delay, fx),
+            None => exec.schedule_workflow_task(now_ms, 1, fx),
+        }
         if let Some(timeout) = run_timeout_ms {
             fx.timer(
                 now_ms + timeout,
@@ -313,6 +334,30 @@ impl Registry {
 }
 
 impl Execution {
+    fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
+        self.events.first().and_then(|e| match &e.attributes {
+            Some(
+                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
+            ) => Some(a),
+            _ => None,
+        })
+    }
+
+    /// When the run's first workflow task was due: its start, after any start delay.
+    pub(crate) fn execution_time_ms(&self) -> i64 {
+        let backoff = self
+            .started_attributes()
+            .and_then(|a| duration_ms(a.first_workflow_task_backoff.as_ref()));
+        self.state
+            .start_time_ms
+            .saturating_add(backoff.unwrap_or(0))
+    }
+
+    /// The priority the run was started with.
+    pub(crate) fn started_priority(&self) -> Option<Priority> {
+        self.started_attributes().and_then(|a| a.priority.clone())
+    }
+
     /// The root of this run's parent chain, when it is a child.
     pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
         self.events.first().and_then(|e| match &e.attributes {

@@ -2,7 +2,7 @@
 //! of a run. `api/` reads runs only through these, never their fields.
 
 use temporalio_protos::temporal::api::{
-    common::v1::ActivityType,
+    common::v1::{ActivityType, Payload, WorkflowExecution},
     enums::v1::{PendingActivityState, PendingWorkflowTaskState},
     history::v1::HistoryEvent,
     workflow::v1::{
@@ -58,6 +58,19 @@ impl Execution {
     pub(crate) fn history(&self) -> &[HistoryEvent] {
         &self.events
     }
+
+    /// The parent run, when a `StartChildWorkflowExecution` command started this one.
+    pub(crate) fn parent_execution(&self) -> Option<WorkflowExecution> {
+        self.state.parent.as_ref().map(|p| WorkflowExecution {
+            workflow_id: p.workflow_id.clone(),
+            run_id: p.run_id.clone(),
+        })
+    }
+
+    /// A search attribute the run carries now.
+    pub(crate) fn search_attribute(&self, name: &str) -> Option<&Payload> {
+        self.properties.search_attributes.get(name)
+    }
 }
 
 impl Registry {
@@ -80,6 +93,7 @@ impl Registry {
                 task_queue: Some(normal_queue(&exec.state.task_queue)),
                 workflow_run_timeout: exec.state.run_timeout_ms.map(duration),
                 default_workflow_task_timeout: Some(duration(exec.state.workflow_task_timeout_ms)),
+                user_metadata: exec.events.first().and_then(|e| e.user_metadata.clone()),
                 ..Default::default()
             }),
             workflow_execution_info: Some(self.execution_info(exec)),

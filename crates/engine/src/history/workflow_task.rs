@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
-    enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    enums::v1::{SuggestContinueAsNewReason, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         History, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
@@ -40,7 +40,37 @@ const MAX_BACKOFF_MS: i64 = 60_000;
 
 impl Execution {
     /// Schedules workflow task attempt `attempt`; the caller guarantees none is in flight.
+    /// Schedules the first workflow task to be dispatched only after `delay_ms` (the start
+    /// delay); signals that arrive meanwhile wait with it, as on the real server.
+    pub(crate) fn schedule_first_workflow_task_after(
+        &mut self,
+        now_ms: i64,
+        delay_ms: i64,
+        fx: &mut Effects,
+    ) {
+        self.schedule_workflow_task_at(now_ms, 1, Some(now_ms.saturating_add(delay_ms)), fx);
+    }
+
     pub(crate) fn schedule_workflow_task(&mut self, now_ms: i64, attempt: i32, fx: &mut Effects) {
+        let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
+            let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
+            now_ms
+                + 1000_i64
+                    .saturating_mul(2_i64.saturating_pow(exponent))
+                    .min(MAX_BACKOFF_MS)
+        });
+        self.schedule_workflow_task_at(now_ms, attempt, dispatch_at_ms, fx);
+    }
+
+    /// Records `WorkflowTaskScheduled` and dispatches the task, at once or at
+    /// `dispatch_at_ms`.
+    fn schedule_workflow_task_at(
+        &mut self,
+        now_ms: i64,
+        attempt: i32,
+        dispatch_at_ms: Option<i64>,
+        fx: &mut Effects,
+    ) {
         let scheduled_event_id = self.append(
             now_ms,
             WorkflowTaskScheduledEventAttributes {
@@ -49,13 +79,6 @@ impl Execution {
                 attempt,
             },
         );
-        let dispatch_at_ms = (attempt >= BACKOFF_FROM_ATTEMPT).then(|| {
-            let exponent = u32::try_from(attempt - BACKOFF_FROM_ATTEMPT).unwrap_or(u32::MAX);
-            now_ms
-                + 1000_i64
-                    .saturating_mul(2_i64.saturating_pow(exponent))
-                    .min(MAX_BACKOFF_MS)
-        });
         self.state.workflow_task = Some(WorkflowTaskState {
             scheduled_event_id,
             started_event_id: 0,
@@ -148,6 +171,38 @@ impl Execution {
     }
 }
 
+/// The history length and size at which a workflow task tells the worker to continue as
+/// new: the dev server's dynamic config `limit.historyCount.suggestContinueAsNew` and
+/// `limit.historySize.suggestContinueAsNew`, with the real server's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SuggestContinueAsNew {
+    pub(crate) events: i64,
+    pub(crate) bytes: i64,
+}
+
+impl Default for SuggestContinueAsNew {
+    fn default() -> Self {
+        Self {
+            events: 4 * 1024,
+            bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl SuggestContinueAsNew {
+    /// Why a run with `events` events of `bytes` bytes so far should continue as new.
+    fn reasons(self, events: i64, bytes: i64) -> Vec<i32> {
+        let mut reasons = Vec::new();
+        if bytes >= self.bytes {
+            reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+        }
+        if events >= self.events {
+            reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+        }
+        reasons
+    }
+}
+
 impl Registry {
     /// Hands the scheduled workflow task to a poller: records `WorkflowTaskStarted` and
     /// builds the poll response. `None` when the task is stale.
@@ -160,6 +215,7 @@ impl Registry {
         fx: &mut Effects,
     ) -> Option<PollWorkflowTaskQueueResponse> {
         let identity = poller.identity;
+        let limits = self.suggest_continue_as_new;
         let exec = self.touch(run_id)?;
         let wt = exec.state.workflow_task.as_ref()?;
         if !exec.is_open()
@@ -174,6 +230,8 @@ impl Registry {
             .iter()
             .map(|e| i64::try_from(prost::Message::encoded_len(e)).unwrap_or(0))
             .sum();
+        let events = i64::try_from(exec.events.len()).unwrap_or(i64::MAX);
+        let suggest_continue_as_new_reasons = limits.reasons(events, history_size_bytes);
         let started_event_id = exec.append(
             now_ms,
             WorkflowTaskStartedEventAttributes {
@@ -181,6 +239,8 @@ impl Registry {
                 identity: identity.to_owned(),
                 request_id: uuid::Uuid::new_v4().to_string(),
                 history_size_bytes,
+                suggest_continue_as_new: !suggest_continue_as_new_reasons.is_empty(),
+                suggest_continue_as_new_reasons,
                 ..Default::default()
             },
         );
@@ -331,7 +391,10 @@ impl Registry {
         let Some(wt) = exec.state.workflow_task.as_mut() else {
             return;
         };
-        if wt.scheduled_event_id != scheduled_event_id || wt.started_event_id != 0 {
+        if wt.scheduled_event_id != scheduled_event_id
+            || wt.started_event_id != 0
+            || wt.dispatch_at_ms.is_none()
+        {
             return;
         }
         wt.dispatch_at_ms = None;
@@ -489,5 +552,23 @@ mod tests {
             assert_eq!(testing::dispatched(&fx).len(), 1);
             testing::take_task(&mut registry, &run_id);
         }
+    }
+
+    #[test]
+    fn continue_as_new_is_suggested_at_either_limit() {
+        let limits = SuggestContinueAsNew {
+            events: 10,
+            bytes: 1000,
+        };
+        assert!(limits.reasons(9, 999).is_empty());
+        assert_eq!(
+            limits.reasons(10, 0),
+            [SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
+        );
+        assert_eq!(
+            limits.reasons(0, 1000),
+            [SuggestContinueAsNewReason::HistorySizeTooLarge as i32]
+        );
+        assert_eq!(limits.reasons(10, 1000).len(), 2);
     }
 }

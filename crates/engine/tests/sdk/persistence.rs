@@ -213,3 +213,89 @@ async fn closed_workflows_leave_memory_and_stay_readable_on(db: harness::TestDb)
         .await
         .unwrap_or_else(|e| panic!("shutdown: {e}"));
 }
+
+/// A namespace's custom search attributes, and a run's search attributes and memo, survive
+/// a restart (the attribute is registered only by the first engine).
+#[tokio::test]
+async fn search_attributes_and_memo_survive_restart() {
+    use temporalio_common::protos::temporal::api::{
+        common::v1::{Memo, Payload, SearchAttributes, WorkflowType},
+        enums::v1::IndexedValueType,
+        operatorservice::v1::ListSearchAttributesRequest,
+        taskqueue::v1::TaskQueue,
+        workflowservice::v1::StartWorkflowExecutionRequest,
+    };
+    let json = |text: &str| Payload {
+        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+        data: text.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let path = std::env::temp_dir().join(format!("engine-sa-{}.db", uuid::Uuid::new_v4()));
+    let options = harness::options()
+        .with_database(&path)
+        .with_search_attribute("Color", IndexedValueType::Keyword);
+    let engine = harness::start(options).await;
+    let client = harness::connect(engine.address()).await;
+    client
+        .connection()
+        .workflow_service()
+        .start_workflow_execution(tonic::Request::new(StartWorkflowExecutionRequest {
+            namespace: "default".into(),
+            workflow_id: "colored".into(),
+            workflow_type: Some(WorkflowType {
+                name: "Idle".into(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: harness::task_queue("sa-restart"),
+                ..Default::default()
+            }),
+            search_attributes: Some(SearchAttributes {
+                indexed_fields: [("Color".to_owned(), json("\"red\""))].into(),
+            }),
+            memo: Some(Memo {
+                fields: [("note".to_owned(), json("\"kept\""))].into(),
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}"));
+    drop(client);
+    engine
+        .shutdown()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+
+    let engine = harness::start(harness::options().with_database(&path)).await;
+    let client = harness::connect(engine.address()).await;
+    let custom = client
+        .connection()
+        .operator_service()
+        .list_search_attributes(tonic::Request::new(ListSearchAttributesRequest {
+            namespace: "default".into(),
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("list search attributes: {e}"))
+        .into_inner()
+        .custom_attributes;
+    assert_eq!(
+        custom.get("Color"),
+        Some(&(IndexedValueType::Keyword as i32))
+    );
+    let info = describe(&client, "colored").await;
+    let color = info
+        .search_attributes
+        .and_then(|s| s.indexed_fields.get("Color").cloned())
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned());
+    assert_eq!(color.as_deref(), Some("\"red\""));
+    let note = info
+        .memo
+        .and_then(|m| m.fields.get("note").cloned())
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned());
+    assert_eq!(note.as_deref(), Some("\"kept\""));
+    assert_eq!(count(&client, "Color = 'red'").await, 1);
+    engine
+        .shutdown()
+        .await
+        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    harness::remove_database(&path);
+}

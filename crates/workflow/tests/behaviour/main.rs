@@ -6,7 +6,11 @@
 //! `WORKFLOW_TEST_BACKEND` selects another, so the same suite can prove another engine by
 //! changing only the address.
 
+mod async_activities;
 mod conflict;
+mod dynamic_config;
+mod start_options;
+mod visibility;
 mod workflows;
 
 use std::future::Future;
@@ -30,7 +34,16 @@ where
     F: FnOnce(WorkflowClient) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let backend = tokio::task::spawn_blocking(Backend::start)
+    with_worker_on(&[], body).await;
+}
+
+/// [`with_worker`] on a backend started with extra server arguments.
+async fn with_worker_on<F, Fut>(server_args: &'static [&'static str], body: F)
+where
+    F: FnOnce(WorkflowClient) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let backend = tokio::task::spawn_blocking(|| Backend::start_with(server_args))
         .await
         .expect("start the backend");
     let mut config = Config {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use temporalio_common::{MemoValue, search_attributes::SearchAttributeKey};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
@@ -25,6 +26,16 @@ impl SuiteActivities {
             return Err(anyhow_like(format!("attempt {attempt} fails on purpose")));
         }
         Ok(attempt)
+    }
+
+    /// Leaves its completion to a client (async completion): hands its task token over
+    /// under `key`.
+    #[activity]
+    pub async fn parked(ctx: ActivityContext, key: String) -> Result<String, ActivityError> {
+        if let Ok(mut parked) = PARKED.lock() {
+            parked.push((key, ctx.info().task_token.clone()));
+        }
+        Err(ActivityError::WillCompleteAsync)
     }
 
     /// Sleeps for `millis`, longer than its start-to-close timeout allows.
@@ -50,6 +61,19 @@ impl SuiteActivities {
         }
         Ok((attempt, resumed_from))
     }
+}
+
+/// Task tokens of parked activities, by the key their workflow passed them.
+pub static PARKED: std::sync::Mutex<Vec<(String, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+/// The token `parked` stored for `key`, once it has.
+pub fn parked_token(key: &str) -> Option<Vec<u8>> {
+    PARKED
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, token)| token.clone())
 }
 
 fn anyhow_like(message: String) -> ActivityError {
@@ -307,6 +331,104 @@ impl Patient {
 }
 
 /// Registers every suite workflow and activity on a worker.
+/// The custom search attributes the visibility tests register.
+pub const STAGE: SearchAttributeKey<String> = SearchAttributeKey::keyword("CustKw");
+pub const COUNT: SearchAttributeKey<i64> = SearchAttributeKey::int("CustInt");
+
+/// Sets its stage and count as search attributes, notes itself in its memo, then waits to
+/// be told to finish. (The SDK's `value_unset` sends a payload without an encoding, which
+/// the real server refuses; the engine's unit tests cover unsetting.)
+#[workflow]
+#[derive(Default)]
+pub struct Tagger {
+    done: bool,
+}
+
+#[workflow_methods]
+impl Tagger {
+    #[run(name = "Tagger")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, stage: String) -> WorkflowResult<()> {
+        ctx.upsert_search_attributes([STAGE.value_set(stage), COUNT.value_set(7)]);
+        ctx.upsert_memo([
+            (
+                "note",
+                Some(MemoValue::new("set by the workflow".to_owned())),
+            ),
+            ("gone", None),
+        ])?;
+        ctx.wait_condition(|s: &Self| s.done).await?;
+        Ok(())
+    }
+
+    #[signal(name = "finish")]
+    pub fn finish(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _unit: ()) {
+        self.done = true;
+    }
+}
+
+/// Sleeps 1 ms at a time until the server suggests continuing as new (at most `limit`
+/// times); returns how many timers it took, or `limit` + 1 when no suggestion came.
+#[workflow]
+#[derive(Default)]
+pub struct Suggested;
+
+#[workflow_methods]
+impl Suggested {
+    #[run(name = "Suggested")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, limit: u32) -> WorkflowResult<u32> {
+        for timers in 0..=limit {
+            if ctx.continue_as_new_suggested() {
+                return Ok(timers);
+            }
+            ctx.timer(Duration::from_millis(1)).await;
+        }
+        Ok(limit + 1)
+    }
+}
+
+/// Runs `parked` (activity id `park`, one attempt) and reports how it ended.
+#[workflow]
+#[derive(Default)]
+pub struct AwaitsAsync;
+
+#[workflow_methods]
+impl AwaitsAsync {
+    #[run(name = "AwaitsAsync")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, key: String) -> WorkflowResult<String> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .activity_id("park".to_owned())
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build();
+        Ok(
+            match ctx
+                .execute_activity(SuiteActivities::parked, key, options)
+                .await
+            {
+                Ok(result) => format!("completed: {result}"),
+                Err(ActivityExecutionError::Cancelled(_)) => "cancelled".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            },
+        )
+    }
+}
+
+/// Naps on a timer with a summary.
+#[workflow]
+#[derive(Default)]
+pub struct Summarized;
+
+#[workflow_methods]
+impl Summarized {
+    #[run(name = "Summarized")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<()> {
+        let nap = temporalio_sdk::TimerOptions::builder(Duration::from_millis(1))
+            .summary("nap".to_owned())
+            .build();
+        ctx.timer(nap).await;
+        Ok(())
+    }
+}
+
 pub fn register(
     options: &mut temporalio_sdk::WorkerOptions,
 ) -> Result<(), temporalio_sdk::WorkflowRegistrationError> {
@@ -321,6 +443,10 @@ pub fn register(
         .register_workflow::<Counter>()?
         .register_workflow::<Patient>()?
         .register_workflow::<Leaver>()?
+        .register_workflow::<Tagger>()?
+        .register_workflow::<Suggested>()?
+        .register_workflow::<AwaitsAsync>()?
+        .register_workflow::<Summarized>()?
         .register_activities(SuiteActivities);
     Ok(())
 }

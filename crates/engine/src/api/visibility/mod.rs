@@ -5,13 +5,14 @@
 //! is asked for one page or for counts only, so the cost follows the page, not the number
 //! of closed runs; otherwise every stored closed run is read and filtered here.
 
+mod eval;
 mod query;
 
 use std::collections::{BTreeMap, HashSet};
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::Payload,
+    common::v1::{Payload, WorkflowExecution},
     workflow::v1::WorkflowExecutionInfo,
     workflowservice::v1::{
         CountWorkflowExecutionsRequest, CountWorkflowExecutionsResponse,
@@ -27,7 +28,8 @@ use crate::{
     store::{ClosedInfo, visibility::ClosedQuery},
     time::timestamp_ms,
 };
-use query::{Filter, Visible, invalid, status_name};
+use eval::Visible;
+use query::{Filter, invalid, status_name};
 
 const MAX_PAGE: usize = 1000;
 
@@ -35,8 +37,14 @@ impl Visible for Execution {
     fn workflow_id(&self) -> &str {
         self.workflow_id()
     }
+    fn run_id(&self) -> &str {
+        self.run_id()
+    }
     fn workflow_type(&self) -> &str {
         self.workflow_type()
+    }
+    fn task_queue(&self) -> &str {
+        self.task_queue()
     }
     fn status(&self) -> i32 {
         self.status()
@@ -47,6 +55,19 @@ impl Visible for Execution {
     fn close_ms(&self) -> Option<i64> {
         self.close_time_ms()
     }
+    fn history_length(&self) -> Option<i64> {
+        self.close_time_ms()
+            .map(|_| i64::try_from(self.history().len()).unwrap_or(i64::MAX))
+    }
+    fn parent(&self) -> Option<WorkflowExecution> {
+        self.parent_execution()
+    }
+    fn root(&self) -> Option<WorkflowExecution> {
+        self.root_execution()
+    }
+    fn search_attribute(&self, name: &str) -> Option<&Payload> {
+        self.search_attribute(name)
+    }
 }
 
 impl Visible for WorkflowExecutionInfo {
@@ -55,8 +76,14 @@ impl Visible for WorkflowExecutionInfo {
             .as_ref()
             .map_or("", |e| e.workflow_id.as_str())
     }
+    fn run_id(&self) -> &str {
+        self.execution.as_ref().map_or("", |e| e.run_id.as_str())
+    }
     fn workflow_type(&self) -> &str {
         self.r#type.as_ref().map_or("", |t| t.name.as_str())
+    }
+    fn task_queue(&self) -> &str {
+        &self.task_queue
     }
     fn status(&self) -> i32 {
         self.status
@@ -66,6 +93,20 @@ impl Visible for WorkflowExecutionInfo {
     }
     fn close_ms(&self) -> Option<i64> {
         self.close_time.as_ref().map(timestamp_ms)
+    }
+    fn history_length(&self) -> Option<i64> {
+        self.close_time.as_ref().map(|_| self.history_length)
+    }
+    fn parent(&self) -> Option<WorkflowExecution> {
+        self.parent_execution.clone()
+    }
+    fn root(&self) -> Option<WorkflowExecution> {
+        self.root_execution.clone()
+    }
+    fn search_attribute(&self, name: &str) -> Option<&Payload> {
+        self.search_attributes
+            .as_ref()
+            .and_then(|s| s.indexed_fields.get(name))
     }
 }
 
@@ -179,6 +220,16 @@ async fn matching_runs(
     Ok(rows)
 }
 
+/// `query` parsed against the custom search attributes of `namespace`.
+fn parse(svc: &Service, namespace: &str, query: &str) -> Result<Filter> {
+    let custom = svc.runtime.read(|registry| {
+        registry
+            .namespace(namespace)
+            .map(|n| n.search_attributes.clone())
+    })?;
+    Filter::parse(query, &custom)
+}
+
 /// The position after the last run of a page: its start time and run id.
 fn encode_token((start_ms, run_id): &(i64, String)) -> Vec<u8> {
     let mut token = start_ms.to_be_bytes().to_vec();
@@ -201,7 +252,7 @@ pub(super) async fn list(
     svc: &Service,
     r: &ListWorkflowExecutionsRequest,
 ) -> Result<ListWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
+    let filter = parse(svc, &r.namespace, &r.query)?;
     if filter.group_by_status {
         return Err(invalid(
             "GROUP BY is only supported on CountWorkflowExecutions",
@@ -238,7 +289,7 @@ pub(super) async fn count(
     svc: &Service,
     r: &CountWorkflowExecutionsRequest,
 ) -> Result<CountWorkflowExecutionsResponse> {
-    let filter = Filter::parse(&r.query)?;
+    let filter = parse(svc, &r.namespace, &r.query)?;
     let mut groups: BTreeMap<i32, i64> = BTreeMap::new();
     if let Some(counted) = count_in_store(svc, &r.namespace, &filter).await? {
         groups = counted;

@@ -1,17 +1,19 @@
-//! The subset of Temporal's visibility query language that the engine understands:
-//! comparisons on `WorkflowId`, `WorkflowType`, `ExecutionStatus` (`=`, `!=`) and on
-//! `StartTime`, `CloseTime` (`=`, `!=`, `<`, `<=`, `>`, `>=`, `BETWEEN .. AND ..`, values as
-//! quoted RFC 3339 strings), joined by `AND`/`OR` (AND binds tighter) with parentheses,
-//! followed by `ORDER BY StartTime [ASC|DESC]` (default `StartTime DESC`) or, for counts,
-//! `GROUP BY ExecutionStatus`.
+//! The subset of Temporal's visibility query language that the engine understands, parsed
+//! against a namespace's search attributes (system and custom): comparisons (`=`, `!=`,
+//! `<`, `<=`, `>`, `>=`), `BETWEEN .. AND ..`, `[NOT] IN (..)`, `[NOT] STARTS_WITH`,
+//! `IS [NOT] NULL`, joined by `AND`/`OR` (AND binds tighter) with parentheses, followed by
+//! `ORDER BY StartTime [ASC|DESC]` (default `StartTime DESC`) or, for counts,
+//! `GROUP BY ExecutionStatus`. Values are typed by the attribute: quoted strings for
+//! Keyword, Text and KeywordList, quoted RFC 3339 times for Datetime, bare numbers for Int
+//! and Double, `true`/`false` for Bool. Evaluation is in `eval`.
 
-use std::cmp::Ordering;
-
-use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
+use temporalio_protos::temporal::api::enums::v1::{IndexedValueType, WorkflowExecutionStatus};
 
 use crate::{
     error::{EngineError, Result},
+    history::search_attributes::{Custom, type_name, type_of},
     store::visibility as store,
+    time::parse_rfc3339,
 };
 
 pub(super) fn invalid(what: impl std::fmt::Display) -> EngineError {
@@ -25,10 +27,11 @@ enum Token {
     Op(Cmp),
     Open,
     Close,
+    Comma,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
+pub(super) enum Cmp {
     Eq,
     Ne,
     Lt,
@@ -49,7 +52,7 @@ impl Cmp {
         }
     }
 
-    fn holds(self, ord: Ordering) -> bool {
+    pub(super) fn holds(self, ord: std::cmp::Ordering) -> bool {
         match self {
             Self::Eq => ord.is_eq(),
             Self::Ne => ord.is_ne(),
@@ -69,6 +72,7 @@ fn tokenize(query: &str) -> Result<Vec<Token>> {
             c if c.is_whitespace() => {}
             '(' => tokens.push(Token::Open),
             ')' => tokens.push(Token::Close),
+            ',' => tokens.push(Token::Comma),
             '\'' | '"' | '`' => {
                 let mut value = String::new();
                 let mut closed = false;
@@ -128,106 +132,60 @@ fn tokenize(query: &str) -> Result<Vec<Token>> {
     Ok(tokens)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    WorkflowId,
-    WorkflowType,
-    ExecutionStatus,
-    StartTime,
-    CloseTime,
-}
-
-impl Field {
-    fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "WorkflowId" => Self::WorkflowId,
-            "WorkflowType" => Self::WorkflowType,
-            "ExecutionStatus" => Self::ExecutionStatus,
-            "StartTime" => Self::StartTime,
-            "CloseTime" => Self::CloseTime,
-            other => {
-                return Err(invalid(format!("invalid search attribute: {other}")));
-            }
-        })
-    }
-}
-
+/// An attribute a condition reads, with its type in the namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
-    Text(String),
-    Status(i32),
+pub(super) struct Attr {
+    pub(super) name: String,
+    pub(super) ty: IndexedValueType,
+}
+
+/// A value written in a query, converted to its attribute's type.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    Str(String),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    /// Epoch milliseconds.
     Time(i64),
+    /// A `WorkflowExecutionStatus` value.
+    Status(i32),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Expr {
-    Compare(Field, Cmp, Value),
-    Between(Field, Value, Value),
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Expr {
+    Compare(Attr, Cmp, Value),
+    Between(Attr, Value, Value),
+    In(Attr, Vec<Value>, bool),
+    StartsWith(Attr, String, bool),
+    IsNull(Attr, bool),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
 }
 
-/// What a filter looks at in a run.
-pub(super) trait Visible {
-    fn workflow_id(&self) -> &str;
-    fn workflow_type(&self) -> &str;
-    /// A `WorkflowExecutionStatus` value.
-    fn status(&self) -> i32;
-    fn start_ms(&self) -> i64;
-    /// `None` while the run is open.
-    fn close_ms(&self) -> Option<i64>;
-}
-
-impl Expr {
-    fn matches(&self, exec: &impl Visible) -> bool {
-        match self {
-            Self::And(a, b) => a.matches(exec) && b.matches(exec),
-            Self::Or(a, b) => a.matches(exec) || b.matches(exec),
-            Self::Between(field, low, high) => {
-                compare(*field, exec, low).is_some_and(Ordering::is_ge)
-                    && compare(*field, exec, high).is_some_and(Ordering::is_le)
-            }
-            Self::Compare(field, cmp, value) => {
-                compare(*field, exec, value).is_some_and(|o| cmp.holds(o))
-            }
-        }
-    }
-}
-
-/// How a run's `field` compares with `value`; `None` when it has no value (SQL NULL).
-fn compare(field: Field, exec: &impl Visible, value: &Value) -> Option<Ordering> {
-    match (field, value) {
-        (Field::WorkflowId, Value::Text(v)) => Some(exec.workflow_id().cmp(v)),
-        (Field::WorkflowType, Value::Text(v)) => Some(exec.workflow_type().cmp(v)),
-        (Field::ExecutionStatus, Value::Status(s)) => Some(exec.status().cmp(s)),
-        (_, Value::Time(v)) => time_of(field, exec).map(|t| t.cmp(v)),
-        _ => None,
-    }
-}
-
-/// A field's time; `None` (SQL NULL: every comparison is false) for an open run's close.
-fn time_of(field: Field, exec: &impl Visible) -> Option<i64> {
-    match field {
-        Field::StartTime => Some(exec.start_ms()),
-        Field::CloseTime => exec.close_ms(),
-        _ => None,
-    }
-}
-
 /// A parsed list filter.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Filter {
-    expr: Option<Expr>,
+    pub(super) expr: Option<Expr>,
     pub(super) ascending: bool,
     pub(super) group_by_status: bool,
 }
 
-struct Parser {
+struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
+    custom: &'a Custom,
 }
 
-impl Parser {
+fn unsupported(op: &str, attr: &Attr) -> EngineError {
+    invalid(format!(
+        "operation is not supported: operator '{op}' not supported for {} type search attribute '{}'",
+        type_name(attr.ty),
+        attr.name
+    ))
+}
+
+impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.at)
     }
@@ -242,9 +200,17 @@ impl Parser {
         matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(word))
     }
 
-    fn expect_keyword(&mut self, word: &str) -> Result<()> {
-        if self.keyword(word) {
+    /// Consumes `word` if it comes next.
+    fn eat(&mut self, word: &str) -> bool {
+        let found = self.keyword(word);
+        if found {
             self.at += 1;
+        }
+        found
+    }
+
+    fn expect_keyword(&mut self, word: &str) -> Result<()> {
+        if self.eat(word) {
             Ok(())
         } else {
             Err(invalid(format!(
@@ -254,10 +220,19 @@ impl Parser {
         }
     }
 
+    fn expect(&mut self, token: Token, what: &str) -> Result<()> {
+        match self.next() {
+            Some(t) if t == token => Ok(()),
+            other => Err(invalid(format!(
+                "expected {what}, found {}",
+                describe(other.as_ref())
+            ))),
+        }
+    }
+
     fn or(&mut self) -> Result<Expr> {
         let mut left = self.and()?;
-        while self.keyword("or") {
-            self.at += 1;
+        while self.eat("or") {
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
         }
@@ -266,89 +241,191 @@ impl Parser {
 
     fn and(&mut self) -> Result<Expr> {
         let mut left = self.primary()?;
-        while self.keyword("and") {
-            self.at += 1;
+        while self.eat("and") {
             let right = self.primary()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
         Ok(left)
     }
 
+    fn attr(&self, name: &str) -> Result<Attr> {
+        let ty = type_of(name, self.custom)
+            .ok_or_else(|| invalid(format!("invalid search attribute: {name}")))?;
+        Ok(Attr {
+            name: name.to_owned(),
+            ty,
+        })
+    }
+
     fn primary(&mut self) -> Result<Expr> {
-        match self.next() {
+        let name = match self.next() {
             Some(Token::Open) => {
                 let inner = self.or()?;
-                match self.next() {
-                    Some(Token::Close) => Ok(inner),
-                    other => Err(invalid(format!(
-                        "expected ')', found {}",
-                        describe(other.as_ref())
-                    ))),
-                }
+                self.expect(Token::Close, "')'")?;
+                return Ok(inner);
             }
-            Some(Token::Ident(name)) if !is_reserved(&name) => {
-                let field = Field::parse(&name)?;
-                if self.keyword("between") {
-                    self.at += 1;
-                    let low = self.value(field)?;
-                    self.expect_keyword("and")?;
-                    let high = self.value(field)?;
-                    return Ok(Expr::Between(field, low, high));
-                }
-                let cmp = match self.next() {
-                    Some(Token::Op(cmp)) => cmp,
-                    other => {
-                        return Err(invalid(format!(
-                            "expected a comparison operator after {name}, found {}",
-                            describe(other.as_ref())
-                        )));
-                    }
-                };
-                let value = self.value(field)?;
-                Ok(Expr::Compare(field, cmp, value))
+            Some(Token::Ident(name)) if !is_reserved(&name) => name,
+            other => {
+                return Err(invalid(format!(
+                    "expected a condition, found {}",
+                    describe(other.as_ref())
+                )));
             }
-            other => Err(invalid(format!(
-                "expected a condition, found {}",
-                describe(other.as_ref())
-            ))),
+        };
+        let attr = self.attr(&name)?;
+        let list_or_text = matches!(
+            attr.ty,
+            IndexedValueType::Text | IndexedValueType::KeywordList
+        );
+        if self.eat("is") {
+            let negated = self.eat("not");
+            self.expect_keyword("null")?;
+            return Ok(Expr::IsNull(attr, negated));
         }
+        let negated = self.eat("not");
+        if self.eat("in") {
+            self.expect(Token::Open, "'(' after IN")?;
+            let mut values = vec![self.value(&attr)?];
+            while self.peek() == Some(&Token::Comma) {
+                self.at += 1;
+                values.push(self.value(&attr)?);
+            }
+            self.expect(Token::Close, "')' after the IN list")?;
+            return Ok(Expr::In(attr, values, negated));
+        }
+        if self.eat("starts_with") {
+            let prefix = self.value(&attr)?;
+            if attr.ty != IndexedValueType::Keyword {
+                return Err(unsupported("STARTS_WITH", &attr));
+            }
+            let Value::Str(prefix) = prefix else {
+                return Err(unsupported("STARTS_WITH", &attr));
+            };
+            return Ok(Expr::StartsWith(attr, prefix, negated));
+        }
+        if negated {
+            return Err(invalid(format!(
+                "expected IN or STARTS_WITH after NOT, found {}",
+                describe(self.peek())
+            )));
+        }
+        if self.eat("between") {
+            if list_or_text {
+                return Err(unsupported("BETWEEN", &attr));
+            }
+            let low = self.value(&attr)?;
+            self.expect_keyword("and")?;
+            let high = self.value(&attr)?;
+            return Ok(Expr::Between(attr, low, high));
+        }
+        let cmp = match self.next() {
+            Some(Token::Op(cmp)) => cmp,
+            other => {
+                return Err(invalid(format!(
+                    "expected a comparison operator after {name}, found {}",
+                    describe(other.as_ref())
+                )));
+            }
+        };
+        if list_or_text && !matches!(cmp, Cmp::Eq | Cmp::Ne) {
+            return Err(unsupported(cmp.symbol(), &attr));
+        }
+        let value = self.value(&attr)?;
+        Ok(Expr::Compare(attr, cmp, value))
     }
 
-    fn string_value(&mut self) -> Result<String> {
-        match self.next() {
-            Some(Token::Str(s)) => Ok(s),
-            other => Err(invalid(format!(
-                "expected a quoted value, found {}",
-                describe(other.as_ref())
-            ))),
-        }
-    }
-
-    /// A quoted value of `field`'s type.
-    fn value(&mut self, field: Field) -> Result<Value> {
-        let text = self.string_value()?;
-        match field {
-            Field::StartTime | Field::CloseTime => {
+    /// A value of `attr`'s type.
+    fn value(&mut self, attr: &Attr) -> Result<Value> {
+        let wrong = |shown: String, kind: &str| {
+            invalid(format!(
+                "invalid expression: invalid value type for search attribute {} of type {}: {shown} (type: {kind})",
+                attr.name,
+                type_name(attr.ty)
+            ))
+        };
+        let literal = match self.next() {
+            Some(Token::Str(s)) => Literal::Str(s),
+            Some(Token::Ident(word)) => Literal::bare(&word)
+                .ok_or_else(|| invalid(format!("expected a value, found '{word}'")))?,
+            other => {
+                return Err(invalid(format!(
+                    "expected a value, found {}",
+                    describe(other.as_ref())
+                )));
+            }
+        };
+        use IndexedValueType as T;
+        Ok(match (attr.ty, literal) {
+            (T::Datetime, Literal::Str(text)) => {
                 parse_rfc3339(&text).map(Value::Time).ok_or_else(|| {
                     invalid(format!(
                         "invalid expression: unable to parse datetime '{text}' (want RFC 3339)"
                     ))
-                })
+                })?
             }
-            Field::ExecutionStatus => parse_status(&text).map(Value::Status).ok_or_else(|| {
-                invalid(format!(
-                    "invalid expression: invalid ExecutionStatus value '{text}'"
-                ))
-            }),
-            Field::WorkflowId | Field::WorkflowType => Ok(Value::Text(text)),
+            (T::Keyword, Literal::Str(text)) if attr.name == "ExecutionStatus" => {
+                parse_status(&text).map(Value::Status).ok_or_else(|| {
+                    invalid(format!(
+                        "invalid expression: invalid ExecutionStatus value '{text}'"
+                    ))
+                })?
+            }
+            (T::Keyword | T::Text | T::KeywordList, Literal::Str(text)) => Value::Str(text),
+            (T::Int, Literal::Int(i)) => Value::Int(i),
+            (T::Int, Literal::Double(d)) if d.fract() == 0.0 => Value::Double(d),
+            (T::Double, Literal::Int(i)) => Value::Double(i as f64),
+            (T::Double, Literal::Double(d)) => Value::Double(d),
+            (T::Bool, Literal::Bool(b)) => Value::Bool(b),
+            (_, literal) => {
+                let (shown, kind) = literal.shown();
+                return Err(wrong(shown, kind));
+            }
+        })
+    }
+}
+
+/// A value as written: quoted, or a bare number or boolean.
+enum Literal {
+    Str(String),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+}
+
+impl Literal {
+    fn bare(word: &str) -> Option<Self> {
+        if word.eq_ignore_ascii_case("true") {
+            return Some(Self::Bool(true));
+        }
+        if word.eq_ignore_ascii_case("false") {
+            return Some(Self::Bool(false));
+        }
+        if let Ok(i) = word.parse() {
+            return Some(Self::Int(i));
+        }
+        word.parse()
+            .ok()
+            .filter(|d: &f64| d.is_finite())
+            .map(Self::Double)
+    }
+
+    /// The value and its kind, as the real server's message names them.
+    fn shown(&self) -> (String, &'static str) {
+        match self {
+            Self::Str(s) => (format!("{s:?}"), "string"),
+            Self::Int(i) => (i.to_string(), "int64"),
+            Self::Double(d) => (d.to_string(), "float64"),
+            Self::Bool(b) => (b.to_string(), "bool"),
         }
     }
 }
 
 fn is_reserved(word: &str) -> bool {
-    ["and", "or", "between", "order", "group", "by", "not"]
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(word))
+    [
+        "and", "or", "between", "order", "group", "by", "not", "in", "is", "null",
+    ]
+    .iter()
+    .any(|r| r.eq_ignore_ascii_case(word))
 }
 
 fn describe(token: Option<&Token>) -> String {
@@ -359,21 +436,23 @@ fn describe(token: Option<&Token>) -> String {
         Some(Token::Op(c)) => format!("'{}'", c.symbol()),
         Some(Token::Open) => "'('".to_owned(),
         Some(Token::Close) => "')'".to_owned(),
+        Some(Token::Comma) => "','".to_owned(),
     }
 }
 
 impl Filter {
-    pub(super) fn parse(query: &str) -> Result<Self> {
+    /// Parses `query` against a namespace's `custom` search attributes.
+    pub(super) fn parse(query: &str, custom: &Custom) -> Result<Self> {
         let mut parser = Parser {
             tokens: tokenize(query)?,
             at: 0,
+            custom,
         };
         let mut filter = Self::default();
         if parser.peek().is_some() && !parser.keyword("order") && !parser.keyword("group") {
             filter.expr = Some(parser.or()?);
         }
-        if parser.keyword("order") {
-            parser.at += 1;
+        if parser.eat("order") {
             parser.expect_keyword("by")?;
             match parser.next() {
                 Some(Token::Ident(f)) if f == "StartTime" => {}
@@ -384,14 +463,12 @@ impl Filter {
                     )));
                 }
             }
-            if parser.keyword("asc") {
-                parser.at += 1;
+            if parser.eat("asc") {
                 filter.ascending = true;
-            } else if parser.keyword("desc") {
-                parser.at += 1;
+            } else {
+                parser.eat("desc");
             }
-        } else if parser.keyword("group") {
-            parser.at += 1;
+        } else if parser.eat("group") {
             parser.expect_keyword("by")?;
             match parser.next() {
                 Some(Token::Ident(f)) if f == "ExecutionStatus" => filter.group_by_status = true,
@@ -412,10 +489,6 @@ impl Filter {
         Ok(filter)
     }
 
-    pub(super) fn matches(&self, exec: &impl Visible) -> bool {
-        self.expr.as_ref().is_none_or(|e| e.matches(exec))
-    }
-
     /// The filter as a condition a store can evaluate itself (in SQL): `Ok(None)` when it
     /// filters nothing, `Err(())` when some part has no store column (filter in memory).
     pub(super) fn store_cond(&self) -> std::result::Result<Option<store::Cond>, ()> {
@@ -424,20 +497,22 @@ impl Filter {
 }
 
 impl Expr {
+    /// Only comparisons on the columns a store indexes go to the store; everything else
+    /// (custom attributes, IN, STARTS_WITH, IS NULL) is filtered in memory.
     fn store_cond(&self) -> std::result::Result<store::Cond, ()> {
-        let column = |field: Field| match field {
-            Field::WorkflowId => Ok(store::Column::WorkflowId),
-            Field::WorkflowType => Ok(store::Column::WorkflowType),
-            Field::ExecutionStatus => Ok(store::Column::Status),
-            Field::StartTime => Ok(store::Column::StartMs),
-            Field::CloseTime => Ok(store::Column::CloseMs),
-            #[allow(unreachable_patterns)]
+        let column = |attr: &Attr| match attr.name.as_str() {
+            "WorkflowId" => Ok(store::Column::WorkflowId),
+            "WorkflowType" => Ok(store::Column::WorkflowType),
+            "ExecutionStatus" => Ok(store::Column::Status),
+            "StartTime" => Ok(store::Column::StartMs),
+            "CloseTime" => Ok(store::Column::CloseMs),
             _ => Err(()),
         };
         let value = |value: &Value| match value {
-            Value::Text(t) => store::Value::Text(t.clone()),
-            Value::Status(s) => store::Value::Int(i64::from(*s)),
-            Value::Time(t) => store::Value::Int(*t),
+            Value::Str(t) => Ok(store::Value::Text(t.clone())),
+            Value::Status(s) => Ok(store::Value::Int(i64::from(*s))),
+            Value::Time(t) => Ok(store::Value::Int(*t)),
+            _ => Err(()),
         };
         let cmp = |cmp: Cmp| match cmp {
             Cmp::Eq => store::Cmp::Eq,
@@ -448,74 +523,17 @@ impl Expr {
             Cmp::Ge => store::Cmp::Ge,
         };
         Ok(match self {
-            Self::Compare(field, c, v) => store::Cond::Compare(column(*field)?, cmp(*c), value(v)),
-            Self::Between(field, low, high) => {
-                store::Cond::Between(column(*field)?, value(low), value(high))
+            Self::Compare(attr, c, v) => store::Cond::Compare(column(attr)?, cmp(*c), value(v)?),
+            Self::Between(attr, low, high) => {
+                store::Cond::Between(column(attr)?, value(low)?, value(high)?)
             }
             Self::And(a, b) => {
                 store::Cond::And(Box::new(a.store_cond()?), Box::new(b.store_cond()?))
             }
             Self::Or(a, b) => store::Cond::Or(Box::new(a.store_cond()?), Box::new(b.store_cond()?)),
+            Self::In(..) | Self::StartsWith(..) | Self::IsNull(..) => return Err(()),
         })
     }
-}
-
-/// Epoch milliseconds of an RFC 3339 timestamp such as `2024-05-01T10:00:00.5+02:00`.
-fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut at = 19;
-    let mut millis = 0;
-    if b[at] == b'.' {
-        let start = at + 1;
-        at = start;
-        while at < b.len() && b[at].is_ascii_digit() {
-            at += 1;
-        }
-        if at == start {
-            return None;
-        }
-        let frac = text.get(start..at.min(start + 3))?;
-        millis = format!("{frac:0<3}").parse::<i64>().ok()?;
-    }
-    let offset_minutes = match b.get(at)? {
-        b'Z' | b'z' if at + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if at + 6 == b.len() && b[at + 3] == b':' => {
-            let minutes = digits(at + 1..at + 3)? * 60 + digits(at + 4..at + 6)?;
-            if *sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
 }
 
 const STATUS_NAMES: [(&str, WorkflowExecutionStatus); 7] = [
@@ -546,19 +564,43 @@ pub(super) fn status_name(status: i32) -> &'static str {
 mod tests {
     use super::*;
 
+    fn custom() -> Custom {
+        [
+            ("CustomInt".to_owned(), IndexedValueType::Int as i32),
+            ("CustomText".to_owned(), IndexedValueType::Text as i32),
+            (
+                "CustomList".to_owned(),
+                IndexedValueType::KeywordList as i32,
+            ),
+            ("CustomBool".to_owned(), IndexedValueType::Bool as i32),
+        ]
+        .into()
+    }
+
+    fn parse(query: &str) -> Result<Filter> {
+        Filter::parse(query, &custom())
+    }
+
     fn expr(query: &str) -> Expr {
-        Filter::parse(query)
+        parse(query)
             .ok()
             .and_then(|f| f.expr)
             .unwrap_or_else(|| panic!("no expression in {query:?}"))
     }
 
-    fn eq(field: Field, value: &str) -> Expr {
-        Expr::Compare(field, Cmp::Eq, Value::Text(value.into()))
+    fn attr(name: &str) -> Attr {
+        Attr {
+            name: name.to_owned(),
+            ty: type_of(name, &custom()).unwrap_or(IndexedValueType::Unspecified),
+        }
+    }
+
+    fn eq(name: &str, value: &str) -> Expr {
+        Expr::Compare(attr(name), Cmp::Eq, Value::Str(value.into()))
     }
 
     fn error(query: &str) -> String {
-        match Filter::parse(query) {
+        match parse(query) {
             Err(e) => e.to_string(),
             Ok(f) => panic!("{query:?} parsed as {f:?}"),
         }
@@ -566,17 +608,15 @@ mod tests {
 
     #[test]
     fn parses_supported_queries() {
-        assert_eq!(Filter::parse("").ok(), Some(Filter::default()));
-        let f = Filter::parse(
-            "WorkflowId = 'a' and ExecutionStatus=\"Running\" ORDER BY StartTime DESC",
-        );
+        assert_eq!(parse("").ok(), Some(Filter::default()));
+        let f = parse("WorkflowId = 'a' and ExecutionStatus=\"Running\" ORDER BY StartTime DESC");
         assert_eq!(
             f.ok(),
             Some(Filter {
                 expr: Some(Expr::And(
-                    Box::new(eq(Field::WorkflowId, "a")),
+                    Box::new(eq("WorkflowId", "a")),
                     Box::new(Expr::Compare(
-                        Field::ExecutionStatus,
+                        attr("ExecutionStatus"),
                         Cmp::Eq,
                         Value::Status(WorkflowExecutionStatus::Running as i32)
                     )),
@@ -584,17 +624,44 @@ mod tests {
                 ..Filter::default()
             })
         );
-        assert!(Filter::parse("GROUP BY ExecutionStatus").is_ok_and(|f| f.group_by_status));
-        assert!(Filter::parse("order by StartTime asc").is_ok_and(|f| f.ascending));
-        assert!(Filter::parse("ORDER BY StartTime").is_ok_and(|f| !f.ascending));
+        assert!(parse("GROUP BY ExecutionStatus").is_ok_and(|f| f.group_by_status));
+        assert!(parse("order by StartTime asc").is_ok_and(|f| f.ascending));
+        assert!(parse("ORDER BY StartTime").is_ok_and(|f| !f.ascending));
+        assert_eq!(
+            expr("TaskQueue IN ('a', 'b')"),
+            Expr::In(
+                attr("TaskQueue"),
+                vec![Value::Str("a".into()), Value::Str("b".into())],
+                false
+            )
+        );
+        assert_eq!(
+            expr("WorkflowId not starts_with 'x'"),
+            Expr::StartsWith(attr("WorkflowId"), "x".into(), true)
+        );
+        assert_eq!(
+            expr("CustomInt IS NOT NULL"),
+            Expr::IsNull(attr("CustomInt"), true)
+        );
+        assert_eq!(
+            expr("CustomInt >= 5 AND CustomBool = TRUE"),
+            Expr::And(
+                Box::new(Expr::Compare(attr("CustomInt"), Cmp::Ge, Value::Int(5))),
+                Box::new(Expr::Compare(
+                    attr("CustomBool"),
+                    Cmp::Eq,
+                    Value::Bool(true)
+                ))
+            )
+        );
     }
 
     #[test]
     fn and_binds_tighter_than_or() {
         let (a, b, c) = (
-            eq(Field::WorkflowId, "a"),
-            eq(Field::WorkflowId, "b"),
-            eq(Field::WorkflowType, "c"),
+            eq("WorkflowId", "a"),
+            eq("WorkflowId", "b"),
+            eq("WorkflowType", "c"),
         );
         assert_eq!(
             expr("WorkflowId = 'a' OR WorkflowId = 'b' AND WorkflowType = 'c'"),
@@ -611,41 +678,31 @@ mod tests {
 
     #[test]
     fn parses_times_and_between() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339("2024-02-29T12:30:00.25+02:00"),
-            Some(1_709_202_600_250)
-        );
-        assert_eq!(parse_rfc3339("2024-02-29"), None);
         // Like the real server's SQL stores, every field takes every comparison.
         assert_eq!(
             expr("WorkflowId > 'a'"),
-            Expr::Compare(Field::WorkflowId, Cmp::Gt, Value::Text("a".into()))
+            Expr::Compare(attr("WorkflowId"), Cmp::Gt, Value::Str("a".into()))
         );
-        assert!(Filter::parse("ExecutionStatus BETWEEN 'Running' AND 'Failed'").is_ok());
+        assert!(parse("ExecutionStatus BETWEEN 'Running' AND 'Failed'").is_ok());
         assert_eq!(
             expr("StartTime BETWEEN '1970-01-01T00:00:01Z' AND '1970-01-01T00:00:02Z'"),
-            Expr::Between(Field::StartTime, Value::Time(1000), Value::Time(2000))
+            Expr::Between(attr("StartTime"), Value::Time(1000), Value::Time(2000))
         );
         assert_eq!(
             expr("CloseTime >= \"1970-01-01T00:00:01.5Z\" and WorkflowId != 'x'"),
             Expr::And(
-                Box::new(Expr::Compare(Field::CloseTime, Cmp::Ge, Value::Time(1500))),
+                Box::new(Expr::Compare(attr("CloseTime"), Cmp::Ge, Value::Time(1500))),
                 Box::new(Expr::Compare(
-                    Field::WorkflowId,
+                    attr("WorkflowId"),
                     Cmp::Ne,
-                    Value::Text("x".into())
+                    Value::Str("x".into())
                 ))
             )
-        );
-        assert_eq!(
-            expr("StartTime < '1970-01-01T00:00:01Z'"),
-            Expr::Compare(Field::StartTime, Cmp::Lt, Value::Time(1000))
         );
     }
 
     #[test]
-    fn rejects_bad_queries() {
+    fn rejects_bad_queries_with_the_real_servers_messages() {
         for query in [
             "CustomField = 'x'",
             "WorkflowId = a",
@@ -659,6 +716,8 @@ mod tests {
             "ORDER BY CloseTime",
             "WorkflowId = 'unterminated",
             "WorkflowId 'a'",
+            "WorkflowId IN ()",
+            "WorkflowId NOT = 'a'",
         ] {
             let message = error(query);
             assert!(
@@ -669,6 +728,22 @@ mod tests {
         assert_eq!(
             error("CustomField = 'x'"),
             "invalid query: invalid search attribute: CustomField"
+        );
+        assert_eq!(
+            error("CustomInt = '5'"),
+            "invalid query: invalid expression: invalid value type for search attribute CustomInt of type Int: \"5\" (type: string)"
+        );
+        assert_eq!(
+            error("WorkflowId = 5"),
+            "invalid query: invalid expression: invalid value type for search attribute WorkflowId of type Keyword: 5 (type: int64)"
+        );
+        assert_eq!(
+            error("CustomText > 'a'"),
+            "invalid query: operation is not supported: operator '>' not supported for Text type search attribute 'CustomText'"
+        );
+        assert_eq!(
+            error("CustomList STARTS_WITH 'a'"),
+            "invalid query: operation is not supported: operator 'STARTS_WITH' not supported for KeywordList type search attribute 'CustomList'"
         );
         assert!(error("StartTime > 'yesterday'").contains("yesterday"));
         assert!(error("(WorkflowId = 'a'").contains("')'"));
