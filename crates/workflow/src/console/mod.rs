@@ -65,11 +65,11 @@ impl ConsoleState {
         workflow_id: &str,
         run_id: &str,
     ) -> Result<(Detail, History), ConsoleError> {
-        let (describe, history) = tokio::join!(
-            self.service.describe(workflow_id, run_id),
-            self.service.history(workflow_id, run_id)
-        );
-        let (describe, history) = (describe?, history?);
+        // Describe first, then the history: read in that order, the history holds every
+        // event behind the status that describe reports (read together, a run could show as
+        // completed beside a history that ends before its completion).
+        let describe = self.service.describe(workflow_id, run_id).await?;
+        let history = self.service.history(workflow_id, run_id).await?;
         let detail = Detail::build(&describe, &history.events, history.truncated);
         Ok((detail, history))
     }
