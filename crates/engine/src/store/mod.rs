@@ -13,6 +13,7 @@ mod memory;
 mod postgres;
 mod sqlite;
 pub(crate) mod visibility;
+mod writer_thread;
 
 use std::collections::BTreeMap;
 

@@ -16,7 +16,10 @@ use std::{
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun};
+use super::{
+    Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun,
+    writer_thread::{WriterRequest, WriterThread},
+};
 
 /// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -59,17 +62,12 @@ const MIGRATIONS: &[&str] = &[
 /// The most commits written in one transaction.
 const MAX_GROUP: usize = 256;
 
-enum Request {
-    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
-    Load(oneshot::Sender<Result<Snapshot, StoreError>>),
-}
-
 /// A SQLite file with a dedicated writer thread.
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
+    /// First, so that it drops first: the writer finishes before the lock below is released.
+    writer: WriterThread,
     path: PathBuf,
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
-    writer: Mutex<Option<thread::JoinHandle<()>>>,
     /// Point reads of runs that are no longer in memory.
     reader: Mutex<Connection>,
     /// Held for the store's lifetime (released after the writer has finished).
@@ -92,51 +90,21 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, &rx))
             .map_err(|_| StoreError::Closed)?;
         Ok(Self {
+            writer: WriterThread::new(tx, writer),
             path: path.to_owned(),
-            requests: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
             reader: Mutex::new(reader),
             _lock: lock,
         })
-    }
-
-    fn send(&self, request: Request) -> Result<(), Request> {
-        let guard = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(tx) => tx.send(request).map_err(|e| e.0),
-            None => Err(request),
-        }
-    }
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        // Closing the channel lets the writer finish queued commits and exit.
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = writer.join();
-        }
     }
 }
 
 impl Store for SqliteStore {
     fn load(&self) -> Load {
-        let (tx, rx) = oneshot::channel();
-        if let Err(Request::Load(tx)) = self.send(Request::Load(tx)) {
-            let _ = tx.send(Err(StoreError::Closed));
-        }
-        rx
+        self.writer.load()
     }
 
     fn commit(&self, batch: Batch) -> Commit {
-        let (tx, rx) = oneshot::channel();
-        if let Err(Request::Commit(_, tx)) = self.send(Request::Commit(batch, tx)) {
-            let _ = tx.send(Err(StoreError::Closed));
-        }
-        rx
+        self.writer.commit(batch)
     }
 
     fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
@@ -252,17 +220,17 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, requests: &mpsc::Receiver<Request>) {
+fn writer_loop(mut conn: Connection, requests: &mpsc::Receiver<WriterRequest>) {
     while let Ok(first) = requests.recv() {
         let mut group = Vec::new();
         let mut pending = Some(first);
         while let Some(request) = pending.take() {
             match request {
-                Request::Load(reply) => {
+                WriterRequest::Load(reply) => {
                     flush(&mut conn, std::mem::take(&mut group));
                     let _ = reply.send(load(&conn));
                 }
-                Request::Commit(batch, reply) => group.push((batch, reply)),
+                WriterRequest::Commit(batch, reply) => group.push((batch, reply)),
             }
             if group.len() < MAX_GROUP {
                 pending = requests.try_recv().ok();

@@ -27,15 +27,15 @@ use std::{
 };
 
 use postgres::Client;
-use tokio::sync::oneshot;
 
 pub(crate) use connect::{Target, redact as redact_url};
 
 use super::{
     Batch, ClosedInfo, Commit, Load, Store, StoreError, StoredRun, visibility::ClosedQuery,
+    writer_thread::WriterThread,
 };
 use reads::{Job, Reader, ask};
-use writer::{Request, Writer};
+use writer::Writer;
 
 /// The advisory lock an engine holds on its database ("workflow" in ASCII).
 const LOCK_KEY: i64 = 0x776f_726b_666c_6f77;
@@ -43,9 +43,8 @@ const LOCK_KEY: i64 = 0x776f_726b_666c_6f77;
 /// A PostgreSQL database with a writer and a reader thread.
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
+    writer: WriterThread,
     database: String,
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
-    writer: Mutex<Option<thread::JoinHandle<()>>>,
     reads: Mutex<mpsc::Sender<Job>>,
 }
 
@@ -95,19 +94,10 @@ impl PostgresStore {
             .spawn(move || reader.run(&job_rx))
             .map_err(|_| StoreError::Closed)?;
         Ok(Self {
+            writer: WriterThread::new(tx, writer),
             database: target.described,
-            requests: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
             reads: Mutex::new(jobs),
         })
-    }
-
-    fn send(&self, request: Request) -> Result<(), Request> {
-        let guard = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(tx) => tx.send(request).map_err(|e| e.0),
-            None => Err(request),
-        }
     }
 
     fn ask<T: Send + 'static>(
@@ -132,34 +122,13 @@ fn take_lock(client: &mut Client, key: i64, target: &Target) -> Result<(), Store
     }
 }
 
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        // Closing the channel lets the writer finish queued commits and exit.
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = writer.join();
-        }
-    }
-}
-
 impl Store for PostgresStore {
     fn load(&self) -> Load {
-        let (tx, rx) = oneshot::channel();
-        if let Err(Request::Load(tx)) = self.send(Request::Load(tx)) {
-            let _ = tx.send(Err(StoreError::Closed));
-        }
-        rx
+        self.writer.load()
     }
 
     fn commit(&self, batch: Batch) -> Commit {
-        let (tx, rx) = oneshot::channel();
-        if let Err(Request::Commit(_, tx)) = self.send(Request::Commit(batch, tx)) {
-            let _ = tx.send(Err(StoreError::Closed));
-        }
-        rx
+        self.writer.commit(batch)
     }
 
     fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {

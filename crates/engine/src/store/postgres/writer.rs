@@ -20,7 +20,9 @@ use super::{
     connect::is_transient,
     reads::{events_of_open_runs, open_runs},
 };
-use crate::store::{Batch, RunRecord, Snapshot, StoreError, visibility::Columns};
+use crate::store::{
+    Batch, RunRecord, Snapshot, StoreError, visibility::Columns, writer_thread::WriterRequest,
+};
 
 /// A load or a read waits at most this long before it is told the database is unavailable.
 pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(5);
@@ -30,11 +32,6 @@ const MAX_GROUP: usize = 256;
 
 /// After the store is dropped, how long queued commits may wait for the database.
 const FLUSH_ON_CLOSE: Duration = Duration::from_secs(10);
-
-pub(super) enum Request {
-    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
-    Load(oneshot::Sender<Result<Snapshot, StoreError>>),
-}
 
 /// A request waiting its turn.
 struct Queued {
@@ -127,7 +124,7 @@ impl Writer {
         })
     }
 
-    pub(super) fn run(mut self, requests: &mpsc::Receiver<Request>) {
+    pub(super) fn run(mut self, requests: &mpsc::Receiver<WriterRequest>) {
         let mut pause = Duration::from_millis(50);
         loop {
             if self.queue.is_empty() && self.closed_at.is_none() {
@@ -179,10 +176,10 @@ impl Writer {
         }
     }
 
-    fn enqueue(&mut self, request: Request) {
+    fn enqueue(&mut self, request: WriterRequest) {
         let kind = match request {
-            Request::Commit(batch, reply) => Kind::Commit(batch, reply),
-            Request::Load(reply) => Kind::Load(reply),
+            WriterRequest::Commit(batch, reply) => Kind::Commit(batch, reply),
+            WriterRequest::Load(reply) => Kind::Load(reply),
         };
         self.queue.push_back(Queued {
             since: Instant::now(),
@@ -190,7 +187,7 @@ impl Writer {
         });
     }
 
-    fn drain(&mut self, requests: &mpsc::Receiver<Request>) {
+    fn drain(&mut self, requests: &mpsc::Receiver<WriterRequest>) {
         loop {
             match requests.try_recv() {
                 Ok(request) => self.enqueue(request),
