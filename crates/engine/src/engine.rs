@@ -16,6 +16,7 @@ use crate::{
     },
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
+    security::{EngineTls, Security},
     store::{MemoryStore, PostgresStore, SqliteStore, Store},
 };
 
@@ -57,6 +58,11 @@ pub struct EngineOptions {
     /// Whether the clock skips ahead to the next timer when nothing is pending (a test
     /// server, driven through `temporal.api.testservice.v1.TestService`). Default off.
     pub time_skipping: TimeSkipping,
+    /// TLS (and mutual TLS) on the listener; plain gRPC when `None`.
+    pub tls: Option<EngineTls>,
+    /// A file of API keys, one a line (`#` starts a comment): when set, every request must
+    /// carry `authorization: Bearer <key>` with one of them, else `Unauthenticated`.
+    pub api_key_file: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -73,6 +79,8 @@ impl Default for EngineOptions {
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
             time_skipping: TimeSkipping::Off,
+            tls: None,
+            api_key_file: None,
         }
     }
 }
@@ -128,6 +136,20 @@ impl EngineOptions {
         self
     }
 
+    /// Serve TLS (and mutual TLS when `tls.client_ca` is set).
+    #[must_use]
+    pub fn with_tls(mut self, tls: EngineTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Require an API key from the file at `path` on every request.
+    #[must_use]
+    pub fn with_api_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.api_key_file = Some(path.into());
+        self
+    }
+
     /// Answer long polls empty after `timeout`.
     #[must_use]
     pub fn with_long_poll_timeout(mut self, timeout: Duration) -> Self {
@@ -154,15 +176,17 @@ pub struct Engine;
 impl Engine {
     /// Binds `options.address`, recovers persisted state and serves in the background.
     pub async fn start(options: EngineOptions) -> Result<EngineHandle> {
+        let security = Security::load(options.tls.as_ref(), options.api_key_file.as_deref())?;
         let listener = TcpListener::bind(options.address).await?;
         let address = listener.local_addr()?;
+        security.announce(address);
         let (stop, stopped) = watch::channel(false);
         let prepared = prepare(&options, stopped.clone()).await?;
         let signal = async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let task = tokio::spawn(run(prepared, listener, signal));
+        let task = tokio::spawn(run(prepared, security, listener, signal));
         Ok(EngineHandle {
             address,
             stop,
@@ -201,13 +225,15 @@ pub async fn serve(
     options: EngineOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let security = Security::load(options.tls.as_ref(), options.api_key_file.as_deref())?;
+    security.announce(listener.local_addr()?);
     let (stop, stopped) = watch::channel(false);
     let prepared = prepare(&options, stopped).await?;
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    run(prepared, listener, signal).await
+    run(prepared, security, listener, signal).await
 }
 
 pub(crate) struct Prepared {
@@ -307,6 +333,7 @@ pub(crate) async fn recover(
 
 async fn run(
     prepared: Prepared,
+    security: Security,
     listener: TcpListener,
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -326,7 +353,15 @@ async fn run(
         OperatorServiceServer::new(service.clone()).accept_compressed(CompressionEncoding::Gzip);
     let test = TestServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let served = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = security.tls.clone() {
+        // Checked when the files were loaded.
+        server = server.tls_config(tls)?;
+    }
+    let served = server
+        .layer(tonic::service::InterceptorLayer::new(
+            security.interceptor(),
+        ))
         .add_service(workflow)
         .add_service(operator)
         .add_service(test)

@@ -46,6 +46,14 @@ pub enum EngineError {
     /// may still be written once the database is back.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The listener cannot be secured as asked (a TLS or API key file): the message names
+    /// the file and the fix.
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
+    /// The engine's disk is full: the change is kept and written once there is room. Free
+    /// space on the database's disk; retrying the request is safe.
+    #[error("{0}")]
+    DiskFull(String),
     /// Binding or serving the socket failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -83,6 +91,7 @@ impl EngineError {
     pub(crate) fn store(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            crate::store::StoreError::DiskFull { .. } => Self::DiskFull(e.to_string()),
             other => Self::Storage(other.to_string()),
         }
     }

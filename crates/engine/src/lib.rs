@@ -114,6 +114,7 @@ mod generated;
 mod history;
 mod matching;
 mod runtime;
+mod security;
 mod store;
 mod time;
 
@@ -123,3 +124,4 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use runtime::TimeSkipping;
+pub use security::{EngineTls, SecurityError};

@@ -6,7 +6,11 @@
 //! - `workflow-engine <port> [--enable-time-skipping]`: the Java test server's, as sdk-core's
 //!   `TestServerConfig` runs it: time skipping on, starting locked unless the flag is given;
 //! - `workflow-engine --port P [--db-filename F] ...`: the same flags as `start-dev`, flat;
-//! - `workflow-engine probe --port P`: a health check.
+//! - `workflow-engine probe --port P`: a health check (a TCP connect, so it works the same
+//!   with TLS and API keys on).
+//!
+//! `--tls-cert`/`--tls-key` serve TLS, `--tls-client-ca` requires client certificates
+//! (mutual TLS), `--api-key-file` requires `authorization: Bearer <key>` on every request.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -20,7 +24,9 @@ use workflow_engine::{Engine, EngineOptions, TimeSkipping};
     name = "workflow-engine",
     version,
     about = "A Temporal-compatible workflow engine",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // A flag given twice takes its last value (test harnesses add to default command lines).
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -109,6 +115,21 @@ struct ServeArgs {
     /// one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList (repeatable).
     #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
     search_attributes: Vec<(String, IndexedValueType)>,
+    /// Serve TLS with this PEM certificate (chain); needs --tls-key.
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by the CA in this PEM file.
+    /// Needs --tls-cert.
+    #[arg(long = "tls-client-ca", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// A file of API keys, one a line (`#` starts a comment): every request must carry
+    /// `authorization: Bearer <key>` with one of them, else Unauthenticated. The keys are
+    /// never logged.
+    #[arg(long = "api-key-file")]
+    api_key_file: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace, or never.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -260,13 +281,38 @@ fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
     }
     options.database_connect_timeout = args.db_connect_timeout;
     options.time_skipping = time_skipping;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        let mut tls = workflow_engine::EngineTls::new(cert, key);
+        if let Some(ca) = args.tls_client_ca {
+            tls = tls.with_client_ca(ca);
+        }
+        options.tls = Some(tls);
+    }
+    options.api_key_file = args.api_key_file;
+    let secured = match (&options.tls, &options.api_key_file) {
+        (Some(tls), keys) => format!(
+            "TLS{}{}",
+            if tls.client_ca.is_some() {
+                ", client certificates required"
+            } else {
+                ""
+            },
+            if keys.is_some() {
+                ", API keys required"
+            } else {
+                ""
+            }
+        ),
+        (None, Some(_)) => "API keys required, no TLS".to_owned(),
+        (None, None) => "plain".to_owned(),
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let engine = Engine::start(options)
             .await
             .context("starting the engine")?;
         println!(
-            "workflow-engine listening on {} (time skipping: {time_skipping:?})",
+            "workflow-engine listening on {} ({secured}; time skipping: {time_skipping:?})",
             engine.address()
         );
         wait_for_signal().await;

@@ -14,10 +14,12 @@
 //!   answers read as (status, JSON body).
 //! - [`orders`]: the orders example's fixtures (order bodies, waits for final states, the
 //!   exactly-once ledger check), shared by its tests and the benchmark.
+//! - [`TestPki`]: TLS certificates and keys generated for one test (CAs, server, client).
 //! - [`free_port`], [`wait_until`]: small helpers.
 
 mod browser;
 mod calls;
+mod certs;
 mod dir;
 pub mod orders;
 mod postgres;
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 
 pub use browser::{Browser, Element};
 pub use calls::{answer, call, get, http, post, post_empty};
+pub use certs::TestPki;
 pub use dir::TestDir;
 pub use postgres::{POSTGRES_USER, PostgresServer, postgres_bin};
 pub use process::{Process, binary_path};

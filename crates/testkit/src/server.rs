@@ -218,6 +218,11 @@ impl EngineServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// What the engine printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("engine.log")).unwrap_or_default()
+    }
+
     /// The PostgreSQL server under an engine started with
     /// [`EngineServer::start_on_postgres`].
     pub fn postgres(&mut self) -> Option<&mut crate::PostgresServer> {

@@ -338,12 +338,41 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
         if config.temporal.namespace != workflow_engine::DEFAULT_NAMESPACE {
             options = options.with_namespace(config.temporal.namespace.clone());
         }
+        if let (Some(cert), Some(key)) = (&embedded.tls_cert, &embedded.tls_key) {
+            let mut tls = workflow_engine::EngineTls::new(cert, key);
+            if let Some(ca) = &embedded.tls_client_ca {
+                tls = tls.with_client_ca(ca);
+            }
+            options = options.with_tls(tls);
+        }
+        if let Some(keys) = &embedded.api_key_file {
+            options = options.with_api_key_file(keys);
+        }
+        let (tls, keys) = (embedded.tls_cert.is_some(), embedded.api_key_file.clone());
         let handle = workflow_engine::Engine::start(options)
             .await
             .map_err(StartError::Engine)?;
-        let address = handle.address();
-        tracing::info!(%address, database = ?described, "embedded engine serving");
+        let mut address = handle.address();
+        tracing::info!(%address, database = ?described, tls, api_keys = keys.is_some(), "embedded engine serving");
+        // This process's own client: loopback even when the engine listens on every
+        // address, over TLS when the engine serves it, with a key when it asks for one.
+        if address.ip().is_unspecified() {
+            address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         config.temporal.address = address.to_string();
+        if tls {
+            config.temporal.tls.enabled = Some(true);
+        }
+        if let Some(keys) = keys
+            && config.temporal.api_key.is_none()
+        {
+            let text = std::fs::read_to_string(&keys).unwrap_or_default();
+            config.temporal.api_key = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned);
+        }
         Ok(Some(EmbeddedEngine(handle)))
     }
     #[cfg(not(feature = "embedded"))]

@@ -78,6 +78,30 @@ pub enum StartError {
         /// How long the last attempt waited.
         waited: Duration,
     },
+    /// The TLS handshake with Temporal failed (certificate not trusted or not for this name,
+    /// client certificate missing or refused): the message names the setting to fix.
+    #[error("cannot connect to Temporal at {address}: {problem}")]
+    Tls {
+        /// The address that was tried.
+        address: String,
+        /// What went wrong and which setting fixes it.
+        problem: String,
+        /// The transport's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Temporal refused this client's credentials (an API key missing or not valid): set
+    /// `temporal.api_key` (`TEMPORAL_API_KEY`).
+    #[error("Temporal at {address} refused this client: {problem}")]
+    Unauthenticated {
+        /// The address.
+        address: String,
+        /// What the server said and which setting fixes it.
+        problem: String,
+        /// The server's answer.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The SDK could not build a client over the connection.
     #[error("cannot create a Temporal client for {address}: {source}")]
     Client {

@@ -21,6 +21,7 @@ impl From<EngineError> for Status {
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
             EngineError::Unavailable(m) => Status::unavailable(m),
+            EngineError::DiskFull(m) => Status::resource_exhausted(m),
             EngineError::AlreadyStarted {
                 ref run_id,
                 ref start_request_id,

@@ -45,6 +45,10 @@ struct Done<T> {
 /// `Unavailable` (the database is down or overloaded).
 pub(crate) const COMMIT_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a request waits for its commit while the store already reports a stall (a full
+/// disk) before it is answered with the cause.
+const STALLED_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Shared engine state; one per engine, behind an `Arc`.
 pub(crate) struct EngineRuntime {
     registry: Mutex<Registry>,
@@ -97,7 +101,13 @@ impl EngineRuntime {
         &self,
         op: impl FnOnce(&mut Registry, i64, &mut Effects) -> Result<T>,
     ) -> Result<T> {
-        let done = self.run_op(op);
+        let mut done = self.run_op(op);
+        if done.commit.is_none() && self.store.stalled().is_some() {
+            // An answer that changed nothing (a repeated start) may rest on a change still
+            // waiting for disk space: an empty batch behind it is durable only after it.
+            let seq = self.lock().batch_seq();
+            done.commit = Some((seq, self.store.commit(crate::store::Batch::default())));
+        }
         let Some((seq, commit)) = done.commit else {
             self.apply(done.effects, &done.touched);
             return done.result;
@@ -113,10 +123,18 @@ impl EngineRuntime {
             }
             durable
         });
-        match tokio::time::timeout(COMMIT_ANSWER_WITHIN, durable).await {
+        // While the disk is known to be full, say so soon instead of after the usual wait.
+        let within = match self.store.stalled() {
+            Some(_) => STALLED_ANSWER_WITHIN,
+            None => COMMIT_ANSWER_WITHIN,
+        };
+        match tokio::time::timeout(within, durable).await {
             Ok(Ok(durable)) => durable.and(done.result),
             Ok(Err(e)) => Err(EngineError::Storage(format!("commit task failed: {e}"))),
             Err(_) => {
+                if let Some(stalled) = self.store.stalled() {
+                    return Err(EngineError::store(stalled));
+                }
                 tracing::warn!(
                     "a commit is taking over {COMMIT_ANSWER_WITHIN:?}; answering Unavailable"
                 );

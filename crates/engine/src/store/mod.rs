@@ -142,6 +142,25 @@ pub(crate) enum StoreError {
     },
     #[error("TLS setup: {0}")]
     Tls(#[source] rustls::Error),
+    #[error(
+        "the database file {} is not an engine database (it holds other tables: {tables}); it was left as it is: give the engine a file of its own", path.display()
+    )]
+    NotOurs {
+        path: std::path::PathBuf,
+        tables: String,
+    },
+    #[error(
+        "the database file {} is not a SQLite database or is damaged ({source}); it was left as it is: restore it from a backup, or move it away to start with an empty one", path.display()
+    )]
+    Unreadable {
+        path: std::path::PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the disk holding the database {} is full: free space there; the change is kept and written once there is room", path.display()
+    )]
+    DiskFull { path: std::path::PathBuf },
 }
 
 /// Resolves when a committed batch is durable.
@@ -172,6 +191,11 @@ pub(crate) trait Store: Send + Sync + 'static {
         _query: &visibility::ClosedQuery,
     ) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
         Ok(None)
+    }
+    /// Why commits are held up right now (the disk is full), if they are: the change stays
+    /// queued and is written once the cause is gone.
+    fn stalled(&self) -> Option<StoreError> {
+        None
     }
     /// How many closed runs `query` matches, by status; `None` when this store cannot.
     fn count_closed(

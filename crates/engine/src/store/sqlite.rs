@@ -5,12 +5,23 @@
 //! read-only connection, which WAL lets run beside the writer. The engine is not clustered:
 //! the store holds an exclusive `flock` on the file for its lifetime, so a second engine on
 //! the same file refuses to start instead of corrupting the first one's view.
+//!
+//! A file that is not an engine database (another program's tables, another application id)
+//! or not SQLite at all stops the engine at start, naming the file, and is never written.
+//! When the disk fills up the writer keeps the group it could not write and tries it again
+//! until there is room: nothing is lost or acknowledged early, and [`Store::stalled`] lets
+//! the engine tell callers that the disk is full.
 
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{Mutex, mpsc},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     thread,
+    time::Duration,
 };
 
 use rusqlite::{Connection, params};
@@ -62,6 +73,25 @@ const MIGRATIONS: &[&str] = &[
 /// The most commits written in one transaction.
 const MAX_GROUP: usize = 256;
 
+/// `PRAGMA application_id` of an engine database ("WFEN"), so another program's SQLite file
+/// is told apart from ours.
+const APPLICATION_ID: i32 = 0x5746_454E;
+
+/// The tables every engine database has.
+const OUR_TABLES: &[&str] = &["namespaces", "runs", "events"];
+
+/// Between two tries of a write that found the disk full.
+const FULL_DISK_RETRY: Duration = Duration::from_millis(200);
+
+/// What the writer thread tells the store's other side.
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The last write found the disk full; the group waits to be written again.
+    disk_full: AtomicBool,
+    /// The store is closing: stop retrying and answer what is left.
+    closing: AtomicBool,
+}
+
 /// A SQLite file with a dedicated writer thread.
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
@@ -70,29 +100,56 @@ pub(crate) struct SqliteStore {
     path: PathBuf,
     /// Point reads of runs that are no longer in memory.
     reader: Mutex<Connection>,
+    state: Arc<WriterState>,
     /// Held for the store's lifetime (released after the writer has finished).
     _lock: std::fs::File,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Runs before the fields drop: a writer waiting for disk space gives up, so that
+        // joining it cannot hang.
+        self.state.closing.store(true, Ordering::Release);
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let lock = lock(path)?;
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let unreadable = |source| StoreError::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(unreadable)?;
+        // Before anything writes: is this file SQLite, and ours?
+        check_ours(&conn, path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unreadable)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn)?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Sqlite(source) => unreadable(source),
+            other => other,
+        })?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         let reader = open_reader(path)?;
         let (tx, rx) = mpsc::channel();
+        let state = Arc::new(WriterState::default());
+        let writer = Writer {
+            conn,
+            path: path.to_owned(),
+            state: Arc::clone(&state),
+        };
         let writer = thread::Builder::new()
             .name("engine-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, &rx))
+            .spawn(move || writer.run(&rx))
             .map_err(|_| StoreError::Closed)?;
         Ok(Self {
             writer: WriterThread::new(tx, writer),
             path: path.to_owned(),
             reader: Mutex::new(reader),
+            state,
             _lock: lock,
         })
     }
@@ -105,6 +162,15 @@ impl Store for SqliteStore {
 
     fn commit(&self, batch: Batch) -> Commit {
         self.writer.commit(batch)
+    }
+
+    fn stalled(&self) -> Option<StoreError> {
+        self.state
+            .disk_full
+            .load(Ordering::Acquire)
+            .then(|| StoreError::DiskFull {
+                path: self.path.clone(),
+            })
     }
 
     fn read_run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
@@ -220,39 +286,119 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, requests: &mpsc::Receiver<WriterRequest>) {
-    while let Ok(first) = requests.recv() {
-        let mut group = Vec::new();
-        let mut pending = Some(first);
-        while let Some(request) = pending.take() {
-            match request {
-                WriterRequest::Load(reply) => {
-                    flush(&mut conn, std::mem::take(&mut group));
-                    let _ = reply.send(load(&conn));
-                }
-                WriterRequest::Commit(batch, reply) => group.push((batch, reply)),
-            }
-            if group.len() < MAX_GROUP {
-                pending = requests.try_recv().ok();
-            }
+/// Refuses a file that is not SQLite, or is another program's database, before anything
+/// is written to it.
+fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let unreadable = |source| StoreError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .map_err(unreadable)?;
+    let tables = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(unreadable)?;
+    let application: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(unreadable)?;
+    let has_ours = OUR_TABLES.iter().all(|t| tables.iter().any(|n| n == t));
+    let foreign_id = application != 0 && application != APPLICATION_ID;
+    if foreign_id || (!tables.is_empty() && !has_ours) {
+        let mut listed = tables
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if foreign_id {
+            listed = format!("{listed} (application id {application:#x})");
         }
-        flush(&mut conn, group);
+        return Err(StoreError::NotOurs {
+            path: path.to_owned(),
+            tables: listed,
+        });
+    }
+    Ok(())
+}
+
+/// The writer thread: it owns the connection.
+struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    state: Arc<WriterState>,
+}
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+impl Writer {
+    fn run(mut self, requests: &mpsc::Receiver<WriterRequest>) {
+        while let Ok(first) = requests.recv() {
+            let mut group = Vec::new();
+            let mut pending = Some(first);
+            while let Some(request) = pending.take() {
+                match request {
+                    WriterRequest::Load(reply) => {
+                        self.flush(std::mem::take(&mut group));
+                        let loaded = load(&self.conn).map_err(|e| match e {
+                            StoreError::Sqlite(source) => StoreError::Unreadable {
+                                path: self.path.clone(),
+                                source,
+                            },
+                            other => other,
+                        });
+                        let _ = reply.send(loaded);
+                    }
+                    WriterRequest::Commit(batch, reply) => group.push((batch, reply)),
+                }
+                if group.len() < MAX_GROUP {
+                    pending = requests.try_recv().ok();
+                }
+            }
+            self.flush(group);
+        }
+    }
+
+    /// Writes a group of batches in one transaction and answers every caller; while the
+    /// disk is full, tries again until there is room (or the store closes).
+    fn flush(&mut self, group: Vec<(Batch, Reply)>) {
+        if group.is_empty() {
+            return;
+        }
+        let result = loop {
+            match write_all(&mut self.conn, group.iter().map(|(batch, _)| batch)) {
+                Err(e) if disk_full(&e) && !self.state.closing.load(Ordering::Acquire) => {
+                    if !self.state.disk_full.swap(true, Ordering::AcqRel) {
+                        tracing::error!(
+                            database = %self.path.display(),
+                            queued = group.len(),
+                            "the disk holding the database is full; keeping the changes and trying again until there is room"
+                        );
+                    }
+                    thread::sleep(FULL_DISK_RETRY);
+                }
+                other => break other,
+            }
+        };
+        if result.is_ok() && self.state.disk_full.swap(false, Ordering::AcqRel) {
+            tracing::info!(database = %self.path.display(), "there is room on the disk again; writes carry on");
+        }
+        for (_, reply) in group {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(e) if disk_full(e) => Err(StoreError::DiskFull {
+                    path: self.path.clone(),
+                }),
+                Err(e) => Err(StoreError::Failed(e.to_string())),
+            };
+            let _ = reply.send(outcome);
+        }
     }
 }
 
-/// Writes a group of batches in one transaction and answers every caller.
-fn flush(conn: &mut Connection, group: Vec<(Batch, oneshot::Sender<Result<(), StoreError>>)>) {
-    if group.is_empty() {
-        return;
-    }
-    let result = write_all(conn, group.iter().map(|(batch, _)| batch));
-    for (_, reply) in group {
-        let outcome = match &result {
-            Ok(()) => Ok(()),
-            Err(e) => Err(StoreError::Failed(e.to_string())),
-        };
-        let _ = reply.send(outcome);
-    }
+fn disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 fn write_all<'a>(

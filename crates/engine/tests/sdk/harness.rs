@@ -30,6 +30,11 @@ impl TestEngine {
     pub async fn start_with(test: &str, options: EngineOptions) -> Self {
         let engine = start(options).await;
         let client = connect(engine.address()).await;
+        Self::with_client(test, engine, client)
+    }
+
+    /// A started `engine` with a `client` connected as the test needs (e.g. over TLS).
+    pub fn with_client(test: &str, engine: EngineHandle, client: Client) -> Self {
         Self {
             engine,
             client,

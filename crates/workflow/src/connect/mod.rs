@@ -1,5 +1,11 @@
 //! Connecting to Temporal: TLS and API key from the configuration, bounded retries with
 //! backoff, and a namespace check so a wrong namespace fails at start-up, not at first use.
+//! A refusal that retrying cannot fix (TLS, API key) fails at once, naming the setting
+//! (`diagnose`).
+
+mod diagnose;
+
+use diagnose::Refusal;
 
 use std::time::{Duration, Instant};
 
@@ -57,10 +63,13 @@ pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, S
                 tracing::info!(%address, namespace = %config.temporal.namespace, attempts, "connected to Temporal");
                 return Ok(client);
             }
-            Ok(Err(source)) => StartError::Connect {
-                address: address.clone(),
-                attempts,
-                source: Box::new(source),
+            Ok(Err(source)) => match diagnose::refusal(&source, config) {
+                Some(refusal) => return Err(refused(refusal, &address, source.into())),
+                None => StartError::Connect {
+                    address: address.clone(),
+                    attempts,
+                    source: Box::new(source),
+                },
             },
             Err(_) => StartError::ConnectTimeout {
                 address: address.clone(),
@@ -89,11 +98,33 @@ async fn check_namespace(
     };
     match WorkflowService::describe_namespace(&mut service, request.into_request()).await {
         Ok(_) => Ok(()),
-        Err(status) => Err(StartError::Namespace {
+        Err(status) => match diagnose::status_refusal(&status, config) {
+            Some(refusal) => Err(refused(refusal, address, Box::new(status))),
+            None => Err(StartError::Namespace {
+                address: address.to_owned(),
+                namespace: config.temporal.namespace.clone(),
+                status: Box::new(status),
+            }),
+        },
+    }
+}
+
+fn refused(
+    refusal: Refusal,
+    address: &str,
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> StartError {
+    match refusal {
+        Refusal::Tls(problem) => StartError::Tls {
             address: address.to_owned(),
-            namespace: config.temporal.namespace.clone(),
-            status: Box::new(status),
-        }),
+            problem,
+            source,
+        },
+        Refusal::Credentials(problem) => StartError::Unauthenticated {
+            address: address.to_owned(),
+            problem,
+            source,
+        },
     }
 }
 
