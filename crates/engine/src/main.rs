@@ -57,7 +57,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ServerCommand {
     /// Serve, with the flags of `temporal server start-dev`.
-    StartDev(ServeArgs),
+    StartDev(Box<ServeArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,7 +154,7 @@ fn main() -> ExitCode {
             command: ServerCommand::StartDev(args),
         }) => {
             let mode = mode(&args, false);
-            (args, mode)
+            (*args, mode)
         }
         None => match cli.test_server_port {
             Some(port) => {

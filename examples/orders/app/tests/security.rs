@@ -19,6 +19,9 @@ use workflow_testkit::{EngineServer, TestPki, test_dir};
 
 const KEY: &str = "orders-key-7d1e";
 
+/// A process's environment.
+type Env = Vec<(&'static str, String)>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_client_certificates_and_api_keys_connect_or_fail_at_start_saying_which() {
     let dir = test_dir!("security");
@@ -59,7 +62,7 @@ async fn tls_client_certificates_and_api_keys_connect_or_fail_at_start_saying_wh
 
     // The failures first, side by side: each must exit 1 well before the 60 s connect
     // timeout, naming what is wrong.
-    let cases: [(&str, Vec<(&str, String)>, &str); 4] = [
+    let cases: [(&str, Env, &str); 4] = [
         (
             "wrong-ca",
             base(
