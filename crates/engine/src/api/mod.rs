@@ -191,8 +191,7 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?;
-        ok(RespondWorkflowTaskCompletedResponse::default())
+        ok(tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?)
     }
 
     async fn respond_workflow_task_failed(

@@ -109,7 +109,11 @@ pub(super) async fn start(
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
-    let spec = new_run(r);
+    let eager = r.request_eager_execution;
+    let spec = NewRun {
+        request_eager_execution: eager,
+        ..new_run(r)
+    };
     let started = rt
         .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
         .await?;
@@ -117,6 +121,7 @@ pub(super) async fn start(
         run_id: started.run_id,
         started: started.created,
         status: WorkflowExecutionStatus::Running as i32,
+        eager_workflow_task: started.eager_workflow_task,
         ..Default::default()
     })
 }

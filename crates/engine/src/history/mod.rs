@@ -16,7 +16,7 @@
 //! clock), `update` (workflow updates), `properties` (memo and
 //! search attributes, derived from history), `search_attributes` (their types and checks),
 //! `query` (queries riding on workflow tasks),
-//! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
+//! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `view` (what the API layer may read of a run),
 //! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
 //! (which runs stay in memory).
 
@@ -24,6 +24,7 @@ pub(crate) mod activity;
 mod child;
 mod commands;
 mod control;
+mod eager;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
