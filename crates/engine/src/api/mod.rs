@@ -297,6 +297,13 @@ impl WorkflowService for Service {
         ok(ShutdownWorkerResponse::default())
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ResetWorkflowExecutionRequest>,
+    ) -> Rpc<ResetWorkflowExecutionResponse> {
+        ok(workflows::reset(&self.runtime, request.into_inner()).await?)
+    }
+
     async fn reset_sticky_task_queue(
         &self,
         request: Request<ResetStickyTaskQueueRequest>,

@@ -12,8 +12,8 @@ use temporalio_protos::temporal::api::{
         RespondActivityTaskCompletedByIdRequest, RespondActivityTaskCompletedRequest,
         RespondActivityTaskFailedByIdRequest, RespondActivityTaskFailedRequest,
         RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskCompletedResponse,
-        RespondWorkflowTaskFailedRequest, ShutdownWorkerRequest,
+        RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+        ShutdownWorkerRequest,
     },
 };
 use tokio::time::Instant;

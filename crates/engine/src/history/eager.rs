@@ -123,7 +123,9 @@ mod tests {
         let started = registry
             .start_workflow(spec, testing::NOW, &mut fx)
             .unwrap_or_else(|e| panic!("start: {e}"));
-        let task = started.eager_workflow_task.map(|t| t.started_event_id.to_string());
+        let task = started
+            .eager_workflow_task
+            .map(|t| t.started_event_id.to_string());
         (started.run_id, task, fx)
     }
 
@@ -141,7 +143,10 @@ mod tests {
                 EventType::WorkflowTaskStarted
             ]
         );
-        let events = &registry.run(&run_id).map(|e| e.events.clone()).unwrap_or_default();
+        let events = &registry
+            .run(&run_id)
+            .map(|e| e.events.clone())
+            .unwrap_or_default();
         match events.first().and_then(|e| e.attributes.as_ref()) {
             Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
                 assert!(a.eager_execution_accepted)
@@ -161,7 +166,10 @@ mod tests {
         let mut registry = testing::registry();
         let (run_id, started, _) = eager_start(&mut registry, 5);
         assert_eq!(started, None);
-        let events = &registry.run(&run_id).map(|e| e.events.clone()).unwrap_or_default();
+        let events = &registry
+            .run(&run_id)
+            .map(|e| e.events.clone())
+            .unwrap_or_default();
         match events.first().and_then(|e| e.attributes.as_ref()) {
             Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
                 assert!(!a.eager_execution_accepted)
@@ -176,7 +184,11 @@ mod tests {
         let run_id = testing::start(&mut registry, "eager-activities");
         let task = testing::take_task(&mut registry, &run_id);
         let mut fx = Effects::default();
-        let commands = vec![activity("a", true), activity("b", false), activity("c", true)];
+        let commands = vec![
+            activity("a", true),
+            activity("b", false),
+            activity("c", true),
+        ];
         let completion = testing::try_complete(&mut registry, &task, commands, vec![], &mut fx)
             .unwrap_or_else(|e| panic!("complete: {e}"));
         let ids: Vec<_> = completion
