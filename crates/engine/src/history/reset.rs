@@ -19,6 +19,7 @@ use temporalio_protos::temporal::api::{
         HistoryEvent, WorkflowTaskFailedEventAttributes, WorkflowTaskStartedEventAttributes,
         history_event::Attributes as A,
     },
+    workflow::v1::{ResetPointInfo, ResetPoints},
 };
 
 use super::{
@@ -214,6 +215,29 @@ impl Registry {
         self.touched.insert(new_run_id.clone());
         self.runs.insert(new_run_id.clone(), exec);
         Ok(new_run_id)
+    }
+}
+
+impl Execution {
+    /// The run's reset points, as describe shows them (`auto_reset_points`): the real
+    /// server keeps the first completed workflow task of each worker build id; this engine
+    /// records no build ids, so that is the run's first completed workflow task.
+    pub(crate) fn reset_points(&self) -> Option<ResetPoints> {
+        let first = self.events.iter().find(|e| {
+            matches!(
+                e.attributes,
+                Some(A::WorkflowTaskCompletedEventAttributes(_))
+            )
+        })?;
+        Some(ResetPoints {
+            points: vec![ResetPointInfo {
+                run_id: self.state.run_id.clone(),
+                first_workflow_task_completed_id: first.event_id,
+                create_time: first.event_time,
+                resettable: true,
+                ..Default::default()
+            }],
+        })
     }
 }
 
@@ -437,6 +461,16 @@ mod tests {
             "the timer came after the point"
         );
         assert_eq!(registry.current_run("default", "reset"), Some(new));
+        let base_points = registry.run(&base).ok().and_then(Execution::reset_points);
+        let ids: Vec<_> = base_points
+            .map(|p| {
+                p.points
+                    .iter()
+                    .map(|p| p.first_workflow_task_completed_id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(ids, [4], "one build id: the first completed task");
     }
 
     #[test]
