@@ -42,7 +42,8 @@
 //! |---|---|---|
 //! | start, signal-with-start | `api/workflows.rs` | `history/start.rs` |
 //! | signal, request cancel, terminate | `api/workflows.rs` | `history/control.rs` |
-//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
+//! | reset | `api/workflows.rs` | `history/reset.rs` |
+//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs`, `history/eager.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
 //! | poll / complete / fail / cancel activity, heartbeat | `api/tasks.rs` | `history/activity.rs`, `history/activity/timeouts.rs` |
 //! | query workflow, respond query task | `api/queries.rs`, `api/tasks.rs` | `runtime/queries.rs`, `history/query.rs` |
 //! | update workflow, poll update | `api/updates.rs` | `history/update.rs` |
@@ -73,8 +74,11 @@
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
 //! - Workflow retry policy and cron schedules are not applied. Priorities are recorded
-//!   (started and scheduled events, describe, activity tasks) but do not order dispatch;
-//!   eager workflow start and eager activity dispatch are not offered. A start delay
+//!   (started and scheduled events, describe, activity tasks) but do not order dispatch.
+//!   Eager workflow start and eager activities are always on, as in the dev server (the
+//!   dynamic config `system.enableEagerWorkflowStart` and
+//!   `system.enableActivityEagerExecution` are not read); eager start is not offered on
+//!   update-with-start. A start delay
 //!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
 //!   its `WorkflowTaskScheduled` is written at the start (the real server writes it when the
 //!   delay ends); signals meanwhile wait with it, as on the real server.
@@ -86,6 +90,12 @@
 //!   the real server's SQLite store rejects). Default order is StartTime descending.
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
+//! - `ResetWorkflowExecution` refuses a point after child workflows or external signals or
+//!   cancellations were initiated (their state is not rebuilt from history); updates
+//!   accepted before the point are dropped, and only signals are reapplied (not updates);
+//!   `request_id` does not de-duplicate a repeated reset; the reset points in describe are
+//!   the run's first completed workflow task only (no build ids are recorded), and a reset
+//!   run does not inherit its base run's points.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - Activities cannot be paused, unpaused, reset or have their options updated
 //!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats

@@ -1,12 +1,13 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
-//! cancellation, terminate.
+//! cancellation, terminate, reset.
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
     common::v1::{Payloads, WorkflowExecution},
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
-        RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+        RequestCancelWorkflowExecutionRequest, ResetWorkflowExecutionRequest,
+        ResetWorkflowExecutionResponse, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
         TerminateWorkflowExecutionRequest,
@@ -15,7 +16,7 @@ use temporalio_protos::temporal::api::{
 
 use crate::{
     error::{EngineError, Result},
-    history::{NewRun, Signal},
+    history::{NewRun, ResetRequest, Signal},
     runtime::EngineRuntime,
 };
 
@@ -109,7 +110,11 @@ pub(super) async fn start(
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
-    let spec = new_run(r);
+    let eager = r.request_eager_execution;
+    let spec = NewRun {
+        request_eager_execution: eager,
+        ..new_run(r)
+    };
     let started = rt
         .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
         .await?;
@@ -117,6 +122,7 @@ pub(super) async fn start(
         run_id: started.run_id,
         started: started.created,
         status: WorkflowExecutionStatus::Running as i32,
+        eager_workflow_task: started.eager_workflow_task,
         ..Default::default()
     })
 }
@@ -182,4 +188,27 @@ pub(super) async fn terminate(
         registry.terminate(&run_id, &r.reason, r.details.clone(), &r.identity, now, fx)
     })
     .await
+}
+
+pub(super) async fn reset(
+    rt: &EngineRuntime,
+    r: ResetWorkflowExecutionRequest,
+) -> Result<ResetWorkflowExecutionResponse> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    // Deprecated in favour of `reset_reapply_exclude_types`, but the SDKs and the CLI still
+    // send it, and the real server still honours it.
+    #[allow(deprecated)]
+    let request = ResetRequest {
+        namespace: r.namespace.clone(),
+        workflow_id: workflow_id.to_owned(),
+        run_id: run_id.to_owned(),
+        reason: r.reason.clone(),
+        workflow_task_finish_event_id: r.workflow_task_finish_event_id,
+        reapply_type: r.reset_reapply_type,
+        reapply_exclude_types: r.reset_reapply_exclude_types.clone(),
+    };
+    let run_id = rt
+        .execute(|registry, now, fx| registry.reset_workflow(request, now, fx))
+        .await?;
+    Ok(ResetWorkflowExecutionResponse { run_id })
 }

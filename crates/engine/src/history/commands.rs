@@ -24,7 +24,7 @@ use temporalio_protos::temporal::api::{
     },
     protocol::v1::Message as ProtocolMessage,
     query::v1::WorkflowQueryResult,
-    workflowservice::v1::RespondWorkflowTaskCompletedRequest,
+    workflowservice::v1::{PollActivityTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
 use super::{
@@ -48,16 +48,25 @@ enum Applied {
 /// Answers to queries that rode on the task, by query id.
 pub(crate) type QueryResults = HashMap<String, WorkflowQueryResult>;
 
+/// What a completed workflow task gives back: the worker's answers to the queries that
+/// rode on it, and the activities it asked to run eagerly, already started.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    pub(crate) query_results: QueryResults,
+    pub(crate) activity_tasks: Vec<PollActivityTaskQueueResponse>,
+}
+
 impl Registry {
     /// Completes the started workflow task `task` with the worker's commands. Returns the
-    /// worker's answers to the queries that rode on the task.
+    /// worker's answers to the queries that rode on the task and the activity tasks it asked
+    /// for eagerly.
     pub(crate) fn complete_workflow_task(
         &mut self,
         task: &WorkflowTaskRef<'_>,
         mut request: RespondWorkflowTaskCompletedRequest,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<QueryResults> {
+    ) -> Result<Completion> {
         let query_results = std::mem::take(&mut request.query_results);
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
@@ -97,7 +106,10 @@ impl Registry {
         let closes = request.commands.iter().any(is_close_command);
         if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
             self.fail_unhandled_command(task, &request.identity, now_ms, fx)?;
-            return Ok(query_results);
+            return Ok(Completion {
+                query_results,
+                ..Default::default()
+            });
         }
         let completed_id = exec.append(
             now_ms,
@@ -116,6 +128,7 @@ impl Registry {
         let mut new_task = request.force_create_new_workflow_task;
         let mut continue_as_new = None;
         let mut inbox = request.messages;
+        let mut eager = Vec::new();
         let context = Context {
             namespace_id: &namespace_id,
             completed_id,
@@ -133,11 +146,15 @@ impl Registry {
             // server (a timer's summary on its `TimerStarted`, and so on).
             let user_metadata = command.user_metadata.clone();
             let first_new_event = exec.events.len();
+            let wants_eager = requests_eager_execution(&command);
             let applied = apply(exec, command, &mut inbox, &context, fx);
-            if let Some(event) = exec.events.get_mut(first_new_event)
-                && event.user_metadata.is_none()
-            {
-                event.user_metadata = user_metadata;
+            if let Some(event) = exec.events.get_mut(first_new_event) {
+                if event.user_metadata.is_none() {
+                    event.user_metadata = user_metadata;
+                }
+                if wants_eager {
+                    eager.push(event.event_id);
+                }
             }
             match applied {
                 Applied::Done => {}
@@ -161,8 +178,21 @@ impl Registry {
         if let Some(spec) = continue_as_new {
             self.create_run(*spec, now_ms, fx);
         }
-        Ok(query_results)
+        let activity_tasks =
+            self.start_activities_eagerly(task.run_id, &eager, &request.identity, now_ms, fx);
+        Ok(Completion {
+            query_results,
+            activity_tasks,
+        })
     }
+}
+
+/// A `ScheduleActivityTask` command that asks for its first attempt in the response.
+fn requests_eager_execution(command: &Command) -> bool {
+    matches!(
+        &command.attributes,
+        Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
+    )
 }
 
 /// What every command of one completion shares.

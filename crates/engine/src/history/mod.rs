@@ -16,7 +16,8 @@
 //! clock), `update` (workflow updates), `properties` (memo and
 //! search attributes, derived from history), `search_attributes` (their types and checks),
 //! `query` (queries riding on workflow tasks),
-//! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
+//! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `reset`
+//! (`ResetWorkflowExecution`), `view` (what the API layer may read of a run),
 //! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
 //! (which runs stay in memory).
 
@@ -24,6 +25,7 @@ pub(crate) mod activity;
 mod child;
 mod commands;
 mod control;
+mod eager;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
@@ -35,6 +37,7 @@ mod persist;
 mod properties;
 mod query;
 mod recovery;
+mod reset;
 mod residency;
 mod retry;
 pub(crate) mod search_attributes;
@@ -56,6 +59,7 @@ pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
 pub(crate) use namespace::NamespaceRecord;
+pub(crate) use reset::ResetRequest;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
