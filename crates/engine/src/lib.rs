@@ -122,4 +122,5 @@ pub use engine::{
     serve,
 };
 pub use error::EngineError;
+pub use history::Limits;
 pub use runtime::TimeSkipping;

@@ -8,12 +8,13 @@
 //! One file per concern; each state machine keeps its states, transitions (`on_<event>`)
 //! and unit tests (on `testing`) together: `execution` (the run record: history, buffered
 //! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
-//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied),
+//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied; `command_limits` their size and
+//! pending-work limits),
 //! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
 //! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
-//! clock), `update` (workflow updates), `properties` (memo and
+//! clock), `update` (workflow updates), `limits` (the real server's size and count limits), `properties` (memo and
 //! search attributes, derived from history), `search_attributes` (their types and checks),
 //! `query` (queries riding on workflow tasks),
 //! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
@@ -22,12 +23,14 @@
 
 pub(crate) mod activity;
 mod child;
+mod command_limits;
 mod commands;
 mod control;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
 mod external;
+pub(crate) mod limits;
 mod namespace;
 mod outbox;
 mod pending;
@@ -55,6 +58,7 @@ pub(crate) use activity::ActivityRef;
 pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
+pub use limits::Limits;
 pub(crate) use namespace::NamespaceRecord;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
@@ -78,6 +82,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// The blob, history and pending-work limits.
+    pub(crate) limits: Limits,
 }
 
 impl Registry {
