@@ -194,7 +194,7 @@ fn over(size: usize, warn: usize, error: usize) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Breach {
     pub(crate) cause: WorkflowTaskFailedCause,
-    /// The real server's message: the cause's name, then what broke.
+    /// The real server's message: the cause's short name, then what broke.
     pub(crate) message: String,
     /// Whether the run is terminated too (an oversized payload), not only the task failed.
     pub(crate) terminates: bool,
@@ -204,7 +204,8 @@ impl Breach {
     pub(crate) fn new(cause: WorkflowTaskFailedCause, what: &str, terminates: bool) -> Self {
         Self {
             cause,
-            message: format!("{}: {what}", cause.as_str_name()),
+            // The real server writes the cause as its Go name: `PendingActivitiesLimitExceeded`.
+            message: format!("{cause:?}: {what}"),
             terminates,
         }
     }
@@ -302,7 +303,7 @@ mod tests {
         );
         assert_eq!(
             breach.message,
-            "WORKFLOW_TASK_FAILED_CAUSE_PENDING_ACTIVITIES_LIMIT_EXCEEDED: the number of pending activities, 2, has reached the per-workflow limit of 2"
+            "PendingActivitiesLimitExceeded: the number of pending activities, 2, has reached the per-workflow limit of 2"
         );
         assert!(!breach.terminates);
     }
