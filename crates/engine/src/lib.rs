@@ -96,14 +96,23 @@
 //!   `request_id` does not de-duplicate a repeated reset; the reset points in describe are
 //!   the run's first completed workflow task only (no build ids are recorded), and a reset
 //!   run does not inherit its base run's points.
-//! - Only the 2 MiB error limit on start and signal payloads is enforced.
+//! - The real server's limits are enforced (see [`Limits`]), with these differences: a run
+//!   pushed past the history length or size limit keeps the change that pushed it before it
+//!   is terminated (the real server drops that change first), and its size counts the
+//!   encoded events; signals and cancel requests to other workflows are delivered within
+//!   the completion that sends them, so only those of one completion count as pending;
+//!   an update's arguments are not checked (the real server bounds updates in flight,
+//!   `history.maxInFlightUpdates` and `history.maxInFlightUpdatePayloads`, which this engine
+//!   does not); heartbeat details and search attributes have no size limit; a request over
+//!   the gRPC limit is refused `OUT_OF_RANGE` (tonic's status), not `RESOURCE_EXHAUSTED`.
 //! - Activities cannot be paused, unpaused, reset or have their options updated
 //!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats
 //!   never report `activity_paused` or `activity_reset`; standalone activities do not exist.
-//! - Of the dynamic config (`--dynamic-config-value`), only
-//!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
-//!   are honoured; the size counts the encoded events (the real server counts its stored
-//!   blobs, a little more). Other keys are accepted and ignored.
+//! - Of the dynamic config (`--dynamic-config-value`), only the limits' keys (see
+//!   [`Limits::set`]) and `limit.historyCount.suggestContinueAsNew` and
+//!   `limit.historySize.suggestContinueAsNew` are honoured; sizes count the encoded events
+//!   (the real server counts its stored blobs, a little more). Other keys are accepted and
+//!   ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see
@@ -132,4 +141,5 @@ pub use engine::{
     serve,
 };
 pub use error::EngineError;
+pub use history::Limits;
 pub use runtime::TimeSkipping;

@@ -186,8 +186,13 @@ pub(super) fn complete_query_task(
     let TaskToken::Query { query_id } = TaskToken::decode(&r.task_token)? else {
         return Err(EngineError::invalid("not a query task token"));
     };
+    let limits = rt.read(|registry| registry.limits);
     let outcome = if r.completed_type == QueryResultType::Answered as i32 {
-        QueryOutcome::Answered(r.query_result)
+        match limits.check_blob(r.query_result.as_ref()) {
+            Ok(()) => QueryOutcome::Answered(r.query_result),
+            // As the real server does: the caller is told the answer was too large.
+            Err(e) => QueryOutcome::Failed(e.to_string()),
+        }
     } else {
         QueryOutcome::Failed(failure_message(r.failure, r.error_message))
     };

@@ -28,8 +28,9 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry,
+    Effects, Execution, Limits, NewRun, Registry, command_limits,
     external::ExternalCommand,
+    limits::{Breach, HISTORY_SERVICE},
     search_attributes,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
@@ -71,6 +72,7 @@ impl Registry {
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
+        let limits = self.limits;
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -102,6 +104,9 @@ impl Registry {
                 fx,
             )?;
             return Err(EngineError::invalid(message));
+        }
+        if let Some(breach) = command_limits::check(exec, &request.commands, &limits) {
+            return self.fail_on_limit(task, breach, &request.identity, now_ms, fx);
         }
         let closes = request.commands.iter().any(is_close_command);
         if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
@@ -187,12 +192,52 @@ impl Registry {
     }
 }
 
+<<<<<<< HEAD
 /// A `ScheduleActivityTask` command that asks for its first attempt in the response.
 fn requests_eager_execution(command: &Command) -> bool {
     matches!(
         &command.attributes,
         Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
     )
+=======
+impl Registry {
+    /// Fails the task for a broken limit (and terminates the run for an oversized
+    /// payload), as the real server does; the worker is told why with `InvalidArgument`.
+    fn fail_on_limit(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        breach: Breach,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<QueryResults> {
+        tracing::warn!(
+            run_id = task.run_id,
+            "failing workflow task: {}",
+            breach.message
+        );
+        let failure = Limits::server_failure(&breach.message, None, false);
+        self.fail_workflow_task(
+            task,
+            breach.cause as i32,
+            Some(failure),
+            identity,
+            now_ms,
+            fx,
+        )?;
+        if breach.terminates {
+            self.terminate(
+                task.run_id,
+                &breach.message,
+                None,
+                HISTORY_SERVICE,
+                now_ms,
+                fx,
+            )?;
+        }
+        Err(EngineError::invalid(breach.message))
+    }
+>>>>>>> h/limits
 }
 
 /// What every command of one completion shares.

@@ -258,6 +258,7 @@ impl Registry {
             update_seq: 0,
             sticky: None,
             signal_request_ids: Default::default(),
+            signal_count: 0,
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {
