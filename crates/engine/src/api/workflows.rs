@@ -55,6 +55,7 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         memo: r.memo,
         search_attributes: r.search_attributes,
         retry_policy: r.retry_policy,
+        cron_schedule: r.cron_schedule,
         reuse_policy: r.workflow_id_reuse_policy,
         conflict_policy: r.workflow_id_conflict_policy,
         last_completion_result: r.last_completion_result,

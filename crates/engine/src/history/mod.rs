@@ -10,7 +10,8 @@
 //! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
 //! (the workflow task machine), `commands` (a worker's decisions, validated, then applied),
 //! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
-//! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
+//! `retry` (retry policies), `chain` (what follows a closing run: a retry or the next cron
+//! run, with `cron` the schedules), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
 //! clock), `update` (workflow updates), `properties` (memo and
@@ -21,9 +22,11 @@
 //! (which runs stay in memory).
 
 pub(crate) mod activity;
+mod chain;
 mod child;
 mod commands;
 mod control;
+mod cron;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
