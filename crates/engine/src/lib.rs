@@ -67,12 +67,16 @@
 //! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
 //!   admitted update aborted by its workflow closing is reported as the update's failure
 //!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
-//! - The execution timeout restarts with each run of a continue-as-new chain.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
-//!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
+//!   follow the next `WorkflowTaskScheduled`; a child's retry policy is applied, its cron
+//!   schedule is not.
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
-//! - Workflow retry policy and cron schedules are not applied. Priorities are recorded
+//! - Workflow retry policies and cron schedules are applied as on the real server (a retried
+//!   or cron run's `WorkflowTaskScheduled` is written at its start, like a start delay's,
+//!   see below). Cron schedules take robfig's five fields and descriptors in UTC (parsed by
+//!   `croner`, which also takes its own extensions such as `L` and `#`); a `CRON_TZ=` or
+//!   `TZ=` prefix is refused. Priorities are recorded
 //!   (started and scheduled events, describe, activity tasks) but do not order dispatch;
 //!   eager workflow start and eager activity dispatch are not offered. A start delay
 //!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
