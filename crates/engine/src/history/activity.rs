@@ -19,8 +19,10 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::PollActivityTaskQueueResponse,
 };
 
+mod pause;
 mod timeouts;
 
+pub(crate) use pause::{HeartbeatAnswer, Pause, Restart, Target};
 use timeouts::Timeouts;
 
 use super::{
@@ -62,6 +64,12 @@ pub(crate) struct ActivityState {
     /// Prost-encoded `Failure` of the last failed attempt.
     pub(crate) last_failure: Option<Vec<u8>>,
     pub(crate) cancel_requested_event_id: Option<i64>,
+    /// Set while paused from outside (`PauseActivity`).
+    #[serde(default)]
+    pub(crate) paused: Option<Pause>,
+    /// Reset from outside (`ResetActivity`) since its current attempt started.
+    #[serde(default)]
+    pub(crate) reset: bool,
 }
 
 /// A started activity attempt, as named by its task token.
@@ -120,6 +128,8 @@ impl Execution {
             heartbeat_details: None,
             last_failure: None,
             cancel_requested_event_id: None,
+            paused: None,
+            reset: false,
         };
         self.arm_activity(&activity, fx);
         self.state.activities.insert(scheduled_event_id, activity);
@@ -317,10 +327,14 @@ impl Registry {
             return None;
         }
         let activity = exec.state.activities.get_mut(&scheduled_event_id)?;
-        if activity.phase != ActivityPhase::Scheduled || activity.attempt != attempt {
+        if activity.phase != ActivityPhase::Scheduled
+            || activity.attempt != attempt
+            || !activity.dispatchable()
+        {
             return None;
         }
         activity.phase = ActivityPhase::Started;
+        activity.reset = false;
         activity.started_time_ms = now_ms;
         activity.identity = identity.to_owned();
         let activity = activity.clone();
@@ -473,14 +487,14 @@ impl Registry {
     }
 
     /// `RecordActivityTaskHeartbeat`: keep the attempt alive; returns whether the workflow
-    /// asked for the activity to be canceled.
+    /// asked for the activity to be canceled, and whether it was paused or reset.
     pub(crate) fn heartbeat_activity(
         &mut self,
         r: &ActivityRef<'_>,
         details: Option<Payloads>,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<bool> {
+    ) -> Result<HeartbeatAnswer> {
         let exec = self.run_mut(r.run_id)?;
         let heartbeat_timeout = exec
             .activity_attributes(r.scheduled_event_id)
@@ -490,7 +504,11 @@ impl Registry {
         if let Some(details) = details {
             activity.heartbeat_details = Some(details.encode_to_vec());
         }
-        let cancel_requested = activity.cancel_requested_event_id.is_some();
+        let answer = HeartbeatAnswer {
+            cancel_requested: activity.cancel_requested_event_id.is_some(),
+            paused: activity.paused.is_some(),
+            reset: activity.reset,
+        };
         exec.dirty = true;
         if let Some(hb) = heartbeat_timeout {
             fx.timer(
@@ -503,7 +521,7 @@ impl Registry {
                 },
             );
         }
-        Ok(cancel_requested)
+        Ok(answer)
     }
 }
 

@@ -8,6 +8,10 @@ use temporalio_protos::temporal::api::{
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
         WorkflowExecutionConfig,
+        pending_activity_info::{
+            PauseInfo,
+            pause_info::{Manual, PausedBy},
+        },
     },
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
@@ -136,11 +140,20 @@ impl Registry {
 fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo {
     use prost::Message;
     let attributes = exec.activity_attributes(a.scheduled_event_id);
-    let state = match (a.phase, a.cancel_requested_event_id) {
-        (_, Some(_)) => PendingActivityState::CancelRequested,
-        (ActivityPhase::Started, None) => PendingActivityState::Started,
+    let state = match (a.phase, a.cancel_requested_event_id, &a.paused) {
+        (_, Some(_), _) => PendingActivityState::CancelRequested,
+        (ActivityPhase::Started, None, Some(_)) => PendingActivityState::PauseRequested,
+        (_, None, Some(_)) => PendingActivityState::Paused,
+        (ActivityPhase::Started, None, None) => PendingActivityState::Started,
         _ => PendingActivityState::Scheduled,
     };
+    let pause_info = a.paused.as_ref().map(|p| PauseInfo {
+        pause_time: Some(timestamp(p.time_ms)),
+        paused_by: Some(PausedBy::Manual(Manual {
+            identity: p.identity.clone(),
+            reason: p.reason.clone(),
+        })),
+    });
     PendingActivityInfo {
         activity_id: a.activity_id.clone(),
         activity_type: attributes
@@ -165,6 +178,8 @@ fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo 
         last_worker_identity: a.identity.clone(),
         next_attempt_schedule_time: (a.phase == ActivityPhase::Backoff)
             .then(|| timestamp(a.attempt_scheduled_time_ms)),
+        paused: a.paused.is_some(),
+        pause_info,
         ..Default::default()
     }
 }

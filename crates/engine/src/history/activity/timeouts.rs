@@ -77,6 +77,12 @@ impl Execution {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Option<RetryState> {
+        if self
+            .retry_paused(scheduled_event_id, failure, retryable_failure)
+            .is_some()
+        {
+            return None;
+        }
         let attributes = self.activity_attributes(scheduled_event_id)?;
         let policy = retry::with_defaults(attributes.retry_policy.clone());
         let s2c = Timeouts::of(attributes).schedule_to_close;
@@ -215,7 +221,10 @@ impl Registry {
         activity.attempt_scheduled_time_ms = now_ms;
         let activity = activity.clone();
         exec.dirty = true;
-        exec.arm_activity(&activity, fx);
+        // A paused activity waits for its unpause to be dispatched.
+        if activity.dispatchable() {
+            exec.arm_activity(&activity, fx);
+        }
     }
 }
 
