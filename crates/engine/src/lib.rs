@@ -91,13 +91,13 @@
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
-//! - Activities can be paused, unpaused and reset from outside (`PauseActivity`,
-//!   `UnpauseActivity`, `ResetActivity`; heartbeats then answer `activity_paused` or
-//!   `activity_reset`), but not have their options updated (`UpdateActivityOptions` answers
-//!   `UNIMPLEMENTED`, so `restore_original_options` has nothing to restore); a reset asked
-//!   to clear the heartbeat details of a running attempt leaves them; a reset or an unpause
-//!   that resets the attempts of a running attempt leaves its timeout timers keyed to the
-//!   old attempt (the real server re-arms them). Standalone activities do not exist.
+//! - Activities can be paused, unpaused, reset and have their options updated from outside
+//!   (`PauseActivity`, `UnpauseActivity`, `ResetActivity`, `UpdateActivityOptions`;
+//!   heartbeats then answer `activity_paused` or `activity_reset`). Updated priorities are
+//!   recorded but, as all priorities here, do not order dispatch; a reset asked to clear the
+//!   heartbeat details of a running attempt leaves them; a reset or an unpause that resets
+//!   the attempts of a running attempt leaves its timeout timers keyed to the old attempt
+//!   (the real server re-arms them). Standalone activities do not exist.
 //! - Of the dynamic config (`--dynamic-config-value`), only
 //!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
 //!   are honoured; the size counts the encoded events (the real server counts its stored

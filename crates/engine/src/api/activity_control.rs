@@ -1,17 +1,18 @@
 //! Operator RPCs on a workflow's pending activities: `PauseActivity`, `UnpauseActivity`,
-//! `ResetActivity`, by activity id, type or all of them.
+//! `ResetActivity`, `UpdateActivityOptions`, by activity id, type or all of them.
 
 use temporalio_protos::temporal::api::{
     common::v1::WorkflowExecution,
     workflowservice::v1::{
-        PauseActivityRequest, ResetActivityRequest, UnpauseActivityRequest, pause_activity_request,
-        reset_activity_request, unpause_activity_request,
+        PauseActivityRequest, ResetActivityRequest, UnpauseActivityRequest,
+        UpdateActivityOptionsRequest, UpdateActivityOptionsResponse, pause_activity_request,
+        reset_activity_request, unpause_activity_request, update_activity_options_request,
     },
 };
 
 use crate::{
     error::{EngineError, Result},
-    history::{Pause, Restart, Target},
+    history::{OptionsUpdate, Pause, Restart, Target},
     runtime::EngineRuntime,
     time::duration_ms,
 };
@@ -87,4 +88,44 @@ pub(super) async fn reset(rt: &EngineRuntime, r: ResetActivityRequest) -> Result
         registry.reset_activities(&run_id, &target, how, now, fx)
     })
     .await
+}
+
+pub(super) async fn update_options(
+    rt: &EngineRuntime,
+    r: UpdateActivityOptionsRequest,
+) -> Result<UpdateActivityOptionsResponse> {
+    let (workflow_id, run_id) = workflow(r.execution.as_ref())?;
+    let target = match r.activity {
+        Some(update_activity_options_request::Activity::Id(id)) => Target::Id(id),
+        Some(update_activity_options_request::Activity::Type(kind)) => Target::Type(kind),
+        Some(update_activity_options_request::Activity::MatchAll(true)) => Target::All,
+        _ => return Err(no_target()),
+    };
+    let paths = r.update_mask.map(|m| m.paths);
+    let update = if r.restore_original {
+        if paths.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(EngineError::invalid(
+                "Both UpdateMask and RestoreOriginal are provided",
+            ));
+        }
+        OptionsUpdate::RestoreOriginal
+    } else {
+        let options = r
+            .activity_options
+            .ok_or_else(|| EngineError::invalid("ActivityOptions are not provided"))?;
+        let paths = paths.ok_or_else(|| EngineError::invalid("UpdateMask is not provided"))?;
+        OptionsUpdate::Merge {
+            options: Box::new(options),
+            paths,
+        }
+    };
+    let options = rt
+        .execute(|registry, _now, fx| {
+            let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;
+            registry.update_activity_options(&run_id, &target, &update, fx)
+        })
+        .await?;
+    Ok(UpdateActivityOptionsResponse {
+        activity_options: Some(options),
+    })
 }

@@ -270,6 +270,13 @@ impl WorkflowService for Service {
         ok(ResetActivityResponse {})
     }
 
+    async fn update_activity_options(
+        &self,
+        request: Request<UpdateActivityOptionsRequest>,
+    ) -> Rpc<UpdateActivityOptionsResponse> {
+        ok(activity_control::update_options(&self.runtime, request.into_inner()).await?)
+    }
+
     async fn record_activity_task_heartbeat(
         &self,
         request: Request<RecordActivityTaskHeartbeatRequest>,

@@ -19,9 +19,11 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::PollActivityTaskQueueResponse,
 };
 
+mod options;
 mod pause;
 mod timeouts;
 
+pub(crate) use options::{Options, OptionsUpdate};
 pub(crate) use pause::{HeartbeatAnswer, Pause, Restart, Target};
 use timeouts::Timeouts;
 
@@ -70,6 +72,10 @@ pub(crate) struct ActivityState {
     /// Reset from outside (`ResetActivity`) since its current attempt started.
     #[serde(default)]
     pub(crate) reset: bool,
+    /// Options updated from outside (`UpdateActivityOptions`), in force instead of the
+    /// scheduled event's.
+    #[serde(default)]
+    pub(crate) options: Option<Options>,
 }
 
 /// A started activity attempt, as named by its task token.
@@ -130,6 +136,7 @@ impl Execution {
             cancel_requested_event_id: None,
             paused: None,
             reset: false,
+            options: None,
         };
         self.arm_activity(&activity, fx);
         self.state.activities.insert(scheduled_event_id, activity);
@@ -141,7 +148,7 @@ impl Execution {
         let Some(attributes) = self.activity_attributes(activity.scheduled_event_id) else {
             return;
         };
-        let timeouts = Timeouts::of(attributes);
+        let timeouts = activity.timeouts(attributes);
         let run_id = &self.state.run_id;
         let key = |timeout| TimerKey::Activity {
             run_id: run_id.clone(),
@@ -341,6 +348,7 @@ impl Registry {
         exec.dirty = true;
         exec.arm_activity(&activity, fx);
         let attributes = exec.activity_attributes(scheduled_event_id)?;
+        let timeouts = activity.timeouts(attributes);
         let token = TaskToken::Activity {
             run_id: run_id.to_owned(),
             scheduled_event_id,
@@ -365,10 +373,10 @@ impl Registry {
             current_attempt_scheduled_time: Some(timestamp(activity.attempt_scheduled_time_ms)),
             started_time: Some(timestamp(now_ms)),
             attempt,
-            schedule_to_close_timeout: attributes.schedule_to_close_timeout,
-            start_to_close_timeout: attributes.start_to_close_timeout,
-            heartbeat_timeout: attributes.heartbeat_timeout,
-            retry_policy: attributes.retry_policy.clone(),
+            schedule_to_close_timeout: timeouts.schedule_to_close.map(duration),
+            start_to_close_timeout: timeouts.start_to_close.map(duration),
+            heartbeat_timeout: timeouts.heartbeat.map(duration),
+            retry_policy: Some(activity.retry_policy(attributes)),
             priority: attributes.priority.clone(),
             ..Default::default()
         })
@@ -498,7 +506,10 @@ impl Registry {
         let exec = self.run_mut(r.run_id)?;
         let heartbeat_timeout = exec
             .activity_attributes(r.scheduled_event_id)
-            .and_then(|a| Timeouts::of(a).heartbeat);
+            .and_then(|a| {
+                let activity = exec.state.activities.get(&r.scheduled_event_id)?;
+                activity.timeouts(a).heartbeat
+            });
         let activity = exec.started_activity(r)?;
         activity.last_heartbeat_ms = now_ms;
         if let Some(details) = details {

@@ -54,7 +54,7 @@ pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(crate) use activity::{ActivityRef, Pause, Restart, Target};
+pub(crate) use activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;

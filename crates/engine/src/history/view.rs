@@ -167,9 +167,7 @@ fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo 
         last_heartbeat_time: (a.last_heartbeat_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
         last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
         attempt: a.attempt,
-        maximum_attempts: attributes
-            .and_then(|x| x.retry_policy.as_ref())
-            .map_or(0, |p| p.maximum_attempts),
+        maximum_attempts: attributes.map_or(0, |x| a.retry_policy(x).maximum_attempts),
         scheduled_time: Some(timestamp(a.scheduled_time_ms)),
         last_failure: a
             .last_failure

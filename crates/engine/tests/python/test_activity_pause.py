@@ -1,5 +1,6 @@
-"""Pausing, unpausing and resetting a running activity from outside its worker
-(`PauseActivity`, `UnpauseActivity`, `ResetActivity`) through the official Python SDK, on
+"""Pausing, unpausing and resetting a running activity from outside its worker, and
+updating its options (`PauseActivity`, `UnpauseActivity`, `ResetActivity`,
+`UpdateActivityOptions`) through the official Python SDK, on
 both backends: the real dev server (.venv/bin/temporal, the oracle) and our engine binary.
 The worker learns of a pause or reset through its heartbeats and sees it in the activity's
 cancellation details; describe shows the pause.
@@ -13,13 +14,17 @@ from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.common.v1 import WorkflowExecution
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
+from temporalio.api.activity.v1 import ActivityOptions
+from temporalio.api.common.v1 import RetryPolicy as RawRetryPolicy, WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
     PauseActivityRequest,
     ResetActivityRequest,
     UnpauseActivityRequest,
+    UpdateActivityOptionsRequest,
 )
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
@@ -163,6 +168,59 @@ async def reset_running(client: Client, queue: str) -> None:
     assert seen[key] == (1, False, True)
 
 
+async def update_options(client: Client, queue: str) -> None:
+    service, ns = client.workflow_service, client.namespace
+    key = f"options-{uuid.uuid4()}"
+    handle = await client.start_workflow(RunsPatient.run, key, id=key, task_queue=queue)
+    started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+    await until(client, key, lambda a: a.state == started, "never started")
+
+    def update(**fields) -> UpdateActivityOptionsRequest:
+        return UpdateActivityOptionsRequest(namespace=ns, execution=execution(key), id="patient", **fields)
+
+    response = await service.update_activity_options(
+        update(
+            activity_options=ActivityOptions(
+                heartbeat_timeout=Duration(seconds=5),
+                retry_policy=RawRetryPolicy(maximum_attempts=4),
+            ),
+            update_mask=FieldMask(paths=["heartbeat_timeout", "retry_policy.maximum_attempts"]),
+        )
+    )
+    options = response.activity_options
+    assert options.task_queue.name == queue
+    assert options.start_to_close_timeout.ToSeconds() == 60
+    assert options.heartbeat_timeout.ToSeconds() == 5
+    assert options.retry_policy.maximum_attempts == 4
+    assert options.retry_policy.initial_interval.ToSeconds() == 1
+    assert (await pending(client, key)).maximum_attempts == 4
+
+    for fields, message in [
+        (dict(restore_original=True, update_mask=FieldMask(paths=["heartbeat_timeout"])),
+         "Both UpdateMask and RestoreOriginal are provided"),
+        (dict(update_mask=FieldMask(paths=["heartbeat_timeout"])), "ActivityOptions are not provided"),
+        (dict(activity_options=ActivityOptions()), "UpdateMask is not provided"),
+    ]:
+        with pytest.raises(RPCError) as refused:
+            await service.update_activity_options(update(**fields))
+        assert (refused.value.status, refused.value.message) == (RPCStatusCode.INVALID_ARGUMENT, message)
+
+    restored = await service.update_activity_options(update(restore_original=True))
+    assert restored.activity_options.heartbeat_timeout.ToSeconds() == 10
+    assert (await pending(client, key)).maximum_attempts == 0
+
+    # A start-to-close timeout the running attempt has already outlived: it times out, and
+    # the next attempt completes.
+    await asyncio.sleep(1.2)
+    await service.update_activity_options(
+        update(
+            activity_options=ActivityOptions(start_to_close_timeout=Duration(seconds=1)),
+            update_mask=FieldMask(paths=["start_to_close_timeout"]),
+        )
+    )
+    assert await handle.result() == "done at attempt 2"
+
+
 async def bad_requests(client: Client, queue: str) -> None:
     service, ns = client.workflow_service, client.namespace
     key = f"bad-{uuid.uuid4()}"
@@ -214,6 +272,7 @@ def test_activity_pause_and_reset(backend: str, tmp_path: Path) -> None:
                     pause_and_unpause(env.client, queue),
                     reset_running(env.client, queue),
                     bad_requests(env.client, queue),
+                    update_options(env.client, queue),
                 )
 
     asyncio.run(run())

@@ -62,7 +62,7 @@ fn activity_not_found() -> EngineError {
 impl Execution {
     /// The scheduled event ids of the pending activities `target` names, or the real
     /// server's not-found error when it names none.
-    fn targets(&self, target: &Target) -> Result<Vec<i64>> {
+    pub(super) fn targets(&self, target: &Target) -> Result<Vec<i64>> {
         let ids: Vec<i64> = self
             .state
             .activities
@@ -117,14 +117,11 @@ impl Execution {
         failure: &Failure,
         retryable_failure: Option<&Failure>,
     ) -> Option<()> {
-        let types = self
-            .activity_attributes(scheduled_event_id)?
-            .retry_policy
-            .as_ref()
-            .map(|p| p.non_retryable_error_types.clone())
-            .unwrap_or_default();
-        let activity = self.state.activities.get_mut(&scheduled_event_id)?;
+        let attributes = self.activity_attributes(scheduled_event_id)?;
+        let activity = self.state.activities.get(&scheduled_event_id)?;
         activity.paused.as_ref()?;
+        let types = activity.retry_policy(attributes).non_retryable_error_types;
+        let activity = self.state.activities.get_mut(&scheduled_event_id)?;
         if !retryable_failure.is_none_or(|f| retry::is_retryable(f, &types)) {
             return None;
         }

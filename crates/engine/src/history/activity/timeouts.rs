@@ -84,9 +84,9 @@ impl Execution {
             return None;
         }
         let attributes = self.activity_attributes(scheduled_event_id)?;
-        let policy = retry::with_defaults(attributes.retry_policy.clone());
-        let s2c = Timeouts::of(attributes).schedule_to_close;
         let activity = self.state.activities.get(&scheduled_event_id)?;
+        let policy = activity.retry_policy(attributes);
+        let s2c = activity.timeouts(attributes).schedule_to_close;
         let deadline = s2c.map(|s| activity.scheduled_time_ms + s);
         match retry::decide(
             &policy,
@@ -137,10 +137,10 @@ impl Registry {
         let Some(attributes) = exec.activity_attributes(r.scheduled_event_id) else {
             return;
         };
-        let timeouts = Timeouts::of(attributes);
         let Some(activity) = exec.state.activities.get(&r.scheduled_event_id) else {
             return;
         };
+        let timeouts = activity.timeouts(attributes);
         let expired = match timeout {
             ActivityTimeout::ScheduleToClose => timeouts
                 .schedule_to_close
