@@ -61,6 +61,7 @@ pub(super) async fn unpause(rt: &EngineRuntime, r: UnpauseActivityRequest) -> Re
         reset_heartbeat: r.reset_heartbeat,
         keep_paused: false,
         jitter_ms: duration_ms(r.jitter.as_ref()).unwrap_or(0),
+        restore_options: false,
     };
     rt.execute(|registry, now, fx| {
         let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;
@@ -82,6 +83,7 @@ pub(super) async fn reset(rt: &EngineRuntime, r: ResetActivityRequest) -> Result
         reset_heartbeat: r.reset_heartbeat,
         keep_paused: r.keep_paused,
         jitter_ms: duration_ms(r.jitter.as_ref()).unwrap_or(0),
+        restore_options: r.restore_original_options,
     };
     rt.execute(|registry, now, fx| {
         let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;

@@ -51,6 +51,8 @@ pub(crate) struct Restart {
     pub(crate) keep_paused: bool,
     /// Start within a random delay up to this long.
     pub(crate) jitter_ms: i64,
+    /// Reset only: back to the options it was scheduled with.
+    pub(crate) restore_options: bool,
 }
 
 fn activity_not_found() -> EngineError {
@@ -213,11 +215,21 @@ impl Registry {
         let exec = self.run_mut(run_id)?;
         exec.ensure_open()?;
         for id in exec.targets(target)? {
+            let original_queue = exec
+                .activity_attributes(id)
+                .and_then(|a| a.task_queue.as_ref())
+                .map(|q| q.name.clone());
             let Some(activity) = exec.state.activities.get_mut(&id) else {
                 continue;
             };
             activity.attempt = 1;
             activity.reset = true;
+            if how.restore_options {
+                activity.options = None;
+                if let Some(queue) = original_queue {
+                    activity.task_queue = queue;
+                }
+            }
             if !how.keep_paused {
                 activity.paused = None;
             }
@@ -389,5 +401,30 @@ mod tests {
         let (_, attempt, paused) = state(&registry, &run_id, id);
         assert!(attempt == 1 && paused, "attempt {attempt}, paused {paused}");
         assert!(testing::dispatched(&fx).is_empty());
+
+        // Restoring the original options drops updated ones.
+        if let Some(a) = registry
+            .touch(&run_id)
+            .and_then(|e| e.state.activities.get_mut(&id))
+        {
+            a.options = Some(super::super::Options::default());
+            a.task_queue = "elsewhere".into();
+        }
+        let restore = Restart {
+            restore_options: true,
+            keep_paused: true,
+            ..Restart::default()
+        };
+        registry
+            .reset_activities(&run_id, &Target::All, restore, NOW, &mut fx)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let a = registry
+            .run(&run_id)
+            .ok()
+            .and_then(|e| e.state.activities.get(&id));
+        assert!(
+            a.is_some_and(|a| a.options.is_none() && a.task_queue == "q"),
+            "{a:?}"
+        );
     }
 }
