@@ -44,6 +44,7 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         memo: r.memo,
         search_attributes: r.search_attributes,
         retry_policy: r.retry_policy,
+        cron_schedule: r.cron_schedule,
         reuse_policy: r.workflow_id_reuse_policy,
         conflict_policy: r.workflow_id_conflict_policy,
         last_completion_result: r.last_completion_result,
@@ -97,16 +98,11 @@ pub(super) async fn start(
     rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
-<<<<<<< HEAD
-    check_blob_size(r.input.as_ref())?;
     let eager = r.request_eager_execution;
     let spec = NewRun {
         request_eager_execution: eager,
         ..new_run(r)
     };
-=======
-    let spec = new_run(r);
->>>>>>> h/limits
     let started = rt
         .execute(|registry, now, fx| {
             registry.limits.check_new_run(&spec)?;

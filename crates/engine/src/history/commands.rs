@@ -14,7 +14,7 @@ use temporalio_protos::temporal::api::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    enums::v1::{ContinueAsNewInitiator, WorkflowExecutionStatus, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
@@ -28,7 +28,9 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, Limits, NewRun, Registry, command_limits,
+    Effects, Execution, Limits, NewRun, Registry,
+    chain::Outcome,
+    command_limits,
     external::ExternalCommand,
     limits::{Breach, HISTORY_SERVICE},
     search_attributes,
@@ -40,10 +42,11 @@ use crate::{
 };
 
 /// What applying one command asks of the completion as a whole.
-enum Applied {
+pub(super) enum Applied {
     Done,
     NeedsWorkflowTask,
-    ContinueAsNew(Box<NewRun>),
+    /// The run closed and this one follows it: continue-as-new, a retry or a cron run.
+    NextRun(Box<NewRun>),
 }
 
 /// Answers to queries that rode on the task, by query id.
@@ -164,7 +167,7 @@ impl Registry {
             match applied {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
-                Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),
+                Applied::NextRun(spec) => continue_as_new = Some(spec),
             }
         }
         for message in inbox {
@@ -192,14 +195,14 @@ impl Registry {
     }
 }
 
-<<<<<<< HEAD
 /// A `ScheduleActivityTask` command that asks for its first attempt in the response.
 fn requests_eager_execution(command: &Command) -> bool {
     matches!(
         &command.attributes,
         Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
     )
-=======
+}
+
 impl Registry {
     /// Fails the task for a broken limit (and terminates the run for an oversized
     /// payload), as the real server does; the worker is told why with `InvalidArgument`.
@@ -210,7 +213,7 @@ impl Registry {
         identity: &str,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<QueryResults> {
+    ) -> Result<Completion> {
         tracing::warn!(
             run_id = task.run_id,
             "failing workflow task: {}",
@@ -237,7 +240,6 @@ impl Registry {
         }
         Err(EngineError::invalid(breach.message))
     }
->>>>>>> h/limits
 }
 
 /// What every command of one completion shares.
@@ -417,29 +419,30 @@ fn apply(
             Applied::Done
         }
         C::CompleteWorkflowExecutionCommandAttributes(a) => {
+            let follow = exec.follow(Outcome::Completed(a.result.as_ref()), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionCompletedEventAttributes {
                     result: a.result,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Completed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Completed, follow.next)
         }
         C::FailWorkflowExecutionCommandAttributes(a) => {
+            let failure = a.failure.clone().unwrap_or_default();
+            let follow = exec.follow(Outcome::Failed(&failure), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionFailedEventAttributes {
                     failure: a.failure,
-                    retry_state: RetryState::RetryPolicyNotSet as i32,
+                    retry_state: follow.retry_state as i32,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Failed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Failed, follow.next)
         }
         C::CancelWorkflowExecutionCommandAttributes(a) => {
             exec.append(
@@ -454,7 +457,7 @@ fn apply(
         }
         C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
             let spec = continue_as_new(exec, a, completed_id, now_ms);
-            Applied::ContinueAsNew(Box::new(spec))
+            Applied::NextRun(Box::new(spec))
         }
         C::RecordMarkerCommandAttributes(a) => {
             exec.append(
@@ -542,6 +545,12 @@ fn continue_as_new(
         last_completion_result: a.last_completion_result.clone(),
         continued_failure: a.failure.clone(),
         parent: exec.state.parent.clone(),
+        initiator: ContinueAsNewInitiator::Workflow as i32,
+        // The execution timeout spans the whole chain, as on the real server.
+        execution_timeout: exec
+            .started_attributes()
+            .and_then(|s| s.workflow_execution_timeout),
+        expiration_ms: exec.expiration_ms(),
         ..Default::default()
     };
     exec.append(

@@ -11,7 +11,8 @@
 //! (the workflow task machine), `commands` (a worker's decisions, validated, then applied; `command_limits` their size and
 //! pending-work limits),
 //! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
-//! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
+//! `retry` (retry policies), `chain` (what follows a closing run: a retry or the next cron
+//! run, with `cron` the schedules), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
 //! clock), `update` (workflow updates), `limits` (the real server's size and count limits), `properties` (memo and
@@ -23,10 +24,12 @@
 //! (which runs stay in memory).
 
 pub(crate) mod activity;
+mod chain;
 mod child;
 mod command_limits;
 mod commands;
 mod control;
+mod cron;
 mod eager;
 pub(crate) mod effects;
 pub(crate) mod events;
@@ -57,7 +60,7 @@ pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(crate) use activity::ActivityRef;
+pub(crate) use activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
