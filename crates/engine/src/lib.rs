@@ -121,6 +121,11 @@
 //!   `limit.historySize.suggestContinueAsNew` are honoured; sizes count the encoded events
 //!   (the real server counts its stored blobs, a little more). Other keys are accepted and
 //!   ignored.
+//! - Security is one listener-wide gate: TLS, mutual TLS (any certificate the client CA
+//!   signed) and API keys from a file (any listed key may do anything); the real server's
+//!   authorizer and claim mapper (per-namespace roles, JWTs) are not offered, and the keys
+//!   file is read once at start. A full disk under SQLite is answered `RESOURCE_EXHAUSTED`
+//!   with the change kept in memory and written once there is room.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see

@@ -143,3 +143,56 @@ async fn tls_client_certificates_and_api_keys_connect_or_fail_at_start_saying_wh
     let (status, _) = app.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status}");
 }
+
+/// Demo mode secured: `embedded.tls_*` and `embedded.api_key_file` make the in-process
+/// engine check what outside clients bring, while this process's own client connects to it
+/// with `temporal.tls.*` and the file's first key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_engine_is_secured_and_its_own_process_still_connects() {
+    use workflow::{App, EngineKind, Role};
+    let dir = test_dir!("embedded-security");
+    let pki = TestPki::generate(dir.path());
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, format!("{KEY}\n")).expect("write the API key file");
+    let port = workflow_testkit::free_port();
+    let mut config = orders_contract::default_config(Role::Worker);
+    config.engine = EngineKind::Embedded;
+    config.embedded.listen = ([127, 0, 0, 1], port).into();
+    config.embedded.tls_cert = Some(pki.server_cert.clone());
+    config.embedded.tls_key = Some(pki.server_key.clone());
+    config.embedded.tls_client_ca = Some(pki.client_ca.clone());
+    config.embedded.api_key_file = Some(keys.clone());
+    config.temporal.tls.ca_cert = Some(pki.server_ca.clone());
+    config.temporal.tls.client_cert = Some(pki.client_cert.clone());
+    config.temporal.tls.client_key = Some(pki.client_key.clone());
+    config.health.listen = ([127, 0, 0, 1], 0).into();
+    config.console.enabled = Some(false);
+    config
+        .validate()
+        .expect("a complete secured embedded configuration");
+    let app = App::start(config)
+        .await
+        .unwrap_or_else(|e| panic!("the process's own client over TLS with a key: {e}"));
+
+    let p = |path: &std::path::Path| path.display().to_string();
+    let address = format!("127.0.0.1:{port}");
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(workflow_testkit::temporal_cli())
+            .args(["operator", "namespace", "list", "--address", &address])
+            .args(["--tls-ca-path", &p(&pki.server_ca)])
+            .args(["--tls-cert-path", &p(&pki.client_cert)])
+            .args(["--tls-key-path", &p(&pki.client_key)])
+            .args(extra)
+            .output()
+            .expect("run the temporal CLI")
+    };
+    let with_key = cli(&["--api-key", KEY]);
+    assert!(
+        with_key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_key.stderr)
+    );
+    let without = cli(&[]);
+    assert!(!without.status.success(), "no API key must be refused");
+    drop(app);
+}
