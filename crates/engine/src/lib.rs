@@ -114,6 +114,7 @@ mod generated;
 mod history;
 mod matching;
 mod runtime;
+mod schedule;
 mod store;
 mod time;
 

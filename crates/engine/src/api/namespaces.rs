@@ -27,7 +27,7 @@ pub(super) fn get_system_info() -> GetSystemInfoResponse {
             signal_and_query_header: true,
             internal_error_differentiation: true,
             activity_failure_include_heartbeat: true,
-            supports_schedules: false,
+            supports_schedules: true,
             encoded_failure_attributes: true,
             build_id_based_versioning: false,
             upsert_memo: true,
@@ -109,7 +109,7 @@ fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
                 worker_poll_complete_on_shutdown: false,
                 ..Default::default()
             }),
-            supports_schedules: false,
+            supports_schedules: true,
             ..Default::default()
         }),
         config: Some(NamespaceConfig {
