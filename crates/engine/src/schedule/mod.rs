@@ -4,6 +4,8 @@
 //! are `api/schedules.rs`.
 
 mod calendar;
+#[cfg(test)]
+mod restart_tests;
 pub(crate) mod spec;
 pub(crate) mod state;
 
