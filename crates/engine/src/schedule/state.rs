@@ -211,11 +211,12 @@ impl ScheduleState {
             }
             match P::try_from(start.overlap).unwrap_or(P::Skip) {
                 P::AllowAll => actions.push(Action::Start(start)),
+                // With one already waiting, the real server counts another as skipped.
                 P::BufferOne => {
                     if kept.is_empty() {
                         kept.push_back(start);
                     } else {
-                        self.buffer_dropped += 1;
+                        self.overlap_skipped += 1;
                     }
                 }
                 P::BufferAll => kept.push_back(start),
@@ -423,7 +424,7 @@ mod tests {
         let mut one = state(P::BufferOne);
         one.process_until(&spec, 103_000);
         assert_eq!(start_all(&mut one).len(), 1);
-        assert_eq!((one.buffer.len(), one.buffer_dropped), (1, 1));
+        assert_eq!((one.buffer.len(), one.overlap_skipped), (1, 1));
         assert!(one.on_closed(
             "wf-101000",
             WorkflowExecutionStatus::Completed,
@@ -489,7 +490,11 @@ mod tests {
             None,
         );
         assert_eq!(s.last_completion_result, Some(result));
-        assert_eq!(start_all(&mut s).len(), 1, "the buffered one, once the first closed");
+        assert_eq!(
+            start_all(&mut s).len(),
+            1,
+            "the buffered one, once the first closed"
+        );
         s.on_closed(
             "wf-102000",
             WorkflowExecutionStatus::Failed,

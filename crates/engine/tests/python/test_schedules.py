@@ -20,6 +20,7 @@ from temporalio.api.enums.v1 import ScheduleOverlapPolicy as RawOverlap
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
@@ -315,6 +316,53 @@ async def overlap_and_firing(client: Client, queue: str) -> None:
     assert started.microsecond == 0 and fired_time(ids[0], wid) == started
 
 
+async def buffering_and_replacing(client: Client, queue: str) -> None:
+    """BUFFER_ONE keeps one start behind the running workflow and drops the rest;
+    TERMINATE_OTHER replaces the running workflow; CANCEL_OTHER cancels it first."""
+    sid = f"buffer-{uuid.uuid4()}"
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                Waiting.run, id=f"buffered-{uuid.uuid4()}", task_queue=queue
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE),
+            state=ScheduleState(paused=True),
+        ),
+    )
+    await handle.trigger()
+    first = (await eventually(lambda: recent_ids(handle, 1), "the first workflow"))[0]
+    for _ in range(2):
+        await asyncio.sleep(1.1)
+        await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+
+    async def buffered() -> Optional[Any]:
+        info = (await handle.describe()).raw_description.info
+        return info if info.overlap_skipped == 1 else None
+
+    # The second start waits; the third finds the buffer full and counts as skipped.
+    info = await eventually(buffered, "one start buffered, one skipped")
+    assert info.buffer_size == 1 and info.action_count == 1 and info.buffer_dropped == 0
+    assert len((await handle.describe()).info.next_action_times) == 10, "paused, still shown"
+    await client.get_workflow_handle(first).signal(Waiting.finish)
+    second = (await eventually(lambda: recent_ids(handle, 2), "the buffered workflow"))[1]
+
+    # TERMINATE_OTHER: the running one is terminated and the new one starts.
+    await asyncio.sleep(1.1)
+    await handle.trigger(overlap=ScheduleOverlapPolicy.TERMINATE_OTHER)
+    third = (await eventually(lambda: recent_ids(handle, 3), "the replacing workflow"))[2]
+    assert (await client.get_workflow_handle(second).describe()).status == WorkflowExecutionStatus.TERMINATED
+
+    # CANCEL_OTHER: the running one is cancelled, then the new one starts.
+    await asyncio.sleep(1.1)
+    await handle.trigger(overlap=ScheduleOverlapPolicy.CANCEL_OTHER)
+    fourth = (await eventually(lambda: recent_ids(handle, 4), "the workflow after cancelling"))[3]
+    assert (await client.get_workflow_handle(third).describe()).status == WorkflowExecutionStatus.CANCELED
+    await client.get_workflow_handle(fourth).signal(Waiting.finish)
+    await handle.delete()
+
+
 def fired_time(workflow_id: str, prefix: str) -> datetime:
     return datetime.fromisoformat(workflow_id[len(prefix) + 1 :].replace("Z", "+00:00"))
 
@@ -332,5 +380,6 @@ def test_schedules(backend: str, tmp_path: Path) -> None:
             async with Worker(env.client, task_queue=queue, workflows=[Counting, Waiting]):
                 await describe_list_update_patch(env.client, queue)
                 await overlap_and_firing(env.client, queue)
+                await buffering_and_replacing(env.client, queue)
 
     asyncio.run(run())
