@@ -11,6 +11,10 @@ pub enum EngineError {
     /// The namespace, workflow, task or query does not exist (any more); do not retry.
     #[error("{0}")]
     NotFound(String),
+    /// The request does not fit the state it names (an activity already paused by
+    /// another request); look at that state first.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A workflow with this id is already running; use its run id or pick another id.
     #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
     AlreadyStarted {
@@ -27,9 +31,6 @@ pub enum EngineError {
     /// A schedule with this id exists in the namespace; pick another id or delete it.
     #[error("schedule with this ID is already registered: {0}")]
     ScheduleExists(String),
-    /// The request does not fit the current state (a stale conflict token).
-    #[error("{0}")]
-    FailedPrecondition(String),
     /// The worker's query handler failed; the message says why.
     #[error("{0}")]
     QueryFailed(String),
