@@ -34,6 +34,8 @@
 //!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
 //!   operation; effects come out as data.
 //! - `matching`: task queues (normal and sticky) and long polls.
+//! - `schedule`: schedules' specs (which times they match, in their time zone) and their
+//!   durable state machine; `history/schedules.rs` starts the workflows they decide on.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 //!
 //! From an RPC to its state machine:

@@ -278,7 +278,7 @@ impl ScheduleState {
     }
 
     /// A scheduled workflow's run closed with `status` (and its result or failure).
-    /// Continued-as-new runs are followed to `new_run_id`. Returns whether it was one of
+    /// A run its chain goes on from (continued as new, retried) is followed to `new_run_id`. Returns whether it was one of
     /// this schedule's running workflows.
     pub(crate) fn on_closed(
         &mut self,
@@ -292,9 +292,9 @@ impl ScheduleState {
             self.set_recent_status(run_id, status);
             return false;
         };
-        if status == WorkflowExecutionStatus::ContinuedAsNew
-            && let Some(next) = new_run_id
-        {
+        // The chain goes on (continue-as-new, a retry, the next cron run): so does the
+        // workflow the schedule watches.
+        if let Some(next) = new_run_id.filter(|next| !next.is_empty()) {
             self.running[at].run_id = next.to_owned();
             return true;
         }
@@ -465,6 +465,29 @@ mod tests {
         let actions = start_all(&mut terminate);
         assert!(matches!(&actions[0], Action::Terminate(r) if r.run_id == "wf-101000"));
         assert!(matches!(&actions[1], Action::Start(s) if s.nominal_ms == 102_000));
+    }
+
+    #[test]
+    fn a_chain_that_goes_on_is_followed() {
+        let spec = every_second();
+        let mut s = state(ScheduleOverlapPolicy::Skip);
+        s.process_until(&spec, 101_000);
+        start_all(&mut s);
+        let failed = WorkflowExecutionStatus::Failed;
+        assert!(s.on_closed("wf-101000", failed, None, None, Some("retry")));
+        assert_eq!(
+            s.running[0].run_id, "retry",
+            "the retry is still the running workflow"
+        );
+        assert!(s.continued_failure.is_none());
+        assert!(s.on_closed(
+            "retry",
+            WorkflowExecutionStatus::Completed,
+            None,
+            None,
+            None
+        ));
+        assert!(s.running.is_empty());
     }
 
     #[test]
