@@ -360,13 +360,16 @@ impl CompiledSpec {
         })
     }
 
-    /// Times (actual, with jitter) in `(start_ms, end_ms]`, at most `limit`.
+    /// Times (actual, with jitter) of the nominal times after `start_ms` that fire by
+    /// `end_ms`, at most `limit`: as the real server answers, a time whose jitter takes it
+    /// past the end is left out. (Jitter stays below the next nominal time, so the times
+    /// only grow.)
     pub(crate) fn matching(&self, start_ms: i64, end_ms: i64, limit: usize) -> Vec<i64> {
         let mut out = Vec::new();
         let mut after = start_ms;
         while out.len() < limit {
             let Some(due) = self.next(after) else { break };
-            if due.nominal_ms > end_ms {
+            if due.actual_ms > end_ms {
                 break;
             }
             out.push(due.actual_ms);
@@ -534,5 +537,11 @@ mod tests {
         assert_eq!(due.nominal_ms, 11_000);
         assert!((11_000..12_000).contains(&due.actual_ms), "{due:?}");
         assert_eq!(spec.next(10_500), Some(due));
+        let jittered = spec.matching(10_000, 12_000, 10);
+        assert!(jittered.len() == 1 || jittered.len() == 2, "{jittered:?}");
+        assert!(
+            jittered.iter().all(|t| *t <= 12_000),
+            "past the end: {jittered:?}"
+        );
     }
 }
