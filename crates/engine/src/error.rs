@@ -21,6 +21,10 @@ pub enum EngineError {
         /// The request id that started the running execution.
         start_request_id: String,
     },
+    /// The request conflicts with the current state (a stale conflict token, a version
+    /// still in use); read the state again and retry.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),
@@ -84,6 +88,17 @@ impl EngineError {
         match e {
             crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             other => Self::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::deployments::DeploymentsError> for EngineError {
+    fn from(e: crate::deployments::DeploymentsError) -> Self {
+        use crate::deployments::DeploymentsError as D;
+        match e {
+            D::NotFound(m) => Self::NotFound(m),
+            D::Conflict(m) => Self::FailedPrecondition(m),
+            D::Invalid(m) => Self::InvalidArgument(m),
         }
     }
 }

@@ -104,6 +104,7 @@
 //!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;
+mod deployments;
 mod engine;
 mod error;
 /// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.

@@ -51,7 +51,7 @@ pub(super) async fn execute(
         .as_ref()
         .map(|m| m.update_id.clone())
         .unwrap_or_default();
-    let spec = workflows::new_run(start);
+    let spec = workflows::new_run(start)?;
     let UpdateWithStart {
         run_id,
         started,
@@ -138,7 +138,7 @@ fn same_namespace(namespace: &str, op_namespace: &mut String) -> Result<()> {
 
 fn check_start(namespace: &str, start: &mut StartWorkflowExecutionRequest) -> Result<()> {
     same_namespace(namespace, &mut start.namespace)?;
-    workflows::new_run(start.clone()).validate()?;
+    workflows::new_run(start.clone())?.validate()?;
     workflows::check_blob_size(start.input.as_ref())?;
     if !start.cron_schedule.is_empty() {
         return Err(EngineError::invalid("CronSchedule is not allowed."));

@@ -1,5 +1,5 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
-//! cancellation, terminate.
+//! cancellation, terminate, update options.
 
 use prost::Message;
 use temporalio_protos::temporal::api::{
@@ -9,13 +9,17 @@ use temporalio_protos::temporal::api::{
         RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
-        TerminateWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionOptionsRequest,
+        UpdateWorkflowExecutionOptionsResponse,
     },
 };
 
 use crate::{
     error::{EngineError, Result},
-    history::{NewRun, Signal},
+    history::{
+        NewRun, OptionsUpdate, Signal,
+        versioning::{Override, RunVersioning},
+    },
     runtime::EngineRuntime,
 };
 
@@ -39,8 +43,12 @@ pub(super) fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
 }
 
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
-pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
-    NewRun {
+pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> Result<NewRun> {
+    let override_ = match r.versioning_override.as_ref() {
+        Some(o) => Override::from_proto(o).map_err(EngineError::invalid)?,
+        None => None,
+    };
+    Ok(NewRun {
         namespace: r.namespace,
         workflow_id: r.workflow_id,
         workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
@@ -62,8 +70,12 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         start_delay: r.workflow_start_delay,
         user_metadata: r.user_metadata,
         priority: r.priority,
+        versioning: RunVersioning {
+            override_,
+            ..Default::default()
+        },
         ..Default::default()
-    }
+    })
 }
 
 /// Splits a signal-with-start into the start it implies and the signal, as the real server
@@ -99,6 +111,7 @@ fn split_signal_with_start(
         workflow_start_delay: r.workflow_start_delay,
         user_metadata: r.user_metadata,
         priority: r.priority,
+        versioning_override: r.versioning_override,
         ..Default::default()
     };
     (start, signal)
@@ -109,7 +122,7 @@ pub(super) async fn start(
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
-    let spec = new_run(r);
+    let spec = new_run(r)?;
     let started = rt
         .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
         .await?;
@@ -128,7 +141,7 @@ pub(super) async fn signal_with_start(
     check_blob_size(r.input.as_ref())?;
     check_blob_size(r.signal_input.as_ref())?;
     let (start, signal) = split_signal_with_start(r);
-    let spec = new_run(start);
+    let spec = new_run(start)?;
     let started = rt
         .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
         .await?;
@@ -182,4 +195,57 @@ pub(super) async fn terminate(
         registry.terminate(&run_id, &r.reason, r.details.clone(), &r.identity, now, fx)
     })
     .await
+}
+
+/// `UpdateWorkflowExecutionOptions`: only the versioning override is an option here.
+pub(super) async fn update_options(
+    rt: &EngineRuntime,
+    r: UpdateWorkflowExecutionOptionsRequest,
+) -> Result<UpdateWorkflowExecutionOptionsResponse> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    let paths = r
+        .update_mask
+        .as_ref()
+        .map(|m| m.paths.clone())
+        .unwrap_or_default();
+    if paths.is_empty() {
+        return Err(EngineError::invalid(
+            "UpdateMask is required: name the options to change, e.g. versioning_override",
+        ));
+    }
+    let mut update = OptionsUpdate {
+        identity: r.identity.clone(),
+        ..Default::default()
+    };
+    for path in &paths {
+        match path.as_str() {
+            "versioning_override" | "versioningOverride" => {
+                let asked = r
+                    .workflow_execution_options
+                    .as_ref()
+                    .and_then(|o| o.versioning_override.as_ref());
+                let parsed = match asked {
+                    Some(o) => Override::from_proto(o).map_err(EngineError::invalid)?,
+                    None => None,
+                };
+                update.versioning_override = Some(parsed);
+            }
+            other => {
+                return Err(EngineError::invalid(format!(
+                    "error parsing UpdateMask: path {other} is not supported (only versioning_override)"
+                )));
+            }
+        }
+    }
+    let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
+    let options = rt
+        .execute(|registry, now, fx| {
+            let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
+            registry.update_execution_options(&run_id, update, now, fx)
+        })
+        .await?;
+    Ok(UpdateWorkflowExecutionOptionsResponse {
+        workflow_execution_options: Some(options),
+        ..Default::default()
+    })
 }

@@ -14,7 +14,10 @@ use temporalio_protos::temporal::api::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    enums::v1::{
+        ContinueAsNewVersioningBehavior, RetryState, WorkflowExecutionStatus,
+        WorkflowTaskFailedCause,
+    },
     failure::v1::Failure,
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
@@ -31,9 +34,11 @@ use super::{
     Effects, Execution, NewRun, Registry,
     external::ExternalCommand,
     search_attributes,
+    versioning::worker_version,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
 use crate::{
+    deployments::Version,
     error::{EngineError, Result},
     time::duration_ms,
 };
@@ -99,6 +104,7 @@ impl Registry {
             self.fail_unhandled_command(task, &request.identity, now_ms, fx)?;
             return Ok(query_results);
         }
+        let worker_version = worker_version(request.deployment_options.as_ref());
         let completed_id = exec.append(
             now_ms,
             WorkflowTaskCompletedEventAttributes {
@@ -107,9 +113,20 @@ impl Registry {
                 identity: request.identity.clone(),
                 sdk_metadata: request.sdk_metadata.clone(),
                 metering_metadata: request.metering_metadata,
+                versioning_behavior: worker_version
+                    .as_ref()
+                    .map_or(0, |_| request.versioning_behavior),
+                worker_deployment_name: worker_version
+                    .as_ref()
+                    .map(|v| v.deployment.clone())
+                    .unwrap_or_default(),
+                deployment_version: worker_version.as_ref().map(Version::to_proto),
                 ..Default::default()
             },
         );
+        exec.state
+            .versioning
+            .task_completed(request.versioning_behavior, worker_version);
         exec.state.previous_started_event_id = task.started_event_id;
         exec.state.workflow_task = None;
         exec.set_sticky(request.sticky_attributes.as_ref());
@@ -467,6 +484,10 @@ fn continue_as_new(
         last_completion_result: a.last_completion_result.clone(),
         continued_failure: a.failure.clone(),
         parent: exec.state.parent.clone(),
+        versioning: exec.state.versioning.continued(
+            task_queue == exec.state.task_queue,
+            a.initial_versioning_behavior == ContinueAsNewVersioningBehavior::AutoUpgrade as i32,
+        ),
         ..Default::default()
     };
     exec.append(
