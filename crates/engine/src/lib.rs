@@ -33,7 +33,8 @@
 //! - `history`: per-run state machines, one file each with its states, transitions and unit
 //!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
 //!   operation; effects come out as data.
-//! - `matching`: task queues (normal and sticky) and long polls.
+//! - `matching`: task queues (normal and sticky) and long polls, with `deployments`
+//!   (worker deployment versions and routing) resolving which pollers a task is for.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 //!
 //! From an RPC to its state machine:
@@ -50,6 +51,8 @@
 //! | get history, describe | `api/history.rs` | `history/view.rs` |
 //! | list, count | `api/visibility/` | `history/view.rs`, `store` |
 //! | namespaces | `api/namespaces.rs` | `history/namespace.rs` |
+//! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `deployments/registry.rs`, `deployments/routing.rs` |
+//! | update workflow execution options (versioning override) | `api/workflows.rs` | `history/options.rs`, `history/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
@@ -86,6 +89,18 @@
 //!   the real server's SQLite store rejects). Default order is StartTime descending.
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
+//! - Worker deployments (versions, routing config) are kept in memory only: after a restart
+//!   they come back as pollers poll again, with no current version until one is set again
+//!   (runs keep their own pinned version, which is persisted). A version's status is
+//!   `DRAINING` once it leaves current or ramping and never becomes `DRAINED` (no drainage
+//!   check); describe shows no drainage info, task queue stats or version metadata, and
+//!   deleting a version does not check for pollers or pinned runs. Ramping is deterministic
+//!   by workflow id, with FNV-1a instead of the real server's farmhash, so one id may fall on
+//!   the other side of a ramp; ramping to "unversioned" is not offered. Routing changes
+//!   apply at once (`routing_config_update_state` is always `COMPLETED`). Workflow tasks do
+//!   not report `target_worker_deployment_version_changed`; continue-as-new's initial
+//!   behavior `AUTO_UPGRADE` is honoured, the inherited auto-upgrade info is not recorded.
+//!   `UpdateWorkflowExecutionOptions` takes only `versioning_override`.
 //! - Only the 2 MiB error limit on start and signal payloads is enforced.
 //! - Activities cannot be paused, unpaused, reset or have their options updated
 //!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats

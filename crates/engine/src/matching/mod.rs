@@ -293,4 +293,96 @@ mod tests {
         matching.push(key(), task(3), Route::default());
         assert_eq!(matching.backlog(&key()), 1);
     }
+
+    #[tokio::test]
+    async fn tasks_wait_for_the_version_they_resolve_to() {
+        let matching = Arc::new(Matching::default());
+        let (v1, v2) = (Version::new("d", "1"), Version::new("d", "2"));
+        for v in [&v1, &v2] {
+            matching.deployments().register("default", v, "q", 1, 0);
+        }
+        let worker = |v: &Version| Worker {
+            version: Some(v.clone()),
+            sticky: false,
+        };
+        let soon = || Instant::now() + Duration::from_millis(20);
+        // No current version yet: an unpinned task is for unversioned pollers only.
+        matching.push(key(), task(1), Route::default());
+        assert_eq!(
+            matching
+                .poll(&key(), &worker(&v1), soon(), std::future::pending())
+                .await,
+            None
+        );
+        // Waiting v2 poller gets it once v2 becomes current.
+        let waiting = {
+            let matching = Arc::clone(&matching);
+            let w = worker(&v2);
+            tokio::spawn(async move {
+                let later = Instant::now() + Duration::from_secs(5);
+                matching
+                    .poll(&key(), &w, later, std::future::pending())
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let change = matching
+            .deployments()
+            .set_current("default", "d", Some("2"), &[], "me", 1)
+            .expect("current");
+        matching.reroute("default", &change.queues);
+        assert_eq!(waiting.await.ok().flatten(), Some(task(1)));
+        // A task pinned to v1 stays for v1 although v2 is current.
+        let pinned = Route {
+            workflow_id: "w".into(),
+            pinned: Some(v1.clone()),
+            normal_queue: None,
+        };
+        matching.push(key(), task(2), pinned);
+        assert_eq!(
+            matching
+                .poll(&key(), &worker(&v2), soon(), std::future::pending())
+                .await,
+            None
+        );
+        assert_eq!(
+            matching
+                .poll(&key(), &worker(&v1), soon(), std::future::pending())
+                .await,
+            Some(task(2))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sticky_task_for_another_version_goes_to_the_normal_queue() {
+        let matching = Arc::new(Matching::default());
+        let (v1, v2) = (Version::new("d", "1"), Version::new("d", "2"));
+        for v in [&v1, &v2] {
+            matching.deployments().register("default", v, "q", 1, 0);
+        }
+        matching
+            .deployments()
+            .set_current("default", "d", Some("2"), &[], "me", 1)
+            .expect("current");
+        let sticky_key = QueueKey {
+            name: "sticky-1".into(),
+            ..key()
+        };
+        let sticky_worker = Worker {
+            version: Some(v1.clone()),
+            sticky: true,
+        };
+        let soon = Instant::now() + Duration::from_millis(10);
+        matching
+            .poll(&sticky_key, &sticky_worker, soon, std::future::pending())
+            .await;
+        let route = Route {
+            workflow_id: "w".into(),
+            pinned: None,
+            normal_queue: Some("q".into()),
+        };
+        matching.push(sticky_key.clone(), task(3), route);
+        assert_eq!(matching.backlog(&sticky_key), 0);
+        assert_eq!(matching.backlog(&key()), 1);
+    }
 }

@@ -98,6 +98,39 @@ class AutoV2(Waits):
         return await self.wait_and_answer()
 
 
+class Chain(Waits):
+    """Pinned; after `finish`, continues as new once (as auto-upgrade if asked), and the
+    new run answers its version."""
+
+    async def chain(self, upgrade: bool, continued: bool) -> str:
+        if continued:
+            return self.answer
+        await self.wait_and_answer()
+        behavior = workflow.ContinueAsNewVersioningBehavior
+        workflow.continue_as_new(
+            args=[upgrade, True],
+            initial_versioning_behavior=behavior.AUTO_UPGRADE if upgrade else None,
+        )
+
+
+@workflow.defn(name="Chain", versioning_behavior=VersioningBehavior.PINNED)
+class ChainV1(Chain):
+    answer = "v1"
+
+    @workflow.run
+    async def run(self, upgrade: bool, continued: bool) -> str:
+        return await self.chain(upgrade, continued)
+
+
+@workflow.defn(name="Chain", versioning_behavior=VersioningBehavior.PINNED)
+class ChainV2(Chain):
+    answer = "v2"
+
+    @workflow.run
+    async def run(self, upgrade: bool, continued: bool) -> str:
+        return await self.chain(upgrade, continued)
+
+
 @activity.defn
 async def greet(name: str) -> str:
     return f"hello {name}"
@@ -149,7 +182,7 @@ async def scenarios(client: Client) -> None:
         config = WorkerDeploymentConfig(version=version, use_worker_versioning=True)
         return Worker(client, task_queue=queue, workflows=workflows, deployment_config=config)
 
-    async with worker(v1, [PinnedV1, AutoV1]), worker(v2, [PinnedV2, AutoV2]):
+    async with worker(v1, [PinnedV1, AutoV1, ChainV1]), worker(v2, [PinnedV2, AutoV2, ChainV2]):
         d = await eventually(both_registered)
         info = d.worker_deployment_info
         assert info.routing_config.current_version == "__unversioned__"
@@ -189,6 +222,8 @@ async def scenarios(client: Client) -> None:
             return await client.start_workflow(kind, id=f"{kind}-{uuid.uuid4()}", task_queue=queue, **extra)
 
         pinned, auto = await start("Pinned"), await start("Auto")
+        kept = await start("Chain", args=[False, False])
+        upgraded = await start("Chain", args=[True, False])
         assert await pinned.query("state") == "v1"
         assert await auto.query("state") == "v1"
         vinfo = (await pinned.describe()).raw_description.workflow_execution_info.versioning_info
@@ -202,6 +237,11 @@ async def scenarios(client: Client) -> None:
         await auto.signal("finish")
         assert await pinned.result() == "v1"
         assert await auto.result() == "v2"
+        # Continue-as-new: a pinned run's next run stays on 1.0 unless it asks to upgrade.
+        for run, expected in ((kept, "v1"), (upgraded, "v2")):
+            assert await run.query("state") == "v1"
+            await run.signal("finish")
+            assert await run.result() == expected
 
         # A pinned override sends a new run to 1.0 although 2.0 is current.
         overridden = await start("Auto", versioning_override=PinnedVersioningOverride(v1))
