@@ -19,7 +19,10 @@ use temporalio_protos::temporal::api::{
 use crate::{
     deployments::{RoutingChange, UNVERSIONED, Version, describe},
     error::{EngineError, Result},
-    history::{QueueKind, versioning::worker_version},
+    history::{
+        QueueKind,
+        versioning::{Override, worker_version},
+    },
     matching::{QueueKey, Worker},
     runtime::EngineRuntime,
 };
@@ -46,6 +49,31 @@ pub(super) fn poller(
         );
     }
     Worker { version, sticky }
+}
+
+/// Refuses a pinned override to a version that has not polled `queue` for workflow tasks,
+/// as the real server does.
+pub(super) fn check_pinned(
+    rt: &EngineRuntime,
+    namespace: &str,
+    queue: &str,
+    pinned: Option<&Override>,
+) -> Result<()> {
+    let Some(Override::Pinned(version)) = pinned else {
+        return Ok(());
+    };
+    let workflow = TaskQueueType::Workflow as i32;
+    if rt
+        .matching
+        .deployments()
+        .polls(namespace, queue, workflow, version)
+    {
+        return Ok(());
+    }
+    Err(EngineError::FailedPrecondition(format!(
+        "Pinned version '{}:{}' is not present in task queue '{queue}' of type 'Workflow'",
+        version.deployment, version.build_id
+    )))
 }
 
 pub(super) fn describe_deployment(

@@ -52,6 +52,7 @@ pub(super) async fn execute(
         .map(|m| m.update_id.clone())
         .unwrap_or_default();
     let spec = workflows::new_run(start)?;
+    workflows::check_pinned(&svc.runtime, &spec)?;
     let UpdateWithStart {
         run_id,
         started,

@@ -14,6 +14,7 @@ use temporalio_protos::temporal::api::{
     },
 };
 
+use super::deployments;
 use crate::{
     error::{EngineError, Result},
     history::{
@@ -78,6 +79,12 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> Result<NewRun> {
     })
 }
 
+/// Refuses a start pinned to a version that does not poll its queue.
+pub(super) fn check_pinned(rt: &EngineRuntime, spec: &NewRun) -> Result<()> {
+    let pinned = spec.versioning.override_.as_ref();
+    deployments::check_pinned(rt, &spec.namespace, &spec.task_queue, pinned)
+}
+
 /// Splits a signal-with-start into the start it implies and the signal, as the real server
 /// does.
 fn split_signal_with_start(
@@ -123,6 +130,7 @@ pub(super) async fn start(
 ) -> Result<StartWorkflowExecutionResponse> {
     check_blob_size(r.input.as_ref())?;
     let spec = new_run(r)?;
+    check_pinned(rt, &spec)?;
     let started = rt
         .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
         .await?;
@@ -142,6 +150,7 @@ pub(super) async fn signal_with_start(
     check_blob_size(r.signal_input.as_ref())?;
     let (start, signal) = split_signal_with_start(r);
     let spec = new_run(start)?;
+    check_pinned(rt, &spec)?;
     let started = rt
         .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
         .await?;
@@ -232,12 +241,19 @@ pub(super) async fn update_options(
             }
             other => {
                 return Err(EngineError::invalid(format!(
-                    "error parsing UpdateMask: path {other} is not supported (only versioning_override)"
+                    "error parsing UpdateMask: path \"{other}\" is not supported here (only \"versioning_override\")"
                 )));
             }
         }
     }
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
+    if let Some(Some(pinned)) = &update.versioning_override {
+        let queue = rt.read(|registry| {
+            let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
+            Ok::<_, EngineError>(registry.run(&run_id)?.task_queue().to_owned())
+        })?;
+        deployments::check_pinned(rt, &r.namespace, &queue, Some(pinned))?;
+    }
     let options = rt
         .execute(|registry, now, fx| {
             let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;

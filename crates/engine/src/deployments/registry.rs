@@ -162,6 +162,20 @@ impl Deployments {
             .is_some_and(|v| v.task_queues.iter().any(|(q, _)| q == queue))
     }
 
+    /// Whether pollers of `version` have polled `queue` for tasks of `queue_type`.
+    pub(crate) fn polls(
+        &self,
+        namespace: &str,
+        queue: &str,
+        queue_type: i32,
+        version: &Version,
+    ) -> bool {
+        self.deployments
+            .get(&key(namespace, &version.deployment))
+            .and_then(|d| d.versions.get(&version.build_id))
+            .is_some_and(|v| v.task_queues.contains(&(queue.to_owned(), queue_type)))
+    }
+
     /// Makes `build_id` (`None`: unversioned) the current version of deployment `name`.
     /// Setting the version that is already current changes nothing; setting the ramping
     /// version ends the ramp.

@@ -249,6 +249,12 @@ async def scenarios(client: Client) -> None:
         assert await overridden.result() == "v1"
         vinfo = (await overridden.describe()).raw_description.workflow_execution_info.versioning_info
         assert vinfo.versioning_override.pinned.version.build_id == "1.0"
+        with pytest.raises(RPCError) as absent:
+            await start("Auto", versioning_override=PinnedVersioningOverride(WorkerDeploymentVersion(dep, "9.9")))
+        assert absent.value.status == RPCStatusCode.FAILED_PRECONDITION
+        assert absent.value.message == (
+            f"Pinned version '{dep}:9.9' is not present in task queue '{queue}' of type 'Workflow'"
+        )
 
         # Ramping: 100% of new runs go to the ramping version, 0% to none of them.
         with pytest.raises(RPCError) as ramp_current:
