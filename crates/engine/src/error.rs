@@ -11,6 +11,10 @@ pub enum EngineError {
     /// The namespace, workflow, task or query does not exist (any more); do not retry.
     #[error("{0}")]
     NotFound(String),
+    /// The request does not fit the state it names (an activity already paused by
+    /// another request, a stale deployment conflict token); look at that state first.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A workflow with this id is already running; use its run id or pick another id.
     #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
     AlreadyStarted {
@@ -21,10 +25,6 @@ pub enum EngineError {
         /// The request id that started the running execution.
         start_request_id: String,
     },
-    /// The request conflicts with the current state (a stale conflict token, a version
-    /// still in use); read the state again and retry.
-    #[error("{0}")]
-    FailedPrecondition(String),
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),

@@ -2,6 +2,7 @@
 //! per RPC family; errors become statuses in one place (`status`). RPCs not listed here
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
+mod activity_control;
 mod deployments;
 mod history;
 mod multi;
@@ -192,8 +193,7 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?;
-        ok(RespondWorkflowTaskCompletedResponse::default())
+        ok(tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?)
     }
 
     async fn respond_workflow_task_failed(
@@ -244,6 +244,37 @@ impl WorkflowService for Service {
         let answer = ActivityAnswer::Canceled(request.into_inner());
         tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCanceledResponse::default())
+    }
+
+    async fn pause_activity(
+        &self,
+        request: Request<PauseActivityRequest>,
+    ) -> Rpc<PauseActivityResponse> {
+        activity_control::pause(&self.runtime, request.into_inner()).await?;
+        ok(PauseActivityResponse {})
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<UnpauseActivityRequest>,
+    ) -> Rpc<UnpauseActivityResponse> {
+        activity_control::unpause(&self.runtime, request.into_inner()).await?;
+        ok(UnpauseActivityResponse {})
+    }
+
+    async fn reset_activity(
+        &self,
+        request: Request<ResetActivityRequest>,
+    ) -> Rpc<ResetActivityResponse> {
+        activity_control::reset(&self.runtime, request.into_inner()).await?;
+        ok(ResetActivityResponse {})
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<UpdateActivityOptionsRequest>,
+    ) -> Rpc<UpdateActivityOptionsResponse> {
+        ok(activity_control::update_options(&self.runtime, request.into_inner()).await?)
     }
 
     async fn record_activity_task_heartbeat(
@@ -364,6 +395,13 @@ impl WorkflowService for Service {
     ) -> Rpc<DeleteWorkerDeploymentResponse> {
         deployments::delete_deployment(&self.runtime, request.get_ref())?;
         ok(DeleteWorkerDeploymentResponse::default())
+    }
+
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ResetWorkflowExecutionRequest>,
+    ) -> Rpc<ResetWorkflowExecutionResponse> {
+        ok(workflows::reset(&self.runtime, request.into_inner()).await?)
     }
 
     async fn reset_sticky_task_queue(

@@ -1,12 +1,12 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
-//! cancellation, terminate, update options.
+//! cancellation, terminate, reset, update options.
 
-use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::{Payloads, WorkflowExecution},
+    common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
-        RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+        RequestCancelWorkflowExecutionRequest, ResetWorkflowExecutionRequest,
+        ResetWorkflowExecutionResponse, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
         TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionOptionsRequest,
@@ -18,7 +18,7 @@ use super::deployments;
 use crate::{
     error::{EngineError, Result},
     history::{
-        NewRun, OptionsUpdate, Signal,
+        ExecutionOptionsUpdate, NewRun, ResetRequest, Signal,
         versioning::{Override, RunVersioning},
     },
     runtime::EngineRuntime,
@@ -30,17 +30,6 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
         return Err(EngineError::invalid("WorkflowId is not set on request."));
     }
     Ok((&e.workflow_id, &e.run_id))
-}
-
-/// The real server's default `limit.blobSize.error`: larger inputs are rejected.
-const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
-
-/// Rejects an input over the blob size limit, with the real server's message.
-pub(super) fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
-    if input.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
-        return Err(EngineError::invalid("Blob data size exceeds limit."));
-    }
-    Ok(())
 }
 
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
@@ -64,6 +53,7 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> Result<NewRun> {
         memo: r.memo,
         search_attributes: r.search_attributes,
         retry_policy: r.retry_policy,
+        cron_schedule: r.cron_schedule,
         reuse_policy: r.workflow_id_reuse_policy,
         conflict_policy: r.workflow_id_conflict_policy,
         last_completion_result: r.last_completion_result,
@@ -128,16 +118,23 @@ pub(super) async fn start(
     rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    let spec = new_run(r)?;
+    let eager = r.request_eager_execution;
+    let spec = NewRun {
+        request_eager_execution: eager,
+        ..new_run(r)?
+    };
     check_pinned(rt, &spec)?;
     let started = rt
-        .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.start_workflow(spec, now, fx)
+        })
         .await?;
     Ok(StartWorkflowExecutionResponse {
         run_id: started.run_id,
         started: started.created,
         status: WorkflowExecutionStatus::Running as i32,
+        eager_workflow_task: started.eager_workflow_task,
         ..Default::default()
     })
 }
@@ -146,13 +143,15 @@ pub(super) async fn signal_with_start(
     rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    check_blob_size(r.signal_input.as_ref())?;
     let (start, signal) = split_signal_with_start(r);
     let spec = new_run(start)?;
     check_pinned(rt, &spec)?;
     let started = rt
-        .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.limits.check_blob(signal.input.as_ref())?;
+            registry.signal_with_start(spec, signal, now, fx)
+        })
         .await?;
     Ok(SignalWithStartWorkflowExecutionResponse {
         run_id: started.run_id,
@@ -162,7 +161,6 @@ pub(super) async fn signal_with_start(
 }
 
 pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest) -> Result<()> {
-    check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
     if r.signal_name.is_empty() {
@@ -176,6 +174,7 @@ pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest
         request_id: r.request_id,
     };
     rt.execute(|registry, now, fx| {
+        registry.limits.check_blob(signal.input.as_ref())?;
         let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
         registry.signal(&run_id, signal, now, fx)
     })
@@ -217,12 +216,7 @@ pub(super) async fn update_options(
         .as_ref()
         .map(|m| m.paths.clone())
         .unwrap_or_default();
-    if paths.is_empty() {
-        return Err(EngineError::invalid(
-            "UpdateMask is required: name the options to change, e.g. versioning_override",
-        ));
-    }
-    let mut update = OptionsUpdate {
+    let mut update = ExecutionOptionsUpdate {
         identity: r.identity.clone(),
         ..Default::default()
     };
@@ -264,4 +258,27 @@ pub(super) async fn update_options(
         workflow_execution_options: Some(options),
         ..Default::default()
     })
+}
+
+pub(super) async fn reset(
+    rt: &EngineRuntime,
+    r: ResetWorkflowExecutionRequest,
+) -> Result<ResetWorkflowExecutionResponse> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    // Deprecated in favour of `reset_reapply_exclude_types`, but the SDKs and the CLI still
+    // send it, and the real server still honours it.
+    #[allow(deprecated)]
+    let request = ResetRequest {
+        namespace: r.namespace.clone(),
+        workflow_id: workflow_id.to_owned(),
+        run_id: run_id.to_owned(),
+        reason: r.reason.clone(),
+        workflow_task_finish_event_id: r.workflow_task_finish_event_id,
+        reapply_type: r.reset_reapply_type,
+        reapply_exclude_types: r.reset_reapply_exclude_types.clone(),
+    };
+    let run_id = rt
+        .execute(|registry, now, fx| registry.reset_workflow(request, now, fx))
+        .await?;
+    Ok(ResetWorkflowExecutionResponse { run_id })
 }

@@ -15,7 +15,7 @@ use temporalio_protos::temporal::api::{
     },
     common::v1::WorkflowType,
     enums::v1::{
-        ContinueAsNewVersioningBehavior, RetryState, WorkflowExecutionStatus,
+        ContinueAsNewInitiator, ContinueAsNewVersioningBehavior, WorkflowExecutionStatus,
         WorkflowTaskFailedCause,
     },
     failure::v1::Failure,
@@ -27,12 +27,15 @@ use temporalio_protos::temporal::api::{
     },
     protocol::v1::Message as ProtocolMessage,
     query::v1::WorkflowQueryResult,
-    workflowservice::v1::RespondWorkflowTaskCompletedRequest,
+    workflowservice::v1::{PollActivityTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry,
+    Effects, Execution, Limits, NewRun, Registry,
+    chain::Outcome,
+    command_limits,
     external::ExternalCommand,
+    limits::{Breach, HISTORY_SERVICE},
     search_attributes,
     versioning::worker_version,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
@@ -44,29 +47,40 @@ use crate::{
 };
 
 /// What applying one command asks of the completion as a whole.
-enum Applied {
+pub(super) enum Applied {
     Done,
     NeedsWorkflowTask,
-    ContinueAsNew(Box<NewRun>),
+    /// The run closed and this one follows it: continue-as-new, a retry or a cron run.
+    NextRun(Box<NewRun>),
 }
 
 /// Answers to queries that rode on the task, by query id.
 pub(crate) type QueryResults = HashMap<String, WorkflowQueryResult>;
 
+/// What a completed workflow task gives back: the worker's answers to the queries that
+/// rode on it, and the activities it asked to run eagerly, already started.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    pub(crate) query_results: QueryResults,
+    pub(crate) activity_tasks: Vec<PollActivityTaskQueueResponse>,
+}
+
 impl Registry {
     /// Completes the started workflow task `task` with the worker's commands. Returns the
-    /// worker's answers to the queries that rode on the task.
+    /// worker's answers to the queries that rode on the task and the activity tasks it asked
+    /// for eagerly.
     pub(crate) fn complete_workflow_task(
         &mut self,
         task: &WorkflowTaskRef<'_>,
         mut request: RespondWorkflowTaskCompletedRequest,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<QueryResults> {
+    ) -> Result<Completion> {
         let query_results = std::mem::take(&mut request.query_results);
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
+        let limits = self.limits;
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -99,10 +113,16 @@ impl Registry {
             )?;
             return Err(EngineError::invalid(message));
         }
+        if let Some(breach) = command_limits::check(exec, &request.commands, &limits) {
+            return self.fail_on_limit(task, breach, &request.identity, now_ms, fx);
+        }
         let closes = request.commands.iter().any(is_close_command);
         if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
             self.fail_unhandled_command(task, &request.identity, now_ms, fx)?;
-            return Ok(query_results);
+            return Ok(Completion {
+                query_results,
+                ..Default::default()
+            });
         }
         let worker_version = worker_version(request.deployment_options.as_ref());
         let completed_id = exec.append(
@@ -133,6 +153,7 @@ impl Registry {
         let mut new_task = request.force_create_new_workflow_task;
         let mut continue_as_new = None;
         let mut inbox = request.messages;
+        let mut eager = Vec::new();
         let context = Context {
             namespace_id: &namespace_id,
             completed_id,
@@ -150,16 +171,20 @@ impl Registry {
             // server (a timer's summary on its `TimerStarted`, and so on).
             let user_metadata = command.user_metadata.clone();
             let first_new_event = exec.events.len();
+            let wants_eager = requests_eager_execution(&command);
             let applied = apply(exec, command, &mut inbox, &context, fx);
-            if let Some(event) = exec.events.get_mut(first_new_event)
-                && event.user_metadata.is_none()
-            {
-                event.user_metadata = user_metadata;
+            if let Some(event) = exec.events.get_mut(first_new_event) {
+                if event.user_metadata.is_none() {
+                    event.user_metadata = user_metadata;
+                }
+                if wants_eager {
+                    eager.push(event.event_id);
+                }
             }
             match applied {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
-                Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),
+                Applied::NextRun(spec) => continue_as_new = Some(spec),
             }
         }
         for message in inbox {
@@ -178,7 +203,59 @@ impl Registry {
         if let Some(spec) = continue_as_new {
             self.create_run(*spec, now_ms, fx);
         }
-        Ok(query_results)
+        let activity_tasks =
+            self.start_activities_eagerly(task.run_id, &eager, &request.identity, now_ms, fx);
+        Ok(Completion {
+            query_results,
+            activity_tasks,
+        })
+    }
+}
+
+/// A `ScheduleActivityTask` command that asks for its first attempt in the response.
+fn requests_eager_execution(command: &Command) -> bool {
+    matches!(
+        &command.attributes,
+        Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
+    )
+}
+
+impl Registry {
+    /// Fails the task for a broken limit (and terminates the run for an oversized
+    /// payload), as the real server does; the worker is told why with `InvalidArgument`.
+    fn fail_on_limit(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        breach: Breach,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<Completion> {
+        tracing::warn!(
+            run_id = task.run_id,
+            "failing workflow task: {}",
+            breach.message
+        );
+        let failure = Limits::server_failure(&breach.message, None, false);
+        self.fail_workflow_task(
+            task,
+            breach.cause as i32,
+            Some(failure),
+            identity,
+            now_ms,
+            fx,
+        )?;
+        if breach.terminates {
+            self.terminate(
+                task.run_id,
+                &breach.message,
+                None,
+                HISTORY_SERVICE,
+                now_ms,
+                fx,
+            )?;
+        }
+        Err(EngineError::invalid(breach.message))
     }
 }
 
@@ -359,29 +436,30 @@ fn apply(
             Applied::Done
         }
         C::CompleteWorkflowExecutionCommandAttributes(a) => {
+            let follow = exec.follow(Outcome::Completed(a.result.as_ref()), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionCompletedEventAttributes {
                     result: a.result,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Completed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Completed, follow.next)
         }
         C::FailWorkflowExecutionCommandAttributes(a) => {
+            let failure = a.failure.clone().unwrap_or_default();
+            let follow = exec.follow(Outcome::Failed(&failure), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionFailedEventAttributes {
                     failure: a.failure,
-                    retry_state: RetryState::RetryPolicyNotSet as i32,
+                    retry_state: follow.retry_state as i32,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Failed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Failed, follow.next)
         }
         C::CancelWorkflowExecutionCommandAttributes(a) => {
             exec.append(
@@ -396,7 +474,7 @@ fn apply(
         }
         C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
             let spec = continue_as_new(exec, a, completed_id, now_ms);
-            Applied::ContinueAsNew(Box::new(spec))
+            Applied::NextRun(Box::new(spec))
         }
         C::RecordMarkerCommandAttributes(a) => {
             exec.append(
@@ -488,6 +566,12 @@ fn continue_as_new(
             task_queue == exec.state.task_queue,
             a.initial_versioning_behavior == ContinueAsNewVersioningBehavior::AutoUpgrade as i32,
         ),
+        initiator: ContinueAsNewInitiator::Workflow as i32,
+        // The execution timeout spans the whole chain, as on the real server.
+        execution_timeout: exec
+            .started_attributes()
+            .and_then(|s| s.workflow_execution_timeout),
+        expiration_ms: exec.expiration_ms(),
         ..Default::default()
     };
     exec.append(

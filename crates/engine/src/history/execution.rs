@@ -65,6 +65,9 @@ pub(crate) struct RunState {
     /// Worker versioning: behavior, version and override (see `versioning`).
     #[serde(default)]
     pub(crate) versioning: RunVersioning,
+    /// Signals this run has received, against `history.maximumSignalsPerExecution`.
+    #[serde(default)]
+    pub(crate) signal_count: usize,
 }
 
 /// A worker's own queue for the runs it has cached.
@@ -105,6 +108,8 @@ pub(crate) struct Execution {
     pub(crate) in_closed_cache: bool,
     /// Memo and search attributes, derived from history.
     pub(crate) properties: Properties,
+    /// How many events `history_size_bytes` has counted, and their encoded size.
+    pub(in crate::history) history_size: (usize, usize),
 }
 
 impl Execution {
@@ -121,6 +126,7 @@ impl Execution {
             written_seq: 0,
             in_closed_cache: false,
             properties: Properties::default(),
+            history_size: (0, 0),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::error::Result;
 
 /// What an options update asks: `Some(None)` unsets the override.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct OptionsUpdate {
+pub(crate) struct ExecutionOptionsUpdate {
     pub(crate) versioning_override: Option<Option<Override>>,
     pub(crate) identity: String,
 }
@@ -22,7 +22,7 @@ impl Registry {
     pub(crate) fn update_execution_options(
         &mut self,
         run_id: &str,
-        update: OptionsUpdate,
+        update: ExecutionOptionsUpdate,
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<WorkflowExecutionOptions> {
@@ -76,7 +76,7 @@ mod tests {
         let mut reg = registry();
         let run_id = start(&mut reg, "wf");
         let pin = Override::Pinned(Version::new("d", "1"));
-        let update = OptionsUpdate {
+        let update = ExecutionOptionsUpdate {
             versioning_override: Some(Some(pin.clone())),
             identity: "me".into(),
         };
@@ -90,7 +90,7 @@ mod tests {
                 if route.pinned == Some(Version::new("d", "1")))
         });
         assert!(pinned, "the waiting task goes out pinned: {:?}", fx.0);
-        let unset = OptionsUpdate {
+        let unset = ExecutionOptionsUpdate {
             versioning_override: Some(None),
             identity: "me".into(),
         };

@@ -14,6 +14,7 @@ use temporalio_protos::temporal::api::{
     history::v1::WorkflowExecutionStartedEventAttributes,
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
+    workflowservice::v1::PollWorkflowTaskQueueResponse,
 };
 
 use super::{
@@ -25,7 +26,7 @@ use super::{
 use crate::{
     deployments::Version,
     error::{EngineError, Result},
-    time::{duration, duration_ms},
+    time::{duration, duration_ms, timestamp, timestamp_ms},
 };
 
 /// The default and the maximum workflow task start-to-close timeout.
@@ -66,14 +67,28 @@ pub(crate) struct NewRun {
     pub(crate) priority: Option<Priority>,
     /// The run's versioning at start: an override, or a pin carried over continue-as-new.
     pub(crate) versioning: RunVersioning,
+    /// Hand the first workflow task to the caller in the start response (eager start).
+    pub(crate) request_eager_execution: bool,
+    /// Why this run follows the previous one (a `ContinueAsNewInitiator`; 0: it does not,
+    /// or, with `continued_from`, continue-as-new).
+    pub(crate) initiator: i32,
+    /// The attempt of a retried run (0: the first).
+    pub(crate) attempt: i32,
+    pub(crate) cron_schedule: String,
+    /// When the workflow execution timeout ends, carried along the chain (`None`: from the
+    /// execution timeout, counted from this start).
+    pub(crate) expiration_ms: Option<i64>,
 }
 
 /// What a start request resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Started {
     pub(crate) run_id: String,
     /// False when an existing run was returned instead of a new one being created.
     pub(crate) created: bool,
+    /// The new run's first workflow task, started for the caller, when it asked for an
+    /// eager start and one was possible.
+    pub(crate) eager_workflow_task: Option<PollWorkflowTaskQueueResponse>,
 }
 
 impl NewRun {
@@ -96,12 +111,13 @@ impl Registry {
     /// conflict policy (running) and reuse policy (closed).
     pub(crate) fn start_workflow(
         &mut self,
-        spec: NewRun,
+        mut spec: NewRun,
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<Started> {
         let custom = &self.namespace(&spec.namespace)?.search_attributes;
         spec.validate()?;
+        spec.prepare_chain(now_ms)?;
         if let Some(attributes) = &spec.search_attributes {
             search_attributes::check(&attributes.indexed_fields, &spec.namespace, custom)
                 .map_err(EngineError::invalid)?;
@@ -114,6 +130,7 @@ impl Registry {
                 return Ok(Started {
                     run_id: existing_id,
                     created: true,
+                    eager_workflow_task: None,
                 });
             }
             let already_started = EngineError::AlreadyStarted {
@@ -134,6 +151,7 @@ impl Registry {
                         return Ok(Started {
                             run_id: existing_id,
                             created: false,
+                            eager_workflow_task: None,
                         });
                     }
                     Ok(WorkflowIdConflictPolicy::TerminateExisting) => {}
@@ -157,10 +175,14 @@ impl Registry {
                 }
             }
         }
+        let eager_identity = spec.request_eager_execution.then(|| spec.identity.clone());
         let run_id = self.create_run(spec, now_ms, fx);
+        let eager_workflow_task = eager_identity
+            .and_then(|identity| self.start_workflow_eagerly(&run_id, &identity, now_ms, fx));
         Ok(Started {
             run_id,
             created: true,
+            eager_workflow_task,
         })
     }
 
@@ -191,6 +213,7 @@ impl Registry {
             Some(run_id) if !terminates => Started {
                 run_id,
                 created: false,
+                eager_workflow_task: None,
             },
             _ => self.start_workflow(spec, now_ms, fx)?,
         };
@@ -250,6 +273,7 @@ impl Registry {
             sticky: None,
             signal_request_ids: Default::default(),
             versioning: spec.versioning.clone(),
+            signal_count: 0,
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {
@@ -263,11 +287,16 @@ impl Registry {
                 .unwrap_or_else(|| execution.clone());
             (p, self.namespace_id(&p.namespace), execution, root)
         });
-        let initiator = if spec.continued_from.is_some() {
-            ContinueAsNewInitiator::Workflow as i32
-        } else {
-            ContinueAsNewInitiator::Unspecified as i32
+        let initiator = match spec.initiator {
+            0 if spec.continued_from.is_some() => ContinueAsNewInitiator::Workflow as i32,
+            0 if !spec.cron_schedule.is_empty() => ContinueAsNewInitiator::CronSchedule as i32,
+            initiator => initiator,
         };
+        let expiration_ms = spec.expiration_ms.or_else(|| {
+            duration_ms(spec.execution_timeout.as_ref())
+                .filter(|t| *t > 0)
+                .map(|t| now_ms.saturating_add(t))
+        });
         exec.append(
             now_ms,
             WorkflowExecutionStartedEventAttributes {
@@ -291,7 +320,9 @@ impl Registry {
                 identity: spec.identity,
                 first_execution_run_id: first_run_id,
                 retry_policy: spec.retry_policy,
-                attempt: 1,
+                attempt: spec.attempt.max(1),
+                cron_schedule: spec.cron_schedule,
+                workflow_execution_expiration_time: expiration_ms.map(timestamp),
                 first_workflow_task_backoff: delay_ms.map(duration),
                 memo: spec.memo,
                 search_attributes: spec.search_attributes,
@@ -317,6 +348,8 @@ impl Registry {
                     .map_or(0, |(p, ..)| p.initiated_event_id),
                 root_workflow_execution: parent.as_ref().map(|(.., root)| root.clone()),
                 priority: spec.priority,
+                eager_execution_accepted: spec.request_eager_execution
+                    && delay_ms.unwrap_or(0) <= 0,
                 ..Default::default()
             },
         );
@@ -327,9 +360,9 @@ impl Registry {
             Some(delay) => exec.schedule_first_workflow_task_after(now_ms, delay, fx),
             None => exec.schedule_workflow_task(now_ms, 1, fx),
         }
-        if let Some(timeout) = run_timeout_ms {
+        if let Some(deadline) = exec.run_deadline_ms() {
             fx.timer(
-                now_ms + timeout,
+                deadline,
                 TimerKey::RunTimeout {
                     run_id: run_id.clone(),
                 },
@@ -345,7 +378,7 @@ impl Registry {
 }
 
 impl Execution {
-    fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
+    pub(super) fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
         self.events.first().and_then(|e| match &e.attributes {
             Some(
                 temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
@@ -362,6 +395,26 @@ impl Execution {
         self.state
             .start_time_ms
             .saturating_add(backoff.unwrap_or(0))
+    }
+
+    /// When the workflow execution timeout ends, for the whole chain.
+    pub(crate) fn expiration_ms(&self) -> Option<i64> {
+        self.started_attributes()
+            .and_then(|a| a.workflow_execution_expiration_time.as_ref())
+            .map(timestamp_ms)
+    }
+
+    /// When the run times out: its run timeout counted from when its first workflow task
+    /// was due, but never after the execution timeout ends, as on the real server.
+    pub(crate) fn run_deadline_ms(&self) -> Option<i64> {
+        let run = self
+            .state
+            .run_timeout_ms
+            .map(|t| self.execution_time_ms().saturating_add(t));
+        match (run, self.expiration_ms()) {
+            (Some(run), Some(end)) => Some(run.min(end)),
+            (run, end) => run.or(end),
+        }
     }
 
     /// The priority the run was started with.
