@@ -171,8 +171,10 @@ mod tests {
         let mut registry = testing::registry();
         let run_id = testing::start(&mut registry, "limits");
         let exec = registry.run(&run_id).unwrap();
-        let mut limits = Limits::default();
-        limits.pending_activities = 2;
+        let mut limits = Limits {
+            pending_activities: 2,
+            ..Limits::default()
+        };
         assert_eq!(check(exec, &[activity(), activity()], &limits), None);
         let breach = check(exec, &[activity(), activity(), activity()], &limits).unwrap();
         assert_eq!(breach.cause, F::PendingActivitiesLimitExceeded);

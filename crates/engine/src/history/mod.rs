@@ -47,6 +47,7 @@ mod recovery;
 mod reset;
 mod residency;
 mod retry;
+mod schedules;
 pub(crate) mod search_attributes;
 mod start;
 mod sticky;
@@ -92,6 +93,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// Every schedule (`schedules`).
+    pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
 }
@@ -212,6 +215,10 @@ impl Registry {
                 run_id,
                 scheduled_event_id,
             } => self.on_sticky_timeout(&run_id, scheduled_event_id, now_ms, fx),
+            TimerKey::Schedule {
+                namespace,
+                schedule_id,
+            } => self.on_schedule_timer(&(namespace, schedule_id), now_ms, fx),
         }
     }
 }
