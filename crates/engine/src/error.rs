@@ -28,6 +28,9 @@ pub enum EngineError {
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),
+    /// A schedule with this id exists in the namespace; pick another id or delete it.
+    #[error("schedule with this ID is already registered: {0}")]
+    ScheduleExists(String),
     /// The worker's query handler failed; the message says why.
     #[error("{0}")]
     QueryFailed(String),

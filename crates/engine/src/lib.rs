@@ -34,6 +34,8 @@
 //!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
 //!   operation; effects come out as data.
 //! - `matching`: task queues (normal and sticky) and long polls.
+//! - `schedule`: schedules' specs (which times they match, in their time zone) and their
+//!   durable state machine; `history/schedules.rs` starts the workflows they decide on.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 //!
 //! From an RPC to its state machine:
@@ -52,6 +54,7 @@
 //! | list, count | `api/visibility/` | `history/view.rs`, `store` |
 //! | namespaces | `api/namespaces.rs` | `history/namespace.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `history/schedules.rs`, `schedule/state.rs`, `schedule/spec.rs` |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
 //! (`on_activity_timeout`, `on_workflow_task_timeout`, `on_user_timer`, ...).
@@ -68,6 +71,14 @@
 //! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
 //!   admitted update aborted by its workflow closing is reported as the update's failure
 //!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
+//! - Schedules are kept as records of their own, not as workflows: no
+//!   `temporal-sys-scheduler` workflow shows in lists. `ListSchedules` ignores its `query`
+//!   and lists a namespace's schedules by id, at once (the real server's list follows
+//!   visibility, a moment later); the schedule's own search attributes are returned as
+//!   given (no `TemporalSchedulePaused`). A time is processed when it comes due (the real
+//!   server's scheduler wakes a little later); `CANCEL_OTHER` asks for cancellation and
+//!   starts the buffered action once the workflow closes, `TERMINATE_OTHER` terminates and
+//!   starts at once. Jitter is a deterministic share of the jitter window per nominal time.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
 //!   follow the next `WorkflowTaskScheduled`; a child's retry policy is applied, its cron
 //!   schedule is not.
@@ -141,6 +152,7 @@ mod generated;
 mod history;
 mod matching;
 mod runtime;
+mod schedule;
 mod store;
 mod time;
 

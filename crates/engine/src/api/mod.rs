@@ -8,6 +8,7 @@ mod multi;
 mod namespaces;
 mod operator;
 mod queries;
+mod schedules;
 mod status;
 mod tasks;
 mod test_service;
@@ -85,6 +86,58 @@ impl WorkflowService for Service {
     ) -> Rpc<RegisterNamespaceResponse> {
         namespaces::register_namespace(&self.runtime, request.into_inner()).await?;
         ok(RegisterNamespaceResponse::default())
+    }
+
+    async fn create_schedule(
+        &self,
+        request: Request<CreateScheduleRequest>,
+    ) -> Rpc<CreateScheduleResponse> {
+        ok(schedules::create(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<DescribeScheduleRequest>,
+    ) -> Rpc<DescribeScheduleResponse> {
+        ok(schedules::describe(&self.runtime, request.get_ref())?)
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<UpdateScheduleRequest>,
+    ) -> Rpc<UpdateScheduleResponse> {
+        schedules::update(&self.runtime, request.into_inner()).await?;
+        ok(UpdateScheduleResponse::default())
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<PatchScheduleRequest>,
+    ) -> Rpc<PatchScheduleResponse> {
+        schedules::patch(&self.runtime, request.into_inner()).await?;
+        ok(PatchScheduleResponse::default())
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<DeleteScheduleRequest>,
+    ) -> Rpc<DeleteScheduleResponse> {
+        schedules::delete(&self.runtime, request.into_inner()).await?;
+        ok(DeleteScheduleResponse::default())
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> Rpc<ListSchedulesResponse> {
+        ok(schedules::list(&self.runtime, request.get_ref())?)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Rpc<ListScheduleMatchingTimesResponse> {
+        ok(schedules::matching_times(&self.runtime, request.get_ref())?)
     }
 
     async fn start_workflow_execution(

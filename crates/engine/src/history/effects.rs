@@ -77,6 +77,11 @@ pub(crate) enum TimerKey {
         run_id: String,
         scheduled_event_id: i64,
     },
+    /// A schedule's next time (or a missed one, after a restart).
+    Schedule {
+        namespace: String,
+        schedule_id: String,
+    },
 }
 
 /// One effect of a state transition.

@@ -46,6 +46,7 @@ mod recovery;
 mod reset;
 mod residency;
 mod retry;
+mod schedules;
 pub(crate) mod search_attributes;
 mod start;
 mod sticky;
@@ -89,6 +90,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// Every schedule (`schedules`).
+    pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
 }
@@ -209,6 +212,10 @@ impl Registry {
                 run_id,
                 scheduled_event_id,
             } => self.on_sticky_timeout(&run_id, scheduled_event_id, now_ms, fx),
+            TimerKey::Schedule {
+                namespace,
+                schedule_id,
+            } => self.on_schedule_timer(&(namespace, schedule_id), now_ms, fx),
         }
     }
 }
