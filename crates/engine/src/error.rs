@@ -12,7 +12,7 @@ pub enum EngineError {
     #[error("{0}")]
     NotFound(String),
     /// The request does not fit the state it names (an activity already paused by
-    /// another request); look at that state first.
+    /// another request, a stale deployment conflict token); look at that state first.
     #[error("{0}")]
     FailedPrecondition(String),
     /// A workflow with this id is already running; use its run id or pick another id.
@@ -100,6 +100,17 @@ impl EngineError {
             crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             crate::store::StoreError::DiskFull { .. } => Self::DiskFull(e.to_string()),
             other => Self::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::deployments::DeploymentsError> for EngineError {
+    fn from(e: crate::deployments::DeploymentsError) -> Self {
+        use crate::deployments::DeploymentsError as D;
+        match e {
+            D::NotFound(m) => Self::NotFound(m),
+            D::Conflict(m) => Self::FailedPrecondition(m),
+            D::Invalid(m) => Self::InvalidArgument(m),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
 mod activity_control;
+mod deployments;
 mod history;
 mod multi;
 mod namespaces;
@@ -380,6 +381,73 @@ impl WorkflowService for Service {
     ) -> Rpc<ShutdownWorkerResponse> {
         tasks::shutdown_worker(&self.runtime, request.into_inner()).await?;
         ok(ShutdownWorkerResponse::default())
+    }
+
+    async fn update_workflow_execution_options(
+        &self,
+        request: Request<UpdateWorkflowExecutionOptionsRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionOptionsResponse> {
+        ok(workflows::update_options(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn describe_worker_deployment(
+        &self,
+        request: Request<DescribeWorkerDeploymentRequest>,
+    ) -> Rpc<DescribeWorkerDeploymentResponse> {
+        ok(deployments::describe_deployment(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn list_worker_deployments(
+        &self,
+        request: Request<ListWorkerDeploymentsRequest>,
+    ) -> Rpc<ListWorkerDeploymentsResponse> {
+        ok(deployments::list_deployments(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn describe_worker_deployment_version(
+        &self,
+        request: Request<DescribeWorkerDeploymentVersionRequest>,
+    ) -> Rpc<DescribeWorkerDeploymentVersionResponse> {
+        ok(deployments::describe_version(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn set_worker_deployment_current_version(
+        &self,
+        request: Request<SetWorkerDeploymentCurrentVersionRequest>,
+    ) -> Rpc<SetWorkerDeploymentCurrentVersionResponse> {
+        ok(deployments::set_current(&self.runtime, request.get_ref())?)
+    }
+
+    async fn set_worker_deployment_ramping_version(
+        &self,
+        request: Request<SetWorkerDeploymentRampingVersionRequest>,
+    ) -> Rpc<SetWorkerDeploymentRampingVersionResponse> {
+        ok(deployments::set_ramping(&self.runtime, request.get_ref())?)
+    }
+
+    async fn delete_worker_deployment_version(
+        &self,
+        request: Request<DeleteWorkerDeploymentVersionRequest>,
+    ) -> Rpc<DeleteWorkerDeploymentVersionResponse> {
+        deployments::delete_version(&self.runtime, request.get_ref())?;
+        ok(DeleteWorkerDeploymentVersionResponse::default())
+    }
+
+    async fn delete_worker_deployment(
+        &self,
+        request: Request<DeleteWorkerDeploymentRequest>,
+    ) -> Rpc<DeleteWorkerDeploymentResponse> {
+        deployments::delete_deployment(&self.runtime, request.get_ref())?;
+        ok(DeleteWorkerDeploymentResponse::default())
     }
 
     async fn reset_workflow_execution(
