@@ -42,7 +42,8 @@
 //! |---|---|---|
 //! | start, signal-with-start | `api/workflows.rs` | `history/start.rs` |
 //! | signal, request cancel, terminate | `api/workflows.rs` | `history/control.rs` |
-//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
+//! | reset | `api/workflows.rs` | `history/reset.rs` |
+//! | poll / complete / fail workflow task | `api/tasks.rs` | `history/workflow_task.rs`, `history/commands.rs`, `history/eager.rs` (then `activity`, `timer`, `child`, `external`, `update` per command) |
 //! | poll / complete / fail / cancel activity, heartbeat | `api/tasks.rs` | `history/activity.rs`, `history/activity/timeouts.rs` |
 //! | query workflow, respond query task | `api/queries.rs`, `api/tasks.rs` | `runtime/queries.rs`, `history/query.rs` |
 //! | update workflow, poll update | `api/updates.rs` | `history/update.rs` |
@@ -77,8 +78,11 @@
 //!   see below). Cron schedules take robfig's five fields and descriptors in UTC (parsed by
 //!   `croner`, which also takes its own extensions such as `L` and `#`); a `CRON_TZ=` or
 //!   `TZ=` prefix is refused. Priorities are recorded
-//!   (started and scheduled events, describe, activity tasks) but do not order dispatch;
-//!   eager workflow start and eager activity dispatch are not offered. A start delay
+//!   (started and scheduled events, describe, activity tasks) but do not order dispatch.
+//!   Eager workflow start and eager activities are always on, as in the dev server (the
+//!   dynamic config `system.enableEagerWorkflowStart` and
+//!   `system.enableActivityEagerExecution` are not read); eager start is not offered on
+//!   update-with-start. A start delay
 //!   (`workflow_start_delay`, also on signal-with-start) holds the first workflow task, but
 //!   its `WorkflowTaskScheduled` is written at the start (the real server writes it when the
 //!   delay ends); signals meanwhile wait with it, as on the real server.
@@ -90,7 +94,21 @@
 //!   the real server's SQLite store rejects). Default order is StartTime descending.
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
-//! - Only the 2 MiB error limit on start and signal payloads is enforced.
+//! - `ResetWorkflowExecution` refuses a point after child workflows or external signals or
+//!   cancellations were initiated (their state is not rebuilt from history); updates
+//!   accepted before the point are dropped, and only signals are reapplied (not updates);
+//!   `request_id` does not de-duplicate a repeated reset; the reset points in describe are
+//!   the run's first completed workflow task only (no build ids are recorded), and a reset
+//!   run does not inherit its base run's points.
+//! - The real server's limits are enforced (see [`Limits`]), with these differences: a run
+//!   pushed past the history length or size limit keeps the change that pushed it before it
+//!   is terminated (the real server drops that change first), and its size counts the
+//!   encoded events; signals and cancel requests to other workflows are delivered within
+//!   the completion that sends them, so only those of one completion count as pending;
+//!   an update's arguments are not checked (the real server bounds updates in flight,
+//!   `history.maxInFlightUpdates` and `history.maxInFlightUpdatePayloads`, which this engine
+//!   does not); heartbeat details and search attributes have no size limit; a request over
+//!   the gRPC limit is refused `OUT_OF_RANGE` (tonic's status), not `RESOURCE_EXHAUSTED`.
 //! - Activities can be paused, unpaused, reset and have their options updated from outside
 //!   (`PauseActivity`, `UnpauseActivity`, `ResetActivity`, `UpdateActivityOptions`;
 //!   heartbeats then answer `activity_paused` or `activity_reset`). Updated priorities are
@@ -98,10 +116,11 @@
 //!   heartbeat details of a running attempt leaves them; a reset or an unpause that resets
 //!   the attempts of a running attempt leaves its timeout timers keyed to the old attempt
 //!   (the real server re-arms them). Standalone activities do not exist.
-//! - Of the dynamic config (`--dynamic-config-value`), only
-//!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
-//!   are honoured; the size counts the encoded events (the real server counts its stored
-//!   blobs, a little more). Other keys are accepted and ignored.
+//! - Of the dynamic config (`--dynamic-config-value`), only the limits' keys (see
+//!   [`Limits::set`]) and `limit.historyCount.suggestContinueAsNew` and
+//!   `limit.historySize.suggestContinueAsNew` are honoured; sizes count the encoded events
+//!   (the real server counts its stored blobs, a little more). Other keys are accepted and
+//!   ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see
@@ -130,4 +149,5 @@ pub use engine::{
     serve,
 };
 pub use error::EngineError;
+pub use history::Limits;
 pub use runtime::TimeSkipping;

@@ -192,8 +192,7 @@ impl WorkflowService for Service {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?;
-        ok(RespondWorkflowTaskCompletedResponse::default())
+        ok(tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?)
     }
 
     async fn respond_workflow_task_failed(
@@ -328,6 +327,13 @@ impl WorkflowService for Service {
     ) -> Rpc<ShutdownWorkerResponse> {
         tasks::shutdown_worker(&self.runtime, request.into_inner()).await?;
         ok(ShutdownWorkerResponse::default())
+    }
+
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ResetWorkflowExecutionRequest>,
+    ) -> Rpc<ResetWorkflowExecutionResponse> {
+        ok(workflows::reset(&self.runtime, request.into_inner()).await?)
     }
 
     async fn reset_sticky_task_queue(

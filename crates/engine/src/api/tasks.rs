@@ -12,7 +12,8 @@ use temporalio_protos::temporal::api::{
         RespondActivityTaskCompletedByIdRequest, RespondActivityTaskCompletedRequest,
         RespondActivityTaskFailedByIdRequest, RespondActivityTaskFailedRequest,
         RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskFailedRequest, ShutdownWorkerRequest,
+        RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+        ShutdownWorkerRequest,
     },
 };
 use tokio::time::Instant;
@@ -133,16 +134,17 @@ async fn on_workflow_task<T>(
         .await
 }
 
+/// `RespondWorkflowTaskCompleted`; answers with the activity tasks it started eagerly.
 pub(super) async fn complete_workflow_task(
     rt: &EngineRuntime,
     r: RespondWorkflowTaskCompletedRequest,
-) -> Result<()> {
+) -> Result<RespondWorkflowTaskCompletedResponse> {
     let token = r.task_token.clone();
-    let answers = on_workflow_task(rt, &token, |registry, task, now, fx| {
+    let completion = on_workflow_task(rt, &token, |registry, task, now, fx| {
         registry.complete_workflow_task(task, r, now, fx)
     })
     .await?;
-    for (query_id, answer) in answers {
+    for (query_id, answer) in completion.query_results {
         let outcome = if answer.result_type == QueryResultType::Answered as i32 {
             QueryOutcome::Answered(answer.answer)
         } else {
@@ -150,7 +152,10 @@ pub(super) async fn complete_workflow_task(
         };
         rt.queries.answer(&query_id, outcome);
     }
-    Ok(())
+    Ok(RespondWorkflowTaskCompletedResponse {
+        activity_tasks: completion.activity_tasks,
+        ..Default::default()
+    })
 }
 
 /// A failed query's message: the failure's, or the legacy error message.
@@ -181,8 +186,13 @@ pub(super) fn complete_query_task(
     let TaskToken::Query { query_id } = TaskToken::decode(&r.task_token)? else {
         return Err(EngineError::invalid("not a query task token"));
     };
+    let limits = rt.read(|registry| registry.limits);
     let outcome = if r.completed_type == QueryResultType::Answered as i32 {
-        QueryOutcome::Answered(r.query_result)
+        match limits.check_blob(r.query_result.as_ref()) {
+            Ok(()) => QueryOutcome::Answered(r.query_result),
+            // As the real server does: the caller is told the answer was too large.
+            Err(e) => QueryOutcome::Failed(e.to_string()),
+        }
     } else {
         QueryOutcome::Failed(failure_message(r.failure, r.error_message))
     };

@@ -1,12 +1,12 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
-//! cancellation, terminate.
+//! cancellation, terminate, reset.
 
-use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::{Payloads, WorkflowExecution},
+    common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
-        RequestCancelWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+        RequestCancelWorkflowExecutionRequest, ResetWorkflowExecutionRequest,
+        ResetWorkflowExecutionResponse, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
         TerminateWorkflowExecutionRequest,
@@ -15,7 +15,7 @@ use temporalio_protos::temporal::api::{
 
 use crate::{
     error::{EngineError, Result},
-    history::{NewRun, Signal},
+    history::{NewRun, ResetRequest, Signal},
     runtime::EngineRuntime,
 };
 
@@ -25,17 +25,6 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
         return Err(EngineError::invalid("WorkflowId is not set on request."));
     }
     Ok((&e.workflow_id, &e.run_id))
-}
-
-/// The real server's default `limit.blobSize.error`: larger inputs are rejected.
-const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
-
-/// Rejects an input over the blob size limit, with the real server's message.
-pub(super) fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
-    if input.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
-        return Err(EngineError::invalid("Blob data size exceeds limit."));
-    }
-    Ok(())
 }
 
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
@@ -109,15 +98,22 @@ pub(super) async fn start(
     rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    let spec = new_run(r);
+    let eager = r.request_eager_execution;
+    let spec = NewRun {
+        request_eager_execution: eager,
+        ..new_run(r)
+    };
     let started = rt
-        .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.start_workflow(spec, now, fx)
+        })
         .await?;
     Ok(StartWorkflowExecutionResponse {
         run_id: started.run_id,
         started: started.created,
         status: WorkflowExecutionStatus::Running as i32,
+        eager_workflow_task: started.eager_workflow_task,
         ..Default::default()
     })
 }
@@ -126,12 +122,14 @@ pub(super) async fn signal_with_start(
     rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    check_blob_size(r.signal_input.as_ref())?;
     let (start, signal) = split_signal_with_start(r);
     let spec = new_run(start);
     let started = rt
-        .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.limits.check_blob(signal.input.as_ref())?;
+            registry.signal_with_start(spec, signal, now, fx)
+        })
         .await?;
     Ok(SignalWithStartWorkflowExecutionResponse {
         run_id: started.run_id,
@@ -141,7 +139,6 @@ pub(super) async fn signal_with_start(
 }
 
 pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest) -> Result<()> {
-    check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
     if r.signal_name.is_empty() {
@@ -155,6 +152,7 @@ pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest
         request_id: r.request_id,
     };
     rt.execute(|registry, now, fx| {
+        registry.limits.check_blob(signal.input.as_ref())?;
         let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
         registry.signal(&run_id, signal, now, fx)
     })
@@ -183,4 +181,27 @@ pub(super) async fn terminate(
         registry.terminate(&run_id, &r.reason, r.details.clone(), &r.identity, now, fx)
     })
     .await
+}
+
+pub(super) async fn reset(
+    rt: &EngineRuntime,
+    r: ResetWorkflowExecutionRequest,
+) -> Result<ResetWorkflowExecutionResponse> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    // Deprecated in favour of `reset_reapply_exclude_types`, but the SDKs and the CLI still
+    // send it, and the real server still honours it.
+    #[allow(deprecated)]
+    let request = ResetRequest {
+        namespace: r.namespace.clone(),
+        workflow_id: workflow_id.to_owned(),
+        run_id: run_id.to_owned(),
+        reason: r.reason.clone(),
+        workflow_task_finish_event_id: r.workflow_task_finish_event_id,
+        reapply_type: r.reset_reapply_type,
+        reapply_exclude_types: r.reset_reapply_exclude_types.clone(),
+    };
+    let run_id = rt
+        .execute(|registry, now, fx| registry.reset_workflow(request, now, fx))
+        .await?;
+    Ok(ResetWorkflowExecutionResponse { run_id })
 }

@@ -28,8 +28,13 @@ pub(crate) use pause::{HeartbeatAnswer, Pause, Restart, Target};
 use timeouts::Timeouts;
 
 use super::{
-    Effects, Execution, QueueKind, Registry, Task, TimerKey, effects::ActivityTimeout,
-    events::event, retry, token::TaskToken, workflow_task::normal_queue,
+    Effects, Execution, Limits, QueueKind, Registry, Task, TimerKey,
+    effects::ActivityTimeout,
+    events::event,
+    limits::{self, truncate},
+    retry,
+    token::TaskToken,
+    workflow_task::normal_queue,
 };
 use crate::{
     error::{EngineError, Result},
@@ -423,6 +428,14 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        if self
+            .limits
+            .blob_too_large(result.as_ref().map_or(0, Message::encoded_len))
+        {
+            // As the real server does: the oversized result is recorded as a failure.
+            let failure = Limits::server_failure(limits::RESULT_TOO_LARGE, None, true);
+            return self.fail_activity(r, failure, None, identity, now_ms, fx);
+        }
         let exec = self.run_mut(r.run_id)?;
         exec.started_activity(r)?;
         let scheduled_event_id = r.scheduled_event_id;
@@ -455,6 +468,12 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        let failure = if self.limits.blob_too_large(failure.encoded_len()) {
+            let cause = truncate(failure, self.limits.blob_size_warn);
+            Limits::server_failure(limits::FAILURE_TOO_LARGE, Some(cause), true)
+        } else {
+            failure
+        };
         let exec = self.run_mut(r.run_id)?;
         let activity = exec.started_activity(r)?;
         if let Some(details) = last_heartbeat_details {

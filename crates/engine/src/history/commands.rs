@@ -24,13 +24,15 @@ use temporalio_protos::temporal::api::{
     },
     protocol::v1::Message as ProtocolMessage,
     query::v1::WorkflowQueryResult,
-    workflowservice::v1::RespondWorkflowTaskCompletedRequest,
+    workflowservice::v1::{PollActivityTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry,
+    Effects, Execution, Limits, NewRun, Registry,
     chain::Outcome,
+    command_limits,
     external::ExternalCommand,
+    limits::{Breach, HISTORY_SERVICE},
     search_attributes,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
@@ -50,20 +52,30 @@ pub(super) enum Applied {
 /// Answers to queries that rode on the task, by query id.
 pub(crate) type QueryResults = HashMap<String, WorkflowQueryResult>;
 
+/// What a completed workflow task gives back: the worker's answers to the queries that
+/// rode on it, and the activities it asked to run eagerly, already started.
+#[derive(Debug, Default)]
+pub(crate) struct Completion {
+    pub(crate) query_results: QueryResults,
+    pub(crate) activity_tasks: Vec<PollActivityTaskQueueResponse>,
+}
+
 impl Registry {
     /// Completes the started workflow task `task` with the worker's commands. Returns the
-    /// worker's answers to the queries that rode on the task.
+    /// worker's answers to the queries that rode on the task and the activity tasks it asked
+    /// for eagerly.
     pub(crate) fn complete_workflow_task(
         &mut self,
         task: &WorkflowTaskRef<'_>,
         mut request: RespondWorkflowTaskCompletedRequest,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<QueryResults> {
+    ) -> Result<Completion> {
         let query_results = std::mem::take(&mut request.query_results);
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
+        let limits = self.limits;
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -96,10 +108,16 @@ impl Registry {
             )?;
             return Err(EngineError::invalid(message));
         }
+        if let Some(breach) = command_limits::check(exec, &request.commands, &limits) {
+            return self.fail_on_limit(task, breach, &request.identity, now_ms, fx);
+        }
         let closes = request.commands.iter().any(is_close_command);
         if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
             self.fail_unhandled_command(task, &request.identity, now_ms, fx)?;
-            return Ok(query_results);
+            return Ok(Completion {
+                query_results,
+                ..Default::default()
+            });
         }
         let completed_id = exec.append(
             now_ms,
@@ -118,6 +136,7 @@ impl Registry {
         let mut new_task = request.force_create_new_workflow_task;
         let mut continue_as_new = None;
         let mut inbox = request.messages;
+        let mut eager = Vec::new();
         let context = Context {
             namespace_id: &namespace_id,
             completed_id,
@@ -135,11 +154,15 @@ impl Registry {
             // server (a timer's summary on its `TimerStarted`, and so on).
             let user_metadata = command.user_metadata.clone();
             let first_new_event = exec.events.len();
+            let wants_eager = requests_eager_execution(&command);
             let applied = apply(exec, command, &mut inbox, &context, fx);
-            if let Some(event) = exec.events.get_mut(first_new_event)
-                && event.user_metadata.is_none()
-            {
-                event.user_metadata = user_metadata;
+            if let Some(event) = exec.events.get_mut(first_new_event) {
+                if event.user_metadata.is_none() {
+                    event.user_metadata = user_metadata;
+                }
+                if wants_eager {
+                    eager.push(event.event_id);
+                }
             }
             match applied {
                 Applied::Done => {}
@@ -168,7 +191,59 @@ impl Registry {
         if let Some(spec) = continue_as_new {
             self.create_run(*spec, now_ms, fx);
         }
-        Ok(query_results)
+        let activity_tasks =
+            self.start_activities_eagerly(task.run_id, &eager, &request.identity, now_ms, fx);
+        Ok(Completion {
+            query_results,
+            activity_tasks,
+        })
+    }
+}
+
+/// A `ScheduleActivityTask` command that asks for its first attempt in the response.
+fn requests_eager_execution(command: &Command) -> bool {
+    matches!(
+        &command.attributes,
+        Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
+    )
+}
+
+impl Registry {
+    /// Fails the task for a broken limit (and terminates the run for an oversized
+    /// payload), as the real server does; the worker is told why with `InvalidArgument`.
+    fn fail_on_limit(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        breach: Breach,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<Completion> {
+        tracing::warn!(
+            run_id = task.run_id,
+            "failing workflow task: {}",
+            breach.message
+        );
+        let failure = Limits::server_failure(&breach.message, None, false);
+        self.fail_workflow_task(
+            task,
+            breach.cause as i32,
+            Some(failure),
+            identity,
+            now_ms,
+            fx,
+        )?;
+        if breach.terminates {
+            self.terminate(
+                task.run_id,
+                &breach.message,
+                None,
+                HISTORY_SERVICE,
+                now_ms,
+                fx,
+            )?;
+        }
+        Err(EngineError::invalid(breach.message))
     }
 }
 

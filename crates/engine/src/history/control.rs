@@ -10,8 +10,8 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use super::{Effects, Registry, chain::Outcome, commands::Applied};
-use crate::error::Result;
+use super::{Effects, Registry, chain::Outcome, commands::Applied, limits};
+use crate::error::{EngineError, Result};
 
 /// How many recent signal request ids a run remembers for de-duplication.
 const SIGNAL_REQUEST_IDS_KEPT: usize = 100;
@@ -36,8 +36,17 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        let max_signals = self.limits.signals_per_execution;
         let exec = self.run_mut(run_id)?;
         exec.ensure_open()?;
+        if max_signals > 0 && exec.state.signal_count >= max_signals {
+            tracing::info!(
+                run_id,
+                max_signals,
+                "execution limit reached for maximum signals"
+            );
+            return Err(EngineError::invalid(limits::TOO_MANY_SIGNALS));
+        }
         if !signal.request_id.is_empty() {
             let seen = &mut exec.state.signal_request_ids;
             if seen.contains(&signal.request_id) {
@@ -49,6 +58,7 @@ impl Registry {
             }
             seen.push_back(signal.request_id.clone());
         }
+        exec.state.signal_count += 1;
         exec.add_event(
             now_ms,
             WorkflowExecutionSignaledEventAttributes {

@@ -109,6 +109,12 @@ impl Effects {
         });
     }
 
+    /// Takes back the dispatch of `task`: it went to a worker directly (eager execution).
+    pub(crate) fn undispatch(&mut self, task: &Task) {
+        self.0
+            .retain(|e| !matches!(e, Effect::Dispatch { task: t, .. } if t == task));
+    }
+
     pub(crate) fn timer(&mut self, at_ms: i64, timer: TimerKey) {
         self.0.push(Effect::Timer { at_ms, timer });
     }

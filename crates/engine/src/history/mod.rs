@@ -8,29 +8,34 @@
 //! One file per concern; each state machine keeps its states, transitions (`on_<event>`)
 //! and unit tests (on `testing`) together: `execution` (the run record: history, buffered
 //! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
-//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied),
+//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied; `command_limits` their size and
+//! pending-work limits),
 //! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
 //! `retry` (retry policies), `chain` (what follows a closing run: a retry or the next cron
 //! run, with `cron` the schedules), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
-//! clock), `update` (workflow updates), `properties` (memo and
+//! clock), `update` (workflow updates), `limits` (the real server's size and count limits), `properties` (memo and
 //! search attributes, derived from history), `search_attributes` (their types and checks),
 //! `query` (queries riding on workflow tasks),
-//! `sticky` (sticky task queues), `view` (what the API layer may read of a run),
+//! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `reset`
+//! (`ResetWorkflowExecution`), `view` (what the API layer may read of a run),
 //! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
 //! (which runs stay in memory).
 
 pub(crate) mod activity;
 mod chain;
 mod child;
+mod command_limits;
 mod commands;
 mod control;
 mod cron;
+mod eager;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
 mod external;
+pub(crate) mod limits;
 mod namespace;
 mod outbox;
 mod pending;
@@ -38,6 +43,7 @@ mod persist;
 mod properties;
 mod query;
 mod recovery;
+mod reset;
 mod residency;
 mod retry;
 pub(crate) mod search_attributes;
@@ -58,7 +64,9 @@ pub(crate) use activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
+pub use limits::Limits;
 pub(crate) use namespace::NamespaceRecord;
+pub(crate) use reset::ResetRequest;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
 pub(crate) use update::UpdateStatus;
@@ -81,6 +89,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// The blob, history and pending-work limits.
+    pub(crate) limits: Limits,
 }
 
 impl Registry {

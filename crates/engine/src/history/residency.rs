@@ -189,6 +189,7 @@ impl Registry {
                 run_id: p.run_id.clone(),
             }),
             root_execution: exec.root_execution(),
+            auto_reset_points: exec.reset_points(),
             memo: exec.properties.memo(),
             priority: exec.started_priority(),
             search_attributes: self.typed_search_attributes(exec),

@@ -51,6 +51,14 @@ pub(crate) fn decide(
     deadline_ms: Option<i64>,
 ) -> Decision {
     let mut explicit_delay = None;
+    // A server failure marked non-retryable (an oversized result) stops, as on the real
+    // server.
+    if let Some(FailureInfo::ServerFailureInfo(info)) =
+        failure.and_then(|f| f.failure_info.as_ref())
+        && info.non_retryable
+    {
+        return Decision::Stop(RetryState::NonRetryableFailure);
+    }
     if let Some(FailureInfo::ApplicationFailureInfo(info)) =
         failure.and_then(|f| f.failure_info.as_ref())
     {

@@ -14,6 +14,7 @@ use temporalio_protos::temporal::api::{
     history::v1::WorkflowExecutionStartedEventAttributes,
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
+    workflowservice::v1::PollWorkflowTaskQueueResponse,
 };
 
 use super::{
@@ -62,6 +63,8 @@ pub(crate) struct NewRun {
     /// The workflow's summary and details, shown by describe.
     pub(crate) user_metadata: Option<UserMetadata>,
     pub(crate) priority: Option<Priority>,
+    /// Hand the first workflow task to the caller in the start response (eager start).
+    pub(crate) request_eager_execution: bool,
     /// Why this run follows the previous one (a `ContinueAsNewInitiator`; 0: it does not,
     /// or, with `continued_from`, continue-as-new).
     pub(crate) initiator: i32,
@@ -74,11 +77,14 @@ pub(crate) struct NewRun {
 }
 
 /// What a start request resolved to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Started {
     pub(crate) run_id: String,
     /// False when an existing run was returned instead of a new one being created.
     pub(crate) created: bool,
+    /// The new run's first workflow task, started for the caller, when it asked for an
+    /// eager start and one was possible.
+    pub(crate) eager_workflow_task: Option<PollWorkflowTaskQueueResponse>,
 }
 
 impl NewRun {
@@ -120,6 +126,7 @@ impl Registry {
                 return Ok(Started {
                     run_id: existing_id,
                     created: true,
+                    eager_workflow_task: None,
                 });
             }
             let already_started = EngineError::AlreadyStarted {
@@ -140,6 +147,7 @@ impl Registry {
                         return Ok(Started {
                             run_id: existing_id,
                             created: false,
+                            eager_workflow_task: None,
                         });
                     }
                     Ok(WorkflowIdConflictPolicy::TerminateExisting) => {}
@@ -163,10 +171,14 @@ impl Registry {
                 }
             }
         }
+        let eager_identity = spec.request_eager_execution.then(|| spec.identity.clone());
         let run_id = self.create_run(spec, now_ms, fx);
+        let eager_workflow_task = eager_identity
+            .and_then(|identity| self.start_workflow_eagerly(&run_id, &identity, now_ms, fx));
         Ok(Started {
             run_id,
             created: true,
+            eager_workflow_task,
         })
     }
 
@@ -197,6 +209,7 @@ impl Registry {
             Some(run_id) if !terminates => Started {
                 run_id,
                 created: false,
+                eager_workflow_task: None,
             },
             _ => self.start_workflow(spec, now_ms, fx)?,
         };
@@ -255,6 +268,7 @@ impl Registry {
             update_seq: 0,
             sticky: None,
             signal_request_ids: Default::default(),
+            signal_count: 0,
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {
@@ -323,6 +337,8 @@ impl Registry {
                     .map_or(0, |(p, ..)| p.initiated_event_id),
                 root_workflow_execution: parent.as_ref().map(|(.., root)| root.clone()),
                 priority: spec.priority,
+                eager_execution_accepted: spec.request_eager_execution
+                    && delay_ms.unwrap_or(0) <= 0,
                 ..Default::default()
             },
         );

@@ -10,7 +10,8 @@ use temporalio_protos::temporal::api::{
 
 use super::{
     Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
-    commands::QueryResults, token::TaskToken,
+    commands::{Completion, QueryResults},
+    token::TaskToken,
 };
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
@@ -63,9 +64,9 @@ pub(crate) fn complete(
     messages: Vec<ProtocolMessage>,
 ) -> (QueryResults, Effects) {
     let mut fx = Effects::default();
-    let answers = try_complete(registry, task, commands, messages, &mut fx)
+    let completion = try_complete(registry, task, commands, messages, &mut fx)
         .unwrap_or_else(|e| panic!("complete: {e}"));
-    (answers, fx)
+    (completion.query_results, fx)
 }
 
 /// Like [`complete`], but returns what the completion returned.
@@ -75,7 +76,7 @@ pub(crate) fn try_complete(
     commands: Vec<C>,
     messages: Vec<ProtocolMessage>,
     fx: &mut Effects,
-) -> crate::error::Result<QueryResults> {
+) -> crate::error::Result<Completion> {
     let TaskToken::Workflow {
         run_id,
         scheduled_event_id,

@@ -244,6 +244,10 @@ impl WorkflowClient {
                 IdReuse::RejectDuplicate => WorkflowIdReusePolicy::RejectDuplicate,
             })
             .maybe_execution_timeout(options.execution_timeout)
+            // Eager start: when a worker of this process polls the task queue and has a free
+            // slot, the first workflow task comes back in the start response (one round trip
+            // less); the SDK drops the request otherwise.
+            .enable_eager_workflow_start(true)
             .build()
     }
 

@@ -9,6 +9,7 @@
 mod async_activities;
 mod conflict;
 mod dynamic_config;
+mod eager;
 mod start_options;
 mod visibility;
 mod workflows;
