@@ -21,7 +21,8 @@ use super::{
     reads::{events_of_open_runs, open_runs},
 };
 use crate::store::{
-    Batch, RunRecord, Snapshot, StoreError, visibility::Columns, writer_thread::WriterRequest,
+    Batch, RunRecord, ScheduleWrite, Snapshot, StoreError, visibility::Columns,
+    writer_thread::WriterRequest,
 };
 
 /// A load or a read waits at most this long before it is told the database is unavailable.
@@ -309,7 +310,13 @@ fn write_group(
     let mut run_at: HashMap<&str, usize> = HashMap::new();
     let mut events: Vec<(&str, i64, &[u8])> = Vec::new();
     let mut event_at: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut schedules: Vec<&ScheduleWrite> = Vec::new();
+    let mut schedule_at: HashMap<(&str, &str), usize> = HashMap::new();
     for batch in batches {
+        for write in &batch.schedules {
+            let key = (write.namespace.as_str(), write.schedule_id.as_str());
+            upsert(&mut schedules, &mut schedule_at, key, write);
+        }
         for (key, value) in &batch.settings {
             upsert(
                 &mut settings,
@@ -391,6 +398,20 @@ fn write_group(
         let data: Vec<&[u8]> = events.iter().map(|e| e.2).collect();
         tx.execute(&prepared.events, &[&ids, &numbers, &data])?;
     }
+    for write in schedules {
+        let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&write.namespace, &write.schedule_id];
+        match &write.record {
+            Some(record) => tx.execute(
+                "INSERT INTO schedules (namespace, schedule_id, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (namespace, schedule_id) DO UPDATE SET record = excluded.record",
+                &[key[0], key[1], record],
+            )?,
+            None => tx.execute(
+                "DELETE FROM schedules WHERE namespace = $1 AND schedule_id = $2",
+                &key,
+            )?,
+        };
+    }
     tx.commit()
 }
 
@@ -461,6 +482,14 @@ fn load(client: &mut Client) -> Result<Snapshot, StoreError> {
     }
     for row in tx.query("SELECT key, value FROM settings", &[])? {
         snapshot.settings.insert(row.get(0), row.get(1));
+    }
+    for row in tx.query(
+        "SELECT namespace, schedule_id, record FROM schedules ORDER BY namespace, schedule_id",
+        &[],
+    )? {
+        snapshot
+            .schedules
+            .push((row.get(0), row.get(1), row.get(2)));
     }
     let mut runs = open_runs(&mut tx)?;
     let index: HashMap<String, usize> = runs
