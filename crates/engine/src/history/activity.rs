@@ -30,6 +30,7 @@ use timeouts::Timeouts;
 use super::{
     Effects, Execution, Limits, QueueKind, Registry, Task, TimerKey,
     effects::ActivityTimeout,
+    events::event,
     limits::{self, truncate},
     retry,
     token::TaskToken,
@@ -210,7 +211,8 @@ impl Execution {
     }
 
     /// `RequestCancelActivityTask`. A started activity learns of it through heartbeats; one
-    /// that has not started is canceled at once. Returns whether new events need a task.
+    /// that has not started is canceled at once (its `ActivityTaskCanceled` buffered until
+    /// the completion's commands are applied). Returns whether new events need a task.
     pub(crate) fn request_cancel_activity(
         &mut self,
         scheduled_event_id: i64,
@@ -223,6 +225,17 @@ impl Execution {
             .get(&scheduled_event_id)
             .map(|a| a.phase)
         else {
+            // It finished while the worker was deciding (its outcome is buffered): the
+            // request is recorded and does nothing more, as on the real server.
+            if self.buffered_finish(scheduled_event_id) {
+                self.append(
+                    now_ms,
+                    ActivityTaskCancelRequestedEventAttributes {
+                        scheduled_event_id,
+                        workflow_task_completed_event_id: completed_id,
+                    },
+                );
+            }
             return false;
         };
         let requested_id = self.append(
@@ -238,16 +251,36 @@ impl Execution {
             }
             return false;
         }
-        self.append(
-            now_ms,
-            ActivityTaskCanceledEventAttributes {
-                latest_cancel_requested_event_id: requested_id,
-                scheduled_event_id,
-                ..Default::default()
-            },
-        );
+        // As on the real server, the cancellation is a buffered event: written after the
+        // completion's other events, and dropped if the completion closes the run.
+        let canceled = ActivityTaskCanceledEventAttributes {
+            latest_cancel_requested_event_id: requested_id,
+            scheduled_event_id,
+            ..Default::default()
+        };
+        self.buffered.push(event(0, now_ms, canceled.into()));
+        self.dirty = true;
         self.state.activities.remove(&scheduled_event_id);
         true
+    }
+
+    /// Whether the activity's outcome event waits in the buffer.
+    fn buffered_finish(&self, scheduled_event_id: i64) -> bool {
+        self.buffered.iter().any(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+                a.scheduled_event_id == scheduled_event_id
+            }
+            Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+                a.scheduled_event_id == scheduled_event_id
+            }
+            Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+                a.scheduled_event_id == scheduled_event_id
+            }
+            Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => {
+                a.scheduled_event_id == scheduled_event_id
+            }
+            _ => false,
+        })
     }
 
     /// Records an activity's final outcome (with its started event, if it ever started)
@@ -821,5 +854,97 @@ mod tests {
         };
         assert_eq!(f.retry_state, RetryState::MaximumAttemptsReached as i32);
         assert_eq!(f.started_event_id, started_id);
+    }
+
+    fn cancel(id: i64) -> C {
+        C::RequestCancelActivityTaskCommandAttributes(
+            temporalio_protos::temporal::api::command::v1::RequestCancelActivityTaskCommandAttributes {
+                scheduled_event_id: id,
+            },
+        )
+    }
+
+    #[test]
+    fn a_cancel_of_an_activity_that_finished_meanwhile_is_recorded_before_its_outcome() {
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
+        start(&mut registry, &run_id, id, 1, NOW);
+        let signal = crate::history::Signal {
+            name: "s".into(),
+            ..Default::default()
+        };
+        registry
+            .signal(&run_id, signal, NOW, &mut Effects::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let task = testing::take_task(&mut registry, &run_id);
+        let r = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id: id,
+            attempt: 1,
+        };
+        registry
+            .complete_activity(&r, None, "worker", NOW, &mut Effects::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        testing::complete(&mut registry, &task, vec![cancel(id)], vec![]);
+        let types = testing::event_types(&registry, &run_id);
+        let tail: Vec<_> = types.iter().rev().take(4).rev().copied().collect();
+        assert_eq!(
+            tail,
+            [
+                EventType::ActivityTaskCancelRequested,
+                EventType::ActivityTaskStarted,
+                EventType::ActivityTaskCompleted,
+                EventType::WorkflowTaskScheduled,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unstarted_activity_is_canceled_after_the_completions_events_or_not_if_it_closes() {
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
+        let timer = C::StartTimerCommandAttributes(
+            temporalio_protos::temporal::api::command::v1::StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: Some(duration(1000)),
+            },
+        );
+        let signal = crate::history::Signal {
+            name: "s".into(),
+            ..Default::default()
+        };
+        registry
+            .signal(&run_id, signal, NOW, &mut Effects::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        testing::decide(&mut registry, &run_id, vec![cancel(id), timer]);
+        let types = testing::event_types(&registry, &run_id);
+        let tail: Vec<_> = types.iter().rev().take(4).rev().copied().collect();
+        // Buffered: after the completion's other events.
+        assert_eq!(
+            tail,
+            [
+                EventType::ActivityTaskCancelRequested,
+                EventType::TimerStarted,
+                EventType::ActivityTaskCanceled,
+                EventType::WorkflowTaskScheduled,
+            ]
+        );
+
+        let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
+        let signal = crate::history::Signal {
+            name: "s".into(),
+            ..Default::default()
+        };
+        registry
+            .signal(&run_id, signal, NOW, &mut Effects::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let complete = C::CompleteWorkflowExecutionCommandAttributes(Default::default());
+        testing::decide(&mut registry, &run_id, vec![cancel(id), complete]);
+        let types = testing::event_types(&registry, &run_id);
+        assert_eq!(
+            types.iter().rev().take(2).copied().collect::<Vec<_>>(),
+            [
+                EventType::WorkflowExecutionCompleted,
+                EventType::ActivityTaskCancelRequested
+            ]
+        );
     }
 }

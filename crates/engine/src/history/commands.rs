@@ -190,6 +190,11 @@ impl Registry {
         for message in inbox {
             exec.on_protocol_message(message, completed_id, now_ms);
         }
+        if !exec.is_open() {
+            // What the commands buffered (an unstarted activity's cancellation) goes with
+            // the run's close, as on the real server.
+            exec.buffered.clear();
+        }
         if exec.is_open() {
             new_task |= exec.flush_buffered();
             new_task |= exec.has_undelivered_updates();

@@ -3,10 +3,11 @@
 
 use temporalio_protos::temporal::api::{
     common::v1::{Header, Payloads},
-    enums::v1::WorkflowExecutionStatus,
+    enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause},
     history::v1::{
         WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
         WorkflowExecutionTerminatedEventAttributes, WorkflowExecutionTimedOutEventAttributes,
+        WorkflowTaskFailedEventAttributes,
     },
 };
 
@@ -116,6 +117,24 @@ impl Registry {
     ) -> Result<()> {
         let exec = self.run_mut(run_id)?;
         exec.ensure_open()?;
+        // A task a worker holds fails first (its completion then finds no task), as on the
+        // real server.
+        if let Some(wt) = exec
+            .state
+            .workflow_task
+            .as_ref()
+            .filter(|wt| wt.started_event_id > 0)
+        {
+            let failed = WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                identity: "history-service".to_owned(),
+                ..Default::default()
+            };
+            exec.append(now_ms, failed);
+            exec.state.workflow_task = None;
+        }
         exec.flush_buffered();
         exec.append(
             now_ms,
@@ -162,6 +181,24 @@ mod tests {
 
     use super::*;
     use crate::history::testing::{NOW, event_types, registry, start};
+
+    #[test]
+    fn a_terminate_fails_the_task_a_worker_holds_first() {
+        let mut registry = registry();
+        let run = start(&mut registry, "wf");
+        let _task = crate::history::testing::take_task(&mut registry, &run);
+        registry
+            .terminate(&run, "race", None, "", NOW, &mut Effects::default())
+            .unwrap_or_else(|e| panic!("terminate: {e}"));
+        let types = event_types(&registry, &run);
+        assert_eq!(
+            types[types.len() - 2..],
+            [
+                EventType::WorkflowTaskFailed,
+                EventType::WorkflowExecutionTerminated
+            ]
+        );
+    }
 
     #[test]
     fn a_retried_signal_is_delivered_once() {
