@@ -29,6 +29,28 @@ pub(crate) enum Command {
     /// fresh process this way).
     #[command(hide = true)]
     Fresh(FreshArgs),
+    /// The chaos report: the orders flow under repeated faults (scripts/chaos runs this).
+    Chaos(ChaosArgs),
+}
+
+/// What the chaos report runs.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChaosArgs {
+    /// Faults per scenario (SIGKILLs, or disk-full episodes).
+    #[arg(long, default_value_t = 3)]
+    pub(crate) faults: usize,
+    /// Orders placed before each fault and once after the last.
+    #[arg(long, default_value_t = 6)]
+    pub(crate) orders: usize,
+    /// Milliseconds the orders run before each fault hits them.
+    #[arg(long = "pause-ms", default_value_t = 1500)]
+    pub(crate) pause_ms: u64,
+    /// Scenarios to run, comma-separated: demo, engine, worker, disk.
+    #[arg(long, value_delimiter = ',', default_value = "demo,engine,worker,disk")]
+    pub(crate) scenarios: Vec<String>,
+    /// Keep the processes' logs (printed at the end) instead of deleting them.
+    #[arg(long = "keep-logs")]
+    pub(crate) keep_logs: bool,
 }
 
 /// Which section a fresh process measures.

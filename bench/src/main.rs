@@ -11,9 +11,11 @@
 //! the workload table with the worker in this process), `fresh` (`embedded` measurements in
 //! a fresh copy of this process), `orders` (workload 5 over HTTP), `worker` (the hidden
 //! `worker` subcommand and its processes), `scale` (N worker processes against one server),
-//! `soak` (many workflows in one run), `table` and `report` (output).
+//! `soak` (many workflows in one run), `table` and `report` (output), `chaos` (the chaos
+//! report: the orders flow under repeated faults).
 
 mod args;
+mod chaos;
 mod child;
 mod driver;
 mod fresh;
@@ -41,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Worker(args)) => worker::run(args).await,
         Some(Command::Fresh(args)) => fresh::run(args).await,
+        Some(Command::Chaos(args)) => chaos::run(args).await,
         None => run(cli.run).await,
     }
 }

@@ -14,7 +14,7 @@ use crate::{
         testservice::test_service_server::TestServiceServer,
         workflowservice::workflow_service_server::WorkflowServiceServer,
     },
-    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Registry, SuggestContinueAsNew},
+    history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Limits, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
     store::{MemoryStore, PostgresStore, SqliteStore, Store},
 };
@@ -48,6 +48,13 @@ pub struct EngineOptions {
     /// The history size (bytes) from which workflow tasks suggest continue-as-new:
     /// `limit.historySize.suggestContinueAsNew`. Default 4 MiB.
     pub suggest_continue_as_new_bytes: i64,
+    /// The real server's per-workflow limits (blob, memo and history sizes, pending work,
+    /// signals per run), each settable with its dynamic config key through
+    /// [`Limits::set`].
+    pub limits: Limits,
+    /// The largest request the engine decodes, in bytes: the real server's gRPC default,
+    /// 4 MiB. Larger requests are refused before they reach the engine.
+    pub max_request_bytes: usize,
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
@@ -70,6 +77,8 @@ impl Default for EngineOptions {
             search_attributes: Vec::new(),
             suggest_continue_as_new_events: SuggestContinueAsNew::default().events,
             suggest_continue_as_new_bytes: SuggestContinueAsNew::default().bytes,
+            limits: Limits::default(),
+            max_request_bytes: 4 * 1024 * 1024,
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
             time_skipping: TimeSkipping::Off,
@@ -125,6 +134,13 @@ impl EngineOptions {
     #[must_use]
     pub fn with_time_skipping(mut self, mode: TimeSkipping) -> Self {
         self.time_skipping = mode;
+        self
+    }
+
+    /// Enforce `limits` instead of the real server's defaults.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -213,6 +229,8 @@ pub async fn serve(
 pub(crate) struct Prepared {
     pub(crate) runtime: Arc<EngineRuntime>,
     pub(crate) long_poll: Duration,
+    /// The largest request decoded, in bytes.
+    pub(crate) max_request_bytes: usize,
 }
 
 /// Opens the store, recovers state and puts recovered tasks and timers back in motion.
@@ -269,6 +287,7 @@ pub(crate) async fn recover(
         events: options.suggest_continue_as_new_events,
         bytes: options.suggest_continue_as_new_bytes,
     };
+    registry.limits = options.limits;
     let recovered = registry.runs_in_memory().count();
     let runtime = EngineRuntime::new(
         registry,
@@ -302,6 +321,7 @@ pub(crate) async fn recover(
     Ok(Prepared {
         runtime,
         long_poll: options.long_poll_timeout,
+        max_request_bytes: options.max_request_bytes,
     })
 }
 
@@ -311,6 +331,7 @@ async fn run(
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
+    let max_request_bytes = prepared.max_request_bytes;
     let service = Service {
         runtime: prepared.runtime,
         long_poll: prepared.long_poll,
@@ -320,11 +341,14 @@ async fn run(
     // message) and saves nothing.
     let workflow = WorkflowServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(128 * 1024 * 1024)
+        .max_decoding_message_size(max_request_bytes)
         .max_encoding_message_size(128 * 1024 * 1024);
-    let operator =
-        OperatorServiceServer::new(service.clone()).accept_compressed(CompressionEncoding::Gzip);
-    let test = TestServiceServer::new(service).accept_compressed(CompressionEncoding::Gzip);
+    let operator = OperatorServiceServer::new(service.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_request_bytes);
+    let test = TestServiceServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_request_bytes);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         .add_service(workflow)

@@ -11,6 +11,10 @@ pub enum EngineError {
     /// The namespace, workflow, task or query does not exist (any more); do not retry.
     #[error("{0}")]
     NotFound(String),
+    /// The request does not fit the state it names (an activity already paused by
+    /// another request); look at that state first.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A workflow with this id is already running; use its run id or pick another id.
     #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
     AlreadyStarted {

@@ -68,12 +68,16 @@
 //! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
 //!   admitted update aborted by its workflow closing is reported as the update's failure
 //!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
-//! - The execution timeout restarts with each run of a continue-as-new chain.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
-//!   follow the next `WorkflowTaskScheduled`; child retry policies and cron are not applied.
+//!   follow the next `WorkflowTaskScheduled`; a child's retry policy is applied, its cron
+//!   schedule is not.
 //! - Query tasks always use the normal queue; a sticky timeout moves the task without a
 //!   timeout event; stickiness is dropped on restart.
-//! - Workflow retry policy and cron schedules are not applied. Priorities are recorded
+//! - Workflow retry policies and cron schedules are applied as on the real server (a retried
+//!   or cron run's `WorkflowTaskScheduled` is written at its start, like a start delay's,
+//!   see below). Cron schedules take robfig's five fields and descriptors in UTC (parsed by
+//!   `croner`, which also takes its own extensions such as `L` and `#`); a `CRON_TZ=` or
+//!   `TZ=` prefix is refused. Priorities are recorded
 //!   (started and scheduled events, describe, activity tasks) but do not order dispatch.
 //!   Eager workflow start and eager activities are always on, as in the dev server (the
 //!   dynamic config `system.enableEagerWorkflowStart` and
@@ -96,14 +100,27 @@
 //!   `request_id` does not de-duplicate a repeated reset; the reset points in describe are
 //!   the run's first completed workflow task only (no build ids are recorded), and a reset
 //!   run does not inherit its base run's points.
-//! - Only the 2 MiB error limit on start and signal payloads is enforced.
-//! - Activities cannot be paused, unpaused, reset or have their options updated
-//!   (`PauseActivity`, `UpdateActivityOptions`... answer `UNIMPLEMENTED`), so heartbeats
-//!   never report `activity_paused` or `activity_reset`; standalone activities do not exist.
-//! - Of the dynamic config (`--dynamic-config-value`), only
-//!   `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`
-//!   are honoured; the size counts the encoded events (the real server counts its stored
-//!   blobs, a little more). Other keys are accepted and ignored.
+//! - The real server's limits are enforced (see [`Limits`]), with these differences: a run
+//!   pushed past the history length or size limit keeps the change that pushed it before it
+//!   is terminated (the real server drops that change first), and its size counts the
+//!   encoded events; signals and cancel requests to other workflows are delivered within
+//!   the completion that sends them, so only those of one completion count as pending;
+//!   an update's arguments are not checked (the real server bounds updates in flight,
+//!   `history.maxInFlightUpdates` and `history.maxInFlightUpdatePayloads`, which this engine
+//!   does not); heartbeat details and search attributes have no size limit; a request over
+//!   the gRPC limit is refused `OUT_OF_RANGE` (tonic's status), not `RESOURCE_EXHAUSTED`.
+//! - Activities can be paused, unpaused, reset and have their options updated from outside
+//!   (`PauseActivity`, `UnpauseActivity`, `ResetActivity`, `UpdateActivityOptions`;
+//!   heartbeats then answer `activity_paused` or `activity_reset`). Updated priorities are
+//!   recorded but, as all priorities here, do not order dispatch; a reset asked to clear the
+//!   heartbeat details of a running attempt leaves them; a reset or an unpause that resets
+//!   the attempts of a running attempt leaves its timeout timers keyed to the old attempt
+//!   (the real server re-arms them). Standalone activities do not exist.
+//! - Of the dynamic config (`--dynamic-config-value`), only the limits' keys (see
+//!   [`Limits::set`]) and `limit.historyCount.suggestContinueAsNew` and
+//!   `limit.historySize.suggestContinueAsNew` are honoured; sizes count the encoded events
+//!   (the real server counts its stored blobs, a little more). Other keys are accepted and
+//!   ignored.
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see
@@ -132,4 +149,5 @@ pub use engine::{
     serve,
 };
 pub use error::EngineError;
+pub use history::Limits;
 pub use runtime::TimeSkipping;

@@ -13,7 +13,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
-use workflow_engine::{Engine, EngineOptions, TimeSkipping};
+use workflow_engine::{Engine, EngineOptions, Limits, TimeSkipping};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -100,9 +100,12 @@ struct ServeArgs {
     /// Accepted for compatibility; this engine has no UI.
     #[arg(long = "ui-port")]
     ui_port: Option<u16>,
-    /// A dynamic config value (KEY=VALUE, repeatable). Honoured:
-    /// `limit.historyCount.suggestContinueAsNew` and `limit.historySize.suggestContinueAsNew`;
-    /// others are accepted and ignored.
+    /// A dynamic config value (KEY=VALUE, repeatable). Honoured: the suggest-continue-as-new
+    /// limits (`limit.historyCount.suggestContinueAsNew`,
+    /// `limit.historySize.suggestContinueAsNew`) and the limits of `workflow_engine::Limits`
+    /// (`limit.blobSize.error`, `limit.historyCount.error`,
+    /// `limit.numPendingActivities.error`, `history.maximumSignalsPerExecution`...); others
+    /// are accepted and ignored.
     #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
     /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
@@ -159,22 +162,32 @@ fn main() -> ExitCode {
 /// Applies one `--dynamic-config-value KEY=VALUE` (already checked to have a `=`).
 fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Result<()> {
     let (key, raw) = value.split_once('=').unwrap_or((value, ""));
-    let target = match key {
-        "limit.historyCount.suggestContinueAsNew" => &mut options.suggest_continue_as_new_events,
-        "limit.historySize.suggestContinueAsNew" => &mut options.suggest_continue_as_new_bytes,
-        _ => {
-            tracing::info!(value, "ignoring --dynamic-config-value");
-            return Ok(());
-        }
-    };
-    *target = raw
+    let known = key == "limit.historyCount.suggestContinueAsNew"
+        || key == "limit.historySize.suggestContinueAsNew"
+        || Limits::default().set(key, 0);
+    if !known {
+        tracing::info!(value, "ignoring --dynamic-config-value");
+        return Ok(());
+    }
+    let n: usize = raw
         .trim()
         .parse()
         .ok()
-        .filter(|n: &i64| *n > 0)
+        .filter(|n| *n > 0)
         .with_context(|| {
             format!("--dynamic-config-value {key}: want a positive whole number, got {raw:?}")
         })?;
+    match key {
+        "limit.historyCount.suggestContinueAsNew" => {
+            options.suggest_continue_as_new_events = i64::try_from(n)?;
+        }
+        "limit.historySize.suggestContinueAsNew" => {
+            options.suggest_continue_as_new_bytes = i64::try_from(n)?;
+        }
+        _ => {
+            options.limits.set(key, n);
+        }
+    }
     Ok(())
 }
 

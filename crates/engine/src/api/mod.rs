@@ -2,6 +2,7 @@
 //! per RPC family; errors become statuses in one place (`status`). RPCs not listed here
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
+mod activity_control;
 mod history;
 mod multi;
 mod namespaces;
@@ -242,6 +243,37 @@ impl WorkflowService for Service {
         let answer = ActivityAnswer::Canceled(request.into_inner());
         tasks::answer_activity(&self.runtime, answer).await?;
         ok(RespondActivityTaskCanceledResponse::default())
+    }
+
+    async fn pause_activity(
+        &self,
+        request: Request<PauseActivityRequest>,
+    ) -> Rpc<PauseActivityResponse> {
+        activity_control::pause(&self.runtime, request.into_inner()).await?;
+        ok(PauseActivityResponse {})
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<UnpauseActivityRequest>,
+    ) -> Rpc<UnpauseActivityResponse> {
+        activity_control::unpause(&self.runtime, request.into_inner()).await?;
+        ok(UnpauseActivityResponse {})
+    }
+
+    async fn reset_activity(
+        &self,
+        request: Request<ResetActivityRequest>,
+    ) -> Rpc<ResetActivityResponse> {
+        activity_control::reset(&self.runtime, request.into_inner()).await?;
+        ok(ResetActivityResponse {})
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<UpdateActivityOptionsRequest>,
+    ) -> Rpc<UpdateActivityOptionsResponse> {
+        ok(activity_control::update_options(&self.runtime, request.into_inner()).await?)
     }
 
     async fn record_activity_task_heartbeat(

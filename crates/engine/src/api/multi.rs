@@ -18,7 +18,7 @@ use temporalio_protos::temporal::api::{
 use super::{Service, updates, workflows};
 use crate::{
     error::{EngineError, OperationOutcome, Result},
-    history::{UpdateWithStart, update_with_start},
+    history::{Limits, UpdateWithStart, update_with_start},
 };
 
 /// The real server's answer to anything but [Start, Update].
@@ -29,8 +29,9 @@ pub(super) async fn execute(
     r: ExecuteMultiOperationRequest,
 ) -> Result<ExecuteMultiOperationResponse> {
     let namespace = r.namespace;
-    svc.runtime
-        .read(|registry| registry.namespace(&namespace).map(|_| ()))?;
+    let limits = svc
+        .runtime
+        .read(|registry| registry.namespace(&namespace).map(|_| registry.limits))?;
     let mut operations = r.operations.into_iter().map(|op| op.operation);
     let (
         Some(Some(Operation::StartWorkflow(mut start))),
@@ -40,7 +41,7 @@ pub(super) async fn execute(
     else {
         return Err(EngineError::invalid(NOT_START_AND_UPDATE));
     };
-    check(&namespace, &mut start, &mut update)?;
+    check(&namespace, &mut start, &mut update, &limits)?;
     let wait = updates::wanted_stage(update.wait_policy.as_ref(), Stage::Accepted);
     let workflow_id = start.workflow_id.clone();
     let Some(request) = update.request else {
@@ -95,8 +96,9 @@ fn check(
     namespace: &str,
     start: &mut StartWorkflowExecutionRequest,
     update: &mut UpdateWorkflowExecutionRequest,
+    limits: &Limits,
 ) -> Result<()> {
-    let start_check = check_start(namespace, start);
+    let start_check = check_start(namespace, start, limits);
     let update_check = check_update(namespace, update);
     let update_workflow_id = update
         .workflow_execution
@@ -136,10 +138,15 @@ fn same_namespace(namespace: &str, op_namespace: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn check_start(namespace: &str, start: &mut StartWorkflowExecutionRequest) -> Result<()> {
+fn check_start(
+    namespace: &str,
+    start: &mut StartWorkflowExecutionRequest,
+    limits: &Limits,
+) -> Result<()> {
     same_namespace(namespace, &mut start.namespace)?;
-    workflows::new_run(start.clone()).validate()?;
-    workflows::check_blob_size(start.input.as_ref())?;
+    let run = workflows::new_run(start.clone());
+    run.validate()?;
+    limits.check_new_run(&run)?;
     if !start.cron_schedule.is_empty() {
         return Err(EngineError::invalid("CronSchedule is not allowed."));
     }

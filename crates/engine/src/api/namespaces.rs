@@ -12,7 +12,12 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use crate::{error::Result, history::NamespaceRecord, runtime::EngineRuntime, time::duration};
+use crate::{
+    error::Result,
+    history::{Limits, NamespaceRecord},
+    runtime::EngineRuntime,
+    time::duration,
+};
 
 /// The one cluster this engine is.
 const CLUSTER_NAME: &str = "active";
@@ -59,7 +64,7 @@ pub(super) fn describe_namespace(
         } else {
             registry.namespace(&request.namespace)?
         };
-        Ok(describe(record))
+        Ok(describe(record, &registry.limits))
     })
 }
 
@@ -68,7 +73,11 @@ pub(super) fn list_namespaces(
     _request: &ListNamespacesRequest,
 ) -> ListNamespacesResponse {
     rt.read(|registry| ListNamespacesResponse {
-        namespaces: registry.namespaces.values().map(describe).collect(),
+        namespaces: registry
+            .namespaces
+            .values()
+            .map(|n| describe(n, &registry.limits))
+            .collect(),
         next_page_token: Vec::new(),
     })
 }
@@ -92,7 +101,13 @@ pub(super) async fn register_namespace(
         .await
 }
 
-fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
+/// The real server's `history.workflowTaskCompletionBufferSizeLimit` default, which it
+/// reports with the other limits.
+const COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
+
+/// A namespace as the real server describes it, with the limits that SDKs enforce on
+/// their side too.
+fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceResponse {
     DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
             name: record.name.clone(),
@@ -110,6 +125,11 @@ fn describe(record: &NamespaceRecord) -> DescribeNamespaceResponse {
                 ..Default::default()
             }),
             supports_schedules: false,
+            limits: Some(namespace_info::Limits {
+                blob_size_limit_error: i64::try_from(limits.blob_size_error).unwrap_or(i64::MAX),
+                memo_size_limit_error: i64::try_from(limits.memo_size_error).unwrap_or(i64::MAX),
+                workflow_task_completion_size_limit_error: COMPLETION_SIZE_LIMIT,
+            }),
             ..Default::default()
         }),
         config: Some(NamespaceConfig {

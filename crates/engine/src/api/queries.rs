@@ -21,6 +21,8 @@ pub(super) async fn query(svc: &Service, r: QueryWorkflowRequest) -> Result<Quer
     let query = r
         .query
         .ok_or_else(|| EngineError::invalid("Query is not set on request."))?;
+    let limits = svc.runtime.read(|registry| registry.limits);
+    limits.check_blob(query.query_args.as_ref())?;
     let answer = svc
         .runtime
         .query(

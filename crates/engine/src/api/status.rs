@@ -18,6 +18,7 @@ impl From<EngineError> for Status {
         match error {
             EngineError::InvalidArgument(m) => Status::invalid_argument(m),
             EngineError::NotFound(m) => Status::not_found(m),
+            EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
             EngineError::Unavailable(m) => Status::unavailable(m),

@@ -186,8 +186,13 @@ pub(super) fn complete_query_task(
     let TaskToken::Query { query_id } = TaskToken::decode(&r.task_token)? else {
         return Err(EngineError::invalid("not a query task token"));
     };
+    let limits = rt.read(|registry| registry.limits);
     let outcome = if r.completed_type == QueryResultType::Answered as i32 {
-        QueryOutcome::Answered(r.query_result)
+        match limits.check_blob(r.query_result.as_ref()) {
+            Ok(()) => QueryOutcome::Answered(r.query_result),
+            // As the real server does: the caller is told the answer was too large.
+            Err(e) => QueryOutcome::Failed(e.to_string()),
+        }
     } else {
         QueryOutcome::Failed(failure_message(r.failure, r.error_message))
     };
@@ -280,13 +285,14 @@ pub(super) async fn heartbeat(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatRequest,
 ) -> Result<RecordActivityTaskHeartbeatResponse> {
-    let cancel_requested = on_activity(rt, &r.task_token, |registry, activity, now, fx| {
+    let answer = on_activity(rt, &r.task_token, |registry, activity, now, fx| {
         registry.heartbeat_activity(activity, r.details, now, fx)
     })
     .await?;
     Ok(RecordActivityTaskHeartbeatResponse {
-        cancel_requested,
-        ..Default::default()
+        cancel_requested: answer.cancel_requested,
+        activity_paused: answer.paused,
+        activity_reset: answer.reset,
     })
 }
 
@@ -355,7 +361,7 @@ pub(super) async fn heartbeat_by_id(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatByIdRequest,
 ) -> Result<RecordActivityTaskHeartbeatByIdResponse> {
-    let cancel_requested = rt
+    let answer = rt
         .execute(|registry, now, fx| {
             let (run_id, scheduled_event_id, attempt) =
                 registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
@@ -368,8 +374,9 @@ pub(super) async fn heartbeat_by_id(
         })
         .await?;
     Ok(RecordActivityTaskHeartbeatByIdResponse {
-        cancel_requested,
-        ..Default::default()
+        cancel_requested: answer.cancel_requested,
+        activity_paused: answer.paused,
+        activity_reset: answer.reset,
     })
 }
 

@@ -1,9 +1,8 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
 //! cancellation, terminate, reset.
 
-use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::{Payloads, WorkflowExecution},
+    common::v1::WorkflowExecution,
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
         RequestCancelWorkflowExecutionRequest, ResetWorkflowExecutionRequest,
@@ -28,17 +27,6 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
     Ok((&e.workflow_id, &e.run_id))
 }
 
-/// The real server's default `limit.blobSize.error`: larger inputs are rejected.
-const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
-
-/// Rejects an input over the blob size limit, with the real server's message.
-pub(super) fn check_blob_size(input: Option<&Payloads>) -> Result<()> {
-    if input.is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
-        return Err(EngineError::invalid("Blob data size exceeds limit."));
-    }
-    Ok(())
-}
-
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
 pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
     NewRun {
@@ -56,6 +44,7 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         memo: r.memo,
         search_attributes: r.search_attributes,
         retry_policy: r.retry_policy,
+        cron_schedule: r.cron_schedule,
         reuse_policy: r.workflow_id_reuse_policy,
         conflict_policy: r.workflow_id_conflict_policy,
         last_completion_result: r.last_completion_result,
@@ -109,14 +98,16 @@ pub(super) async fn start(
     rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
     let eager = r.request_eager_execution;
     let spec = NewRun {
         request_eager_execution: eager,
         ..new_run(r)
     };
     let started = rt
-        .execute(|registry, now, fx| registry.start_workflow(spec, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.start_workflow(spec, now, fx)
+        })
         .await?;
     Ok(StartWorkflowExecutionResponse {
         run_id: started.run_id,
@@ -131,12 +122,14 @@ pub(super) async fn signal_with_start(
     rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
-    check_blob_size(r.input.as_ref())?;
-    check_blob_size(r.signal_input.as_ref())?;
     let (start, signal) = split_signal_with_start(r);
     let spec = new_run(start);
     let started = rt
-        .execute(|registry, now, fx| registry.signal_with_start(spec, signal, now, fx))
+        .execute(|registry, now, fx| {
+            registry.limits.check_new_run(&spec)?;
+            registry.limits.check_blob(signal.input.as_ref())?;
+            registry.signal_with_start(spec, signal, now, fx)
+        })
         .await?;
     Ok(SignalWithStartWorkflowExecutionResponse {
         run_id: started.run_id,
@@ -146,7 +139,6 @@ pub(super) async fn signal_with_start(
 }
 
 pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest) -> Result<()> {
-    check_blob_size(r.input.as_ref())?;
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
     if r.signal_name.is_empty() {
@@ -160,6 +152,7 @@ pub(super) async fn signal(rt: &EngineRuntime, r: SignalWorkflowExecutionRequest
         request_id: r.request_id,
     };
     rt.execute(|registry, now, fx| {
+        registry.limits.check_blob(signal.input.as_ref())?;
         let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
         registry.signal(&run_id, signal, now, fx)
     })

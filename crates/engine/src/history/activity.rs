@@ -19,13 +19,21 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::PollActivityTaskQueueResponse,
 };
 
+mod options;
+mod pause;
 mod timeouts;
 
+pub(crate) use options::{Options, OptionsUpdate};
+pub(crate) use pause::{HeartbeatAnswer, Pause, Restart, Target};
 use timeouts::Timeouts;
 
 use super::{
-    Effects, Execution, QueueKind, Registry, Task, TimerKey, effects::ActivityTimeout, retry,
-    token::TaskToken, workflow_task::normal_queue,
+    Effects, Execution, Limits, QueueKind, Registry, Task, TimerKey,
+    effects::ActivityTimeout,
+    limits::{self, truncate},
+    retry,
+    token::TaskToken,
+    workflow_task::normal_queue,
 };
 use crate::{
     error::{EngineError, Result},
@@ -62,6 +70,16 @@ pub(crate) struct ActivityState {
     /// Prost-encoded `Failure` of the last failed attempt.
     pub(crate) last_failure: Option<Vec<u8>>,
     pub(crate) cancel_requested_event_id: Option<i64>,
+    /// Set while paused from outside (`PauseActivity`).
+    #[serde(default)]
+    pub(crate) paused: Option<Pause>,
+    /// Reset from outside (`ResetActivity`) since its current attempt started.
+    #[serde(default)]
+    pub(crate) reset: bool,
+    /// Options updated from outside (`UpdateActivityOptions`), in force instead of the
+    /// scheduled event's.
+    #[serde(default)]
+    pub(crate) options: Option<Options>,
 }
 
 /// A started activity attempt, as named by its task token.
@@ -120,6 +138,9 @@ impl Execution {
             heartbeat_details: None,
             last_failure: None,
             cancel_requested_event_id: None,
+            paused: None,
+            reset: false,
+            options: None,
         };
         self.arm_activity(&activity, fx);
         self.state.activities.insert(scheduled_event_id, activity);
@@ -131,7 +152,7 @@ impl Execution {
         let Some(attributes) = self.activity_attributes(activity.scheduled_event_id) else {
             return;
         };
-        let timeouts = Timeouts::of(attributes);
+        let timeouts = activity.timeouts(attributes);
         let run_id = &self.state.run_id;
         let key = |timeout| TimerKey::Activity {
             run_id: run_id.clone(),
@@ -317,16 +338,21 @@ impl Registry {
             return None;
         }
         let activity = exec.state.activities.get_mut(&scheduled_event_id)?;
-        if activity.phase != ActivityPhase::Scheduled || activity.attempt != attempt {
+        if activity.phase != ActivityPhase::Scheduled
+            || activity.attempt != attempt
+            || !activity.dispatchable()
+        {
             return None;
         }
         activity.phase = ActivityPhase::Started;
+        activity.reset = false;
         activity.started_time_ms = now_ms;
         activity.identity = identity.to_owned();
         let activity = activity.clone();
         exec.dirty = true;
         exec.arm_activity(&activity, fx);
         let attributes = exec.activity_attributes(scheduled_event_id)?;
+        let timeouts = activity.timeouts(attributes);
         let token = TaskToken::Activity {
             run_id: run_id.to_owned(),
             scheduled_event_id,
@@ -351,10 +377,10 @@ impl Registry {
             current_attempt_scheduled_time: Some(timestamp(activity.attempt_scheduled_time_ms)),
             started_time: Some(timestamp(now_ms)),
             attempt,
-            schedule_to_close_timeout: attributes.schedule_to_close_timeout,
-            start_to_close_timeout: attributes.start_to_close_timeout,
-            heartbeat_timeout: attributes.heartbeat_timeout,
-            retry_policy: attributes.retry_policy.clone(),
+            schedule_to_close_timeout: timeouts.schedule_to_close.map(duration),
+            start_to_close_timeout: timeouts.start_to_close.map(duration),
+            heartbeat_timeout: timeouts.heartbeat.map(duration),
+            retry_policy: Some(activity.retry_policy(attributes)),
             priority: attributes.priority.clone(),
             ..Default::default()
         })
@@ -369,6 +395,14 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        if self
+            .limits
+            .blob_too_large(result.as_ref().map_or(0, Message::encoded_len))
+        {
+            // As the real server does: the oversized result is recorded as a failure.
+            let failure = Limits::server_failure(limits::RESULT_TOO_LARGE, None, true);
+            return self.fail_activity(r, failure, None, identity, now_ms, fx);
+        }
         let exec = self.run_mut(r.run_id)?;
         exec.started_activity(r)?;
         let scheduled_event_id = r.scheduled_event_id;
@@ -401,6 +435,12 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        let failure = if self.limits.blob_too_large(failure.encoded_len()) {
+            let cause = truncate(failure, self.limits.blob_size_warn);
+            Limits::server_failure(limits::FAILURE_TOO_LARGE, Some(cause), true)
+        } else {
+            failure
+        };
         let exec = self.run_mut(r.run_id)?;
         let activity = exec.started_activity(r)?;
         if let Some(details) = last_heartbeat_details {
@@ -473,24 +513,31 @@ impl Registry {
     }
 
     /// `RecordActivityTaskHeartbeat`: keep the attempt alive; returns whether the workflow
-    /// asked for the activity to be canceled.
+    /// asked for the activity to be canceled, and whether it was paused or reset.
     pub(crate) fn heartbeat_activity(
         &mut self,
         r: &ActivityRef<'_>,
         details: Option<Payloads>,
         now_ms: i64,
         fx: &mut Effects,
-    ) -> Result<bool> {
+    ) -> Result<HeartbeatAnswer> {
         let exec = self.run_mut(r.run_id)?;
         let heartbeat_timeout = exec
             .activity_attributes(r.scheduled_event_id)
-            .and_then(|a| Timeouts::of(a).heartbeat);
+            .and_then(|a| {
+                let activity = exec.state.activities.get(&r.scheduled_event_id)?;
+                activity.timeouts(a).heartbeat
+            });
         let activity = exec.started_activity(r)?;
         activity.last_heartbeat_ms = now_ms;
         if let Some(details) = details {
             activity.heartbeat_details = Some(details.encode_to_vec());
         }
-        let cancel_requested = activity.cancel_requested_event_id.is_some();
+        let answer = HeartbeatAnswer {
+            cancel_requested: activity.cancel_requested_event_id.is_some(),
+            paused: activity.paused.is_some(),
+            reset: activity.reset,
+        };
         exec.dirty = true;
         if let Some(hb) = heartbeat_timeout {
             fx.timer(
@@ -503,7 +550,7 @@ impl Registry {
                 },
             );
         }
-        Ok(cancel_requested)
+        Ok(answer)
     }
 }
 

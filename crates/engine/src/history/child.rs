@@ -266,7 +266,8 @@ impl Registry {
             .events
             .last()
             .and_then(|e| e.attributes.clone())
-            .filter(|_| !exec.is_open())
+            // A run that a retry (or cron run) follows does not report: the last one does.
+            .filter(|_| !exec.is_open() && exec.state.new_run_id.is_none())
         else {
             return;
         };

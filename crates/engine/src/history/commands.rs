@@ -14,7 +14,7 @@ use temporalio_protos::temporal::api::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    enums::v1::{ContinueAsNewInitiator, WorkflowExecutionStatus, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
@@ -28,8 +28,11 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, NewRun, Registry,
+    Effects, Execution, Limits, NewRun, Registry,
+    chain::Outcome,
+    command_limits,
     external::ExternalCommand,
+    limits::{Breach, HISTORY_SERVICE},
     search_attributes,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
@@ -39,10 +42,11 @@ use crate::{
 };
 
 /// What applying one command asks of the completion as a whole.
-enum Applied {
+pub(super) enum Applied {
     Done,
     NeedsWorkflowTask,
-    ContinueAsNew(Box<NewRun>),
+    /// The run closed and this one follows it: continue-as-new, a retry or a cron run.
+    NextRun(Box<NewRun>),
 }
 
 /// Answers to queries that rode on the task, by query id.
@@ -71,6 +75,7 @@ impl Registry {
         let namespace = self.run(task.run_id)?.state.namespace.clone();
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
+        let limits = self.limits;
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -102,6 +107,9 @@ impl Registry {
                 fx,
             )?;
             return Err(EngineError::invalid(message));
+        }
+        if let Some(breach) = command_limits::check(exec, &request.commands, &limits) {
+            return self.fail_on_limit(task, breach, &request.identity, now_ms, fx);
         }
         let closes = request.commands.iter().any(is_close_command);
         if closes && (!exec.buffered.is_empty() || exec.has_undelivered_updates()) {
@@ -159,7 +167,7 @@ impl Registry {
             match applied {
                 Applied::Done => {}
                 Applied::NeedsWorkflowTask => new_task = true,
-                Applied::ContinueAsNew(spec) => continue_as_new = Some(spec),
+                Applied::NextRun(spec) => continue_as_new = Some(spec),
             }
         }
         for message in inbox {
@@ -193,6 +201,45 @@ fn requests_eager_execution(command: &Command) -> bool {
         &command.attributes,
         Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution
     )
+}
+
+impl Registry {
+    /// Fails the task for a broken limit (and terminates the run for an oversized
+    /// payload), as the real server does; the worker is told why with `InvalidArgument`.
+    fn fail_on_limit(
+        &mut self,
+        task: &WorkflowTaskRef<'_>,
+        breach: Breach,
+        identity: &str,
+        now_ms: i64,
+        fx: &mut Effects,
+    ) -> Result<Completion> {
+        tracing::warn!(
+            run_id = task.run_id,
+            "failing workflow task: {}",
+            breach.message
+        );
+        let failure = Limits::server_failure(&breach.message, None, false);
+        self.fail_workflow_task(
+            task,
+            breach.cause as i32,
+            Some(failure),
+            identity,
+            now_ms,
+            fx,
+        )?;
+        if breach.terminates {
+            self.terminate(
+                task.run_id,
+                &breach.message,
+                None,
+                HISTORY_SERVICE,
+                now_ms,
+                fx,
+            )?;
+        }
+        Err(EngineError::invalid(breach.message))
+    }
 }
 
 /// What every command of one completion shares.
@@ -372,29 +419,30 @@ fn apply(
             Applied::Done
         }
         C::CompleteWorkflowExecutionCommandAttributes(a) => {
+            let follow = exec.follow(Outcome::Completed(a.result.as_ref()), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionCompletedEventAttributes {
                     result: a.result,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Completed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Completed, follow.next)
         }
         C::FailWorkflowExecutionCommandAttributes(a) => {
+            let failure = a.failure.clone().unwrap_or_default();
+            let follow = exec.follow(Outcome::Failed(&failure), now_ms);
             exec.append(
                 now_ms,
                 WorkflowExecutionFailedEventAttributes {
                     failure: a.failure,
-                    retry_state: RetryState::RetryPolicyNotSet as i32,
+                    retry_state: follow.retry_state as i32,
                     workflow_task_completed_event_id: completed_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id: follow.new_run_id(),
                 },
             );
-            exec.close(now_ms, WorkflowExecutionStatus::Failed);
-            Applied::Done
+            exec.close_in_chain(now_ms, WorkflowExecutionStatus::Failed, follow.next)
         }
         C::CancelWorkflowExecutionCommandAttributes(a) => {
             exec.append(
@@ -409,7 +457,7 @@ fn apply(
         }
         C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
             let spec = continue_as_new(exec, a, completed_id, now_ms);
-            Applied::ContinueAsNew(Box::new(spec))
+            Applied::NextRun(Box::new(spec))
         }
         C::RecordMarkerCommandAttributes(a) => {
             exec.append(
@@ -497,6 +545,12 @@ fn continue_as_new(
         last_completion_result: a.last_completion_result.clone(),
         continued_failure: a.failure.clone(),
         parent: exec.state.parent.clone(),
+        initiator: ContinueAsNewInitiator::Workflow as i32,
+        // The execution timeout spans the whole chain, as on the real server.
+        execution_timeout: exec
+            .started_attributes()
+            .and_then(|s| s.workflow_execution_timeout),
+        expiration_ms: exec.expiration_ms(),
         ..Default::default()
     };
     exec.append(

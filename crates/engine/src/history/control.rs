@@ -3,15 +3,15 @@
 
 use temporalio_protos::temporal::api::{
     common::v1::{Header, Payloads},
-    enums::v1::{RetryState, WorkflowExecutionStatus},
+    enums::v1::WorkflowExecutionStatus,
     history::v1::{
         WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
         WorkflowExecutionTerminatedEventAttributes, WorkflowExecutionTimedOutEventAttributes,
     },
 };
 
-use super::{Effects, Registry};
-use crate::error::Result;
+use super::{Effects, Registry, chain::Outcome, commands::Applied, limits};
+use crate::error::{EngineError, Result};
 
 /// How many recent signal request ids a run remembers for de-duplication.
 const SIGNAL_REQUEST_IDS_KEPT: usize = 100;
@@ -36,8 +36,17 @@ impl Registry {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<()> {
+        let max_signals = self.limits.signals_per_execution;
         let exec = self.run_mut(run_id)?;
         exec.ensure_open()?;
+        if max_signals > 0 && exec.state.signal_count >= max_signals {
+            tracing::info!(
+                run_id,
+                max_signals,
+                "execution limit reached for maximum signals"
+            );
+            return Err(EngineError::invalid(limits::TOO_MANY_SIGNALS));
+        }
         if !signal.request_id.is_empty() {
             let seen = &mut exec.state.signal_request_ids;
             if seen.contains(&signal.request_id) {
@@ -49,6 +58,7 @@ impl Registry {
             }
             seen.push_back(signal.request_id.clone());
         }
+        exec.state.signal_count += 1;
         exec.add_event(
             now_ms,
             WorkflowExecutionSignaledEventAttributes {
@@ -125,23 +135,24 @@ impl Registry {
         let Some(exec) = self.touch(run_id) else {
             return;
         };
-        let due = exec
-            .state
-            .run_timeout_ms
-            .is_some_and(|t| exec.state.start_time_ms + t <= now_ms);
+        let due = exec.run_deadline_ms().is_some_and(|t| t <= now_ms);
         if !exec.is_open() || !due {
             return;
         }
         exec.flush_buffered();
+        let follow = exec.follow(Outcome::TimedOut, now_ms);
         exec.append(
             now_ms,
             WorkflowExecutionTimedOutEventAttributes {
-                retry_state: RetryState::RetryPolicyNotSet as i32,
-                new_execution_run_id: String::new(),
+                retry_state: follow.retry_state as i32,
+                new_execution_run_id: follow.new_run_id(),
             },
         );
-        exec.close(now_ms, WorkflowExecutionStatus::TimedOut);
+        let next = exec.close_in_chain(now_ms, WorkflowExecutionStatus::TimedOut, follow.next);
         fx.history_changed();
+        if let Applied::NextRun(spec) = next {
+            self.create_run(*spec, now_ms, fx);
+        }
     }
 }
 

@@ -62,6 +62,9 @@ pub(crate) struct RunState {
     /// Request ids of the latest signals, so a retried signal is delivered once.
     #[serde(default)]
     pub(crate) signal_request_ids: VecDeque<String>,
+    /// Signals this run has received, against `history.maximumSignalsPerExecution`.
+    #[serde(default)]
+    pub(crate) signal_count: usize,
 }
 
 /// A worker's own queue for the runs it has cached.
@@ -102,6 +105,8 @@ pub(crate) struct Execution {
     pub(crate) in_closed_cache: bool,
     /// Memo and search attributes, derived from history.
     pub(crate) properties: Properties,
+    /// How many events `history_size_bytes` has counted, and their encoded size.
+    pub(in crate::history) history_size: (usize, usize),
 }
 
 impl Execution {
@@ -118,6 +123,7 @@ impl Execution {
             written_seq: 0,
             in_closed_cache: false,
             properties: Properties::default(),
+            history_size: (0, 0),
         }
     }
 

@@ -8,12 +8,14 @@
 //! One file per concern; each state machine keeps its states, transitions (`on_<event>`)
 //! and unit tests (on `testing`) together: `execution` (the run record: history, buffered
 //! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
-//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied),
+//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied; `command_limits` their size and
+//! pending-work limits),
 //! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
-//! `retry` (retry policies), `timer`, `control` (signal, cancel, terminate), `child` (child
+//! `retry` (retry policies), `chain` (what follows a closing run: a retry or the next cron
+//! run, with `cron` the schedules), `timer`, `control` (signal, cancel, terminate), `child` (child
 //! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
 //! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
-//! clock), `update` (workflow updates), `properties` (memo and
+//! clock), `update` (workflow updates), `limits` (the real server's size and count limits), `properties` (memo and
 //! search attributes, derived from history), `search_attributes` (their types and checks),
 //! `query` (queries riding on workflow tasks),
 //! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `reset`
@@ -22,14 +24,18 @@
 //! (which runs stay in memory).
 
 pub(crate) mod activity;
+mod chain;
 mod child;
+mod command_limits;
 mod commands;
 mod control;
+mod cron;
 mod eager;
 pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod execution;
 mod external;
+pub(crate) mod limits;
 mod namespace;
 mod outbox;
 mod pending;
@@ -54,10 +60,11 @@ pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(crate) use activity::ActivityRef;
+pub(crate) use activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use control::Signal;
 pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
+pub use limits::Limits;
 pub(crate) use namespace::NamespaceRecord;
 pub(crate) use reset::ResetRequest;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
@@ -82,6 +89,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// The blob, history and pending-work limits.
+    pub(crate) limits: Limits,
 }
 
 impl Registry {

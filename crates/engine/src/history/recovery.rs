@@ -34,9 +34,9 @@ impl Registry {
                     },
                 );
             }
-            if let Some(timeout) = exec.state.run_timeout_ms {
+            if let Some(deadline) = exec.run_deadline_ms() {
                 fx.timer(
-                    exec.state.start_time_ms + timeout,
+                    deadline,
                     TimerKey::RunTimeout {
                         run_id: run_id.clone(),
                     },

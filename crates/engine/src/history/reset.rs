@@ -293,6 +293,9 @@ fn pending_at(
                         heartbeat_details: None,
                         last_failure: None,
                         cancel_requested_event_id: None,
+                        paused: None,
+                        reset: false,
+                        options: None,
                     },
                 );
             }

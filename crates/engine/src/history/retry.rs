@@ -1,8 +1,10 @@
-//! Server-side retry policy for activities: defaults, backoff and when to stop.
+//! Server-side retry policies, for activities and workflows: defaults, validation, backoff
+//! and when to stop.
 
 use temporalio_protos::temporal::api::{
     common::v1::RetryPolicy,
     enums::v1::RetryState,
+    enums::v1::TimeoutType,
     failure::v1::{Failure, failure::FailureInfo},
 };
 
@@ -49,6 +51,14 @@ pub(crate) fn decide(
     deadline_ms: Option<i64>,
 ) -> Decision {
     let mut explicit_delay = None;
+    // A server failure marked non-retryable (an oversized result) stops, as on the real
+    // server.
+    if let Some(FailureInfo::ServerFailureInfo(info)) =
+        failure.and_then(|f| f.failure_info.as_ref())
+        && info.non_retryable
+    {
+        return Decision::Stop(RetryState::NonRetryableFailure);
+    }
     if let Some(FailureInfo::ApplicationFailureInfo(info)) =
         failure.and_then(|f| f.failure_info.as_ref())
     {
@@ -65,6 +75,100 @@ pub(crate) fn decide(
         return Decision::Stop(RetryState::Timeout);
     }
     Decision::Retry(backoff)
+}
+
+/// A workflow's retry policy as the real server keeps it: unset fields get the defaults
+/// (initial interval 1 s, coefficient 2, maximum interval 100x the initial one), then the
+/// policy is checked, with the real server's messages.
+pub(crate) fn workflow_policy(mut policy: RetryPolicy) -> Result<RetryPolicy, String> {
+    let initial = duration_ms(policy.initial_interval.as_ref())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(DEFAULT_INITIAL_INTERVAL_MS);
+    policy.initial_interval = Some(duration(initial));
+    if duration_ms(policy.maximum_interval.as_ref()).is_none_or(|ms| ms == 0) {
+        policy.maximum_interval = Some(duration(
+            initial.saturating_mul(DEFAULT_MAX_INTERVAL_FACTOR),
+        ));
+    }
+    if policy.backoff_coefficient == 0.0 {
+        policy.backoff_coefficient = DEFAULT_COEFFICIENT;
+    }
+    if policy.maximum_attempts == 1 {
+        // One attempt disables retries: the rest does not matter.
+        return Ok(policy);
+    }
+    if policy.backoff_coefficient < 1.0 {
+        return Err("BackoffCoefficient cannot be less than 1 on retry policy.".to_owned());
+    }
+    if duration_ms(policy.maximum_interval.as_ref()).unwrap_or(0) < initial {
+        return Err(
+            "MaximumInterval cannot be less than InitialInterval on retry policy.".to_owned(),
+        );
+    }
+    if policy.maximum_attempts < 0 {
+        return Err("MaximumAttempts cannot be negative on retry policy.".to_owned());
+    }
+    Ok(policy)
+}
+
+/// Whether `failure` allows another attempt, as the real server decides it: cancellations,
+/// terminations and timeouts other than start-to-close and heartbeat never retry; an
+/// application failure does unless marked non-retryable or of a non-retryable type.
+pub(crate) fn is_retryable(failure: &Failure, non_retryable_types: &[String]) -> bool {
+    match failure.failure_info.as_ref() {
+        Some(FailureInfo::TerminatedFailureInfo(_) | FailureInfo::CanceledFailureInfo(_)) => false,
+        Some(FailureInfo::TimeoutFailureInfo(info)) => {
+            let kind = TimeoutType::try_from(info.timeout_type).unwrap_or(TimeoutType::Unspecified);
+            let name = match kind {
+                TimeoutType::StartToClose => "StartToClose",
+                TimeoutType::Heartbeat => "Heartbeat",
+                _ => return false,
+            };
+            !non_retryable_types.contains(&format!("TemporalTimeout:{name}"))
+        }
+        Some(FailureInfo::ServerFailureInfo(info)) => !info.non_retryable,
+        Some(FailureInfo::ApplicationFailureInfo(info)) => {
+            !info.non_retryable && !non_retryable_types.contains(&info.r#type)
+        }
+        _ => true,
+    }
+}
+
+/// Decides after a workflow's attempt `attempt` failed with `failure` (a timeout is a
+/// start-to-close timeout failure), as the real server does: `expiration_ms` is the end of
+/// the workflow execution timeout, across the chain; a delay the failure asks for is still
+/// capped at the maximum interval.
+pub(crate) fn decide_workflow(
+    policy: &RetryPolicy,
+    attempt: i32,
+    failure: &Failure,
+    now_ms: i64,
+    expiration_ms: Option<i64>,
+) -> Decision {
+    if !is_retryable(failure, &policy.non_retryable_error_types) {
+        return Decision::Stop(RetryState::NonRetryableFailure);
+    }
+    if policy.maximum_attempts > 0 && attempt.max(1) >= policy.maximum_attempts {
+        return Decision::Stop(RetryState::MaximumAttemptsReached);
+    }
+    let explicit = match failure.failure_info.as_ref() {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => {
+            duration_ms(info.next_retry_delay.as_ref())
+        }
+        _ => None,
+    };
+    let mut interval = explicit.unwrap_or_else(|| backoff_ms(policy, attempt.max(1)));
+    let max = duration_ms(policy.maximum_interval.as_ref()).unwrap_or(0);
+    if max == 0 && interval <= 0 {
+        return Decision::Stop(RetryState::Timeout);
+    }
+    if max != 0 && (interval <= 0 || interval > max) {
+        interval = max;
+    }
+    if expiration_ms.is_some_and(|end| now_ms.saturating_add(interval) > end) {
+        return Decision::Stop(RetryState::Timeout);
+    }
+    Decision::Retry(interval)
 }
 
 /// initial * coefficient^(attempt - 1), capped at the maximum interval.
@@ -111,6 +215,79 @@ mod tests {
         assert_eq!(decide(&policy, 2, None, 0, None), Decision::Retry(2000));
         assert_eq!(decide(&policy, 3, None, 0, None), Decision::Retry(4000));
         assert_eq!(decide(&policy, 30, None, 0, None), Decision::Retry(100_000));
+    }
+
+    #[test]
+    fn a_workflow_policy_gets_defaults_and_is_checked() {
+        let policy = workflow_policy(RetryPolicy::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(duration_ms(policy.initial_interval.as_ref()), Some(1000));
+        assert_eq!(duration_ms(policy.maximum_interval.as_ref()), Some(100_000));
+        assert!((policy.backoff_coefficient - 2.0).abs() < f64::EPSILON);
+        let refused = |policy: RetryPolicy| workflow_policy(policy).err().unwrap_or_default();
+        assert!(
+            refused(RetryPolicy {
+                backoff_coefficient: 0.5,
+                ..Default::default()
+            })
+            .starts_with("BackoffCoefficient")
+        );
+        assert!(
+            refused(RetryPolicy {
+                maximum_attempts: -1,
+                ..Default::default()
+            })
+            .starts_with("MaximumAttempts")
+        );
+        assert!(
+            refused(RetryPolicy {
+                initial_interval: Some(duration(5000)),
+                maximum_interval: Some(duration(1000)),
+                ..Default::default()
+            })
+            .starts_with("MaximumInterval")
+        );
+    }
+
+    #[test]
+    fn a_workflow_retries_until_attempts_types_or_expiration_stop_it() {
+        let mut policy = workflow_policy(RetryPolicy {
+            initial_interval: Some(duration(1000)),
+            maximum_interval: Some(duration(3000)),
+            maximum_attempts: 4,
+            non_retryable_error_types: vec!["Fatal".into()],
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let boom = app_failure("Other", false);
+        assert_eq!(
+            decide_workflow(&policy, 1, &boom, 0, None),
+            Decision::Retry(1000)
+        );
+        assert_eq!(
+            decide_workflow(&policy, 3, &boom, 0, None),
+            Decision::Retry(3000)
+        );
+        assert_eq!(
+            decide_workflow(&policy, 4, &boom, 0, None),
+            Decision::Stop(RetryState::MaximumAttemptsReached)
+        );
+        assert_eq!(
+            decide_workflow(&policy, 1, &app_failure("Fatal", false), 0, None),
+            Decision::Stop(RetryState::NonRetryableFailure)
+        );
+        assert_eq!(
+            decide_workflow(&policy, 1, &boom, 0, Some(999)),
+            Decision::Stop(RetryState::Timeout)
+        );
+        policy.maximum_attempts = 0;
+        let canceled = Failure {
+            failure_info: Some(FailureInfo::CanceledFailureInfo(Default::default())),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide_workflow(&policy, 1, &canceled, 0, None),
+            Decision::Stop(RetryState::NonRetryableFailure)
+        );
     }
 
     #[test]

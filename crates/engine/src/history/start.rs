@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     error::{EngineError, Result},
-    time::{duration, duration_ms},
+    time::{duration, duration_ms, timestamp, timestamp_ms},
 };
 
 /// The default and the maximum workflow task start-to-close timeout.
@@ -65,6 +65,15 @@ pub(crate) struct NewRun {
     pub(crate) priority: Option<Priority>,
     /// Hand the first workflow task to the caller in the start response (eager start).
     pub(crate) request_eager_execution: bool,
+    /// Why this run follows the previous one (a `ContinueAsNewInitiator`; 0: it does not,
+    /// or, with `continued_from`, continue-as-new).
+    pub(crate) initiator: i32,
+    /// The attempt of a retried run (0: the first).
+    pub(crate) attempt: i32,
+    pub(crate) cron_schedule: String,
+    /// When the workflow execution timeout ends, carried along the chain (`None`: from the
+    /// execution timeout, counted from this start).
+    pub(crate) expiration_ms: Option<i64>,
 }
 
 /// What a start request resolved to.
@@ -98,12 +107,13 @@ impl Registry {
     /// conflict policy (running) and reuse policy (closed).
     pub(crate) fn start_workflow(
         &mut self,
-        spec: NewRun,
+        mut spec: NewRun,
         now_ms: i64,
         fx: &mut Effects,
     ) -> Result<Started> {
         let custom = &self.namespace(&spec.namespace)?.search_attributes;
         spec.validate()?;
+        spec.prepare_chain(now_ms)?;
         if let Some(attributes) = &spec.search_attributes {
             search_attributes::check(&attributes.indexed_fields, &spec.namespace, custom)
                 .map_err(EngineError::invalid)?;
@@ -258,6 +268,7 @@ impl Registry {
             update_seq: 0,
             sticky: None,
             signal_request_ids: Default::default(),
+            signal_count: 0,
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {
@@ -271,11 +282,16 @@ impl Registry {
                 .unwrap_or_else(|| execution.clone());
             (p, self.namespace_id(&p.namespace), execution, root)
         });
-        let initiator = if spec.continued_from.is_some() {
-            ContinueAsNewInitiator::Workflow as i32
-        } else {
-            ContinueAsNewInitiator::Unspecified as i32
+        let initiator = match spec.initiator {
+            0 if spec.continued_from.is_some() => ContinueAsNewInitiator::Workflow as i32,
+            0 if !spec.cron_schedule.is_empty() => ContinueAsNewInitiator::CronSchedule as i32,
+            initiator => initiator,
         };
+        let expiration_ms = spec.expiration_ms.or_else(|| {
+            duration_ms(spec.execution_timeout.as_ref())
+                .filter(|t| *t > 0)
+                .map(|t| now_ms.saturating_add(t))
+        });
         exec.append(
             now_ms,
             WorkflowExecutionStartedEventAttributes {
@@ -299,7 +315,9 @@ impl Registry {
                 identity: spec.identity,
                 first_execution_run_id: first_run_id,
                 retry_policy: spec.retry_policy,
-                attempt: 1,
+                attempt: spec.attempt.max(1),
+                cron_schedule: spec.cron_schedule,
+                workflow_execution_expiration_time: expiration_ms.map(timestamp),
                 first_workflow_task_backoff: delay_ms.map(duration),
                 memo: spec.memo,
                 search_attributes: spec.search_attributes,
@@ -331,9 +349,9 @@ impl Registry {
             Some(delay) => exec.schedule_first_workflow_task_after(now_ms, delay, fx),
             None => exec.schedule_workflow_task(now_ms, 1, fx),
         }
-        if let Some(timeout) = run_timeout_ms {
+        if let Some(deadline) = exec.run_deadline_ms() {
             fx.timer(
-                now_ms + timeout,
+                deadline,
                 TimerKey::RunTimeout {
                     run_id: run_id.clone(),
                 },
@@ -349,7 +367,7 @@ impl Registry {
 }
 
 impl Execution {
-    fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
+    pub(super) fn started_attributes(&self) -> Option<&WorkflowExecutionStartedEventAttributes> {
         self.events.first().and_then(|e| match &e.attributes {
             Some(
                 temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
@@ -366,6 +384,26 @@ impl Execution {
         self.state
             .start_time_ms
             .saturating_add(backoff.unwrap_or(0))
+    }
+
+    /// When the workflow execution timeout ends, for the whole chain.
+    pub(crate) fn expiration_ms(&self) -> Option<i64> {
+        self.started_attributes()
+            .and_then(|a| a.workflow_execution_expiration_time.as_ref())
+            .map(timestamp_ms)
+    }
+
+    /// When the run times out: its run timeout counted from when its first workflow task
+    /// was due, but never after the execution timeout ends, as on the real server.
+    pub(crate) fn run_deadline_ms(&self) -> Option<i64> {
+        let run = self
+            .state
+            .run_timeout_ms
+            .map(|t| self.execution_time_ms().saturating_add(t));
+        match (run, self.expiration_ms()) {
+            (Some(run), Some(end)) => Some(run.min(end)),
+            (run, end) => run.or(end),
+        }
     }
 
     /// The priority the run was started with.

@@ -8,6 +8,10 @@ use temporalio_protos::temporal::api::{
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
         WorkflowExecutionConfig,
+        pending_activity_info::{
+            PauseInfo,
+            pause_info::{Manual, PausedBy},
+        },
     },
     workflowservice::v1::DescribeWorkflowExecutionResponse,
 };
@@ -136,11 +140,20 @@ impl Registry {
 fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo {
     use prost::Message;
     let attributes = exec.activity_attributes(a.scheduled_event_id);
-    let state = match (a.phase, a.cancel_requested_event_id) {
-        (_, Some(_)) => PendingActivityState::CancelRequested,
-        (ActivityPhase::Started, None) => PendingActivityState::Started,
+    let state = match (a.phase, a.cancel_requested_event_id, &a.paused) {
+        (_, Some(_), _) => PendingActivityState::CancelRequested,
+        (ActivityPhase::Started, None, Some(_)) => PendingActivityState::PauseRequested,
+        (_, None, Some(_)) => PendingActivityState::Paused,
+        (ActivityPhase::Started, None, None) => PendingActivityState::Started,
         _ => PendingActivityState::Scheduled,
     };
+    let pause_info = a.paused.as_ref().map(|p| PauseInfo {
+        pause_time: Some(timestamp(p.time_ms)),
+        paused_by: Some(PausedBy::Manual(Manual {
+            identity: p.identity.clone(),
+            reason: p.reason.clone(),
+        })),
+    });
     PendingActivityInfo {
         activity_id: a.activity_id.clone(),
         activity_type: attributes
@@ -154,9 +167,7 @@ fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo 
         last_heartbeat_time: (a.last_heartbeat_ms > 0).then(|| timestamp(a.last_heartbeat_ms)),
         last_started_time: (a.started_time_ms > 0).then(|| timestamp(a.started_time_ms)),
         attempt: a.attempt,
-        maximum_attempts: attributes
-            .and_then(|x| x.retry_policy.as_ref())
-            .map_or(0, |p| p.maximum_attempts),
+        maximum_attempts: attributes.map_or(0, |x| a.retry_policy(x).maximum_attempts),
         scheduled_time: Some(timestamp(a.scheduled_time_ms)),
         last_failure: a
             .last_failure
@@ -165,6 +176,8 @@ fn pending_activity(exec: &Execution, a: &ActivityState) -> PendingActivityInfo 
         last_worker_identity: a.identity.clone(),
         next_attempt_schedule_time: (a.phase == ActivityPhase::Backoff)
             .then(|| timestamp(a.attempt_scheduled_time_ms)),
+        paused: a.paused.is_some(),
+        pause_info,
         ..Default::default()
     }
 }

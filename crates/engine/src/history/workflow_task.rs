@@ -225,11 +225,7 @@ impl Registry {
         {
             return None;
         }
-        let history_size_bytes = exec
-            .events
-            .iter()
-            .map(|e| i64::try_from(prost::Message::encoded_len(e)).unwrap_or(0))
-            .sum();
+        let history_size_bytes = i64::try_from(exec.history_size_bytes()).unwrap_or(i64::MAX);
         let events = i64::try_from(exec.events.len()).unwrap_or(i64::MAX);
         let suggest_continue_as_new_reasons = limits.reasons(events, history_size_bytes);
         let started_event_id = exec.append(

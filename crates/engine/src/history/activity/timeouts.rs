@@ -77,10 +77,16 @@ impl Execution {
         now_ms: i64,
         fx: &mut Effects,
     ) -> Option<RetryState> {
+        if self
+            .retry_paused(scheduled_event_id, failure, retryable_failure)
+            .is_some()
+        {
+            return None;
+        }
         let attributes = self.activity_attributes(scheduled_event_id)?;
-        let policy = retry::with_defaults(attributes.retry_policy.clone());
-        let s2c = Timeouts::of(attributes).schedule_to_close;
         let activity = self.state.activities.get(&scheduled_event_id)?;
+        let policy = activity.retry_policy(attributes);
+        let s2c = activity.timeouts(attributes).schedule_to_close;
         let deadline = s2c.map(|s| activity.scheduled_time_ms + s);
         match retry::decide(
             &policy,
@@ -131,10 +137,10 @@ impl Registry {
         let Some(attributes) = exec.activity_attributes(r.scheduled_event_id) else {
             return;
         };
-        let timeouts = Timeouts::of(attributes);
         let Some(activity) = exec.state.activities.get(&r.scheduled_event_id) else {
             return;
         };
+        let timeouts = activity.timeouts(attributes);
         let expired = match timeout {
             ActivityTimeout::ScheduleToClose => timeouts
                 .schedule_to_close
@@ -215,7 +221,10 @@ impl Registry {
         activity.attempt_scheduled_time_ms = now_ms;
         let activity = activity.clone();
         exec.dirty = true;
-        exec.arm_activity(&activity, fx);
+        // A paused activity waits for its unpause to be dispatched.
+        if activity.dispatchable() {
+            exec.arm_activity(&activity, fx);
+        }
     }
 }
 
