@@ -11,6 +11,9 @@ use anyhow::Context;
 use super::nodes::{Engine, Node};
 use super::tally::{self, Orders, Row};
 
+/// How long the disk scenario waits for its orders before it tries an engine restart.
+const STUCK_AFTER: Duration = Duration::from_secs(60);
+
 /// How hard and how long a run is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
@@ -165,7 +168,7 @@ async fn disk_full_on(
     scenario: &str,
     started: Instant,
 ) -> anyhow::Result<Row> {
-    let engine = Engine::start(&disk.join("engine.db"), dir).await?;
+    let mut engine = Engine::start(&disk.join("engine.db"), dir).await?;
     let ledger = dir.join("ledger.db");
     let env = [
         ("TEMPORAL_ADDRESS", engine.address()),
@@ -183,7 +186,20 @@ async fn disk_full_on(
         std::fs::remove_file(&filler).context("free the disk")?;
     }
     orders.place(http, &app.url()?, plan.orders_per_round).await;
-    let mut row = row(scenario, plan.faults.max(1), started);
+    // Orders still stuck a while after the space came back: does a restart recover them
+    // (nothing durable lost) or not (lost)?
+    let stuck = tally::unfinished(http, &app.url()?, &orders, STUCK_AFTER).await;
+    let scenario = if stuck > 0 {
+        eprintln!(
+            "chaos: {stuck} orders stuck {STUCK_AFTER:?} after the disk was freed; restarting the engine"
+        );
+        engine.kill();
+        engine.restart().await?;
+        format!("{scenario}: {stuck} orders stuck until an engine restart")
+    } else {
+        scenario.to_owned()
+    };
+    let mut row = row(&scenario, plan.faults.max(1), started);
     tally::count(&mut row, &orders, http, &app.url()?, &ledger).await?;
     row.seconds = started.elapsed().as_secs_f64();
     Ok(row)

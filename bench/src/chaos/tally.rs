@@ -83,8 +83,9 @@ async fn outcomes(
     http: &reqwest::Client,
     api: &str,
     ids: &[String],
+    timeout: Duration,
 ) -> BTreeMap<String, Option<String>> {
-    let deadline = Instant::now() + FINAL_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut tasks = Vec::new();
     for id in ids {
         let (http, id) = (http.clone(), id.clone());
@@ -112,6 +113,17 @@ async fn outcomes(
     done
 }
 
+/// How many accepted orders have not finished within `timeout`.
+pub(crate) async fn unfinished(
+    http: &reqwest::Client,
+    api: &str,
+    orders: &Orders,
+    timeout: Duration,
+) -> usize {
+    let outcomes = outcomes(http, api, &orders.accepted, timeout).await;
+    outcomes.values().filter(|o| o.is_none()).count()
+}
+
 /// Counts the outcomes and checks the ledger at `ledger` against them.
 pub(crate) async fn count(
     row: &mut Row,
@@ -120,7 +132,7 @@ pub(crate) async fn count(
     api: &str,
     ledger: &Path,
 ) -> anyhow::Result<()> {
-    let outcomes = outcomes(http, api, &orders.accepted).await;
+    let outcomes = outcomes(http, api, &orders.accepted, FINAL_TIMEOUT).await;
     let ledger =
         orders_logic::Ledger::open(ledger).map_err(|e| anyhow::anyhow!("open the ledger: {e}"))?;
     let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

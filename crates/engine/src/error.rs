@@ -12,7 +12,7 @@ pub enum EngineError {
     #[error("{0}")]
     NotFound(String),
     /// The request does not fit the state it names (an activity already paused by
-    /// another request); look at that state first.
+    /// another request, a stale deployment conflict token); look at that state first.
     #[error("{0}")]
     FailedPrecondition(String),
     /// A workflow with this id is already running; use its run id or pick another id.
@@ -28,6 +28,9 @@ pub enum EngineError {
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),
+    /// A schedule with this id exists in the namespace; pick another id or delete it.
+    #[error("schedule with this ID is already registered: {0}")]
+    ScheduleExists(String),
     /// The worker's query handler failed; the message says why.
     #[error("{0}")]
     QueryFailed(String),
@@ -88,6 +91,17 @@ impl EngineError {
         match e {
             crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             other => Self::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::deployments::DeploymentsError> for EngineError {
+    fn from(e: crate::deployments::DeploymentsError) -> Self {
+        use crate::deployments::DeploymentsError as D;
+        match e {
+            D::NotFound(m) => Self::NotFound(m),
+            D::Conflict(m) => Self::FailedPrecondition(m),
+            D::Invalid(m) => Self::InvalidArgument(m),
         }
     }
 }

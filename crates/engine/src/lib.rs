@@ -33,7 +33,10 @@
 //! - `history`: per-run state machines, one file each with its states, transitions and unit
 //!   tests, mutated synchronously; work for other runs goes to an outbox settled in the same
 //!   operation; effects come out as data.
-//! - `matching`: task queues (normal and sticky) and long polls.
+//! - `matching`: task queues (normal and sticky) and long polls, with `deployments`
+//!   (worker deployment versions and routing) resolving which pollers a task is for.
+//! - `schedule`: schedules' specs (which times they match, in their time zone) and their
+//!   durable state machine; `history/schedules.rs` starts the workflows they decide on.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 //!
 //! From an RPC to its state machine:
@@ -51,7 +54,10 @@
 //! | get history, describe | `api/history.rs` | `history/view.rs` |
 //! | list, count | `api/visibility/` | `history/view.rs`, `store` |
 //! | namespaces | `api/namespaces.rs` | `history/namespace.rs` |
+//! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `deployments/registry.rs`, `deployments/routing.rs` |
+//! | update workflow execution options (versioning override) | `api/workflows.rs` | `history/options.rs`, `history/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `history/schedules.rs`, `schedule/state.rs`, `schedule/spec.rs` |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
 //! (`on_activity_timeout`, `on_workflow_task_timeout`, `on_user_timer`, ...).
@@ -68,6 +74,14 @@
 //! - Update-with-start (`ExecuteMultiOperation`): the start response carries no link; an
 //!   admitted update aborted by its workflow closing is reported as the update's failure
 //!   (`NOT_FOUND`) instead of the real server's one internal retry and then `ABORTED`.
+//! - Schedules are kept as records of their own, not as workflows: no
+//!   `temporal-sys-scheduler` workflow shows in lists. `ListSchedules` ignores its `query`
+//!   and lists a namespace's schedules by id, at once (the real server's list follows
+//!   visibility, a moment later); the schedule's own search attributes are returned as
+//!   given (no `TemporalSchedulePaused`). A time is processed when it comes due (the real
+//!   server's scheduler wakes a little later); `CANCEL_OTHER` asks for cancellation and
+//!   starts the buffered action once the workflow closes, `TERMINATE_OTHER` terminates and
+//!   starts at once. Jitter is a deterministic share of the jitter window per nominal time.
 //! - A child starts inside the parent's completion, so `ChildWorkflowExecutionStarted` may
 //!   follow the next `WorkflowTaskScheduled`; a child's retry policy is applied, its cron
 //!   schedule is not.
@@ -94,6 +108,19 @@
 //!   the real server's SQLite store rejects). Default order is StartTime descending.
 //!   Datetime values compare at millisecond precision; Text matches whole words (the real
 //!   server uses SQLite's full-text index). Search attribute values have no size limit.
+//! - Worker deployments (versions, routing config) are kept in memory only: after a restart
+//!   they come back as pollers poll again, with no current version until one is set again
+//!   (runs keep their own pinned version, which is persisted). A version's status is
+//!   `DRAINING` once it leaves current or ramping and never becomes `DRAINED` (no drainage
+//!   check); describe shows no drainage info, task queue stats or version metadata, and
+//!   deleting a version does not check for pollers or pinned runs. Ramping is deterministic
+//!   by workflow id, with FNV-1a instead of the real server's farmhash, so one id may fall on
+//!   the other side of a ramp; ramping to "unversioned" is not offered. Routing changes
+//!   apply at once (`routing_config_update_state` is always `COMPLETED`). Workflow tasks do
+//!   not report `target_worker_deployment_version_changed`; continue-as-new's initial
+//!   behavior `AUTO_UPGRADE` is honoured, the inherited auto-upgrade info is not recorded.
+//!   `UpdateWorkflowExecutionOptions` takes only `versioning_override`. An eager start's
+//!   first task goes to the starter whatever its version; a reset run starts unversioned.
 //! - `ResetWorkflowExecution` refuses a point after child workflows or external signals or
 //!   cancellations were initiated (their state is not rebuilt from history); updates
 //!   accepted before the point are dropped, and only signals are reapplied (not updates);
@@ -131,6 +158,7 @@
 //!   says; an unbalanced unlock is `UNKNOWN`, as the Java server's unhandled exception gives.
 
 mod api;
+mod deployments;
 mod engine;
 mod error;
 /// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.
@@ -141,6 +169,7 @@ mod generated;
 mod history;
 mod matching;
 mod runtime;
+mod schedule;
 mod store;
 mod time;
 

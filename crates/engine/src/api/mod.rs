@@ -3,11 +3,13 @@
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
 mod activity_control;
+mod deployments;
 mod history;
 mod multi;
 mod namespaces;
 mod operator;
 mod queries;
+mod schedules;
 mod status;
 mod tasks;
 mod test_service;
@@ -85,6 +87,58 @@ impl WorkflowService for Service {
     ) -> Rpc<RegisterNamespaceResponse> {
         namespaces::register_namespace(&self.runtime, request.into_inner()).await?;
         ok(RegisterNamespaceResponse::default())
+    }
+
+    async fn create_schedule(
+        &self,
+        request: Request<CreateScheduleRequest>,
+    ) -> Rpc<CreateScheduleResponse> {
+        ok(schedules::create(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<DescribeScheduleRequest>,
+    ) -> Rpc<DescribeScheduleResponse> {
+        ok(schedules::describe(&self.runtime, request.get_ref())?)
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<UpdateScheduleRequest>,
+    ) -> Rpc<UpdateScheduleResponse> {
+        schedules::update(&self.runtime, request.into_inner()).await?;
+        ok(UpdateScheduleResponse::default())
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<PatchScheduleRequest>,
+    ) -> Rpc<PatchScheduleResponse> {
+        schedules::patch(&self.runtime, request.into_inner()).await?;
+        ok(PatchScheduleResponse::default())
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<DeleteScheduleRequest>,
+    ) -> Rpc<DeleteScheduleResponse> {
+        schedules::delete(&self.runtime, request.into_inner()).await?;
+        ok(DeleteScheduleResponse::default())
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> Rpc<ListSchedulesResponse> {
+        ok(schedules::list(&self.runtime, request.get_ref())?)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Rpc<ListScheduleMatchingTimesResponse> {
+        ok(schedules::matching_times(&self.runtime, request.get_ref())?)
     }
 
     async fn start_workflow_execution(
@@ -327,6 +381,73 @@ impl WorkflowService for Service {
     ) -> Rpc<ShutdownWorkerResponse> {
         tasks::shutdown_worker(&self.runtime, request.into_inner()).await?;
         ok(ShutdownWorkerResponse::default())
+    }
+
+    async fn update_workflow_execution_options(
+        &self,
+        request: Request<UpdateWorkflowExecutionOptionsRequest>,
+    ) -> Rpc<UpdateWorkflowExecutionOptionsResponse> {
+        ok(workflows::update_options(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn describe_worker_deployment(
+        &self,
+        request: Request<DescribeWorkerDeploymentRequest>,
+    ) -> Rpc<DescribeWorkerDeploymentResponse> {
+        ok(deployments::describe_deployment(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn list_worker_deployments(
+        &self,
+        request: Request<ListWorkerDeploymentsRequest>,
+    ) -> Rpc<ListWorkerDeploymentsResponse> {
+        ok(deployments::list_deployments(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn describe_worker_deployment_version(
+        &self,
+        request: Request<DescribeWorkerDeploymentVersionRequest>,
+    ) -> Rpc<DescribeWorkerDeploymentVersionResponse> {
+        ok(deployments::describe_version(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn set_worker_deployment_current_version(
+        &self,
+        request: Request<SetWorkerDeploymentCurrentVersionRequest>,
+    ) -> Rpc<SetWorkerDeploymentCurrentVersionResponse> {
+        ok(deployments::set_current(&self.runtime, request.get_ref())?)
+    }
+
+    async fn set_worker_deployment_ramping_version(
+        &self,
+        request: Request<SetWorkerDeploymentRampingVersionRequest>,
+    ) -> Rpc<SetWorkerDeploymentRampingVersionResponse> {
+        ok(deployments::set_ramping(&self.runtime, request.get_ref())?)
+    }
+
+    async fn delete_worker_deployment_version(
+        &self,
+        request: Request<DeleteWorkerDeploymentVersionRequest>,
+    ) -> Rpc<DeleteWorkerDeploymentVersionResponse> {
+        deployments::delete_version(&self.runtime, request.get_ref())?;
+        ok(DeleteWorkerDeploymentVersionResponse::default())
+    }
+
+    async fn delete_worker_deployment(
+        &self,
+        request: Request<DeleteWorkerDeploymentRequest>,
+    ) -> Rpc<DeleteWorkerDeploymentResponse> {
+        deployments::delete_deployment(&self.runtime, request.get_ref())?;
+        ok(DeleteWorkerDeploymentResponse::default())
     }
 
     async fn reset_workflow_execution(

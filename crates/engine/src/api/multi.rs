@@ -52,7 +52,8 @@ pub(super) async fn execute(
         .as_ref()
         .map(|m| m.update_id.clone())
         .unwrap_or_default();
-    let spec = workflows::new_run(start);
+    let spec = workflows::new_run(start)?;
+    workflows::check_pinned(&svc.runtime, &spec)?;
     let UpdateWithStart {
         run_id,
         started,
@@ -144,7 +145,7 @@ fn check_start(
     limits: &Limits,
 ) -> Result<()> {
     same_namespace(namespace, &mut start.namespace)?;
-    let run = workflows::new_run(start.clone());
+    let run = workflows::new_run(start.clone())?;
     run.validate()?;
     limits.check_new_run(&run)?;
     if !start.cron_schedule.is_empty() {

@@ -32,7 +32,7 @@ pub(super) fn get_system_info() -> GetSystemInfoResponse {
             signal_and_query_header: true,
             internal_error_differentiation: true,
             activity_failure_include_heartbeat: true,
-            supports_schedules: false,
+            supports_schedules: true,
             encoded_failure_attributes: true,
             build_id_based_versioning: false,
             upsert_memo: true,
@@ -124,7 +124,7 @@ fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceRespo
                 worker_poll_complete_on_shutdown: false,
                 ..Default::default()
             }),
-            supports_schedules: false,
+            supports_schedules: true,
             limits: Some(namespace_info::Limits {
                 blob_size_limit_error: i64::try_from(limits.blob_size_error).unwrap_or(i64::MAX),
                 memo_size_limit_error: i64::try_from(limits.memo_size_error).unwrap_or(i64::MAX),

@@ -18,7 +18,6 @@ impl From<EngineError> for Status {
         match error {
             EngineError::InvalidArgument(m) => Status::invalid_argument(m),
             EngineError::NotFound(m) => Status::not_found(m),
-            EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
             EngineError::Unavailable(m) => Status::unavailable(m),
@@ -45,6 +44,14 @@ impl From<EngineError> for Status {
                 "temporal.api.errordetails.v1.NamespaceAlreadyExistsFailure",
                 NamespaceAlreadyExistsFailure::default().encode_to_vec(),
             ),
+            // The real server's schedules are workflows: an id taken answers as one.
+            EngineError::ScheduleExists(_) => with_detail(
+                Code::AlreadyExists,
+                error.to_string(),
+                "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+                WorkflowExecutionAlreadyStartedFailure::default().encode_to_vec(),
+            ),
+            EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
             EngineError::MultiOperation {
                 message,
                 operations,

@@ -18,7 +18,7 @@ use temporalio_protos::temporal::api::{
 };
 use tokio::time::Instant;
 
-use super::Service;
+use super::{Service, deployments};
 use crate::{
     error::{EngineError, Result},
     history::{
@@ -60,9 +60,14 @@ pub(super) async fn poll_workflow_task(
             .as_ref()
             .is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32),
     };
+    let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), poller.sticky);
     let deadline = Instant::now() + svc.long_poll;
     loop {
-        let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
+        let Some(task) = rt
+            .matching
+            .poll(&key, &worker, deadline, rt.shutting_down())
+            .await
+        else {
             return Ok(PollWorkflowTaskQueueResponse::default());
         };
         let response = match task {
@@ -211,9 +216,14 @@ pub(super) async fn poll_activity_task(
 ) -> Result<PollActivityTaskQueueResponse> {
     let rt = &svc.runtime;
     let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Activity)?;
+    let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), false);
     let deadline = Instant::now() + svc.long_poll;
     loop {
-        let Some(task) = rt.matching.poll(&key, deadline, rt.shutting_down()).await else {
+        let Some(task) = rt
+            .matching
+            .poll(&key, &worker, deadline, rt.shutting_down())
+            .await
+        else {
             return Ok(PollActivityTaskQueueResponse::default());
         };
         let Task::Activity {

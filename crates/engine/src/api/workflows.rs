@@ -1,5 +1,5 @@
 //! Client RPCs that start or change workflows: start, signal-with-start, signal, request
-//! cancellation, terminate, reset.
+//! cancellation, terminate, reset, update options.
 
 use temporalio_protos::temporal::api::{
     common::v1::WorkflowExecution,
@@ -9,13 +9,18 @@ use temporalio_protos::temporal::api::{
         ResetWorkflowExecutionResponse, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
-        TerminateWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionOptionsRequest,
+        UpdateWorkflowExecutionOptionsResponse,
     },
 };
 
+use super::deployments;
 use crate::{
     error::{EngineError, Result},
-    history::{NewRun, ResetRequest, Signal},
+    history::{
+        ExecutionOptionsUpdate, NewRun, ResetRequest, Signal,
+        versioning::{Override, RunVersioning},
+    },
     runtime::EngineRuntime,
 };
 
@@ -28,8 +33,12 @@ fn execution(e: Option<&WorkflowExecution>) -> Result<(&str, &str)> {
 }
 
 /// The run a start request asks for: the one place a request becomes a [`NewRun`].
-pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
-    NewRun {
+pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> Result<NewRun> {
+    let override_ = match r.versioning_override.as_ref() {
+        Some(o) => Override::from_proto(o).map_err(EngineError::invalid)?,
+        None => None,
+    };
+    Ok(NewRun {
         namespace: r.namespace,
         workflow_id: r.workflow_id,
         workflow_type: r.workflow_type.map(|t| t.name).unwrap_or_default(),
@@ -52,8 +61,18 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> NewRun {
         start_delay: r.workflow_start_delay,
         user_metadata: r.user_metadata,
         priority: r.priority,
+        versioning: RunVersioning {
+            override_,
+            ..Default::default()
+        },
         ..Default::default()
-    }
+    })
+}
+
+/// Refuses a start pinned to a version that does not poll its queue.
+pub(super) fn check_pinned(rt: &EngineRuntime, spec: &NewRun) -> Result<()> {
+    let pinned = spec.versioning.override_.as_ref();
+    deployments::check_pinned(rt, &spec.namespace, &spec.task_queue, pinned)
 }
 
 /// Splits a signal-with-start into the start it implies and the signal, as the real server
@@ -89,6 +108,7 @@ fn split_signal_with_start(
         workflow_start_delay: r.workflow_start_delay,
         user_metadata: r.user_metadata,
         priority: r.priority,
+        versioning_override: r.versioning_override,
         ..Default::default()
     };
     (start, signal)
@@ -101,8 +121,9 @@ pub(super) async fn start(
     let eager = r.request_eager_execution;
     let spec = NewRun {
         request_eager_execution: eager,
-        ..new_run(r)
+        ..new_run(r)?
     };
+    check_pinned(rt, &spec)?;
     let started = rt
         .execute(|registry, now, fx| {
             registry.limits.check_new_run(&spec)?;
@@ -123,7 +144,8 @@ pub(super) async fn signal_with_start(
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
     let (start, signal) = split_signal_with_start(r);
-    let spec = new_run(start);
+    let spec = new_run(start)?;
+    check_pinned(rt, &spec)?;
     let started = rt
         .execute(|registry, now, fx| {
             registry.limits.check_new_run(&spec)?;
@@ -181,6 +203,61 @@ pub(super) async fn terminate(
         registry.terminate(&run_id, &r.reason, r.details.clone(), &r.identity, now, fx)
     })
     .await
+}
+
+/// `UpdateWorkflowExecutionOptions`: only the versioning override is an option here.
+pub(super) async fn update_options(
+    rt: &EngineRuntime,
+    r: UpdateWorkflowExecutionOptionsRequest,
+) -> Result<UpdateWorkflowExecutionOptionsResponse> {
+    let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
+    let paths = r
+        .update_mask
+        .as_ref()
+        .map(|m| m.paths.clone())
+        .unwrap_or_default();
+    let mut update = ExecutionOptionsUpdate {
+        identity: r.identity.clone(),
+        ..Default::default()
+    };
+    for path in &paths {
+        match path.as_str() {
+            "versioning_override" | "versioningOverride" => {
+                let asked = r
+                    .workflow_execution_options
+                    .as_ref()
+                    .and_then(|o| o.versioning_override.as_ref());
+                let parsed = match asked {
+                    Some(o) => Override::from_proto(o).map_err(EngineError::invalid)?,
+                    None => None,
+                };
+                update.versioning_override = Some(parsed);
+            }
+            other => {
+                return Err(EngineError::invalid(format!(
+                    "error parsing UpdateMask: path \"{other}\" is not supported here (only \"versioning_override\")"
+                )));
+            }
+        }
+    }
+    let (workflow_id, run_id) = (workflow_id.to_owned(), run_id.to_owned());
+    if let Some(Some(pinned)) = &update.versioning_override {
+        let queue = rt.read(|registry| {
+            let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
+            Ok::<_, EngineError>(registry.run(&run_id)?.task_queue().to_owned())
+        })?;
+        deployments::check_pinned(rt, &r.namespace, &queue, Some(pinned))?;
+    }
+    let options = rt
+        .execute(|registry, now, fx| {
+            let run_id = registry.resolve_open(&r.namespace, &workflow_id, &run_id)?;
+            registry.update_execution_options(&run_id, update, now, fx)
+        })
+        .await?;
+    Ok(UpdateWorkflowExecutionOptionsResponse {
+        workflow_execution_options: Some(options),
+        ..Default::default()
+    })
 }
 
 pub(super) async fn reset(

@@ -177,6 +177,7 @@ impl Execution {
                         scheduled_event_id: activity.scheduled_event_id,
                         attempt: activity.attempt,
                     },
+                    self.route(),
                 );
                 if let Some(s2s) = timeouts.schedule_to_start {
                     fx.timer(

@@ -14,7 +14,10 @@ use temporalio_protos::temporal::api::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{ContinueAsNewInitiator, WorkflowExecutionStatus, WorkflowTaskFailedCause},
+    enums::v1::{
+        ContinueAsNewInitiator, ContinueAsNewVersioningBehavior, WorkflowExecutionStatus,
+        WorkflowTaskFailedCause,
+    },
     failure::v1::Failure,
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
@@ -34,9 +37,11 @@ use super::{
     external::ExternalCommand,
     limits::{Breach, HISTORY_SERVICE},
     search_attributes,
+    versioning::worker_version,
     workflow_task::{WorkflowTaskRef, normal_queue, task_not_found},
 };
 use crate::{
+    deployments::Version,
     error::{EngineError, Result},
     time::duration_ms,
 };
@@ -119,6 +124,7 @@ impl Registry {
                 ..Default::default()
             });
         }
+        let worker_version = worker_version(request.deployment_options.as_ref());
         let completed_id = exec.append(
             now_ms,
             WorkflowTaskCompletedEventAttributes {
@@ -127,9 +133,20 @@ impl Registry {
                 identity: request.identity.clone(),
                 sdk_metadata: request.sdk_metadata.clone(),
                 metering_metadata: request.metering_metadata,
+                versioning_behavior: worker_version
+                    .as_ref()
+                    .map_or(0, |_| request.versioning_behavior),
+                worker_deployment_name: worker_version
+                    .as_ref()
+                    .map(|v| v.deployment.clone())
+                    .unwrap_or_default(),
+                deployment_version: worker_version.as_ref().map(Version::to_proto),
                 ..Default::default()
             },
         );
+        exec.state
+            .versioning
+            .task_completed(request.versioning_behavior, worker_version);
         exec.state.previous_started_event_id = task.started_event_id;
         exec.state.workflow_task = None;
         exec.set_sticky(request.sticky_attributes.as_ref());
@@ -545,6 +562,10 @@ fn continue_as_new(
         last_completion_result: a.last_completion_result.clone(),
         continued_failure: a.failure.clone(),
         parent: exec.state.parent.clone(),
+        versioning: exec.state.versioning.continued(
+            task_queue == exec.state.task_queue,
+            a.initial_versioning_behavior == ContinueAsNewVersioningBehavior::AutoUpgrade as i32,
+        ),
         initiator: ContinueAsNewInitiator::Workflow as i32,
         // The execution timeout spans the whole chain, as on the real server.
         execution_timeout: exec

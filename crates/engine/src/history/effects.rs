@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::deployments::Route;
+
 /// Which kind of task queue a task goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum QueueKind {
@@ -77,6 +79,11 @@ pub(crate) enum TimerKey {
         run_id: String,
         scheduled_event_id: i64,
     },
+    /// A schedule's next time (or a missed one, after a restart).
+    Schedule {
+        namespace: String,
+        schedule_id: String,
+    },
 }
 
 /// One effect of a state transition.
@@ -88,6 +95,8 @@ pub(crate) enum Effect {
         queue: String,
         kind: QueueKind,
         task: Task,
+        /// Where the run's versioning sends it.
+        route: Route,
     },
     /// Fire `timer` at `at_ms` (epoch milliseconds).
     Timer { at_ms: i64, timer: TimerKey },
@@ -100,12 +109,20 @@ pub(crate) enum Effect {
 pub(crate) struct Effects(pub(crate) Vec<Effect>);
 
 impl Effects {
-    pub(crate) fn dispatch(&mut self, namespace: &str, queue: &str, kind: QueueKind, task: Task) {
+    pub(crate) fn dispatch(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        kind: QueueKind,
+        task: Task,
+        route: Route,
+    ) {
         self.0.push(Effect::Dispatch {
             namespace: namespace.to_owned(),
             queue: queue.to_owned(),
             kind,
             task,
+            route,
         });
     }
 

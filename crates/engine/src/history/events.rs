@@ -9,10 +9,13 @@ use crate::time::timestamp;
 
 /// A history event with `attributes`, at `time_ms`; the id is assigned when it is appended.
 pub(crate) fn event(id: i64, time_ms: i64, attributes: Attributes) -> HistoryEvent {
+    let event_type = event_type(&attributes);
     HistoryEvent {
         event_id: id,
         event_time: Some(timestamp(time_ms)),
-        event_type: event_type(&attributes) as i32,
+        event_type: event_type as i32,
+        // As on the real server: SDKs skip the options event (they fail on it otherwise).
+        worker_may_ignore: event_type == EventType::WorkflowExecutionOptionsUpdated,
         task_id: id,
         attributes: Some(attributes),
         ..Default::default()
@@ -89,6 +92,7 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
         A::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
             E::WorkflowExecutionUpdateCompleted
         }
+        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => E::WorkflowExecutionOptionsUpdated,
         _ => E::Unspecified,
     }
 }

@@ -16,7 +16,7 @@ use temporalio_protos::temporal::api::{
 use super::{
     activity::ActivityState, child::ChildState, events::event, outbox::Outbound,
     properties::Properties, query::QueryBuffer, timer::TimerState, update::UpdateState,
-    workflow_task::WorkflowTaskState,
+    versioning::RunVersioning, workflow_task::WorkflowTaskState,
 };
 
 /// The serializable part of a run, persisted as one record after every change.
@@ -62,6 +62,9 @@ pub(crate) struct RunState {
     /// Request ids of the latest signals, so a retried signal is delivered once.
     #[serde(default)]
     pub(crate) signal_request_ids: VecDeque<String>,
+    /// Worker versioning: behavior, version and override (see `versioning`).
+    #[serde(default)]
+    pub(crate) versioning: RunVersioning,
     /// Signals this run has received, against `history.maximumSignalsPerExecution`.
     #[serde(default)]
     pub(crate) signal_count: usize,

@@ -37,6 +37,7 @@ pub(crate) mod execution;
 mod external;
 pub(crate) mod limits;
 mod namespace;
+mod options;
 mod outbox;
 mod pending;
 mod persist;
@@ -46,6 +47,7 @@ mod recovery;
 mod reset;
 mod residency;
 mod retry;
+mod schedules;
 pub(crate) mod search_attributes;
 mod start;
 mod sticky;
@@ -55,6 +57,7 @@ mod timer;
 pub(crate) mod token;
 mod update;
 pub(crate) mod update_with_start;
+pub(crate) mod versioning;
 mod view;
 pub(crate) mod workflow_task;
 
@@ -66,6 +69,7 @@ pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
 pub use limits::Limits;
 pub(crate) use namespace::NamespaceRecord;
+pub(crate) use options::ExecutionOptionsUpdate;
 pub(crate) use reset::ResetRequest;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub(crate) use start::NewRun;
@@ -89,6 +93,8 @@ pub(crate) struct Registry {
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    /// Every schedule (`schedules`).
+    pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
 }
@@ -209,6 +215,10 @@ impl Registry {
                 run_id,
                 scheduled_event_id,
             } => self.on_sticky_timeout(&run_id, scheduled_event_id, now_ms, fx),
+            TimerKey::Schedule {
+                namespace,
+                schedule_id,
+            } => self.on_schedule_timer(&(namespace, schedule_id), now_ms, fx),
         }
     }
 }

@@ -72,6 +72,13 @@ impl Registry {
                 .and_then(|exec| exec.state.activities.get(scheduled_event_id))
                 .is_some_and(|a| a.phase == ActivityPhase::Backoff && a.attempt == *attempt),
             TimerKey::RunTimeout { run_id } => open(run_id).is_some(),
+            TimerKey::Schedule {
+                namespace,
+                schedule_id,
+            } => self
+                .schedules
+                .entries
+                .contains_key(&(namespace.clone(), schedule_id.clone())),
         }
     }
 }

@@ -30,6 +30,7 @@ impl Registry {
             self.note_written(run_id);
             batch.runs.push(write);
         }
+        batch.schedules = self.schedules.take_writes();
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
@@ -112,7 +113,10 @@ impl Registry {
     /// Rebuilds the registry from a snapshot of the open runs. Records that cannot be
     /// decoded are skipped with an error log rather than stopping the engine.
     pub(crate) fn restore(snapshot: Snapshot) -> Self {
-        let mut registry = Self::default();
+        let mut registry = Self {
+            schedules: crate::schedule::Schedules::restore(snapshot.schedules),
+            ..Self::default()
+        };
         for (name, json) in snapshot.namespaces {
             match serde_json::from_str::<NamespaceRecord>(&json) {
                 Ok(record) => {

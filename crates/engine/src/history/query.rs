@@ -133,6 +133,7 @@ impl Execution {
             &self.state.task_queue,
             QueueKind::Workflow,
             Task::Query { query_id },
+            self.route(),
         );
     }
 }

@@ -43,6 +43,7 @@ impl Registry {
                 );
             }
         }
+        self.schedule_recovery_effects(now_ms, &mut fx);
         fx
     }
 }

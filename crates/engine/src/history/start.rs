@@ -21,8 +21,10 @@ use super::{
     Effects, Execution, Registry, Signal, TimerKey,
     execution::{ParentRef, RunState},
     search_attributes,
+    versioning::{Override, RunVersioning},
 };
 use crate::{
+    deployments::Version,
     error::{EngineError, Result},
     time::{duration, duration_ms, timestamp, timestamp_ms},
 };
@@ -63,6 +65,8 @@ pub(crate) struct NewRun {
     /// The workflow's summary and details, shown by describe.
     pub(crate) user_metadata: Option<UserMetadata>,
     pub(crate) priority: Option<Priority>,
+    /// The run's versioning at start: an override, or a pin carried over continue-as-new.
+    pub(crate) versioning: RunVersioning,
     /// Hand the first workflow task to the caller in the start response (eager start).
     pub(crate) request_eager_execution: bool,
     /// Why this run follows the previous one (a `ContinueAsNewInitiator`; 0: it does not,
@@ -268,6 +272,7 @@ impl Registry {
             update_seq: 0,
             sticky: None,
             signal_request_ids: Default::default(),
+            versioning: spec.versioning.clone(),
             signal_count: 0,
         });
         let parent = spec.parent.as_ref().map(|p| {
@@ -322,6 +327,12 @@ impl Registry {
                 memo: spec.memo,
                 search_attributes: spec.search_attributes,
                 header: spec.header,
+                versioning_override: spec.versioning.override_.as_ref().map(Override::to_proto),
+                inherited_pinned_version: spec
+                    .versioning
+                    .inherited_pinned
+                    .as_ref()
+                    .map(Version::to_proto),
                 workflow_id: spec.workflow_id.clone(),
                 parent_workflow_namespace: parent
                     .as_ref()

@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::{
     history::v1::HistoryEvent,
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig,
+        WorkflowExecutionConfig, WorkflowExecutionInfo,
         pending_activity_info::{
             PauseInfo,
             pause_info::{Manual, PausedBy},
@@ -100,7 +100,10 @@ impl Registry {
                 user_metadata: exec.events.first().and_then(|e| e.user_metadata.clone()),
                 ..Default::default()
             }),
-            workflow_execution_info: Some(self.execution_info(exec)),
+            workflow_execution_info: Some(WorkflowExecutionInfo {
+                versioning_info: exec.state.versioning.info(),
+                ..self.execution_info(exec)
+            }),
             pending_activities: exec
                 .state
                 .activities

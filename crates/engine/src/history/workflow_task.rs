@@ -109,8 +109,10 @@ impl Execution {
             );
             return;
         }
+        let mut route = self.route();
         let queue = match self.state.sticky.as_ref().filter(|_| wt.attempt == 1) {
             Some(sticky) => {
+                route.normal_queue = Some(self.state.task_queue.clone());
                 fx.timer(
                     now_ms + sticky.schedule_to_start_timeout_ms,
                     TimerKey::StickyScheduleToStart {
@@ -130,7 +132,13 @@ impl Execution {
                 run_id,
                 scheduled_event_id,
             },
+            route,
         );
+    }
+
+    /// Where this run's tasks go, by its versioning.
+    pub(crate) fn route(&self) -> crate::deployments::Route {
+        self.state.versioning.route(&self.state.workflow_id)
     }
 
     /// Schedules a workflow task unless one is already scheduled or started (a started one

@@ -237,6 +237,7 @@ impl EngineRuntime {
                     queue,
                     kind,
                     task,
+                    route,
                 } => self.matching.push(
                     QueueKey {
                         namespace,
@@ -244,6 +245,7 @@ impl EngineRuntime {
                         kind,
                     },
                     task,
+                    route,
                 ),
                 Effect::Timer { at_ms, timer } => self.timers.arm(at_ms, timer),
                 Effect::HistoryChanged => history_changed = true,

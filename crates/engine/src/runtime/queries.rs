@@ -39,10 +39,15 @@ impl EngineRuntime {
         reject_condition: i32,
         wait: Duration,
     ) -> Result<QueryAnswer> {
-        let (run_id, task_queue, status) = self.read(|registry| {
+        let (run_id, task_queue, status, route) = self.read(|registry| {
             let run_id = registry.resolve(namespace, &execution.workflow_id, &execution.run_id)?;
             let exec = registry.run(&run_id)?;
-            Ok::<_, EngineError>((run_id, exec.task_queue().to_owned(), exec.status()))
+            Ok::<_, EngineError>((
+                run_id,
+                exec.task_queue().to_owned(),
+                exec.status(),
+                exec.route(),
+            ))
         })?;
         if rejects(reject_condition, status) {
             return Ok(QueryAnswer::Rejected { status });
@@ -64,6 +69,7 @@ impl EngineRuntime {
                 Task::Query {
                     query_id: query_id.clone(),
                 },
+                route,
             );
         }
         let outcome = tokio::select! {

@@ -19,6 +19,7 @@ pub(crate) struct MemoryStore {
 struct Inner {
     namespaces: BTreeMap<String, String>,
     settings: BTreeMap<String, String>,
+    schedules: BTreeMap<(String, String), String>,
     runs: HashMap<String, StoredEntry>,
     /// Insertion counter, so "newest run of a workflow id" means the same as in SQLite.
     created: u64,
@@ -58,6 +59,11 @@ impl Store for MemoryStore {
         let snapshot = Snapshot {
             namespaces: inner.namespaces.clone(),
             settings: inner.settings.clone(),
+            schedules: inner
+                .schedules
+                .iter()
+                .map(|((namespace, id), record)| (namespace.clone(), id.clone(), record.clone()))
+                .collect(),
             runs: open.into_iter().map(StoredEntry::stored_run).collect(),
         };
         let (tx, rx) = oneshot::channel();
@@ -69,6 +75,13 @@ impl Store for MemoryStore {
         let mut inner = self.inner();
         inner.namespaces.extend(batch.namespaces);
         inner.settings.extend(batch.settings);
+        for write in batch.schedules {
+            let key = (write.namespace, write.schedule_id);
+            match write.record {
+                Some(record) => inner.schedules.insert(key, record),
+                None => inner.schedules.remove(&key),
+            };
+        }
         for write in batch.runs {
             let next = inner.created + 1;
             let entry = inner

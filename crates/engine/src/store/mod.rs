@@ -53,13 +53,30 @@ pub(crate) struct Batch {
     pub(crate) runs: Vec<RunWrite>,
     /// (key, value) of server-wide settings to upsert (the clock's offset).
     pub(crate) settings: Vec<(String, String)>,
+    /// Schedules to upsert or delete.
+    pub(crate) schedules: Vec<ScheduleWrite>,
 }
 
 impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
-        self.namespaces.is_empty() && self.runs.is_empty() && self.settings.is_empty()
+        self.namespaces.is_empty()
+            && self.runs.is_empty()
+            && self.settings.is_empty()
+            && self.schedules.is_empty()
     }
 }
+
+/// One schedule's change in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduleWrite {
+    pub(crate) namespace: String,
+    pub(crate) schedule_id: String,
+    /// The JSON record to keep; `None` deletes the schedule.
+    pub(crate) record: Option<String>,
+}
+
+/// A stored schedule: (namespace, schedule id, JSON record).
+pub(crate) type StoredSchedule = (String, String, String);
 
 /// A stored run with its history in event id order.
 #[derive(Debug, Clone)]
@@ -74,6 +91,8 @@ pub(crate) struct Snapshot {
     pub(crate) namespaces: BTreeMap<String, String>,
     /// Server-wide settings by key.
     pub(crate) settings: BTreeMap<String, String>,
+    /// Every schedule.
+    pub(crate) schedules: Vec<StoredSchedule>,
     /// Open runs (and, from databases written before closed runs were recorded as such,
     /// closed ones too), oldest first.
     pub(crate) runs: Vec<StoredRun>,
@@ -209,6 +228,14 @@ pub(crate) mod conformance {
         }
     }
 
+    fn schedule_write(id: &str, record: Option<&str>) -> ScheduleWrite {
+        ScheduleWrite {
+            namespace: "default".into(),
+            schedule_id: id.into(),
+            record: record.map(str::to_owned),
+        }
+    }
+
     async fn load(store: &dyn Store) -> Snapshot {
         match store.load().await {
             Ok(Ok(snapshot)) => snapshot,
@@ -221,6 +248,10 @@ pub(crate) mod conformance {
             namespaces: vec![("default".into(), "{}".into())],
             runs: vec![run_write("a", "s1", &[(1, b"e1"), (2, b"e2")])],
             settings: vec![("k".into(), "1".into())],
+            schedules: vec![
+                schedule_write("s1", Some("one")),
+                schedule_write("s2", Some("two")),
+            ],
         };
         store
             .commit(batch)
@@ -235,6 +266,10 @@ pub(crate) mod conformance {
                 run_write("b", "t1", &[(1, b"f1")]),
             ],
             settings: vec![("k".into(), "2".into())],
+            schedules: vec![
+                schedule_write("s1", Some("uno")),
+                schedule_write("s2", None),
+            ],
         };
         store
             .commit(second)
@@ -248,6 +283,11 @@ pub(crate) mod conformance {
             Some("{}")
         );
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
+        assert_eq!(
+            snapshot.schedules,
+            vec![("default".into(), "s1".into(), "uno".into())],
+            "s1 replaced, s2 deleted"
+        );
         let mut runs = snapshot.runs;
         runs.sort_by(|x, y| x.record.run_id.cmp(&y.record.run_id));
         assert_eq!(runs.len(), 2);
@@ -268,7 +308,7 @@ pub(crate) mod conformance {
         let third = Batch {
             namespaces: vec![],
             runs: vec![closed, successor],
-            settings: vec![],
+            ..Batch::default()
         };
         store
             .commit(third)

@@ -57,6 +57,15 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
 ",
+    // Schedules: one JSON record each (spec, policies, state, what fired last).
+    "
+    CREATE TABLE schedules (
+        namespace   TEXT NOT NULL,
+        schedule_id TEXT NOT NULL,
+        record      TEXT NOT NULL,
+        PRIMARY KEY (namespace, schedule_id)
+    ) WITHOUT ROWID;
+",
 ];
 
 /// The most commits written in one transaction.
@@ -279,7 +288,21 @@ fn write_all<'a>(
             "INSERT INTO settings (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )?;
+        let mut schedule = tx.prepare_cached(
+            "INSERT INTO schedules (namespace, schedule_id, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (namespace, schedule_id) DO UPDATE SET record = excluded.record",
+        )?;
+        let mut unschedule =
+            tx.prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?;
         for batch in batches {
+            for write in &batch.schedules {
+                match &write.record {
+                    Some(record) => {
+                        schedule.execute(params![write.namespace, write.schedule_id, record])?
+                    }
+                    None => unschedule.execute(params![write.namespace, write.schedule_id])?,
+                };
+            }
             for (key, value) in &batch.settings {
                 setting.execute(params![key, value])?;
             }
@@ -325,6 +348,12 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
         settings.insert(key, value);
     }
     let mut stmt = conn.prepare(
+        "SELECT namespace, schedule_id, record FROM schedules ORDER BY namespace, schedule_id",
+    )?;
+    let schedules = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare(
         "SELECT run_id, namespace, workflow_id, state, buffered, closed_info
          FROM runs WHERE closed_info IS NULL ORDER BY rowid",
     )?;
@@ -339,6 +368,7 @@ fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
     Ok(Snapshot {
         namespaces,
         settings,
+        schedules,
         runs,
     })
 }
@@ -380,7 +410,7 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner())
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap_or_else(|e| panic!("version: {e}"));
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         drop(store);
         crate::store::conformance::remove_database(&path);
     }

@@ -13,7 +13,7 @@ use crate::{
 async fn client_connects_and_sees_default_namespace() {
     let t = TestEngine::start("connect").await;
     let capabilities = t.client.connection().capabilities().cloned();
-    assert!(capabilities.is_some_and(|c| c.signal_and_query_header && !c.supports_schedules));
+    assert!(capabilities.is_some_and(|c| c.signal_and_query_header && c.supports_schedules));
     let mut service = t.client.connection().workflow_service();
     let described = service
         .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {

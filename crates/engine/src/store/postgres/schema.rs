@@ -73,6 +73,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE closed_info IS NOT NULL AND status IS NOT NULL
         GROUP BY namespace, status;
     ",
+    // Schedules: one JSON record each (spec, policies, state, what fired last).
+    "
+    CREATE TABLE schedules (
+        namespace   TEXT NOT NULL,
+        schedule_id TEXT NOT NULL,
+        record      TEXT NOT NULL,
+        PRIMARY KEY (namespace, schedule_id)
+    );
+    ",
 ];
 
 /// Recounts `closed_counts` from the runs.

@@ -13,6 +13,7 @@ fn write(run_id: &str, state: &str, events: &[(i64, &[u8])]) -> Batch {
     Batch {
         namespaces: vec![],
         settings: vec![],
+        schedules: vec![],
         runs: vec![RunWrite {
             record: RunRecord {
                 run_id: run_id.into(),

@@ -21,7 +21,8 @@ use super::{
     reads::{events_of_open_runs, open_runs},
 };
 use crate::store::{
-    Batch, RunRecord, Snapshot, StoreError, visibility::Columns, writer_thread::WriterRequest,
+    Batch, RunRecord, ScheduleWrite, Snapshot, StoreError, visibility::Columns,
+    writer_thread::WriterRequest,
 };
 
 /// A load or a read waits at most this long before it is told the database is unavailable.
@@ -108,6 +109,36 @@ pub(super) struct Writer {
     conn: Option<(Client, Prepared)>,
     queue: VecDeque<Queued>,
     closed_at: Option<Instant>,
+    /// Closed runs written since the planner's statistics were last refreshed.
+    analyze: AnalyzeDue,
+}
+
+/// When to refresh the planner's statistics of `runs`. Autovacuum does it only once a
+/// minute, so a burst of closing runs (thousands a second here) leaves the planner with
+/// the table as it was, and it may pick a plan that scans every match instead of walking
+/// the start-time index; the list and count then cost what the table holds, not the page.
+#[derive(Debug, Default)]
+struct AnalyzeDue {
+    /// Closed runs written when statistics were last refreshed (as counted here).
+    at_last: u64,
+    since: u64,
+}
+
+impl AnalyzeDue {
+    /// At least this many closed runs between refreshes.
+    const MIN_CHANGED: u64 = 1_000;
+
+    /// Counts `closed` more closed runs written; true when a refresh is due: a tenth of the
+    /// table changed (autovacuum's default share), and at least `MIN_CHANGED` rows.
+    fn wrote(&mut self, closed: u64) -> bool {
+        self.since += closed;
+        self.since >= Self::MIN_CHANGED.max(self.at_last / 10)
+    }
+
+    fn refreshed(&mut self) {
+        self.at_last += self.since;
+        self.since = 0;
+    }
 }
 
 impl Writer {
@@ -121,6 +152,7 @@ impl Writer {
             conn: Some((client, prepared)),
             queue: VecDeque::new(),
             closed_at: None,
+            analyze: AnalyzeDue::default(),
         })
     }
 
@@ -263,7 +295,27 @@ impl Writer {
                 Kind::Load(_) => None,
             })
             .collect();
+        let closed = batches
+            .iter()
+            .flat_map(|b| &b.runs)
+            .filter(|w| w.record.closed_info.is_some())
+            .count() as u64;
         let written = write_group(client, prepared, &batches);
+        if written.is_ok() && self.analyze.wrote(closed) {
+            let started = Instant::now();
+            match client.batch_execute("ANALYZE runs") {
+                Ok(()) => tracing::debug!(
+                    database = %self.target.described,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "refreshed the planner's statistics of runs"
+                ),
+                Err(e) => tracing::warn!(
+                    database = %self.target.described,
+                    "could not refresh the planner's statistics of runs: {e}"
+                ),
+            }
+            self.analyze.refreshed();
+        }
         match written {
             Err(e) if is_transient(&e) => Err(StoreError::Postgres(e)),
             outcome => {
@@ -309,7 +361,13 @@ fn write_group(
     let mut run_at: HashMap<&str, usize> = HashMap::new();
     let mut events: Vec<(&str, i64, &[u8])> = Vec::new();
     let mut event_at: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut schedules: Vec<&ScheduleWrite> = Vec::new();
+    let mut schedule_at: HashMap<(&str, &str), usize> = HashMap::new();
     for batch in batches {
+        for write in &batch.schedules {
+            let key = (write.namespace.as_str(), write.schedule_id.as_str());
+            upsert(&mut schedules, &mut schedule_at, key, write);
+        }
         for (key, value) in &batch.settings {
             upsert(
                 &mut settings,
@@ -391,6 +449,20 @@ fn write_group(
         let data: Vec<&[u8]> = events.iter().map(|e| e.2).collect();
         tx.execute(&prepared.events, &[&ids, &numbers, &data])?;
     }
+    for write in schedules {
+        let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&write.namespace, &write.schedule_id];
+        match &write.record {
+            Some(record) => tx.execute(
+                "INSERT INTO schedules (namespace, schedule_id, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (namespace, schedule_id) DO UPDATE SET record = excluded.record",
+                &[key[0], key[1], record],
+            )?,
+            None => tx.execute(
+                "DELETE FROM schedules WHERE namespace = $1 AND schedule_id = $2",
+                &key,
+            )?,
+        };
+    }
     tx.commit()
 }
 
@@ -462,6 +534,14 @@ fn load(client: &mut Client) -> Result<Snapshot, StoreError> {
     for row in tx.query("SELECT key, value FROM settings", &[])? {
         snapshot.settings.insert(row.get(0), row.get(1));
     }
+    for row in tx.query(
+        "SELECT namespace, schedule_id, record FROM schedules ORDER BY namespace, schedule_id",
+        &[],
+    )? {
+        snapshot
+            .schedules
+            .push((row.get(0), row.get(1), row.get(2)));
+    }
     let mut runs = open_runs(&mut tx)?;
     let index: HashMap<String, usize> = runs
         .iter()
@@ -476,4 +556,29 @@ fn load(client: &mut Client) -> Result<Snapshot, StoreError> {
     tx.commit()?;
     snapshot.runs = runs;
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AnalyzeDue;
+
+    #[test]
+    fn statistics_are_refreshed_every_thousand_then_every_tenth_of_the_table() {
+        let mut due = AnalyzeDue::default();
+        assert!(!due.wrote(999));
+        assert!(due.wrote(1));
+        due.refreshed();
+        // Up to 10,000 closed runs, every 1,000.
+        for _ in 0..9 {
+            assert!(!due.wrote(999));
+            assert!(due.wrote(1));
+            due.refreshed();
+        }
+        assert_eq!(due.at_last, 10_000);
+        // Then a tenth of what is there.
+        assert!(due.wrote(1_000));
+        due.refreshed();
+        assert!(!due.wrote(1_099));
+        assert!(due.wrote(1));
+    }
 }

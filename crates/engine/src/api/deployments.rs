@@ -1,0 +1,256 @@
+//! Worker deployment RPCs: describe and list deployments and versions, set the current
+//! and ramping versions, delete; and the poller side (`poller`), which registers the
+//! version a versioned worker polls with.
+
+use temporalio_protos::temporal::api::{
+    deployment::v1::{WorkerDeploymentOptions, WorkerDeploymentVersion},
+    enums::v1::TaskQueueType,
+    workflowservice::v1::{
+        DeleteWorkerDeploymentRequest, DeleteWorkerDeploymentVersionRequest,
+        DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentResponse,
+        DescribeWorkerDeploymentVersionRequest, DescribeWorkerDeploymentVersionResponse,
+        ListWorkerDeploymentsRequest, ListWorkerDeploymentsResponse,
+        SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentCurrentVersionResponse,
+        SetWorkerDeploymentRampingVersionRequest, SetWorkerDeploymentRampingVersionResponse,
+        describe_worker_deployment_version_response::VersionTaskQueue,
+    },
+};
+
+use crate::{
+    deployments::{RoutingChange, UNVERSIONED, Version, describe},
+    error::{EngineError, Result},
+    history::{
+        QueueKind,
+        versioning::{Override, worker_version},
+    },
+    matching::{QueueKey, Worker},
+    runtime::EngineRuntime,
+};
+
+/// The worker behind a poll; a versioned one registers its version on the queue.
+pub(super) fn poller(
+    rt: &EngineRuntime,
+    key: &QueueKey,
+    options: Option<&WorkerDeploymentOptions>,
+    sticky: bool,
+) -> Worker {
+    let version = worker_version(options);
+    if let Some(version) = version.as_ref().filter(|_| !sticky) {
+        let queue_type = match key.kind {
+            QueueKind::Workflow => TaskQueueType::Workflow,
+            QueueKind::Activity => TaskQueueType::Activity,
+        };
+        rt.matching.deployments().register(
+            &key.namespace,
+            version,
+            &key.name,
+            queue_type as i32,
+            rt.clock.now_ms(),
+        );
+    }
+    Worker { version, sticky }
+}
+
+/// Refuses a pinned override to a version that has not polled `queue` for workflow tasks,
+/// as the real server does.
+pub(super) fn check_pinned(
+    rt: &EngineRuntime,
+    namespace: &str,
+    queue: &str,
+    pinned: Option<&Override>,
+) -> Result<()> {
+    let Some(Override::Pinned(version)) = pinned else {
+        return Ok(());
+    };
+    let workflow = TaskQueueType::Workflow as i32;
+    if rt
+        .matching
+        .deployments()
+        .polls(namespace, queue, workflow, version)
+    {
+        return Ok(());
+    }
+    Err(EngineError::FailedPrecondition(format!(
+        "Pinned version '{}:{}' is not present in task queue '{queue}' of type 'Workflow'",
+        version.deployment, version.build_id
+    )))
+}
+
+pub(super) fn describe_deployment(
+    rt: &EngineRuntime,
+    r: &DescribeWorkerDeploymentRequest,
+) -> Result<DescribeWorkerDeploymentResponse> {
+    namespace(rt, &r.namespace)?;
+    let deployments = rt.matching.deployments();
+    let d = deployments.get(&r.namespace, &r.deployment_name)?;
+    Ok(DescribeWorkerDeploymentResponse {
+        conflict_token: d.conflict_token(),
+        worker_deployment_info: Some(describe::deployment_info(&r.deployment_name, d)),
+    })
+}
+
+pub(super) fn list_deployments(
+    rt: &EngineRuntime,
+    r: &ListWorkerDeploymentsRequest,
+) -> Result<ListWorkerDeploymentsResponse> {
+    namespace(rt, &r.namespace)?;
+    let deployments = rt.matching.deployments();
+    Ok(ListWorkerDeploymentsResponse {
+        next_page_token: Vec::new(),
+        worker_deployments: deployments
+            .list(&r.namespace)
+            .map(|(name, d)| describe::deployment_summary(name, d))
+            .collect(),
+    })
+}
+
+/// The version a request names, in the new field or the deprecated string.
+fn named_version(proto: Option<&WorkerDeploymentVersion>, canonical: &str) -> Result<Version> {
+    proto
+        .and_then(Version::from_proto)
+        .or_else(|| Version::parse(canonical))
+        .ok_or_else(|| {
+            EngineError::invalid(
+                "deployment_version is not set on request: give its deployment_name and build_id",
+            )
+        })
+}
+
+pub(super) fn describe_version(
+    rt: &EngineRuntime,
+    r: &DescribeWorkerDeploymentVersionRequest,
+) -> Result<DescribeWorkerDeploymentVersionResponse> {
+    namespace(rt, &r.namespace)?;
+    #[allow(deprecated)]
+    let version = named_version(r.deployment_version.as_ref(), &r.version)?;
+    let deployments = rt.matching.deployments();
+    let not_found = || EngineError::not_found("Worker Deployment Version not found");
+    let d = deployments
+        .get(&r.namespace, &version.deployment)
+        .map_err(|_| not_found())?;
+    let v = d.versions.get(&version.build_id).ok_or_else(not_found)?;
+    Ok(DescribeWorkerDeploymentVersionResponse {
+        worker_deployment_version_info: Some(describe::version_info(d, &version, v)),
+        version_task_queues: v
+            .task_queues
+            .iter()
+            .map(|(name, kind)| VersionTaskQueue {
+                name: name.clone(),
+                r#type: *kind,
+                ..Default::default()
+            })
+            .collect(),
+    })
+}
+
+/// The build id a set request names (`None`: unversioned), from `build_id` or the
+/// deprecated `<deployment>.<build id>` version string.
+fn named_build(deployment: &str, build_id: &str, version: &str) -> Option<String> {
+    if !build_id.is_empty() {
+        return Some(build_id.to_owned());
+    }
+    if version.is_empty() || version == UNVERSIONED {
+        return None;
+    }
+    Some(
+        version
+            .strip_prefix(deployment)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(version)
+            .to_owned(),
+    )
+}
+
+#[allow(deprecated)]
+fn previous(name: &str, change: &RoutingChange) -> (String, Option<WorkerDeploymentVersion>) {
+    match change.previous.as_deref() {
+        Some(b) => {
+            let v = Version::new(name, b);
+            (v.canonical(), Some(v.to_proto()))
+        }
+        None => (UNVERSIONED.to_owned(), None),
+    }
+}
+
+#[allow(deprecated)]
+pub(super) fn set_current(
+    rt: &EngineRuntime,
+    r: &SetWorkerDeploymentCurrentVersionRequest,
+) -> Result<SetWorkerDeploymentCurrentVersionResponse> {
+    namespace(rt, &r.namespace)?;
+    let build = named_build(&r.deployment_name, &r.build_id, &r.version);
+    let change = rt.matching.deployments().set_current(
+        &r.namespace,
+        &r.deployment_name,
+        build.as_deref(),
+        &r.conflict_token,
+        &r.identity,
+        rt.clock.now_ms(),
+    )?;
+    rt.matching.reroute(&r.namespace, &change.queues);
+    let (previous_version, previous_deployment_version) = previous(&r.deployment_name, &change);
+    Ok(SetWorkerDeploymentCurrentVersionResponse {
+        conflict_token: change.conflict_token,
+        previous_version,
+        previous_deployment_version,
+    })
+}
+
+#[allow(deprecated)]
+pub(super) fn set_ramping(
+    rt: &EngineRuntime,
+    r: &SetWorkerDeploymentRampingVersionRequest,
+) -> Result<SetWorkerDeploymentRampingVersionResponse> {
+    namespace(rt, &r.namespace)?;
+    let build = (!r.build_id.is_empty() || !r.version.is_empty())
+        .then(|| named_build(&r.deployment_name, &r.build_id, &r.version))
+        .flatten();
+    let change = rt.matching.deployments().set_ramping(
+        &r.namespace,
+        &r.deployment_name,
+        build.as_deref(),
+        r.percentage,
+        &r.conflict_token,
+        &r.identity,
+        rt.clock.now_ms(),
+    )?;
+    rt.matching.reroute(&r.namespace, &change.queues);
+    let (previous_version, previous_deployment_version) = match change.previous {
+        Some(_) => previous(&r.deployment_name, &change),
+        None => (String::new(), None),
+    };
+    Ok(SetWorkerDeploymentRampingVersionResponse {
+        conflict_token: change.conflict_token,
+        previous_version,
+        previous_deployment_version,
+        previous_percentage: change.previous_percentage,
+    })
+}
+
+pub(super) fn delete_version(
+    rt: &EngineRuntime,
+    r: &DeleteWorkerDeploymentVersionRequest,
+) -> Result<()> {
+    namespace(rt, &r.namespace)?;
+    #[allow(deprecated)]
+    let version = named_version(r.deployment_version.as_ref(), &r.version)?;
+    Ok(rt
+        .matching
+        .deployments()
+        .delete_version(&r.namespace, &version)?)
+}
+
+pub(super) fn delete_deployment(
+    rt: &EngineRuntime,
+    r: &DeleteWorkerDeploymentRequest,
+) -> Result<()> {
+    namespace(rt, &r.namespace)?;
+    Ok(rt
+        .matching
+        .deployments()
+        .delete_deployment(&r.namespace, &r.deployment_name)?)
+}
+
+fn namespace(rt: &EngineRuntime, namespace: &str) -> Result<()> {
+    rt.read(|registry| registry.namespace(namespace).map(|_| ()))
+}
