@@ -105,5 +105,10 @@ pub(crate) fn worker_config(address: &str, role: Role) -> anyhow::Result<Config>
     config.worker.max_concurrent_workflow_tasks = 100;
     config.worker.max_concurrent_activities = 200;
     config.worker.shutdown_grace_period = Duration::from_secs(5);
+    // `WORKFLOW_EAGER_EXECUTION=false` measures without eager execution (before/after).
+    config.worker.eager_execution = !matches!(
+        std::env::var("WORKFLOW_EAGER_EXECUTION").as_deref(),
+        Ok("false" | "0" | "no")
+    );
     Ok(config)
 }

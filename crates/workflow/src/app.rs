@@ -113,7 +113,8 @@ impl App {
             config.temporal.address.clone(),
             config.temporal.request_timeout,
             metrics.clone(),
-        );
+        )
+        .with_eager_start(config.worker.eager_execution);
         let console = match crate::console::start(&config, &client).await {
             Ok(console) => console,
             Err(e) => {
@@ -276,6 +277,11 @@ impl App {
             .max_cached_workflows(w.max_cached_workflows)
             .tuner(tuner)
             .graceful_shutdown_period(w.shutdown_grace_period)
+            .max_eager_activity_reservations_per_workflow_task(if w.eager_execution {
+                3
+            } else {
+                0
+            })
             .activity_inbound_interceptor(self.metrics.activity_interceptor())
             .build();
         register(&mut options).map_err(StartError::Register)?;

@@ -98,6 +98,8 @@ pub struct WorkflowClient {
     metrics: Metrics,
     /// Against a time-skipping test server: the lock that result waits release.
     time_lock: Option<Arc<TimeLock>>,
+    /// Whether starts ask for eager execution.
+    eager_start: bool,
 }
 
 impl WorkflowClient {
@@ -115,7 +117,14 @@ impl WorkflowClient {
             request_timeout,
             metrics,
             time_lock: None,
+            eager_start: true,
         }
+    }
+
+    /// Whether starts ask for eager execution (`worker.eager_execution`).
+    pub(crate) fn with_eager_start(mut self, eager: bool) -> Self {
+        self.eager_start = eager;
+        self
     }
 
     /// This client's result waits release `lock` while they wait (the test environment's).
@@ -247,7 +256,7 @@ impl WorkflowClient {
             // Eager start: when a worker of this process polls the task queue and has a free
             // slot, the first workflow task comes back in the start response (one round trip
             // less); the SDK drops the request otherwise.
-            .enable_eager_workflow_start(true)
+            .enable_eager_workflow_start(self.eager_start)
             .build()
     }
 

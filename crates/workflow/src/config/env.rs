@@ -58,6 +58,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     var!("WORKFLOW_MAX_CONCURRENT_ACTIVITIES",     worker.max_concurrent_activities,     count),
     var!("WORKFLOW_MAX_CACHED_WORKFLOWS",          worker.max_cached_workflows,          count),
     var!("WORKFLOW_SHUTDOWN_GRACE_PERIOD",         worker.shutdown_grace_period,         duration),
+    var!("WORKFLOW_EAGER_EXECUTION",               worker.eager_execution,               boolean),
     var!("WORKFLOW_ENGINE_DB",                     embedded.database,                    some_path),
     var!("WORKFLOW_ENGINE_LISTEN",                 embedded.listen,                      engine_listen),
     var!("WORKFLOW_ENGINE_TLS_CERT",               embedded.tls_cert,                    some_path),
@@ -255,6 +256,7 @@ mod tests {
                 "WORKFLOW_CONSOLE_LISTEN" => "127.0.0.1:7",
                 "WORKFLOW_CONSOLE_API_KEYS" => "key-one-1234, key-two-1234,,",
                 "WORKFLOW_CONSOLE_READ_ONLY" => "yes",
+                "WORKFLOW_EAGER_EXECUTION" => "no",
                 _ => "seven",
             };
             Some(v.to_owned())
@@ -274,6 +276,7 @@ mod tests {
         assert_eq!(c.worker.max_concurrent_activities, 7);
         assert_eq!(c.worker.max_cached_workflows, 7);
         assert_eq!(c.worker.shutdown_grace_period, Duration::from_secs(3));
+        assert!(!c.worker.eager_execution);
         assert_eq!(c.embedded.database, Some(PathBuf::from("seven")));
         assert_eq!(c.embedded.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
         assert_eq!(c.health.listen, SocketAddr::from(([127, 0, 0, 1], 7)));

@@ -282,6 +282,11 @@ pub struct WorkerConfig {
     /// them and exits. Default 30 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace_period: Duration,
+    /// Eager execution: starts from this process ask for the first workflow task in the
+    /// start response, and the worker asks for up to 3 of a task's new activities in the
+    /// completion's response, when it has free slots (the SDK's defaults), saving a round
+    /// trip each. Default true.
+    pub eager_execution: bool,
 }
 
 impl Default for WorkerConfig {
@@ -291,6 +296,7 @@ impl Default for WorkerConfig {
             max_concurrent_activities: 100,
             max_cached_workflows: 1000,
             shutdown_grace_period: Duration::from_secs(30),
+            eager_execution: true,
         }
     }
 }
