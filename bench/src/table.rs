@@ -157,7 +157,12 @@ pub(crate) fn markdown(measurements: &[Measurement]) -> String {
     }
     let ratios: Vec<String> = rows
         .iter()
-        .filter(|r| r.target == "embedded" || r.target == "standalone")
+        .filter(|r| {
+            matches!(
+                r.target.as_str(),
+                "embedded" | "standalone" | "standalone-pg"
+            )
+        })
         .filter_map(|r| {
             let base = rows
                 .iter()
@@ -179,7 +184,7 @@ pub(crate) fn markdown(measurements: &[Measurement]) -> String {
         ratios.iter().for_each(|line| md.push_str(line));
     }
     md.push_str(&format!(
-        "\nNotes: `embedded` runs engine, client and worker in one process (a fresh one per cell), so its server CPU and RSS include the worker and the client; the other targets are measured on the server process alone. Latency is start-to-result as the client sees it; workload 3 includes its {} ms timer. Workload 5 is the orders flow over HTTP (POST /orders, POST /orders/{{id}}/approve for every second order, which is above the approval threshold, then GET /orders/{{id}}/result): latency is place-to-completed, `wf/s` is orders/s, server CPU and RSS are the server process (for `embedded` the orders-demo process: engine, API and worker), worker CPU the orders-app process (API and worker). Workload 6 runs {} activities per workflow.\n",
+        "\nNotes: `embedded` runs engine, client and worker in one process (a fresh one per cell), so its server CPU and RSS include the worker and the client; the other targets are measured on the server process alone (on `standalone-pg` the engine's: PostgreSQL's own processes are not counted, nor is its on-disk growth, which reads 0). Latency is start-to-result as the client sees it; workload 3 includes its {} ms timer. Workload 5 is the orders flow over HTTP (POST /orders, POST /orders/{{id}}/approve for every second order, which is above the approval threshold, then GET /orders/{{id}}/result): latency is place-to-completed, `wf/s` is orders/s, server CPU and RSS are the server process (for `embedded` the orders-demo process: engine, API and worker), worker CPU the orders-app process (API and worker). Workload 6 runs {} activities per workflow.\n",
         crate::workloads::TIMER.as_millis(),
         crate::workloads::FAN_OUT,
     ));
