@@ -276,14 +276,16 @@ fn activity_retry() -> Vec<u8> {
         }),
         ..Default::default()
     };
-    Script::default()
+    let mut script = Script::default()
         .msg(Op::Start, &start("wf-r"))
-        .turn(vec![schedule_activity("a1", Some(retry))])
-        .activity_turn(1, &failure)
-        .sleep(2)
-        .activity_turn(1, &failure)
-        .sleep(2)
-        .activity_turn(1, &failure)
+        .turn(vec![schedule_activity("a1", Some(retry))]);
+    // Three attempts fail. Each retry waits out its 1 ms backoff on the engine's timer task,
+    // which a loaded machine may run a little late: keep turning until all three are
+    // through (a turn with no task waiting does nothing).
+    for _ in 0..30 {
+        script = script.activity_turn(1, &failure).sleep(2);
+    }
+    script
         .turn(vec![command(
             CommandType::FailWorkflowExecution,
             FailWorkflowExecutionCommandAttributes {
