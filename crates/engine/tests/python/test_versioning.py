@@ -17,6 +17,7 @@ from temporalio import activity, workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion as RawVersion
 from temporalio.api.enums.v1 import (
+    RoutingConfigUpdateState,
     TaskQueueType,
     VersioningBehavior as RawBehavior,
     WorkerDeploymentVersionStatus as Status,
@@ -188,12 +189,19 @@ async def scenarios(client: Client) -> None:
         assert info.routing_config.current_version == "__unversioned__"
         assert all(s.status == Status.WORKER_DEPLOYMENT_VERSION_STATUS_INACTIVE for s in info.version_summaries)
 
+        async def propagated() -> None:
+            # The real server hands a routing change to the task queues in the background
+            # (the RPC answers first); tasks follow it once the state says COMPLETED.
+            state = (await describe()).worker_deployment_info.routing_config_update_state
+            assert state == RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_COMPLETED, state
+
         async def set_current(build: str, token: bytes) -> bytes:
             r = await svc.set_worker_deployment_current_version(
                 SetWorkerDeploymentCurrentVersionRequest(
                     namespace=ns, deployment_name=dep, build_id=build, conflict_token=token, identity="test"
                 )
             )
+            await eventually(propagated)
             return r.conflict_token
 
         async def set_ramping(build: str, percentage: float, token: bytes = b"") -> bytes:
@@ -207,6 +215,7 @@ async def scenarios(client: Client) -> None:
                     identity="test",
                 )
             )
+            await eventually(propagated)
             return r.conflict_token
 
         token = await set_current("1.0", d.conflict_token)
