@@ -83,6 +83,35 @@ pub(crate) struct ActivityState {
     pub(crate) options: Option<Options>,
 }
 
+impl ActivityState {
+    /// A newly scheduled activity: its first attempt waits on `task_queue` from `now_ms`.
+    pub(crate) fn scheduled(
+        scheduled_event_id: i64,
+        activity_id: String,
+        task_queue: String,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            scheduled_event_id,
+            activity_id,
+            task_queue,
+            attempt: 1,
+            phase: ActivityPhase::Scheduled,
+            scheduled_time_ms: now_ms,
+            attempt_scheduled_time_ms: now_ms,
+            started_time_ms: 0,
+            identity: String::new(),
+            last_heartbeat_ms: 0,
+            heartbeat_details: None,
+            last_failure: None,
+            cancel_requested_event_id: None,
+            paused: None,
+            reset: false,
+            options: None,
+        }
+    }
+}
+
 /// A started activity attempt, as named by its task token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ActivityRef<'a> {
@@ -125,24 +154,8 @@ impl Execution {
                 ..Default::default()
             },
         );
-        let activity = ActivityState {
-            scheduled_event_id,
-            activity_id: a.activity_id,
-            task_queue,
-            attempt: 1,
-            phase: ActivityPhase::Scheduled,
-            scheduled_time_ms: now_ms,
-            attempt_scheduled_time_ms: now_ms,
-            started_time_ms: 0,
-            identity: String::new(),
-            last_heartbeat_ms: 0,
-            heartbeat_details: None,
-            last_failure: None,
-            cancel_requested_event_id: None,
-            paused: None,
-            reset: false,
-            options: None,
-        };
+        let activity =
+            ActivityState::scheduled(scheduled_event_id, a.activity_id, task_queue, now_ms);
         self.arm_activity(&activity, fx);
         self.state.activities.insert(scheduled_event_id, activity);
     }

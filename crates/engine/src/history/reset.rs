@@ -23,9 +23,7 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::{
-    Effects, Execution, Registry, TimerKey,
-    activity::{ActivityPhase, ActivityState},
-    properties::Properties,
+    Effects, Execution, Registry, TimerKey, activity::ActivityState, properties::Properties,
     timer::TimerState,
 };
 use crate::{
@@ -279,24 +277,12 @@ fn pending_at(
                 let task_queue = a.task_queue.as_ref().map(|q| q.name.clone());
                 activities.insert(
                     e.event_id,
-                    ActivityState {
-                        scheduled_event_id: e.event_id,
-                        activity_id: a.activity_id.clone(),
-                        task_queue: task_queue.unwrap_or_default(),
-                        attempt: 1,
-                        phase: ActivityPhase::Scheduled,
-                        scheduled_time_ms: now_ms,
-                        attempt_scheduled_time_ms: now_ms,
-                        started_time_ms: 0,
-                        identity: String::new(),
-                        last_heartbeat_ms: 0,
-                        heartbeat_details: None,
-                        last_failure: None,
-                        cancel_requested_event_id: None,
-                        paused: None,
-                        reset: false,
-                        options: None,
-                    },
+                    ActivityState::scheduled(
+                        e.event_id,
+                        a.activity_id.clone(),
+                        task_queue.unwrap_or_default(),
+                        now_ms,
+                    ),
                 );
             }
             Some(A::ActivityTaskCompletedEventAttributes(a)) => {
