@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from test_update_with_start import backend_binary
+from backends import backend_binary
 
 # What each activity saw when it was cancelled, by key: (attempt, paused, reset).
 seen: dict = {}

@@ -33,7 +33,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from test_update_with_start import backend_binary
+from backends import backend_binary
 
 
 @activity.defn

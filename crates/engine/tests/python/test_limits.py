@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from test_update_with_start import backend_binary
+from backends import backend_binary
 
 LIMITS = {
     "limit.blobSize.warn": 1000,

@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from test_update_with_start import backend_binary
+from backends import backend_binary
 
 Started = "workflow_execution_started_event_attributes"
 

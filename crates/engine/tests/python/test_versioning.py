@@ -39,7 +39,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from test_update_with_start import backend_binary
+from backends import backend_binary
 
 
 class Waits:
