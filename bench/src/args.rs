@@ -147,6 +147,11 @@ pub(crate) struct RunArgs {
     /// The workload the soak runs (--concurrency and --warmup apply).
     #[arg(long, default_value = "1")]
     pub(crate) soak_workload: String,
+    /// Give the soak's namespace this retention (e.g. `30s`), lowering the server's
+    /// minimum (`system.namespaceMinRetentionLocal`) so that closed workflows are deleted
+    /// during the run; server targets only (standalone, standalone-pg, dev*).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) soak_retention: Option<std::time::Duration>,
     /// Visibility section: list and count timed with this many closed workflows stored and
     /// again with --visibility-large, or 0 to skip.
     #[arg(long, default_value_t = 500)]
@@ -197,7 +202,7 @@ impl RunArgs {
             "scripts/bench --workloads {} --targets {} --count {} --concurrency {} --warmup {} \
              --fanout-count {} --fanout-concurrency {} --rounds {} --scale {} --scale-targets {} \
              --scale-workload {} --soak {} --soak-slice {} --soak-targets {} --soak-workload {} \
-             --visibility {} --visibility-large {} --visibility-targets {}",
+             --visibility {} --visibility-large {} --visibility-targets {}{}",
             self.workloads.join(","),
             self.targets.join(","),
             self.count,
@@ -216,6 +221,9 @@ impl RunArgs {
             self.visibility,
             self.visibility_large,
             self.visibility_targets.join(","),
+            self.soak_retention
+                .map(|r| format!(" --soak-retention {}", humantime::format_duration(r)))
+                .unwrap_or_default(),
         )
     }
 }

@@ -30,7 +30,8 @@ pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
         }
         Section::Soak => {
             let run =
-                soak::soak(TargetKind::Embedded, workload, plan.count, args.slice, plan).await?;
+                soak::soak(TargetKind::Embedded, workload, plan.count, args.slice, None, plan)
+                    .await?;
             serde_json::to_string(&run)?
         }
     };

@@ -113,6 +113,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             soak_workload,
             args.soak,
             args.soak_slice,
+            args.soak_retention,
             base,
             &mut report.failures,
         )

@@ -1,6 +1,8 @@
 //! The soak: many workflows of one workload completed in one run against one fresh server,
 //! cut into slices. Does throughput hold from the first slice to the last, and does the
-//! server's RSS stay flat? Also the RSS when idle before the run and after it.
+//! server's RSS stay flat? Also the RSS when idle before the run and after it. With a
+//! retention (`--soak-retention`), the namespace deletes closed workflows during the run:
+//! does the database size level off, and what do starts cost while batches expire?
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,9 @@ pub(crate) struct SoakRun {
     pub(crate) idle_rss_after_mib: f64,
     pub(crate) peak_rss_mib: f64,
     pub(crate) db_mib_after: f64,
+    /// The namespace's retention during the run, when one was set.
+    #[serde(default)]
+    pub(crate) retention_s: Option<f64>,
     pub(crate) slices: Vec<Slice>,
 }
 
@@ -46,6 +51,9 @@ pub(crate) struct Slice {
     pub(crate) server_cpu_s_per_1000: f64,
     /// The server's RSS when the slice ended.
     pub(crate) rss_mib: f64,
+    /// The database's size when the slice ended.
+    #[serde(default)]
+    pub(crate) db_mib: f64,
 }
 
 /// Checks that the soak can run: a bench-worker workload.
@@ -64,6 +72,7 @@ pub(crate) async fn run(
     workload: Workload,
     count: usize,
     slice: usize,
+    retention: Option<Duration>,
     plan: Plan,
     failures: &mut Vec<String>,
 ) -> Vec<SoakRun> {
@@ -71,10 +80,14 @@ pub(crate) async fn run(
     for &kind in kinds {
         let what = format!("soak: {count} x {} on {}", workload.name(), kind.name());
         eprintln!("{what}");
-        let soaked = if kind == TargetKind::Embedded {
-            crate::fresh::soak(workload, slice, Plan { count, ..plan }).await
-        } else {
-            soak(kind, workload, count, slice, plan).await
+        let soaked = match (kind, retention) {
+            (TargetKind::Embedded, Some(_)) => Err(anyhow::anyhow!(
+                "--soak-retention needs a server target (standalone, standalone-pg, dev*)"
+            )),
+            (TargetKind::Embedded, None) => {
+                crate::fresh::soak(workload, slice, Plan { count, ..plan }).await
+            }
+            _ => soak(kind, workload, count, slice, retention, plan).await,
         };
         match soaked {
             Ok(run) => {
@@ -99,13 +112,21 @@ pub(crate) async fn soak(
     workload: Workload,
     count: usize,
     slice: usize,
+    retention: Option<Duration>,
     plan: Plan,
 ) -> anyhow::Result<SoakRun> {
     let slice = slice.max(1);
-    let mut target = Target::start(kind).await?;
+    let extra = match retention {
+        Some(_) => retention_args(kind),
+        None => Vec::new(),
+    };
+    let mut target = Target::start_with(kind, &extra).await?;
     let pid = target.pid();
     let served = &target;
     let result = with_worker(&target.address, |client| async move {
+        if let Some(retention) = retention {
+            set_retention(&served.address, retention).await?;
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (idle_rss_before_mib, _) = rss_mib(pid);
         let run = |i| workload.run_one(&client, i);
@@ -130,6 +151,7 @@ pub(crate) async fn soak(
                 p99_ms: percentile(&latencies, 0.99),
                 server_cpu_s_per_1000: (cpu - cpu_mark) * 1000.0 / n,
                 rss_mib: rss_mib(pid).0,
+                db_mib: served.database_bytes() as f64 / 1024.0 / 1024.0,
             });
             window.clear();
             (mark, cpu_mark) = (now, cpu);
@@ -150,6 +172,7 @@ pub(crate) async fn soak(
             idle_rss_after_mib,
             peak_rss_mib,
             db_mib_after: served.database_bytes() as f64 / 1024.0 / 1024.0,
+            retention_s: retention.map(|r| r.as_secs_f64()),
             slices,
         })
     })
@@ -159,6 +182,50 @@ pub(crate) async fn soak(
     }
     target.stop().await;
     result
+}
+
+/// Server arguments that let a namespace keep closed workflows for seconds: the real
+/// server's minimum retention lowered, and (dev server) its deletion jitter shortened.
+fn retention_args(kind: TargetKind) -> Vec<String> {
+    let mut args = vec![
+        "--dynamic-config-value".to_owned(),
+        "system.namespaceMinRetentionLocal=\"1s\"".to_owned(),
+    ];
+    if matches!(
+        kind,
+        TargetKind::DevServer | TargetKind::DevServerWal | TargetKind::DevServerMemory
+    ) {
+        args.push("--dynamic-config-value".to_owned());
+        args.push("history.retentionTimerJitterDuration=\"1s\"".to_owned());
+    }
+    args
+}
+
+/// Sets the retention of `default` with `UpdateNamespace`, as an operator would.
+async fn set_retention(address: &str, retention: Duration) -> anyhow::Result<()> {
+    use temporalio_client::{Connection, ConnectionOptions, Url};
+    use temporalio_common::protos::temporal::api::{
+        namespace::v1::NamespaceConfig, workflowservice::v1::UpdateNamespaceRequest,
+    };
+    let url = Url::parse(&format!("http://{address}"))?;
+    let connection =
+        Connection::connect(ConnectionOptions::new(url).identity("bench-soak").build()).await?;
+    let seconds = i64::try_from(retention.as_secs())?.max(1);
+    connection
+        .workflow_service()
+        .update_namespace(tonic::Request::new(UpdateNamespaceRequest {
+            namespace: "default".into(),
+            config: Some(NamespaceConfig {
+                workflow_execution_retention_ttl: Some(prost_wkt_types::Duration {
+                    seconds,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(())
 }
 
 /// The section as Markdown; empty without runs.
@@ -199,13 +266,16 @@ pub(crate) fn markdown(runs: &[SoakRun]) -> String {
         ));
     }
     md.push_str(
-        "\nPer slice (wf/s, p50 ms, server RSS MiB at the end of the slice):\n\n| workflows done |",
+        "\nPer slice (wf/s, p50 and p99 ms of a workflow, server RSS MiB and database MiB at the end of the slice):\n\n| workflows done |",
     );
     for r in runs {
-        md.push_str(&format!(" {0} wf/s | {0} p50 ms | {0} RSS MiB |", r.target));
+        md.push_str(&format!(
+            " {0} wf/s | {0} p50 ms | {0} p99 ms | {0} RSS MiB | {0} DB MiB |",
+            r.target
+        ));
     }
     md.push_str("\n|---:|");
-    md.push_str(&"---:|---:|---:|".repeat(runs.len()));
+    md.push_str(&"---:|---:|---:|---:|---:|".repeat(runs.len()));
     md.push('\n');
     let slices = runs.iter().map(|r| r.slices.len()).max().unwrap_or(0);
     for i in 0..slices {
@@ -218,13 +288,18 @@ pub(crate) fn markdown(runs: &[SoakRun]) -> String {
         for r in runs {
             match r.slices.get(i) {
                 Some(s) => md.push_str(&format!(
-                    " {:.1} | {:.1} | {:.1} |",
-                    s.throughput, s.p50_ms, s.rss_mib
+                    " {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    s.throughput, s.p50_ms, s.p99_ms, s.rss_mib, s.db_mib
                 )),
-                None => md.push_str(" | | |"),
+                None => md.push_str(" | | | | |"),
             }
         }
         md.push('\n');
+    }
+    if let Some(retention) = runs.iter().find_map(|r| r.retention_s) {
+        md.push_str(&format!(
+            "\nThe namespace's retention was {retention} s (`--soak-retention`): closed workflows were deleted during the run.\n"
+        ));
     }
     md.push_str(&format!(
         "\nNotes: each target starts fresh (`embedded` in a fresh harness process); the worker runs in the harness, so `embedded` RSS and CPU include the worker and the client. Idle RSS before is read with the worker connected, before the warm-up; idle RSS after, {} s after the last workflow.\n",

@@ -71,6 +71,15 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) async fn start(kind: TargetKind) -> anyhow::Result<Self> {
+        Self::start_with(kind, &[]).await
+    }
+
+    /// Like [`Target::start`], with extra server arguments (not for `embedded`).
+    pub(crate) async fn start_with(kind: TargetKind, extra: &[String]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            extra.is_empty() || kind != TargetKind::Embedded,
+            "extra server arguments need a server process, not embedded"
+        );
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let mut postgres = None;
@@ -90,7 +99,8 @@ impl Target {
                     .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--log-level", "error"])
                     .arg("--db-filename")
-                    .arg(&db);
+                    .arg(&db)
+                    .args(extra);
                 let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, Some(db))
             }
@@ -102,6 +112,7 @@ impl Target {
                 command
                     .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--log-level", "error"])
+                    .args(extra)
                     .env("WORKFLOW_ENGINE_DB_URL", url);
                 let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, None)
@@ -113,7 +124,8 @@ impl Target {
                     .args(["--port", &port.to_string()])
                     .args(["--http-port", &free_port()?.to_string()])
                     .args(["--metrics-port", &free_port()?.to_string()])
-                    .args(["--log-level", "error"]);
+                    .args(["--log-level", "error"])
+                    .args(extra);
                 let db = dir.path().join("temporal.db");
                 let database = match kind {
                     TargetKind::DevServerMemory => None,
@@ -169,8 +181,16 @@ impl Target {
         }
     }
 
-    /// Bytes of the database file and its WAL and shared-memory files.
+    /// Bytes of the database file and its WAL and shared-memory files, or of the
+    /// PostgreSQL database (`pg_database_size`).
     pub(crate) fn database_bytes(&self) -> u64 {
+        if let Some(server) = &self.postgres {
+            return server
+                .psql("engine", "SELECT pg_database_size('engine')")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+        }
         self.database.as_deref().map(database_bytes).unwrap_or(0)
     }
 

@@ -23,6 +23,13 @@ use crate::{
 /// The namespace that always exists.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
+/// The retention `temporal server start-dev` gives `default` and its `--namespace` names.
+pub(crate) const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// The real server's shortest retention for a namespace, unless its dynamic config
+/// `system.namespaceMinRetentionLocal` says otherwise.
+pub(crate) const MIN_RETENTION: Duration = Duration::from_secs(3600);
+
 /// How to run an engine.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -70,6 +77,13 @@ pub struct EngineOptions {
     /// A file of API keys, one a line (`#` starts a comment): when set, every request must
     /// carry `authorization: Bearer <key>` with one of them, else `Unauthenticated`.
     pub api_key_file: Option<PathBuf>,
+    /// The retention of the namespaces created at start (`default` and
+    /// [`EngineOptions::namespaces`]): how long a closed workflow is kept before it is
+    /// deleted. Default 24 h, what `temporal server start-dev` gives them.
+    pub namespace_retention: Duration,
+    /// The shortest retention a namespace may be given: the real server's dynamic config
+    /// `system.namespaceMinRetentionLocal`. Default 1 h.
+    pub min_retention: Duration,
 }
 
 impl Default for EngineOptions {
@@ -90,6 +104,8 @@ impl Default for EngineOptions {
             time_skipping: TimeSkipping::Off,
             tls: None,
             api_key_file: None,
+            namespace_retention: DEFAULT_RETENTION,
+            min_retention: MIN_RETENTION,
         }
     }
 }
@@ -128,6 +144,14 @@ impl EngineOptions {
     #[must_use]
     pub fn with_closed_runs_in_memory(mut self, count: usize) -> Self {
         self.closed_runs_in_memory = count;
+        self
+    }
+
+    /// Give the namespaces created at start this retention (see
+    /// [`EngineOptions::namespace_retention`]).
+    #[must_use]
+    pub fn with_namespace_retention(mut self, retention: Duration) -> Self {
+        self.namespace_retention = retention;
         self
     }
 

@@ -110,7 +110,8 @@ struct ServeArgs {
     /// limits (`limit.historyCount.suggestContinueAsNew`,
     /// `limit.historySize.suggestContinueAsNew`) and the limits of `workflow_engine::Limits`
     /// (`limit.blobSize.error`, `limit.historyCount.error`,
-    /// `limit.numPendingActivities.error`, `history.maximumSignalsPerExecution`...); others
+    /// `limit.numPendingActivities.error`, `history.maximumSignalsPerExecution`...) and the
+    /// shortest retention (`system.namespaceMinRetentionLocal="1s"`); others
     /// are accepted and ignored.
     #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
@@ -180,9 +181,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The real server's dynamic config key for the shortest retention of a namespace.
+const MIN_RETENTION_KEY: &str = "system.namespaceMinRetentionLocal";
+
+/// A duration given as the real server takes it: a JSON string such as `"1s"` or `"72h"`
+/// (a bare `1s` is taken too).
+fn dynamic_duration(key: &str, raw: &str) -> anyhow::Result<std::time::Duration> {
+    let text = raw.trim().trim_matches('"');
+    humantime::parse_duration(text).with_context(|| {
+        format!("--dynamic-config-value {key}: want a duration such as \"1h\" or \"30s\", got {raw:?}")
+    })
+}
+
 /// Applies one `--dynamic-config-value KEY=VALUE` (already checked to have a `=`).
 fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Result<()> {
     let (key, raw) = value.split_once('=').unwrap_or((value, ""));
+    if key == MIN_RETENTION_KEY {
+        options.min_retention = dynamic_duration(key, raw)?;
+        return Ok(());
+    }
     let known = key == "limit.historyCount.suggestContinueAsNew"
         || key == "limit.historySize.suggestContinueAsNew"
         || Limits::default().set(key, 0);

@@ -316,7 +316,8 @@ async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEng
     #[cfg(feature = "embedded")]
     {
         let embedded = &config.embedded;
-        let mut options = workflow_engine::EngineOptions::new(embedded.listen);
+        let mut options = workflow_engine::EngineOptions::new(embedded.listen)
+            .with_namespace_retention(embedded.retention);
         let url = embedded
             .database
             .as_ref()

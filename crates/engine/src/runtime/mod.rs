@@ -49,6 +49,9 @@ pub(crate) const COMMIT_ANSWER_WITHIN: std::time::Duration = std::time::Duration
 /// disk) before it is answered with the cause.
 const STALLED_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How often a request waiting for its commit asks the store whether it has stalled.
+const STALL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Shared engine state; one per engine, behind an `Arc`.
 pub(crate) struct EngineRuntime {
     registry: Mutex<Registry>,
@@ -123,26 +126,34 @@ impl EngineRuntime {
             }
             durable
         });
-        // While the disk is known to be full, say so soon instead of after the usual wait.
-        let within = match self.store.stalled() {
-            Some(_) => STALLED_ANSWER_WITHIN,
-            None => COMMIT_ANSWER_WITHIN,
-        };
-        match tokio::time::timeout(within, durable).await {
-            Ok(Ok(durable)) => durable.and(done.result),
-            Ok(Err(e)) => Err(EngineError::Storage(format!("commit task failed: {e}"))),
-            Err(_) => {
-                if let Some(stalled) = self.store.stalled() {
-                    return Err(EngineError::store(stalled));
+        // A stall (the disk is full) is told as soon as the store reports it, even when it
+        // begins while this commit waits: the change stays queued and is written later.
+        let began = tokio::time::Instant::now();
+        let mut durable = durable;
+        loop {
+            let within = match self.store.stalled() {
+                Some(_) => STALLED_ANSWER_WITHIN,
+                None => STALL_CHECK_EVERY,
+            };
+            match tokio::time::timeout(within, &mut durable).await {
+                Ok(Ok(durable)) => return durable.and(done.result),
+                Ok(Err(e)) => {
+                    return Err(EngineError::Storage(format!("commit task failed: {e}")));
                 }
-                tracing::warn!(
-                    "a commit is taking over {COMMIT_ANSWER_WITHIN:?}; answering Unavailable"
-                );
-                Err(EngineError::Unavailable(
-                    "the database is not answering; the change is kept and written once it is back, retry the request".into(),
-                ))
+                Err(_) => {
+                    if let Some(stalled) = self.store.stalled() {
+                        return Err(EngineError::store(stalled));
+                    }
+                    if began.elapsed() >= COMMIT_ANSWER_WITHIN {
+                        break;
+                    }
+                }
             }
         }
+        tracing::warn!("a commit is taking over {COMMIT_ANSWER_WITHIN:?}; answering Unavailable");
+        Err(EngineError::Unavailable(
+            "the database is not answering; the change is kept and written once it is back, retry the request".into(),
+        ))
     }
 
     /// Like [`EngineRuntime::execute`], but answers without waiting for the commit. Only for

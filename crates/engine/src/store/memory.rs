@@ -7,7 +7,10 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun};
+use super::{
+    Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun,
+    visibility::Columns,
+};
 
 /// Keeps everything in process memory; lost when the process exits.
 #[derive(Debug, Default)]
@@ -97,6 +100,14 @@ impl Store for MemoryStore {
             entry.events.extend(write.new_events);
             inner.created = inner.created.max(created);
         }
+        for run_id in &batch.deleted_runs {
+            inner.runs.remove(run_id);
+        }
+        for name in &batch.deleted_namespaces {
+            inner.runs.retain(|_, e| &e.record.namespace != name);
+            inner.schedules.retain(|(namespace, _), _| namespace != name);
+            inner.namespaces.remove(name);
+        }
         let (tx, rx) = oneshot::channel();
         let _ = tx.send(Ok(()));
         rx
@@ -114,6 +125,30 @@ impl Store for MemoryStore {
             .filter(|e| e.record.namespace == namespace && e.record.workflow_id == workflow_id)
             .max_by_key(|e| e.created)
             .map(|e| e.record.run_id.clone()))
+    }
+
+    fn expired(
+        &self,
+        namespace: &str,
+        closed_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let inner = self.inner();
+        let mut due: Vec<(i64, &str)> = inner
+            .runs
+            .values()
+            .filter(|e| e.record.namespace == namespace)
+            .filter_map(|e| {
+                let close_ms = Columns::of(e.record.closed_info.as_deref()?)?.close_ms?;
+                (close_ms < closed_before_ms).then_some((close_ms, e.record.run_id.as_str()))
+            })
+            .collect();
+        due.sort_unstable();
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, run_id)| run_id.to_owned())
+            .collect())
     }
 
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {

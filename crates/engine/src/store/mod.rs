@@ -55,6 +55,10 @@ pub(crate) struct Batch {
     pub(crate) settings: Vec<(String, String)>,
     /// Schedules to upsert or delete.
     pub(crate) schedules: Vec<ScheduleWrite>,
+    /// Runs to delete, with their history and visibility record; written after `runs`.
+    pub(crate) deleted_runs: Vec<String>,
+    /// Namespaces to delete with every run, event and schedule of theirs; written last.
+    pub(crate) deleted_namespaces: Vec<String>,
 }
 
 impl Batch {
@@ -63,6 +67,8 @@ impl Batch {
             && self.runs.is_empty()
             && self.settings.is_empty()
             && self.schedules.is_empty()
+            && self.deleted_runs.is_empty()
+            && self.deleted_namespaces.is_empty()
     }
 }
 
@@ -216,6 +222,14 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn stalled(&self) -> Option<StoreError> {
         None
     }
+    /// Up to `limit` closed runs of `namespace` that closed before `closed_before_ms`, oldest
+    /// first: the runs its retention has expired.
+    fn expired(
+        &self,
+        namespace: &str,
+        closed_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     /// How many closed runs `query` matches, by status; `None` when this store cannot.
     fn count_closed(
         &self,
@@ -276,6 +290,7 @@ pub(crate) mod conformance {
                 schedule_write("s1", Some("one")),
                 schedule_write("s2", Some("two")),
             ],
+            ..Batch::default()
         };
         store
             .commit(batch)
@@ -294,6 +309,7 @@ pub(crate) mod conformance {
                 schedule_write("s1", Some("uno")),
                 schedule_write("s2", None),
             ],
+            ..Batch::default()
         };
         store
             .commit(second)
@@ -382,9 +398,133 @@ pub(crate) mod conformance {
         assert!(store.closed_infos("other").is_ok_and(|v| v.is_empty()));
     }
 
+    async fn commit(store: &dyn Store, batch: Batch) {
+        store
+            .commit(batch)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("commit"));
+    }
+
+    /// A closed run's prost-encoded visibility record, closed at `close_ms`.
+    fn closed_at(close_ms: i64) -> Vec<u8> {
+        use prost::Message;
+        use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
+        WorkflowExecutionInfo {
+            status: 2,
+            start_time: Some(crate::time::timestamp(close_ms - 10)),
+            close_time: Some(crate::time::timestamp(close_ms)),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// Expiry by close time, deleting runs, and deleting a namespace with everything in it,
+    /// each in one batch; after [`check`].
+    async fn check_deletion(store: &dyn Store) {
+        let mut runs = Vec::new();
+        for (run_id, close_ms) in [("x1", 1_000), ("x2", 3_000), ("x3", 2_000)] {
+            let mut write = run_write(run_id, "closed", &[(1, b"e1"), (2, b"e2")]);
+            write.record.closed_info = Some(closed_at(close_ms));
+            runs.push(write);
+        }
+        let mut elsewhere = run_write("y1", "closed", &[(1, b"e1")]);
+        elsewhere.record.namespace = "other".into();
+        elsewhere.record.closed_info = Some(closed_at(500));
+        runs.push(elsewhere);
+        let mut open_elsewhere = run_write("y2", "open", &[(1, b"e1")]);
+        open_elsewhere.record.namespace = "other".into();
+        runs.push(open_elsewhere);
+        commit(
+            store,
+            Batch {
+                namespaces: vec![("other".into(), "{}".into())],
+                runs,
+                schedules: vec![ScheduleWrite {
+                    namespace: "other".into(),
+                    schedule_id: "s".into(),
+                    record: Some("r".into()),
+                }],
+                ..Batch::default()
+            },
+        )
+        .await;
+        let expired = |before, limit| {
+            store
+                .expired("default", before, limit)
+                .unwrap_or_else(|e| panic!("expired: {e}"))
+        };
+        assert_eq!(expired(2_500, 10), vec!["x1", "x3"], "oldest first, open runs never");
+        assert_eq!(expired(10_000, 2), vec!["x1", "x3"], "at most the limit");
+        assert!(expired(1_000, 10).is_empty(), "strictly before");
+
+        commit(
+            store,
+            Batch {
+                deleted_runs: vec!["x1".into(), "x3".into()],
+                ..Batch::default()
+            },
+        )
+        .await;
+        for gone in ["x1", "x3"] {
+            assert!(store.read_run(gone).is_ok_and(|r| r.is_none()), "{gone} kept");
+            assert!(store.latest_run("default", &format!("wf-{gone}")).is_ok_and(|r| r.is_none()));
+        }
+        assert_eq!(expired(10_000, 10), vec!["x2"]);
+        let listed = store
+            .closed_infos("default")
+            .unwrap_or_else(|e| panic!("closed infos: {e}"));
+        assert!(
+            !listed.iter().any(|c| c.run_id == "x1" || c.run_id == "x3"),
+            "a deleted run is still listed"
+        );
+
+        commit(
+            store,
+            Batch {
+                deleted_namespaces: vec!["other".into()],
+                ..Batch::default()
+            },
+        )
+        .await;
+        let snapshot = load(store).await;
+        assert!(!snapshot.namespaces.contains_key("other"));
+        assert!(snapshot.schedules.iter().all(|s| s.0 != "other"));
+        assert!(snapshot.runs.iter().all(|r| r.record.namespace != "other"));
+        for gone in ["y1", "y2"] {
+            assert!(store.read_run(gone).is_ok_and(|r| r.is_none()), "{gone} kept");
+        }
+        assert!(store.closed_infos("other").is_ok_and(|v| v.is_empty()));
+        assert!(store.read_run("x2").is_ok_and(|r| r.is_some()), "other namespaces stay");
+
+        // The name can be used again at once, even in the same group of commits.
+        let deleted = store.commit(Batch {
+            namespaces: vec![("again".into(), "1".into())],
+            ..Batch::default()
+        });
+        let gone = store.commit(Batch {
+            deleted_namespaces: vec!["again".into()],
+            ..Batch::default()
+        });
+        let back = store.commit(Batch {
+            namespaces: vec![("again".into(), "2".into())],
+            ..Batch::default()
+        });
+        for commit in [deleted, gone, back] {
+            assert!(commit.await.is_ok_and(|r| r.is_ok()));
+        }
+        assert_eq!(
+            load(store).await.namespaces.get("again").map(String::as_str),
+            Some("2")
+        );
+    }
+
     #[tokio::test]
     async fn memory_store() {
-        check(&MemoryStore::default()).await;
+        let store = MemoryStore::default();
+        check(&store).await;
+        check_deletion(&store).await;
     }
 
     #[tokio::test]
@@ -395,11 +535,13 @@ pub(crate) mod conformance {
             let store = PostgresStore::open(&url, std::time::Duration::from_secs(10))
                 .unwrap_or_else(|e| panic!("open: {e}"));
             check(&store).await;
+            check_deletion(&store).await;
         }
         let reopened = PostgresStore::open(&url, std::time::Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("reopen: {e}"));
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
+        assert!(reopened.read_run("x1").is_ok_and(|r| r.is_none()), "deleted for good");
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
     }
@@ -410,6 +552,7 @@ pub(crate) mod conformance {
         {
             let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
             check(&store).await;
+            check_deletion(&store).await;
         }
         let reopened = SqliteStore::open(&path).unwrap_or_else(|e| panic!("reopen: {e}"));
         match SqliteStore::open(&path) {
@@ -420,6 +563,7 @@ pub(crate) mod conformance {
         }
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
+        assert!(reopened.read_run("x1").is_ok_and(|r| r.is_none()), "deleted for good");
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
         drop(reopened);

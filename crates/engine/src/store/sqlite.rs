@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun,
+    visibility::Columns,
     writer_thread::{WriterRequest, WriterThread},
 };
 
@@ -77,6 +78,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, schedule_id)
     ) WITHOUT ROWID;
 ",
+    // Retention: a closed run's close time, indexed per namespace, so the sweeper finds the
+    // runs whose retention has passed without reading the others. Runs closed before this
+    // version are filled in from their `closed_info` at open (see `backfill_close_times`).
+    "
+    ALTER TABLE runs ADD COLUMN close_ms INTEGER;
+    CREATE INDEX runs_by_close ON runs (namespace, close_ms) WHERE close_ms IS NOT NULL;
+",
 ];
 
 /// The most commits written in one transaction.
@@ -88,6 +96,14 @@ const APPLICATION_ID: i32 = 0x5746_454E;
 
 /// The tables every engine database has.
 const OUR_TABLES: &[&str] = &["namespaces", "runs", "events"];
+
+/// Free pages above which the writer gives space back to the file system after a delete:
+/// below it, freed pages are simply reused by the next writes.
+const RECLAIM_ABOVE_PAGES: i64 = 1024;
+
+/// The most free pages given back after one group, so a large delete does not hold the
+/// writer for long.
+const RECLAIM_STEP_PAGES: i64 = 2048;
 
 /// Between two tries of a write that found the disk full.
 const FULL_DISK_RETRY: Duration = Duration::from_millis(200);
@@ -137,11 +153,15 @@ impl SqliteStore {
             .map_err(unreadable)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Only a file without tables can take it; older files keep reusing freed pages
+        // without giving them back.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         migrate(&mut conn).map_err(|e| match e {
             StoreError::Sqlite(source) => unreadable(source),
             other => other,
         })?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        backfill_close_times(&mut conn)?;
         let reader = open_reader(path)?;
         let (tx, rx) = mpsc::channel();
         let state = Arc::new(WriterState::default());
@@ -198,13 +218,30 @@ impl Store for SqliteStore {
 
     fn latest_run(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        // Rows are never deleted, so the largest rowid is the run created last.
+        // Rowids grow with every insert (a deleted largest rowid may be given again, but
+        // only above every row left), so the largest is the run created last.
         let mut stmt = conn.prepare_cached(
             "SELECT run_id FROM runs WHERE namespace = ?1 AND workflow_id = ?2
              ORDER BY rowid DESC LIMIT 1",
         )?;
         let mut rows = stmt.query_map(params![namespace, workflow_id], |row| row.get(0))?;
         Ok(rows.next().transpose()?)
+    }
+
+    fn expired(
+        &self,
+        namespace: &str,
+        closed_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare_cached(
+            "SELECT run_id FROM runs WHERE namespace = ?1 AND close_ms < ?2
+             ORDER BY close_ms LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![namespace, closed_before_ms, limit], |row| row.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
@@ -274,6 +311,36 @@ fn read_events(conn: &Connection, run_id: &str) -> Result<Vec<Vec<u8>>, StoreErr
         .query_map([run_id], |row| row.get::<_, Vec<u8>>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(events)
+}
+
+/// Fills in the close time of runs closed before the database had the column.
+fn backfill_close_times(conn: &mut Connection) -> Result<(), StoreError> {
+    let missing: Vec<(String, Vec<u8>)> = {
+        let mut stmt = conn.prepare(
+            "SELECT run_id, closed_info FROM runs
+             WHERE closed_info IS NOT NULL AND close_ms IS NULL",
+        )?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut update = tx.prepare("UPDATE runs SET close_ms = ?2 WHERE run_id = ?1")?;
+        for (run_id, info) in &missing {
+            match Columns::of(info).and_then(|c| c.close_ms) {
+                Some(close_ms) => {
+                    update.execute(params![run_id, close_ms])?;
+                }
+                None => tracing::warn!(run_id, "a closed run without a close time; kept"),
+            }
+        }
+    }
+    tx.commit()?;
+    tracing::info!(runs = missing.len(), "filled in close times for retention");
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -390,6 +457,14 @@ impl Writer {
                 other => break other,
             }
         };
+        if result.is_ok()
+            && group
+                .iter()
+                .any(|(b, _)| !b.deleted_runs.is_empty() || !b.deleted_namespaces.is_empty())
+            && let Err(e) = reclaim(&self.conn, &self.path)
+        {
+            tracing::warn!(database = %self.path.display(), "could not give free pages back: {e}");
+        }
         if result.is_ok() && self.state.disk_full.swap(false, Ordering::AcqRel) {
             tracing::info!(database = %self.path.display(), "there is room on the disk again; writes carry on");
         }
@@ -421,12 +496,16 @@ fn write_all<'a>(
              ON CONFLICT (name) DO UPDATE SET record = excluded.record",
         )?;
         let mut run = tx.prepare_cached(
-            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info,
+                              close_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,
                                                 buffered = excluded.buffered,
-                                                closed_info = excluded.closed_info",
+                                                closed_info = excluded.closed_info,
+                                                close_ms = excluded.close_ms",
         )?;
+        let mut forget_events = tx.prepare_cached("DELETE FROM events WHERE run_id = ?1")?;
+        let mut forget_run = tx.prepare_cached("DELETE FROM runs WHERE run_id = ?1")?;
         let mut event = tx.prepare_cached(
             "INSERT OR REPLACE INTO events (run_id, event_id, data) VALUES (?1, ?2, ?3)",
         )?;
@@ -457,21 +536,59 @@ fn write_all<'a>(
             }
             for write in &batch.runs {
                 let r = &write.record;
+                let close_ms = r
+                    .closed_info
+                    .as_deref()
+                    .and_then(Columns::of)
+                    .and_then(|c| c.close_ms);
                 run.execute(params![
                     r.run_id,
                     r.namespace,
                     r.workflow_id,
                     r.state,
                     r.buffered,
-                    r.closed_info
+                    r.closed_info,
+                    close_ms
                 ])?;
                 for (id, data) in &write.new_events {
                     event.execute(params![r.run_id, id, data])?;
                 }
             }
+            for run_id in &batch.deleted_runs {
+                forget_events.execute([run_id])?;
+                forget_run.execute([run_id])?;
+            }
+            for name in &batch.deleted_namespaces {
+                tx.execute(
+                    "DELETE FROM events WHERE run_id IN
+                         (SELECT run_id FROM runs WHERE namespace = ?1)",
+                    [name],
+                )?;
+                tx.execute("DELETE FROM runs WHERE namespace = ?1", [name])?;
+                tx.execute("DELETE FROM schedules WHERE namespace = ?1", [name])?;
+                tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
+            }
         }
     }
     tx.commit()
+}
+
+/// After deletions: gives free pages back to the file system in bounded steps once there
+/// are many (a file created before incremental vacuum only reuses them).
+fn reclaim(conn: &Connection, path: &Path) -> Result<(), rusqlite::Error> {
+    let free: i64 = conn.pragma_query_value(None, "freelist_count", |row| row.get(0))?;
+    if free <= RECLAIM_ABOVE_PAGES {
+        return Ok(());
+    }
+    let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |row| row.get(0))?;
+    // 2: incremental.
+    if mode != 2 {
+        return Ok(());
+    }
+    let step = free.min(RECLAIM_STEP_PAGES);
+    conn.execute_batch(&format!("PRAGMA incremental_vacuum({step})"))?;
+    tracing::debug!(database = %path.display(), free, step, "gave free pages back");
+    Ok(())
 }
 
 fn load(conn: &Connection) -> Result<Snapshot, StoreError> {
@@ -556,7 +673,7 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner())
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap_or_else(|e| panic!("version: {e}"));
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         drop(store);
         crate::store::conformance::remove_database(&path);
     }

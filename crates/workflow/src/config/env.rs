@@ -65,6 +65,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     var!("WORKFLOW_ENGINE_TLS_KEY",                embedded.tls_key,                     some_path),
     var!("WORKFLOW_ENGINE_TLS_CLIENT_CA",          embedded.tls_client_ca,               some_path),
     var!("WORKFLOW_ENGINE_API_KEY_FILE",           embedded.api_key_file,                some_path),
+    var!("WORKFLOW_ENGINE_RETENTION",              embedded.retention,                   duration),
     var!("WORKFLOW_HEALTH_LISTEN",                 health.listen,                        health_listen),
     EnvVar { name: "WORKFLOW_CONSOLE_LISTEN", field: "console.listen", apply: console_listen },
     var!("WORKFLOW_CONSOLE_API_KEYS",              console.api_keys,                     list),

@@ -116,7 +116,16 @@ pub struct EmbeddedConfig {
     /// <key>`). Needs `tls_cert`. This process's own client sends `temporal.api_key`, or
     /// the file's first key.
     pub api_key_file: Option<PathBuf>,
+    /// How long the namespace the engine creates keeps a closed workflow (its history and
+    /// visibility record) before deleting it. Default 24 h, what `temporal server
+    /// start-dev` gives; applied when the namespace is created (change an existing one with
+    /// `temporal operator namespace update --retention`).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
+
+/// The retention `temporal server start-dev` gives its namespaces.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
@@ -127,6 +136,7 @@ impl Default for EmbeddedConfig {
             tls_key: None,
             tls_client_ca: None,
             api_key_file: None,
+            retention: DEFAULT_RETENTION,
         }
     }
 }
@@ -145,6 +155,13 @@ impl EmbeddedConfig {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         };
+        if self.retention.is_zero() {
+            return Err(invalid(
+                "embedded.retention",
+                "0s",
+                "give how long closed workflows are kept, such as \"24h\" or \"7d\" (WORKFLOW_ENGINE_RETENTION)",
+            ));
+        }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => {
                 return Err(invalid(

@@ -10,6 +10,7 @@ mod async_activities;
 mod conflict;
 mod dynamic_config;
 mod eager;
+mod retention;
 mod start_options;
 mod visibility;
 mod workflows;

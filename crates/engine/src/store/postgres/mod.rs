@@ -146,6 +146,17 @@ impl Store for PostgresStore {
         self.ask(move |client| reads::closed_infos(client, &namespace))
     }
 
+    fn expired(
+        &self,
+        namespace: &str,
+        closed_before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let namespace = namespace.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.ask(move |client| reads::expired(client, &namespace, closed_before_ms, limit))
+    }
+
     fn query_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
         let query = query.clone();
         self.ask(move |client| visibility::query_closed(client, &query))

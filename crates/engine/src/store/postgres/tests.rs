@@ -25,6 +25,7 @@ fn write(run_id: &str, state: &str, events: &[(i64, &[u8])]) -> Batch {
             },
             new_events: events.iter().map(|(id, b)| (*id, b.to_vec())).collect(),
         }],
+        ..Batch::default()
     }
 }
 
@@ -289,6 +290,19 @@ async fn closed_runs_are_filtered_ordered_paged_and_counted_in_sql() {
         .unwrap_or_else(|e| panic!("count: {e}"))
         .unwrap_or_default();
     assert_eq!(all, [(2, 3), (3, 1)]);
+    // Deleted runs leave the counters, once however often the deletion is written.
+    for _ in 0..2 {
+        let gone = Batch {
+            deleted_runs: vec!["r1".into(), "r3".into()],
+            ..Batch::default()
+        };
+        assert!(matches!(store.commit(gone).await, Ok(Ok(()))));
+    }
+    let all = store
+        .count_closed(&query(None))
+        .unwrap_or_else(|e| panic!("count: {e}"))
+        .unwrap_or_default();
+    assert_eq!(all, [(2, 2)]);
     let other = ClosedQuery {
         namespace: "other".into(),
         ..query(None)

@@ -280,12 +280,20 @@ impl Writer {
             }
             return Ok(());
         }
-        let count = self
+        let commits = self
             .queue
             .iter()
             .take(MAX_GROUP)
-            .take_while(|q| matches!(q.kind, Kind::Commit(..)))
-            .count();
+            .take_while(|q| matches!(q.kind, Kind::Commit(..)));
+        // A group ends with a batch that deletes a namespace: deletions are written after
+        // the group's upserts, and a later batch may register the name again.
+        let mut count = 0;
+        for queued in commits {
+            count += 1;
+            if matches!(&queued.kind, Kind::Commit(b, _) if !b.deleted_namespaces.is_empty()) {
+                break;
+            }
+        }
         let batches: Vec<&Batch> = self
             .queue
             .iter()
@@ -449,6 +457,14 @@ fn write_group(
         let data: Vec<&[u8]> = events.iter().map(|e| e.2).collect();
         tx.execute(&prepared.events, &[&ids, &numbers, &data])?;
     }
+    let deleted_runs: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| &b.deleted_runs)
+        .map(String::as_str)
+        .collect();
+    if !deleted_runs.is_empty() {
+        delete_runs(&mut tx, &deleted_runs)?;
+    }
     for write in schedules {
         let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&write.namespace, &write.schedule_id];
         match &write.record {
@@ -463,7 +479,40 @@ fn write_group(
             )?,
         };
     }
+    for name in batches.iter().flat_map(|b| &b.deleted_namespaces) {
+        tx.execute(
+            "DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE namespace = $1)",
+            &[name],
+        )?;
+        tx.execute("DELETE FROM runs WHERE namespace = $1", &[name])?;
+        tx.execute("DELETE FROM closed_counts WHERE namespace = $1", &[name])?;
+        tx.execute("DELETE FROM schedules WHERE namespace = $1", &[name])?;
+        tx.execute("DELETE FROM namespaces WHERE name = $1", &[name])?;
+    }
     tx.commit()
+}
+
+/// Deletes runs with their events, and takes the closed ones out of `closed_counts`. Only
+/// rows still there are counted, so a replayed group takes nothing off twice.
+fn delete_runs(tx: &mut postgres::Transaction<'_>, run_ids: &[&str]) -> Result<(), postgres::Error> {
+    tx.execute("DELETE FROM events WHERE run_id = ANY($1)", &[&run_ids])?;
+    let gone = tx.query(
+        "DELETE FROM runs WHERE run_id = ANY($1) RETURNING namespace, status",
+        &[&run_ids],
+    )?;
+    let mut counts: HashMap<(String, i32), i64> = HashMap::new();
+    for row in &gone {
+        if let Some(status) = row.get::<_, Option<i32>>(1) {
+            *counts.entry((row.get(0), status)).or_default() += 1;
+        }
+    }
+    for ((namespace, status), n) in counts {
+        tx.execute(
+            "UPDATE closed_counts SET count = count - $3 WHERE namespace = $1 AND status = $2",
+            &[&namespace, &status, &n],
+        )?;
+    }
+    Ok(())
 }
 
 /// Adds the runs of this group that close now (not those already closed: a replayed group
