@@ -281,6 +281,8 @@ pub(crate) struct Prepared {
     pub(crate) long_poll: Duration,
     /// The largest request decoded, in bytes.
     pub(crate) max_request_bytes: usize,
+    /// The shortest retention a namespace may be given.
+    pub(crate) min_retention: Duration,
 }
 
 /// Opens the store, recovers state and puts recovered tasks and timers back in motion.
@@ -348,9 +350,11 @@ pub(crate) async fn recover(
     );
     runtime
         .execute(|registry, now, fx| {
-            registry.ensure_namespace(DEFAULT_NAMESPACE);
+            let retention_ms =
+                i64::try_from(options.namespace_retention.as_millis()).unwrap_or(i64::MAX);
+            registry.ensure_namespace(DEFAULT_NAMESPACE, retention_ms);
             for namespace in &options.namespaces {
-                registry.ensure_namespace(namespace);
+                registry.ensure_namespace(namespace, retention_ms);
             }
             let attributes: std::collections::HashMap<String, i32> = options
                 .search_attributes
@@ -372,6 +376,7 @@ pub(crate) async fn recover(
         runtime,
         long_poll: options.long_poll_timeout,
         max_request_bytes: options.max_request_bytes,
+        min_retention: options.min_retention,
     })
 }
 
@@ -382,10 +387,12 @@ async fn run(
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
+    let sweeper = runtime::spawn_sweeper(Arc::clone(&prepared.runtime));
     let max_request_bytes = prepared.max_request_bytes;
     let service = Service {
         runtime: prepared.runtime,
         long_poll: prepared.long_poll,
+        min_retention: prepared.min_retention,
         address: listener
             .local_addr()
             .map(|a| a.to_string())
@@ -428,5 +435,6 @@ async fn run(
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     let _ = timers.await;
+    let _ = sweeper.await;
     served.map_err(EngineError::from)
 }

@@ -10,6 +10,7 @@ mod namespaces;
 mod operator;
 mod queries;
 mod reads;
+mod retention;
 mod rpcs;
 mod schedules;
 mod status;
@@ -24,7 +25,8 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use temporalio_protos::temporal::api::{
     operatorservice::v1::{
         AddOrUpdateRemoteClusterRequest, AddOrUpdateRemoteClusterResponse,
-        AddSearchAttributesRequest, AddSearchAttributesResponse, ListClustersRequest,
+        AddSearchAttributesRequest, AddSearchAttributesResponse, DeleteNamespaceRequest,
+        DeleteNamespaceResponse, ListClustersRequest,
         ListClustersResponse, ListSearchAttributesRequest, ListSearchAttributesResponse,
         RemoveRemoteClusterRequest, RemoveRemoteClusterResponse, RemoveSearchAttributesRequest,
         RemoveSearchAttributesResponse,
@@ -50,6 +52,8 @@ pub(crate) struct Service {
     pub(crate) long_poll: Duration,
     /// The address the engine listens on, as `ListClusters` reports it.
     pub(crate) address: String,
+    /// The shortest retention a namespace may be given.
+    pub(crate) min_retention: Duration,
 }
 
 type Rpc<T> = Result<Response<T>, Status>;
@@ -111,8 +115,16 @@ impl WorkflowService for Service {
         &self,
         request: Request<RegisterNamespaceRequest>,
     ) -> Rpc<RegisterNamespaceResponse> {
-        namespaces::register_namespace(&self.runtime, request.into_inner()).await?;
+        namespaces::register_namespace(&self.runtime, self.min_retention, request.into_inner())
+            .await?;
         ok(RegisterNamespaceResponse::default())
+    }
+
+    async fn update_namespace(
+        &self,
+        request: Request<UpdateNamespaceRequest>,
+    ) -> Rpc<UpdateNamespaceResponse> {
+        ok(retention::update_namespace(&self.runtime, self.min_retention, request.into_inner()).await?)
     }
 
     async fn create_schedule(
@@ -203,6 +215,14 @@ impl WorkflowService for Service {
     ) -> Rpc<TerminateWorkflowExecutionResponse> {
         workflows::terminate(&self.runtime, request.into_inner()).await?;
         ok(TerminateWorkflowExecutionResponse::default())
+    }
+
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Rpc<DeleteWorkflowExecutionResponse> {
+        retention::delete_workflow_execution(&self.runtime, request.into_inner()).await?;
+        ok(DeleteWorkflowExecutionResponse::default())
     }
 
     async fn query_workflow(
@@ -588,6 +608,13 @@ impl WorkflowService for Service {
 
 #[tonic::async_trait]
 impl OperatorService for Service {
+    async fn delete_namespace(
+        &self,
+        request: Request<DeleteNamespaceRequest>,
+    ) -> Rpc<DeleteNamespaceResponse> {
+        ok(retention::delete_namespace(&self.runtime, request.into_inner()).await?)
+    }
+
     async fn add_search_attributes(
         &self,
         request: Request<AddSearchAttributesRequest>,

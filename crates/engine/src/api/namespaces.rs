@@ -84,18 +84,20 @@ pub(super) fn list_namespaces(
 
 pub(super) async fn register_namespace(
     rt: &EngineRuntime,
+    min_retention: std::time::Duration,
     request: RegisterNamespaceRequest,
 ) -> Result<()> {
+    // Checked first: the real server refuses a short retention before it looks at the name.
+    let retention = super::retention::retention_ms(
+        request.workflow_execution_retention_period.as_ref(),
+        min_retention,
+    )?;
     let mut record = NamespaceRecord::new(&request.namespace);
     record.description = request.description;
     record.owner_email = request.owner_email;
-    if let Some(days) = request
-        .workflow_execution_retention_period
-        .as_ref()
-        .map(|d| d.seconds / 86_400)
-        .filter(|d| *d > 0)
-    {
-        record.retention_days = days;
+    record.data = request.data.into_iter().collect();
+    if let Some(ms) = retention {
+        record.set_retention_ms(ms);
     }
     rt.execute(|registry, _, _| registry.register_namespace(record))
         .await
@@ -107,13 +109,18 @@ const COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
 
 /// A namespace as the real server describes it, with the limits that SDKs enforce on
 /// their side too.
-fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceResponse {
+pub(super) fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceResponse {
     DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
             name: record.name.clone(),
             state: NamespaceState::Registered as i32,
             description: record.description.clone(),
             owner_email: record.owner_email.clone(),
+            data: record
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             id: record.id.clone(),
             capabilities: Some(namespace_info::Capabilities {
                 eager_workflow_start: false,
@@ -134,7 +141,7 @@ fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceRespo
         }),
         config: Some(NamespaceConfig {
             workflow_execution_retention_ttl: Some(duration(
-                record.retention_days.saturating_mul(86_400_000),
+                record.retention_ms(),
             )),
             ..Default::default()
         }),

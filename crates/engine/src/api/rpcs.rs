@@ -49,7 +49,8 @@ const DEPLOYMENTS_WHY: &str = "the experimental deployments API, replaced by wor
 const WORKER_CONFIG_WHY: &str = "worker commands are off in the dev server";
 const PAUSE_WHY: &str = "workflow pause is off in the dev server (per namespace)";
 const RULES_WHY: &str = "workflow rules are off in the dev server";
-const RETENTION: &str = "namespace update and deletion and workflow deletion: issue 21 (retention)";
+const DEPRECATE: &str =
+    "deprecated in the API (a namespace is deleted with `OperatorService.DeleteNamespace`)";
 const NEXUS: &str = "Nexus: issue 24";
 const STANDALONE_ACTIVITIES: &str = "standalone activity executions: issue 24";
 const NOT_YET: &str = "not yet: issue 22";
@@ -59,11 +60,11 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ("WorkflowService", "RegisterNamespace", Served),
     ("WorkflowService", "DescribeNamespace", Served),
     ("WorkflowService", "ListNamespaces", Served),
-    ("WorkflowService", "UpdateNamespace", NotOffered(RETENTION)),
+    ("WorkflowService", "UpdateNamespace", Served),
     (
         "WorkflowService",
         "DeprecateNamespace",
-        NotOffered(RETENTION),
+        NotOffered(DEPRECATE),
     ),
     ("WorkflowService", "StartWorkflowExecution", Served),
     ("WorkflowService", "ExecuteMultiOperation", Served),
@@ -98,11 +99,7 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ),
     ("WorkflowService", "ResetWorkflowExecution", Served),
     ("WorkflowService", "TerminateWorkflowExecution", Served),
-    (
-        "WorkflowService",
-        "DeleteWorkflowExecution",
-        NotOffered(RETENTION),
-    ),
+    ("WorkflowService", "DeleteWorkflowExecution", Served),
     ("WorkflowService", "ListOpenWorkflowExecutions", Served),
     ("WorkflowService", "ListClosedWorkflowExecutions", Served),
     ("WorkflowService", "ListWorkflowExecutions", Served),
@@ -502,7 +499,7 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ("OperatorService", "AddSearchAttributes", Served),
     ("OperatorService", "RemoveSearchAttributes", Served),
     ("OperatorService", "ListSearchAttributes", Served),
-    ("OperatorService", "DeleteNamespace", NotOffered(RETENTION)),
+    ("OperatorService", "DeleteNamespace", Served),
     (
         "OperatorService",
         "AddOrUpdateRemoteCluster",

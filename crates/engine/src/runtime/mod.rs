@@ -6,6 +6,7 @@
 
 mod clock;
 mod queries;
+mod retention;
 mod timers;
 mod watchers;
 
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 pub use clock::TimeSkipping;
 pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
 pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
+pub(crate) use retention::spawn_sweeper;
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
 

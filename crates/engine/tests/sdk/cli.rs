@@ -149,3 +149,72 @@ async fn the_temporal_cli_drives_the_engine() {
     .await;
     t.shutdown().await;
 }
+
+/// Runs `temporal <args> --address <engine>`; returns whether it succeeded and everything
+/// it printed.
+async fn temporal_outcome(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(cli)
+        .args(args)
+        .args(["--address", &address.to_string()])
+        .env("TEMPORAL_CLI_SHOW_STACKS", "0")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// The operator's commands for deleting and keeping, as on the dev server: a workflow
+/// deleted (open, so terminated first), a namespace's retention changed, a namespace deleted.
+#[tokio::test]
+async fn the_temporal_cli_deletes_workflows_and_namespaces_and_sets_retention() {
+    let cli = cli();
+    let t = TestEngine::start("cli-retention").await;
+    let address = t.engine.address();
+    let q = t.queue.as_str();
+    let start = ["workflow", "start", "--type", "Counter", "--task-queue", q];
+    let started = temporal(&cli, address, &[&start[..], &["--workflow-id", "cli-doomed"]].concat()).await;
+    assert!(started.contains("cli-doomed"), "{started}");
+    temporal(&cli, address, &["workflow", "delete", "-w", "cli-doomed", "--yes"]).await;
+    let (found, said) =
+        temporal_outcome(&cli, address, &["workflow", "describe", "-w", "cli-doomed"]).await;
+    assert!(!found && said.contains("not found"), "{said}");
+
+    temporal(&cli, address, &["operator", "namespace", "create", "-n", "cli-ns", "--retention", "24h"]).await;
+    temporal(&cli, address, &["operator", "namespace", "update", "-n", "cli-ns", "--retention", "72h"]).await;
+    let described = temporal(
+        &cli,
+        address,
+        &["operator", "namespace", "describe", "-n", "cli-ns", "-o", "json"],
+    )
+    .await;
+    assert!(described.contains("\"259200s\""), "{described}");
+    let (updated, said) = temporal_outcome(
+        &cli,
+        address,
+        &["operator", "namespace", "update", "-n", "cli-ns", "--retention", "10m"],
+    )
+    .await;
+    assert!(
+        !updated && said.contains("A valid retention period is not set on request."),
+        "{said}"
+    );
+
+    temporal(&cli, address, &["operator", "namespace", "delete", "-n", "cli-ns", "--yes"]).await;
+    let (found, said) = temporal_outcome(
+        &cli,
+        address,
+        &["operator", "namespace", "describe", "-n", "cli-ns"],
+    )
+    .await;
+    assert!(!found && said.contains("Namespace cli-ns is not found."), "{said}");
+    temporal(&cli, address, &["operator", "namespace", "create", "-n", "cli-ns"]).await;
+    t.shutdown().await;
+}

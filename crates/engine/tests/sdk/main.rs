@@ -14,6 +14,7 @@ mod disk_faults;
 mod harness;
 mod history;
 mod persistence;
+mod retention;
 mod postgres_faults;
 mod queries;
 mod security;

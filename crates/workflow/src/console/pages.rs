@@ -247,6 +247,13 @@ pub(crate) async fn list(
 ) -> Response {
     let filters = Filters::from_params(&params);
     let counts = state.service.count_by_status().await.unwrap_or_default();
+    let retention = state
+        .service
+        .retention()
+        .await
+        .ok()
+        .flatten()
+        .map(|d| human_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let statuses: Vec<Value> = std::iter::once("All")
         .chain(STATUSES)
@@ -316,6 +323,7 @@ pub(crate) async fn list(
         error,
         read_only => state.read_only,
         statuses_list => STATUSES,
+        retention,
     };
     match state.pages.render("list.html", ctx) {
         Ok(html) => (status, Html(html)).into_response(),

@@ -14,7 +14,7 @@ use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
 use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest,
+    CountWorkflowExecutionsRequest, DescribeNamespaceRequest, DescribeWorkflowExecutionRequest,
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
     ListWorkflowExecutionsRequest, QueryWorkflowRequest, RequestCancelWorkflowExecutionRequest,
     SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
@@ -75,6 +75,28 @@ impl Service {
                 message: format!("no answer within {:?}", self.timeout),
             }),
         }
+    }
+
+    /// How long the namespace keeps a closed workflow before deleting it; `None` when the
+    /// server does not say.
+    pub(crate) async fn retention(&self) -> Result<Option<Duration>, ConsoleError> {
+        let request = DescribeNamespaceRequest {
+            namespace: self.namespace(),
+            ..Default::default()
+        };
+        let mut client = self.client.clone();
+        let response = self
+            .call("namespace", async move {
+                WorkflowService::describe_namespace(&mut client, request.into_request()).await
+            })
+            .await?
+            .into_inner();
+        Ok(response
+            .config
+            .and_then(|c| c.workflow_execution_retention_ttl)
+            .and_then(|d| u64::try_from(d.seconds).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs))
     }
 
     pub(crate) async fn list(

@@ -127,6 +127,15 @@ async fn api_reads_and_steers_workflows() {
     with_console(
         |_| {},
         |c| async move {
+            // The list page says how long closed workflows are kept: `default`'s retention,
+            // 24 h on the dev server and the engine alike.
+            let (status, page) = c.get("/").await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(
+                page.as_str().is_some_and(|html| html
+                    .contains("Closed workflows are kept for 1 d 0 h (the namespace's retention)")),
+                "{page}"
+            );
             // Signal and query through the console; input, signals and result decoded as JSON.
             let acc = id("acc");
             c.client
