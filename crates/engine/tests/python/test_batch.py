@@ -33,9 +33,8 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
-from backends import backend_binary
+from backends import ALL, backend_binary, run_on
 
 S = RPCStatusCode
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -224,17 +223,12 @@ async def cli_batch(client: Client) -> None:
         await asyncio.sleep(0.2)
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
+async def scenario(client: Client) -> None:
+    await terminate_by_query(client)
+    await signal_then_stop(client)
+    await cli_batch(client)
+
+
+@pytest.mark.parametrize("backend", ALL)
 def test_batch_operations(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
-
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            await terminate_by_query(env.client)
-            await signal_then_stop(env.client)
-            await cli_batch(env.client)
-
-    asyncio.run(run())
+    run_on(backend, tmp_path, scenario)

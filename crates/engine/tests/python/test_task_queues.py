@@ -25,10 +25,9 @@ from temporalio.api.workflowservice.v1 import (
     UpdateTaskQueueConfigRequest,
 )
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import ALL, backend_binary, run_on
 
 WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
 ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
@@ -138,22 +137,15 @@ async def rate_limit(client: Client, queue: str) -> None:
     assert max(stamps) - min(stamps) >= 2.5, stamps
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
+async def scenario(client: Client) -> None:
+    queue = f"tq-{uuid.uuid4()}"
+    identity = f"worker-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[Fanout], activities=[stamp], identity=identity):
+        await pollers_and_cli(client, queue, identity)
+        await backlog_and_partitions(client)
+        await rate_limit(client, queue)
+
+
+@pytest.mark.parametrize("backend", ALL)
 def test_task_queues(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
-
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"tq-{uuid.uuid4()}"
-            identity = f"worker-{uuid.uuid4().hex[:8]}"
-            async with Worker(
-                env.client, task_queue=queue, workflows=[Fanout], activities=[stamp], identity=identity
-            ):
-                await pollers_and_cli(env.client, queue, identity)
-                await backlog_and_partitions(env.client)
-                await rate_limit(env.client, queue)
-
-    asyncio.run(run())
+    run_on(backend, tmp_path, scenario)
