@@ -81,6 +81,8 @@
 //! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
+//! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs` |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
