@@ -82,6 +82,8 @@
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
+//! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
+//! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs` |
 //!
