@@ -29,9 +29,15 @@ pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
             serde_json::to_string(&m)?
         }
         Section::Soak => {
-            let run =
-                soak::soak(TargetKind::Embedded, workload, plan.count, args.slice, None, plan)
-                    .await?;
+            let run = soak::soak(
+                TargetKind::Embedded,
+                workload,
+                plan.count,
+                args.slice,
+                None,
+                plan,
+            )
+            .await?;
             serde_json::to_string(&run)?
         }
     };

@@ -189,7 +189,9 @@ const MIN_RETENTION_KEY: &str = "system.namespaceMinRetentionLocal";
 fn dynamic_duration(key: &str, raw: &str) -> anyhow::Result<std::time::Duration> {
     let text = raw.trim().trim_matches('"');
     humantime::parse_duration(text).with_context(|| {
-        format!("--dynamic-config-value {key}: want a duration such as \"1h\" or \"30s\", got {raw:?}")
+        format!(
+            "--dynamic-config-value {key}: want a duration such as \"1h\" or \"30s\", got {raw:?}"
+        )
     })
 }
 

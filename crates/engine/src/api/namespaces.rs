@@ -126,7 +126,7 @@ pub(super) fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNam
                 eager_workflow_start: false,
                 sync_update: false,
                 async_update: false,
-                worker_heartbeats: false,
+                worker_heartbeats: true,
                 poller_autoscaling: false,
                 worker_poll_complete_on_shutdown: false,
                 ..Default::default()
@@ -137,12 +137,9 @@ pub(super) fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNam
                 memo_size_limit_error: i64::try_from(limits.memo_size_error).unwrap_or(i64::MAX),
                 workflow_task_completion_size_limit_error: COMPLETION_SIZE_LIMIT,
             }),
-            ..Default::default()
         }),
         config: Some(NamespaceConfig {
-            workflow_execution_retention_ttl: Some(duration(
-                record.retention_ms(),
-            )),
+            workflow_execution_retention_ttl: Some(duration(record.retention_ms())),
             ..Default::default()
         }),
         // The CLI dereferences this unconditionally; a single-cluster answer like the

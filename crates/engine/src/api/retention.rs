@@ -54,8 +54,11 @@ pub(super) async fn delete_workflow_execution(
 ) -> Result<()> {
     let execution = request.workflow_execution.unwrap_or_default();
     rt.execute(|registry, now, fx| {
-        let run_id =
-            registry.resolve(&request.namespace, &execution.workflow_id, &execution.run_id)?;
+        let run_id = registry.resolve(
+            &request.namespace,
+            &execution.workflow_id,
+            &execution.run_id,
+        )?;
         if registry.run(&run_id)?.is_open() {
             registry.terminate(
                 &run_id,
@@ -101,7 +104,9 @@ pub(super) async fn update_namespace(
             if let Some(ms) = retention {
                 record.set_retention_ms(ms);
             }
-            registry.namespaces.insert(record.name.clone(), record.clone());
+            registry
+                .namespaces
+                .insert(record.name.clone(), record.clone());
             registry.namespaces_dirty = true;
             Ok(record)
         })
@@ -141,7 +146,10 @@ pub(super) async fn delete_namespace(
             Ok(name)
         })
         .await?;
-    tracing::info!(namespace = name, "deleted a namespace with its runs and schedules");
+    tracing::info!(
+        namespace = name,
+        "deleted a namespace with its runs and schedules"
+    );
     // The real server renames a namespace it deletes; the name answered says which.
     let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_owned();
     Ok(DeleteNamespaceResponse {
@@ -162,7 +170,10 @@ mod tests {
         let hour = Duration::from_secs(3600);
         assert_eq!(retention_ms(None, hour).ok(), Some(None));
         assert_eq!(retention_ms(Some(&secs(0)), hour).ok(), Some(None));
-        assert_eq!(retention_ms(Some(&secs(3600)), hour).ok(), Some(Some(3_600_000)));
+        assert_eq!(
+            retention_ms(Some(&secs(3600)), hour).ok(),
+            Some(Some(3_600_000))
+        );
         for bad in [secs(3599), secs(10), secs(-5)] {
             let e = retention_ms(Some(&bad), hour).err().map(|e| e.to_string());
             assert!(e.is_some_and(|e| e.contains(BAD_RETENTION)), "{bad:?}");

@@ -8,17 +8,17 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
-use super::{
+use crate::history::{
     Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
-    commands::{Completion, QueryResults},
-    token::TaskToken,
+    completion::commands::{Completion, QueryResults},
+    run::token::TaskToken,
 };
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
 pub(crate) fn registry() -> Registry {
     let mut registry = Registry::default();
-    registry.ensure_namespace("default");
+    registry.ensure_namespace("default", 86_400_000);
     registry
 }
 

@@ -105,7 +105,9 @@ impl Store for MemoryStore {
         }
         for name in &batch.deleted_namespaces {
             inner.runs.retain(|_, e| &e.record.namespace != name);
-            inner.schedules.retain(|(namespace, _), _| namespace != name);
+            inner
+                .schedules
+                .retain(|(namespace, _), _| namespace != name);
             inner.namespaces.remove(name);
         }
         let (tx, rx) = oneshot::channel();

@@ -455,7 +455,11 @@ pub(crate) mod conformance {
                 .expired("default", before, limit)
                 .unwrap_or_else(|e| panic!("expired: {e}"))
         };
-        assert_eq!(expired(2_500, 10), vec!["x1", "x3"], "oldest first, open runs never");
+        assert_eq!(
+            expired(2_500, 10),
+            vec!["x1", "x3"],
+            "oldest first, open runs never"
+        );
         assert_eq!(expired(10_000, 2), vec!["x1", "x3"], "at most the limit");
         assert!(expired(1_000, 10).is_empty(), "strictly before");
 
@@ -468,8 +472,15 @@ pub(crate) mod conformance {
         )
         .await;
         for gone in ["x1", "x3"] {
-            assert!(store.read_run(gone).is_ok_and(|r| r.is_none()), "{gone} kept");
-            assert!(store.latest_run("default", &format!("wf-{gone}")).is_ok_and(|r| r.is_none()));
+            assert!(
+                store.read_run(gone).is_ok_and(|r| r.is_none()),
+                "{gone} kept"
+            );
+            assert!(
+                store
+                    .latest_run("default", &format!("wf-{gone}"))
+                    .is_ok_and(|r| r.is_none())
+            );
         }
         assert_eq!(expired(10_000, 10), vec!["x2"]);
         let listed = store
@@ -493,10 +504,16 @@ pub(crate) mod conformance {
         assert!(snapshot.schedules.iter().all(|s| s.0 != "other"));
         assert!(snapshot.runs.iter().all(|r| r.record.namespace != "other"));
         for gone in ["y1", "y2"] {
-            assert!(store.read_run(gone).is_ok_and(|r| r.is_none()), "{gone} kept");
+            assert!(
+                store.read_run(gone).is_ok_and(|r| r.is_none()),
+                "{gone} kept"
+            );
         }
         assert!(store.closed_infos("other").is_ok_and(|v| v.is_empty()));
-        assert!(store.read_run("x2").is_ok_and(|r| r.is_some()), "other namespaces stay");
+        assert!(
+            store.read_run("x2").is_ok_and(|r| r.is_some()),
+            "other namespaces stay"
+        );
 
         // The name can be used again at once, even in the same group of commits.
         let deleted = store.commit(Batch {
@@ -515,7 +532,11 @@ pub(crate) mod conformance {
             assert!(commit.await.is_ok_and(|r| r.is_ok()));
         }
         assert_eq!(
-            load(store).await.namespaces.get("again").map(String::as_str),
+            load(store)
+                .await
+                .namespaces
+                .get("again")
+                .map(String::as_str),
             Some("2")
         );
     }
@@ -541,7 +562,10 @@ pub(crate) mod conformance {
             .unwrap_or_else(|e| panic!("reopen: {e}"));
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
-        assert!(reopened.read_run("x1").is_ok_and(|r| r.is_none()), "deleted for good");
+        assert!(
+            reopened.read_run("x1").is_ok_and(|r| r.is_none()),
+            "deleted for good"
+        );
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
     }
@@ -563,7 +587,10 @@ pub(crate) mod conformance {
         }
         let snapshot = load(&reopened).await;
         assert_eq!(snapshot.runs.len(), 2, "b and c are open");
-        assert!(reopened.read_run("x1").is_ok_and(|r| r.is_none()), "deleted for good");
+        assert!(
+            reopened.read_run("x1").is_ok_and(|r| r.is_none()),
+            "deleted for good"
+        );
         assert_eq!(snapshot.settings.get("k").map(String::as_str), Some("2"));
         assert!(reopened.read_run("a").is_ok_and(|r| r.is_some()));
         drop(reopened);

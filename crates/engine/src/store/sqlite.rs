@@ -240,7 +240,9 @@ impl Store for SqliteStore {
              ORDER BY close_ms LIMIT ?3",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![namespace, closed_before_ms, limit], |row| row.get(0))?;
+        let rows = stmt.query_map(params![namespace, closed_before_ms, limit], |row| {
+            row.get(0)
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -426,7 +428,7 @@ impl Writer {
                         });
                         let _ = reply.send(loaded);
                     }
-                    WriterRequest::Commit(batch, reply) => group.push((batch, reply)),
+                    WriterRequest::Commit(batch, reply) => group.push((*batch, reply)),
                 }
                 if group.len() < MAX_GROUP {
                     pending = requests.try_recv().ok();

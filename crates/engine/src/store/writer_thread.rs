@@ -14,7 +14,7 @@ use super::{Batch, Commit, Load, Snapshot, StoreError};
 /// What a writer thread is asked to do.
 pub(crate) enum WriterRequest {
     /// Make the batch durable, then answer.
-    Commit(Batch, oneshot::Sender<Result<(), StoreError>>),
+    Commit(Box<Batch>, oneshot::Sender<Result<(), StoreError>>),
     /// Answer with everything stored, once earlier commits are durable.
     Load(oneshot::Sender<Result<Snapshot, StoreError>>),
 }
@@ -50,7 +50,9 @@ impl WriterThread {
     /// Queues `batch`; `Closed` once the writer has stopped.
     pub(crate) fn commit(&self, batch: Batch) -> Commit {
         let (tx, rx) = oneshot::channel();
-        if let Err(WriterRequest::Commit(_, tx)) = self.send(WriterRequest::Commit(batch, tx)) {
+        if let Err(WriterRequest::Commit(_, tx)) =
+            self.send(WriterRequest::Commit(Box::new(batch), tx))
+        {
             let _ = tx.send(Err(StoreError::Closed));
         }
         rx

@@ -180,26 +180,78 @@ async fn the_temporal_cli_deletes_workflows_and_namespaces_and_sets_retention() 
     let address = t.engine.address();
     let q = t.queue.as_str();
     let start = ["workflow", "start", "--type", "Counter", "--task-queue", q];
-    let started = temporal(&cli, address, &[&start[..], &["--workflow-id", "cli-doomed"]].concat()).await;
+    let started = temporal(
+        &cli,
+        address,
+        &[&start[..], &["--workflow-id", "cli-doomed"]].concat(),
+    )
+    .await;
     assert!(started.contains("cli-doomed"), "{started}");
-    temporal(&cli, address, &["workflow", "delete", "-w", "cli-doomed", "--yes"]).await;
+    temporal(
+        &cli,
+        address,
+        &["workflow", "delete", "-w", "cli-doomed", "--yes"],
+    )
+    .await;
     let (found, said) =
         temporal_outcome(&cli, address, &["workflow", "describe", "-w", "cli-doomed"]).await;
     assert!(!found && said.contains("not found"), "{said}");
 
-    temporal(&cli, address, &["operator", "namespace", "create", "-n", "cli-ns", "--retention", "24h"]).await;
-    temporal(&cli, address, &["operator", "namespace", "update", "-n", "cli-ns", "--retention", "72h"]).await;
+    temporal(
+        &cli,
+        address,
+        &[
+            "operator",
+            "namespace",
+            "create",
+            "-n",
+            "cli-ns",
+            "--retention",
+            "24h",
+        ],
+    )
+    .await;
+    temporal(
+        &cli,
+        address,
+        &[
+            "operator",
+            "namespace",
+            "update",
+            "-n",
+            "cli-ns",
+            "--retention",
+            "72h",
+        ],
+    )
+    .await;
     let described = temporal(
         &cli,
         address,
-        &["operator", "namespace", "describe", "-n", "cli-ns", "-o", "json"],
+        &[
+            "operator",
+            "namespace",
+            "describe",
+            "-n",
+            "cli-ns",
+            "-o",
+            "json",
+        ],
     )
     .await;
     assert!(described.contains("\"259200s\""), "{described}");
     let (updated, said) = temporal_outcome(
         &cli,
         address,
-        &["operator", "namespace", "update", "-n", "cli-ns", "--retention", "10m"],
+        &[
+            "operator",
+            "namespace",
+            "update",
+            "-n",
+            "cli-ns",
+            "--retention",
+            "10m",
+        ],
     )
     .await;
     assert!(
@@ -207,14 +259,27 @@ async fn the_temporal_cli_deletes_workflows_and_namespaces_and_sets_retention() 
         "{said}"
     );
 
-    temporal(&cli, address, &["operator", "namespace", "delete", "-n", "cli-ns", "--yes"]).await;
+    temporal(
+        &cli,
+        address,
+        &["operator", "namespace", "delete", "-n", "cli-ns", "--yes"],
+    )
+    .await;
     let (found, said) = temporal_outcome(
         &cli,
         address,
         &["operator", "namespace", "describe", "-n", "cli-ns"],
     )
     .await;
-    assert!(!found && said.contains("Namespace cli-ns is not found."), "{said}");
-    temporal(&cli, address, &["operator", "namespace", "create", "-n", "cli-ns"]).await;
+    assert!(
+        !found && said.contains("Namespace cli-ns is not found."),
+        "{said}"
+    );
+    temporal(
+        &cli,
+        address,
+        &["operator", "namespace", "create", "-n", "cli-ns"],
+    )
+    .await;
     t.shutdown().await;
 }

@@ -13,6 +13,7 @@ use std::{
 };
 
 use futures::{StreamExt, stream};
+use temporalio_client::{Client, Connection};
 use temporalio_common::protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
     namespace::v1::NamespaceConfig,
@@ -20,11 +21,10 @@ use temporalio_common::protos::temporal::api::{
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
-        RegisterNamespaceRequest, StartWorkflowExecutionRequest,
-        TerminateWorkflowExecutionRequest, UpdateNamespaceRequest,
+        RegisterNamespaceRequest, StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+        UpdateNamespaceRequest,
     },
 };
-use temporalio_client::{Client, Connection};
 use tonic::Code;
 
 use crate::harness::{self, TestDb};
@@ -98,7 +98,13 @@ async fn start(connection: &Connection, namespace: &str, id: &str, close: bool) 
 }
 
 /// Starts `count` runs named `prefix-i`, every one closed when `close`, 16 at a time.
-async fn start_many(connection: &Connection, namespace: &str, prefix: &str, count: usize, close: bool) {
+async fn start_many(
+    connection: &Connection,
+    namespace: &str,
+    prefix: &str,
+    count: usize,
+    close: bool,
+) {
     stream::iter(0..count)
         .for_each_concurrent(16, |i| async move {
             start(connection, namespace, &format!("{prefix}-{i}"), close).await;
@@ -179,8 +185,14 @@ async fn expire_across_a_restart(db: TestDb) {
     let client = harness::connect(engine.address()).await;
     let connection = client.connection();
     eventually_gone(connection, "short", &["closed-1".into(), "closed-2".into()]).await;
-    assert!(exists(connection, "short", "open").await, "an open run was deleted");
-    assert!(exists(connection, "long", "kept").await, "deleted before its retention");
+    assert!(
+        exists(connection, "short", "open").await,
+        "an open run was deleted"
+    );
+    assert!(
+        exists(connection, "long", "kept").await,
+        "deleted before its retention"
+    );
     // The id is free again.
     start(connection, "short", "closed-1", false).await;
     assert!(exists(connection, "short", "closed-1").await);
@@ -252,7 +264,12 @@ impl Store {
         let mut command = Command::new(env!("CARGO_BIN_EXE_workflow-engine"));
         command
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--log-level", "warn", "--dynamic-config-value", MIN_RETENTION])
+            .args([
+                "--log-level",
+                "warn",
+                "--dynamic-config-value",
+                MIN_RETENTION,
+            ])
             .env_remove("WORKFLOW_ENGINE_DB_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -333,7 +350,10 @@ async fn sigkill_leaves_nothing_dangling(store: Store) {
     kill(&mut engine);
     let left = store.runs_in("sweep");
     println!("  SIGKILL mid-sweep: {left} of {total} runs left");
-    assert!(left > 1, "the sweep had finished before the kill: make it longer");
+    assert!(
+        left > 1,
+        "the sweep had finished before the kill: make it longer"
+    );
     store.assert_nothing_dangles();
 
     // Restarted, the sweep carries on; then a namespace delete is killed as it runs.
@@ -346,7 +366,10 @@ async fn sigkill_leaves_nothing_dangling(store: Store) {
         assert!(Instant::now() < deadline, "the sweep did not carry on");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(exists(&connection, "sweep", "open").await, "the open run was deleted");
+    assert!(
+        exists(&connection, "sweep", "open").await,
+        "the open run was deleted"
+    );
     store.assert_nothing_dangles();
 
     let doomed = tokio::spawn(async move {
@@ -363,7 +386,10 @@ async fn sigkill_leaves_nothing_dangling(store: Store) {
     let _ = doomed.await;
     let left = store.runs_in("doomed");
     println!("  SIGKILL during a namespace delete: {left} of 51 runs left");
-    assert!(left == 0 || left == 51, "a namespace half deleted: {left} runs left");
+    assert!(
+        left == 0 || left == 51,
+        "a namespace half deleted: {left} runs left"
+    );
     store.assert_nothing_dangles();
 
     // After a restart the engine agrees with what is stored.

@@ -250,6 +250,7 @@ mod tests {
                 "TEMPORAL_TLS_CLIENT_CERT_PATH" | "TEMPORAL_TLS_CLIENT_KEY_PATH" => return None,
                 "WORKFLOW_CONNECT_TIMEOUT" | "WORKFLOW_REQUEST_TIMEOUT" => "7s",
                 "WORKFLOW_SHUTDOWN_GRACE_PERIOD" => "3s",
+                "WORKFLOW_ENGINE_RETENTION" => "72h",
                 "WORKFLOW_COMPRESSION" => "gzip",
                 "WORKFLOW_MAX_CONCURRENT_WORKFLOW_TASKS" => "7",
                 "WORKFLOW_MAX_CONCURRENT_ACTIVITIES" | "WORKFLOW_MAX_CACHED_WORKFLOWS" => "7",
@@ -280,6 +281,7 @@ mod tests {
         assert!(!c.worker.eager_execution);
         assert_eq!(c.embedded.database, Some(PathBuf::from("seven")));
         assert_eq!(c.embedded.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
+        assert_eq!(c.embedded.retention, Duration::from_secs(72 * 3600));
         assert_eq!(c.health.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
         assert_eq!(c.console.enabled, Some(true));
         assert_eq!(

@@ -116,7 +116,11 @@ async fn delete(client: &WorkflowClient, namespace: &str, workflow_id: &str) -> 
         .map(|_| ())
 }
 
-async fn describe(client: &WorkflowClient, namespace: &str, workflow_id: &str) -> Result<i32, Status> {
+async fn describe(
+    client: &WorkflowClient,
+    namespace: &str,
+    workflow_id: &str,
+) -> Result<i32, Status> {
     let request = DescribeWorkflowExecutionRequest {
         namespace: namespace.to_owned(),
         execution: execution(workflow_id),
@@ -130,7 +134,11 @@ async fn describe(client: &WorkflowClient, namespace: &str, workflow_id: &str) -
         })
 }
 
-async fn history(client: &WorkflowClient, namespace: &str, workflow_id: &str) -> Result<usize, Status> {
+async fn history(
+    client: &WorkflowClient,
+    namespace: &str,
+    workflow_id: &str,
+) -> Result<usize, Status> {
     let request = GetWorkflowExecutionHistoryRequest {
         namespace: namespace.to_owned(),
         execution: execution(workflow_id),
@@ -171,9 +179,13 @@ where
 
 /// Gone from describe, history and list.
 async fn assert_gone(client: &WorkflowClient, namespace: &str, workflow_id: &str) {
-    let described = describe(client, namespace, workflow_id).await.unwrap_err();
+    let described = describe(client, namespace, workflow_id)
+        .await
+        .expect_err("describe finds a deleted run");
     assert_eq!(described.code(), Code::NotFound, "describe: {described:?}");
-    let read = history(client, namespace, workflow_id).await.unwrap_err();
+    let read = history(client, namespace, workflow_id)
+        .await
+        .expect_err("history of a deleted run");
     assert_eq!(read.code(), Code::NotFound, "history: {read:?}");
     eventually(Duration::from_secs(30), "the list drops it", || async {
         listed(client, namespace, workflow_id).await == 0
@@ -336,7 +348,10 @@ async fn update_namespace_changes_what_describe_reads_back() {
         .await
         .unwrap_err();
         assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
-        assert_eq!(missing.message(), format!("Namespace {unknown} is not found."));
+        assert_eq!(
+            missing.message(),
+            format!("Namespace {unknown} is not found.")
+        );
     })
     .await;
 }
@@ -360,7 +375,9 @@ async fn delete_namespace_removes_it_and_the_name_comes_free() {
         .unwrap()
         .into_inner();
         assert!(
-            response.deleted_namespace.starts_with(&format!("{name}-deleted-")),
+            response
+                .deleted_namespace
+                .starts_with(&format!("{name}-deleted-")),
             "{response:?}"
         );
         let missing = describe_namespace(&client, &name).await.unwrap_err();
@@ -446,9 +463,11 @@ async fn retention_deletes_closed_runs_and_keeps_open_ones() {
         start(&client, &name, &closed).await;
         start(&client, &name, &open).await;
         terminate(&client, &name, &closed).await;
-        eventually(Duration::from_secs(30), "the closed run expires", || async {
-            describe(&client, &name, &closed).await.is_err()
-        })
+        eventually(
+            Duration::from_secs(30),
+            "the closed run expires",
+            || async { describe(&client, &name, &closed).await.is_err() },
+        )
         .await;
         assert_gone(&client, &name, &closed).await;
         assert_eq!(describe(&client, &name, &open).await.unwrap(), 1, "running");

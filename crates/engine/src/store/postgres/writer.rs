@@ -210,7 +210,7 @@ impl Writer {
 
     fn enqueue(&mut self, request: WriterRequest) {
         let kind = match request {
-            WriterRequest::Commit(batch, reply) => Kind::Commit(batch, reply),
+            WriterRequest::Commit(batch, reply) => Kind::Commit(*batch, reply),
             WriterRequest::Load(reply) => Kind::Load(reply),
         };
         self.queue.push_back(Queued {
@@ -494,7 +494,10 @@ fn write_group(
 
 /// Deletes runs with their events, and takes the closed ones out of `closed_counts`. Only
 /// rows still there are counted, so a replayed group takes nothing off twice.
-fn delete_runs(tx: &mut postgres::Transaction<'_>, run_ids: &[&str]) -> Result<(), postgres::Error> {
+fn delete_runs(
+    tx: &mut postgres::Transaction<'_>,
+    run_ids: &[&str],
+) -> Result<(), postgres::Error> {
     tx.execute("DELETE FROM events WHERE run_id = ANY($1)", &[&run_ids])?;
     let gone = tx.query(
         "DELETE FROM runs WHERE run_id = ANY($1) RETURNING namespace, status",
