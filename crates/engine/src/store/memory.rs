@@ -140,7 +140,11 @@ impl Store for MemoryStore {
         let mut rows = self.matching(query);
         rows.sort_by(|a, b| {
             let order = a.0.cmp(&b.0);
-            if query.ascending { order } else { order.reverse() }
+            if query.ascending {
+                order
+            } else {
+                order.reverse()
+            }
         });
         let beyond = |key: &(i64, String)| match &query.after {
             None => true,

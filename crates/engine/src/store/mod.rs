@@ -11,8 +11,8 @@
 
 mod memory;
 mod postgres;
-mod sqlite;
 mod sql;
+mod sqlite;
 pub(crate) mod visibility;
 mod writer_thread;
 
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 pub(crate) use memory::MemoryStore;
 pub(crate) use postgres::{PostgresStore, redact_url};
-pub(crate) use sqlite::SqliteStore;
+pub(crate) use sqlite::{DEFAULT_PAGE_CACHE_KIB, SqliteStore};
 use tokio::sync::oneshot;
 
 /// A run's record: its serialized state and its buffered (not yet numbered) events.

@@ -177,14 +177,20 @@ pub(super) async fn check(store: &dyn Store) {
     assert_eq!(listed(store, None), ["r5", "r4", "r3", "r2", "r1"]);
     let mut ascending = query(None);
     ascending.ascending = true;
-    assert_eq!(ids(&page(store, &ascending)), ["r1", "r2", "r3", "r4", "r5"]);
+    assert_eq!(
+        ids(&page(store, &ascending)),
+        ["r1", "r2", "r3", "r4", "r5"]
+    );
 
     // Pages of two follow on without a repeat or a gap, both ways.
     assert_eq!(
         all_pages(store, query(None), 2),
         ["r5", "r4", "r3", "r2", "r1"]
     );
-    assert_eq!(all_pages(store, ascending, 2), ["r1", "r2", "r3", "r4", "r5"]);
+    assert_eq!(
+        all_pages(store, ascending, 2),
+        ["r1", "r2", "r3", "r4", "r5"]
+    );
     let type_a = text(Column::WorkflowType, Cmp::Eq, "A");
     assert_eq!(
         all_pages(store, query(Some(type_a.clone())), 1),
@@ -268,7 +274,13 @@ pub(super) async fn check(store: &dyn Store) {
         counted(store, &query(Some(type_a.clone()))),
         [(COMPLETED, 2), (FAILED, 1)]
     );
-    assert!(counted(store, &query(Some(text(Column::WorkflowType, Cmp::Eq, "none")))).is_empty());
+    assert!(
+        counted(
+            store,
+            &query(Some(text(Column::WorkflowType, Cmp::Eq, "none")))
+        )
+        .is_empty()
+    );
 
     // A closed run written again (a replayed group) counts once; an open run that closes
     // counts from then on.

@@ -42,7 +42,10 @@ fn params(statement: &Statement) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-fn query(client: &mut Client, statement: &Statement) -> Result<Vec<postgres::Row>, postgres::Error> {
+fn query(
+    client: &mut Client,
+    statement: &Statement,
+) -> Result<Vec<postgres::Row>, postgres::Error> {
     let owned = params(statement);
     let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(AsRef::as_ref).collect();
     client.query(&statement.text, &refs)

@@ -63,8 +63,10 @@ pub(crate) struct SqliteStore {
     /// First, so that it drops first: the writer finishes before the lock below is released.
     writer: WriterThread,
     path: PathBuf,
-    /// Point reads of runs that are no longer in memory.
+    /// Point reads of runs that are no longer in memory, and visibility pages and counts.
     reader: Mutex<Connection>,
+    /// The page cache of each connection, in KiB.
+    cache_kib: usize,
     state: Arc<WriterState>,
     /// Held for the store's lifetime (released after the writer has finished).
     _lock: std::fs::File,
@@ -78,9 +80,18 @@ impl Drop for SqliteStore {
     }
 }
 
+/// SQLite's page cache per connection by default, in KiB (SQLite's own default).
+pub(crate) const DEFAULT_PAGE_CACHE_KIB: usize = 2048;
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_PAGE_CACHE_KIB)
+    }
+
+    /// [`SqliteStore::open`] with a page cache of at most `cache_kib` KiB for each of the
+    /// store's connections (the writer, the point reader, a scan while it runs).
+    pub(crate) fn open_with_cache(path: &Path, cache_kib: usize) -> Result<Self, StoreError> {
         let lock = lock(path)?;
         let unreadable = |source| StoreError::Unreadable {
             path: path.to_owned(),
@@ -93,6 +104,7 @@ impl SqliteStore {
             .map_err(unreadable)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        set_cache(&conn, cache_kib)?;
         migrate(&mut conn)
             .and_then(|()| schema::backfill(&mut conn))
             .map_err(|e| match e {
@@ -100,7 +112,7 @@ impl SqliteStore {
                 other => other,
             })?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-        let reader = open_reader(path)?;
+        let reader = open_reader(path, cache_kib)?;
         let (tx, rx) = mpsc::channel();
         let state = Arc::new(WriterState::default());
         let writer = Writer {
@@ -116,6 +128,7 @@ impl SqliteStore {
             writer: WriterThread::new(tx, writer),
             path: path.to_owned(),
             reader: Mutex::new(reader),
+            cache_kib,
             state,
             _lock: lock,
         })
@@ -167,7 +180,7 @@ impl Store for SqliteStore {
 
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
         // A connection of its own, so a long scan does not hold up point reads.
-        let conn = open_reader(&self.path)?;
+        let conn = open_reader(&self.path, self.cache_kib)?;
         let mut stmt = conn.prepare(
             "SELECT run_id, closed_info FROM runs
              WHERE namespace = ?1 AND closed_info IS NOT NULL",
@@ -215,13 +228,21 @@ fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, cache_kib: usize) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    set_cache(&conn, cache_kib)?;
     Ok(conn)
+}
+
+/// Bounds a connection's page cache (a negative `cache_size` is in KiB).
+fn set_cache(conn: &Connection, cache_kib: usize) -> Result<(), StoreError> {
+    let kib = i64::try_from(cache_kib).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "cache_size", -kib)?;
+    Ok(())
 }
 
 fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {

@@ -171,7 +171,6 @@ pub(super) fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreErro
     Ok(())
 }
 
-
 /// Fills the visibility columns of closed runs written before they existed; the counting
 /// triggers count each as it is filled in.
 pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
@@ -196,7 +195,13 @@ pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
                 tracing::error!(run_id, "unreadable visibility record; left out of lists");
                 continue;
             };
-            update.execute(params![run_id, c.workflow_type, c.status, c.start_ms, c.close_ms])?;
+            update.execute(params![
+                run_id,
+                c.workflow_type,
+                c.status,
+                c.start_ms,
+                c.close_ms
+            ])?;
             filled += 1;
         }
     }

@@ -24,7 +24,9 @@ impl Dialect for Sqlite {
         format!("run_id IN (SELECT value FROM json_each({ids}))")
     }
     fn keyset(&self, beyond: &str, start: &str, run: &str) -> String {
-        format!("start_ms {beyond}= {start} AND (start_ms {beyond} {start} OR run_id {beyond} {run})")
+        format!(
+            "start_ms {beyond}= {start} AND (start_ms {beyond} {start} OR run_id {beyond} {run})"
+        )
     }
 }
 
@@ -160,7 +162,10 @@ mod tests {
             .unwrap_or_default();
         let ids: Vec<&str> = listed.iter().map(|i| i.run_id.as_str()).collect();
         assert_eq!(ids, ["old2", "old1"]);
-        assert_eq!(store.count_closed(&query).ok().flatten(), Some(vec![(2, 2)]));
+        assert_eq!(
+            store.count_closed(&query).ok().flatten(),
+            Some(vec![(2, 2)])
+        );
         drop(store);
         remove_database(&path);
     }
