@@ -84,13 +84,15 @@ impl Drop for SqliteStore {
 pub(crate) const DEFAULT_PAGE_CACHE_KIB: usize = 2048;
 
 impl SqliteStore {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`, with SQLite's
+    /// default page cache.
+    #[cfg(test)]
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with_cache(path, DEFAULT_PAGE_CACHE_KIB)
     }
 
-    /// [`SqliteStore::open`] with a page cache of at most `cache_kib` KiB for each of the
-    /// store's connections (the writer, the point reader, a scan while it runs).
+    /// Opens (creating if needed) and migrates the database at `path`, with a page cache of
+    /// at most `cache_kib` KiB for each of the store's connections (the writer, the point reader, a scan while it runs).
     pub(crate) fn open_with_cache(path: &Path, cache_kib: usize) -> Result<Self, StoreError> {
         let lock = lock(path)?;
         let unreadable = |source| StoreError::Unreadable {
