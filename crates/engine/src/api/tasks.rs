@@ -526,6 +526,10 @@ pub(super) async fn reset_sticky(rt: &EngineRuntime, r: ResetStickyTaskQueueRequ
 /// `ShutdownWorker`: the worker's sticky queue gets no more polls, so its runs' tasks go to
 /// the normal queues at once instead of after the sticky timeout.
 pub(super) async fn shutdown_worker(rt: &EngineRuntime, r: ShutdownWorkerRequest) -> Result<()> {
+    if let Some(heartbeat) = r.worker_heartbeat.clone() {
+        rt.workers
+            .record(&r.namespace, heartbeat, rt.clock.now_ms());
+    }
     if r.sticky_task_queue.is_empty() {
         return Ok(());
     }
