@@ -106,7 +106,7 @@ impl RunVersioning {
         Route {
             workflow_id: workflow_id.to_owned(),
             pinned: self.pinned().cloned(),
-            normal_queue: None,
+            ..Route::default()
         }
     }
 

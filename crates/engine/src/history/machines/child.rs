@@ -92,7 +92,8 @@ impl Execution {
                 header: a.header,
                 memo: a.memo,
                 search_attributes: a.search_attributes,
-                priority: a.priority,
+                // A child without a priority of its own inherits the parent's.
+                priority: a.priority.or_else(|| self.started_priority()),
                 ..Default::default()
             },
         );

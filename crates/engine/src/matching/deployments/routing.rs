@@ -14,6 +14,22 @@ pub(crate) struct Route {
     /// For a task sent to a worker's sticky queue: the normal queue it goes to instead when
     /// that worker is not of the version the task resolves to.
     pub(crate) normal_queue: Option<String>,
+    /// The task's priority key: 1 (highest) to 5; 0 is the default, 3.
+    pub(crate) priority: i32,
+}
+
+/// The priority key tasks without one get, as on the real server.
+pub(crate) const DEFAULT_PRIORITY: i32 = 3;
+
+impl Route {
+    /// The priority key, 1 to 5 (0 and anything out of range read as the default, 3).
+    pub(crate) fn priority_key(&self) -> i32 {
+        if (1..=5).contains(&self.priority) {
+            self.priority
+        } else {
+            DEFAULT_PRIORITY
+        }
+    }
 }
 
 /// A deployment's routing, as far as dispatch needs it.
@@ -69,7 +85,7 @@ mod tests {
         Route {
             workflow_id: id.into(),
             pinned: pinned.map(|b| Version::new("d", b)),
-            normal_queue: None,
+            ..Route::default()
         }
     }
 
