@@ -14,6 +14,9 @@ pub(crate) struct Route {
     /// For a task sent to a worker's sticky queue: the normal queue it goes to instead when
     /// that worker is not of the version the task resolves to.
     pub(crate) normal_queue: Option<String>,
+    /// The first task of a run continued as new with `USE_RAMPING_VERSION`: the ramping
+    /// version takes it whatever the ramp's percentage (the current one when none ramps).
+    pub(crate) use_ramping: bool,
     /// The task's priority key: 1 (highest) to 5; 0 is the default, 3.
     pub(crate) priority: i32,
 }
@@ -45,7 +48,8 @@ impl Route {
     /// The version whose pollers take this task on a queue of `deployment` (with its
     /// `routing` and the build ids polling the queue); `None` means unversioned pollers.
     /// A run pinned to a version the queue has keeps it; any other run follows the
-    /// deployment: the ramping version if the ramp takes its workflow id, else the current.
+    /// deployment: the ramping version if the ramp takes its workflow id (or the run asks
+    /// for the ramping version), else the current.
     pub(crate) fn resolve(
         &self,
         deployment: Option<(&str, &Routing)>,
@@ -56,7 +60,7 @@ impl Route {
         }
         let (name, routing) = deployment?;
         if let Some((build_id, percentage)) = &routing.ramping
-            && ramps(&self.workflow_id, *percentage)
+            && (self.use_ramping || ramps(&self.workflow_id, *percentage))
         {
             return Some(Version::new(name, build_id));
         }
@@ -142,6 +146,29 @@ mod tests {
         assert_eq!(
             route("w", None).resolve(Some(("d", &routing)), |_| true),
             Some(Version::new("d", "2"))
+        );
+        // A run that asks for the ramping version gets it even at 0 %.
+        let at_zero = Routing {
+            current: Some("1".into()),
+            ramping: Some(("2".into(), 0.0)),
+        };
+        let mut asks = route("w", None);
+        assert_eq!(
+            asks.resolve(Some(("d", &at_zero)), |_| true),
+            Some(Version::new("d", "1"))
+        );
+        asks.use_ramping = true;
+        assert_eq!(
+            asks.resolve(Some(("d", &at_zero)), |_| true),
+            Some(Version::new("d", "2"))
+        );
+        let none_ramps = Routing {
+            current: Some("1".into()),
+            ramping: None,
+        };
+        assert_eq!(
+            asks.resolve(Some(("d", &none_ramps)), |_| true),
+            Some(Version::new("d", "1"))
         );
     }
 }
