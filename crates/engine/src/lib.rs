@@ -57,6 +57,10 @@
 //! - `schedule`: schedules' specs (which times they match, in their time zone), their
 //!   durable state machine, and `schedule/runs.rs`, which starts, cancels and terminates
 //!   the workflows they decide on.
+//! - Around them: `engine` (`Engine`, its options and start-up), `error` (`EngineError` and
+//!   its statuses), `security` (TLS, mutual TLS, API keys), `time` (timestamps and
+//!   durations), `generated` (the server traits built from the SDK's protos) and `fuzzing`
+//!   (entry points for the fuzzer, with the `fuzzing` feature).
 //! - `store`: persistence behind a trait: in memory, SQLite (`store/sqlite.rs`, one
 //!   writer thread) or PostgreSQL (`store/postgres/`), with `store/visibility.rs` the
 //!   conditions a store may evaluate itself.
@@ -97,6 +101,8 @@
 //! table in `docs/differences.md` (feature, real server, engine, what a user notices).
 
 mod api;
+#[cfg(test)]
+mod docs_tests;
 mod engine;
 mod error;
 /// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.
