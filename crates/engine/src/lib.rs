@@ -88,6 +88,7 @@
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
 //! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
+//! | worker heartbeats, list / count / describe workers | `api/workers.rs` | `runtime/workers.rs` |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs`, `visibility/schedules.rs` (list's query) |
 //!
