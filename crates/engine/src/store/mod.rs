@@ -10,7 +10,8 @@
 //! records and prost-encoded events.
 //!
 //! Backends: `memory`, `sqlite` and `postgres`, the last two on a `writer_thread`;
-//! `visibility` holds the conditions a store may evaluate itself.
+//! `visibility` holds the conditions a store may evaluate itself and `sql` lowers them to
+//! SQL for both SQL stores; `conformance` runs the same checks against every backend.
 
 mod memory;
 mod postgres;
