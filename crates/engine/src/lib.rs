@@ -173,6 +173,7 @@ pub mod fuzzing;
 mod generated;
 mod history;
 mod matching;
+mod nexus;
 mod runtime;
 mod schedule;
 mod security;

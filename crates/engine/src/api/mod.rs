@@ -7,6 +7,7 @@ mod deployments;
 mod history;
 mod multi;
 mod namespaces;
+mod nexus;
 mod operator;
 mod queries;
 mod schedules;
@@ -21,9 +22,12 @@ use std::{sync::Arc, time::Duration};
 
 use temporalio_protos::temporal::api::{
     operatorservice::v1::{
-        AddSearchAttributesRequest, AddSearchAttributesResponse, ListSearchAttributesRequest,
-        ListSearchAttributesResponse, RemoveSearchAttributesRequest,
-        RemoveSearchAttributesResponse,
+        AddSearchAttributesRequest, AddSearchAttributesResponse, CreateNexusEndpointRequest,
+        CreateNexusEndpointResponse, DeleteNexusEndpointRequest, DeleteNexusEndpointResponse,
+        GetNexusEndpointRequest, GetNexusEndpointResponse, ListNexusEndpointsRequest,
+        ListNexusEndpointsResponse, ListSearchAttributesRequest, ListSearchAttributesResponse,
+        RemoveSearchAttributesRequest, RemoveSearchAttributesResponse, UpdateNexusEndpointRequest,
+        UpdateNexusEndpointResponse,
     },
     workflowservice::v1::*,
 };
@@ -450,6 +454,62 @@ impl WorkflowService for Service {
         ok(DeleteWorkerDeploymentResponse::default())
     }
 
+    async fn start_nexus_operation_execution(
+        &self,
+        _: Request<StartNexusOperationExecutionRequest>,
+    ) -> Rpc<StartNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn describe_nexus_operation_execution(
+        &self,
+        _: Request<DescribeNexusOperationExecutionRequest>,
+    ) -> Rpc<DescribeNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn poll_nexus_operation_execution(
+        &self,
+        _: Request<PollNexusOperationExecutionRequest>,
+    ) -> Rpc<PollNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn list_nexus_operation_executions(
+        &self,
+        _: Request<ListNexusOperationExecutionsRequest>,
+    ) -> Rpc<ListNexusOperationExecutionsResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn count_nexus_operation_executions(
+        &self,
+        _: Request<CountNexusOperationExecutionsRequest>,
+    ) -> Rpc<CountNexusOperationExecutionsResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn request_cancel_nexus_operation_execution(
+        &self,
+        _: Request<RequestCancelNexusOperationExecutionRequest>,
+    ) -> Rpc<RequestCancelNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn terminate_nexus_operation_execution(
+        &self,
+        _: Request<TerminateNexusOperationExecutionRequest>,
+    ) -> Rpc<TerminateNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
+    async fn delete_nexus_operation_execution(
+        &self,
+        _: Request<DeleteNexusOperationExecutionRequest>,
+    ) -> Rpc<DeleteNexusOperationExecutionResponse> {
+        Err(nexus::standalone_disabled())
+    }
+
     async fn reset_workflow_execution(
         &self,
         request: Request<ResetWorkflowExecutionRequest>,
@@ -492,5 +552,41 @@ impl OperatorService for Service {
             &self.runtime,
             request.get_ref(),
         )?)
+    }
+
+    async fn create_nexus_endpoint(
+        &self,
+        request: Request<CreateNexusEndpointRequest>,
+    ) -> Rpc<CreateNexusEndpointResponse> {
+        ok(nexus::create_endpoint(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn update_nexus_endpoint(
+        &self,
+        request: Request<UpdateNexusEndpointRequest>,
+    ) -> Rpc<UpdateNexusEndpointResponse> {
+        ok(nexus::update_endpoint(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn delete_nexus_endpoint(
+        &self,
+        request: Request<DeleteNexusEndpointRequest>,
+    ) -> Rpc<DeleteNexusEndpointResponse> {
+        nexus::delete_endpoint(&self.runtime, request.into_inner()).await?;
+        ok(DeleteNexusEndpointResponse::default())
+    }
+
+    async fn get_nexus_endpoint(
+        &self,
+        request: Request<GetNexusEndpointRequest>,
+    ) -> Rpc<GetNexusEndpointResponse> {
+        ok(nexus::get_endpoint(&self.runtime, request.get_ref())?)
+    }
+
+    async fn list_nexus_endpoints(
+        &self,
+        request: Request<ListNexusEndpointsRequest>,
+    ) -> Rpc<ListNexusEndpointsResponse> {
+        ok(nexus::list_endpoints(&self.runtime, request.get_ref())?)
     }
 }

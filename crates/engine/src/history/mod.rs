@@ -97,6 +97,8 @@ pub(crate) struct Registry {
     pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
+    /// The Nexus endpoints (server-wide).
+    pub(crate) nexus_endpoints: crate::nexus::Endpoints,
 }
 
 impl Registry {
