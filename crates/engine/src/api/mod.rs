@@ -454,6 +454,29 @@ impl WorkflowService for Service {
         ok(DeleteWorkerDeploymentResponse::default())
     }
 
+    async fn poll_nexus_task_queue(
+        &self,
+        request: Request<PollNexusTaskQueueRequest>,
+    ) -> Rpc<PollNexusTaskQueueResponse> {
+        ok(nexus::poll(self, request.into_inner()).await?)
+    }
+
+    async fn respond_nexus_task_completed(
+        &self,
+        request: Request<RespondNexusTaskCompletedRequest>,
+    ) -> Rpc<RespondNexusTaskCompletedResponse> {
+        nexus::respond_completed(&self.runtime, request.into_inner()).await?;
+        ok(RespondNexusTaskCompletedResponse::default())
+    }
+
+    async fn respond_nexus_task_failed(
+        &self,
+        request: Request<RespondNexusTaskFailedRequest>,
+    ) -> Rpc<RespondNexusTaskFailedResponse> {
+        nexus::respond_failed(&self.runtime, request.into_inner()).await?;
+        ok(RespondNexusTaskFailedResponse::default())
+    }
+
     async fn start_nexus_operation_execution(
         &self,
         _: Request<StartNexusOperationExecutionRequest>,

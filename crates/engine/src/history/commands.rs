@@ -30,6 +30,7 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{PollActivityTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
+use super::nexus::check_nexus;
 use super::{
     Effects, Execution, Limits, NewRun, Registry,
     chain::Outcome,
@@ -81,6 +82,7 @@ impl Registry {
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
         let limits = self.limits;
+        let endpoints = self.nexus_endpoints_named(&request.commands);
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -90,6 +92,7 @@ impl Registry {
         }
         let checked = request.commands.iter().try_for_each(|command| {
             validate(command)?;
+            check_nexus(command, exec, &endpoints)?;
             check_search_attributes(command, &namespace, &custom)
         });
         if let Err((cause, message)) = checked {
@@ -158,6 +161,7 @@ impl Registry {
             namespace_id: &namespace_id,
             completed_id,
             now_ms,
+            endpoints: &endpoints,
         };
         for command in request.commands {
             if !exec.is_open() {
@@ -269,6 +273,8 @@ struct Context<'a> {
     namespace_id: &'a str,
     completed_id: i64,
     now_ms: i64,
+    /// The Nexus endpoints the completion's commands name, by name.
+    endpoints: &'a HashMap<String, crate::nexus::endpoints::EndpointRecord>,
 }
 
 fn is_close_command(command: &Command) -> bool {
@@ -345,14 +351,6 @@ fn validate(command: &Command) -> Result<(), Invalid> {
                 "WorkflowId is not set on command.",
             )
         }
-        Some(C::ScheduleNexusOperationCommandAttributes(_)) => invalid(
-            F::BadScheduleNexusOperationAttributes,
-            "Nexus operations are not supported by this engine.",
-        ),
-        Some(C::RequestCancelNexusOperationCommandAttributes(_)) => invalid(
-            F::BadRequestCancelNexusOperationAttributes,
-            "Nexus operations are not supported by this engine.",
-        ),
         Some(_) => Ok(()),
         None => invalid(F::Unspecified, "Command attributes are not set."),
     }
@@ -419,6 +417,16 @@ fn apply(
                     "ProtocolMessage command names no message of the completion"
                 ),
             }
+            Applied::Done
+        }
+        C::ScheduleNexusOperationCommandAttributes(a) => {
+            if let Some(endpoint) = cx.endpoints.get(&a.endpoint) {
+                exec.schedule_nexus_operation(a, endpoint, completed_id, now_ms, fx);
+            }
+            Applied::Done
+        }
+        C::RequestCancelNexusOperationCommandAttributes(a) => {
+            exec.request_cancel_nexus_operation(a.scheduled_event_id, completed_id, now_ms, fx);
             Applied::Done
         }
         C::ScheduleActivityTaskCommandAttributes(a) => {
@@ -514,7 +522,6 @@ fn apply(
             );
             Applied::Done
         }
-        _ => Applied::Done,
     }
 }
 

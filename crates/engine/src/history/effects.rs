@@ -13,6 +13,8 @@ pub(crate) enum QueueKind {
     Workflow,
     /// Activity tasks.
     Activity,
+    /// Nexus tasks: start and cancel requests for operation handlers.
+    Nexus,
 }
 
 /// A task handed to a poller. The poll handler re-validates it against the execution, so a
@@ -31,6 +33,14 @@ pub(crate) enum Task {
         run_id: String,
         scheduled_event_id: i64,
         attempt: i32,
+    },
+    /// A Nexus operation's start request (or, with `cancel`, its cancel request) of this
+    /// attempt.
+    Nexus {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        cancel: bool,
     },
 }
 
@@ -78,6 +88,14 @@ pub(crate) enum TimerKey {
     StickyScheduleToStart {
         run_id: String,
         scheduled_event_id: i64,
+    },
+    /// A Nexus operation's deadline, request timeout or backoff (`attempt` of its start,
+    /// or of its cancel request for the cancel timers).
+    Nexus {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        timer: super::nexus::NexusTimer,
     },
     /// A schedule's next time (or a missed one, after a restart).
     Schedule {

@@ -21,7 +21,8 @@
 //! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `reset`
 //! (`ResetWorkflowExecution`), `view` (what the API layer may read of a run),
 //! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
-//! (which runs stay in memory).
+//! (which runs stay in memory), `nexus` (Nexus operations a run calls, and the completion
+//! callbacks of runs that handlers started).
 
 pub(crate) mod activity;
 mod chain;
@@ -37,6 +38,7 @@ pub(crate) mod execution;
 mod external;
 pub(crate) mod limits;
 mod namespace;
+mod nexus;
 mod options;
 mod outbox;
 mod pending;
@@ -69,6 +71,7 @@ pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
 pub(crate) use execution::Execution;
 pub use limits::Limits;
 pub(crate) use namespace::NamespaceRecord;
+pub(crate) use nexus::{completion_callbacks, nexus_task_failure};
 pub(crate) use options::ExecutionOptionsUpdate;
 pub(crate) use reset::ResetRequest;
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
@@ -221,6 +224,12 @@ impl Registry {
                 namespace,
                 schedule_id,
             } => self.on_schedule_timer(&(namespace, schedule_id), now_ms, fx),
+            TimerKey::Nexus {
+                run_id,
+                scheduled_event_id,
+                attempt,
+                timer,
+            } => self.on_nexus_timer(&run_id, scheduled_event_id, attempt, timer, now_ms, fx),
         }
     }
 }

@@ -79,6 +79,14 @@ impl Registry {
                 .schedules
                 .entries
                 .contains_key(&(namespace.clone(), schedule_id.clone())),
+            TimerKey::Nexus {
+                run_id,
+                scheduled_event_id,
+                attempt,
+                timer,
+            } => open(run_id)
+                .and_then(|exec| exec.state.nexus_operations.get(scheduled_event_id))
+                .is_some_and(|op| op.timer_is_live(*attempt, *timer)),
         }
     }
 }

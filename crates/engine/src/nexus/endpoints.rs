@@ -168,11 +168,6 @@ impl Endpoints {
         self.by_id.values().find(|e| e.name == name)
     }
 
-    /// The endpoint with `id`.
-    pub(crate) fn by_id(&self, id: &str) -> Option<&EndpointRecord> {
-        self.by_id.get(id)
-    }
-
     /// Creates an endpoint with the new `id`; `namespace_exists` checks a worker target's
     /// namespace.
     pub(crate) fn create(

@@ -5,5 +5,6 @@
 //! `history/nexus.rs`; the RPCs are `api/nexus.rs`.
 
 pub(crate) mod endpoints;
+pub(crate) mod token;
 
 pub(crate) use endpoints::{EndpointError, Endpoints};
