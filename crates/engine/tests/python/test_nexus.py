@@ -1,11 +1,11 @@
-"""Nexus through the official Python SDK on both backends: the real dev server
-(.venv/bin/temporal, the oracle) and our engine binary. A caller workflow in `default` calls
-operations of a service whose handler worker polls a queue in `handler-ns`, through an
-endpoint: a sync operation, an async workflow-run operation (completed through the callback
-the server attaches to the handler's workflow), a failing handler (an operation error and a
-non-retryable handler error), a cancelled operation, a timed-out one; the pending operation
-in describe; the same async operation across a restart of the server; and endpoint CRUD from
-the `temporal` CLI with the real server's errors.
+"""Nexus through the official Python SDK on the real dev server (.venv/bin/temporal, the
+oracle) and on our engine binary, on SQLite and on PostgreSQL. A caller workflow in
+`default` calls operations of a service whose handler worker polls a queue in `handler-ns`,
+through an endpoint: a sync operation, an async workflow-run operation (completed through
+the callback the server attaches to the handler's workflow), a failing handler (an
+operation error and a non-retryable handler error), a cancelled operation, a timed-out one;
+the pending operation in describe; the same async operation across a restart of the
+server; and endpoint CRUD from the `temporal` CLI with the real server's errors.
 """
 
 import asyncio
@@ -34,6 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from backends import backend_binary
+from postgres import postgres_url
 
 HANDLER_NS = "handler-ns"
 
@@ -129,10 +130,28 @@ EXPECTED = {
 }
 
 
-async def start(binary: str, db: Path) -> WorkflowEnvironment:
+BACKENDS = ["temporal", "engine", "engine-postgres"]
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path):
+    """Where the backend keeps its state: a SQLite file, or a PostgreSQL URL."""
+    if backend == "engine-postgres":
+        with postgres_url() as url:
+            yield url
+    else:
+        yield str(tmp_path / "dev.db")
+
+
+async def start(backend: str, database: str) -> WorkflowEnvironment:
+    if backend == "engine-postgres":
+        return await WorkflowEnvironment.start_local(
+            dev_server_existing_path=backend_binary("engine"),
+            dev_server_extra_args=["--namespace", HANDLER_NS, "--db-url", database],
+        )
     return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        dev_server_database_filename=str(db),
+        dev_server_existing_path=backend_binary(backend),
+        dev_server_database_filename=database,
         dev_server_extra_args=["--namespace", HANDLER_NS],
     )
 
@@ -165,12 +184,11 @@ async def nexus_events(handle: WorkflowHandle) -> list:
     return [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_operations(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_operations(backend: str, database: str) -> None:
 
     async def run() -> None:
-        async with await start(binary, tmp_path / "dev.db") as env:
+        async with await start(backend, database) as env:
             client = env.client
             handler = await Client.connect(
                 client.service_client.config.target_host, namespace=HANDLER_NS
@@ -203,16 +221,15 @@ def test_operations(backend: str, tmp_path: Path) -> None:
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_async_operation_across_a_restart(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_async_operation_across_a_restart(backend: str, database: str) -> None:
     tag = uuid.uuid4().hex[:8]
     endpoint, handler_queue, caller_queue = f"ep-{tag}", f"h-{tag}", f"c-{tag}"
     name = f"wait-restart-{tag}"
     caller_id = f"caller-restart-{tag}"
 
     async def before() -> None:
-        async with await start(binary, tmp_path / "dev.db") as env:
+        async with await start(backend, database) as env:
             client = env.client
             handler = await Client.connect(
                 client.service_client.config.target_host, namespace=HANDLER_NS
@@ -240,7 +257,7 @@ def test_async_operation_across_a_restart(backend: str, tmp_path: Path) -> None:
                 assert operation.schedule_to_close_timeout.ToSeconds() == 60
 
     async def after() -> None:
-        async with await start(binary, tmp_path / "dev.db") as env:
+        async with await start(backend, database) as env:
             client = env.client
             handler = await Client.connect(
                 client.service_client.config.target_host, namespace=HANDLER_NS
@@ -268,12 +285,11 @@ def cli(address: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_endpoint_crud(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_endpoint_crud(backend: str, database: str) -> None:
 
     async def run() -> None:
-        async with await start(binary, tmp_path / "dev.db") as env:
+        async with await start(backend, database) as env:
             client = env.client
             address = client.service_client.config.target_host
             loop = asyncio.get_running_loop()
