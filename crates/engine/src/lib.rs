@@ -37,6 +37,8 @@
 //!   (worker deployment versions and routing) resolving which pollers a task is for.
 //! - `schedule`: schedules' specs (which times they match, in their time zone) and their
 //!   durable state machine; `history/schedules.rs` starts the workflows they decide on.
+//! - `nexus`: the server-wide part of Nexus: the endpoint registry and the completion
+//!   callback token; the per-run operation machine is `history/nexus/`.
 //! - `store`: persistence behind a trait: in memory, or SQLite with one writer thread.
 //!
 //! From an RPC to its state machine:
@@ -57,6 +59,7 @@
 //! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `deployments/registry.rs`, `deployments/routing.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `history/options.rs`, `history/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `history/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `history/schedules.rs`, `schedule/state.rs`, `schedule/spec.rs` |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
@@ -153,6 +156,20 @@
 //!   authorizer and claim mapper (per-namespace roles, JWTs) are not offered, and the keys
 //!   file is read once at start. A full disk under SQLite is answered `RESOURCE_EXHAUSTED`
 //!   with the change kept in memory and written once there is room.
+//! - Nexus: only worker targets are served. The Nexus HTTP API (the dev server's HTTP port:
+//!   `/nexus/endpoints/...` for callers outside a workflow, `/namespaces/.../nexus/callback`
+//!   for completions) is not; an endpoint with an external URL target is stored, but an
+//!   operation on it fails at once with a `NOT_IMPLEMENTED` handler error; completion
+//!   callbacks with HTTP URLs are recorded nowhere and never called (the system callback
+//!   `temporal://system` that the engine hands handlers is delivered in-engine, in the same
+//!   commit as the handler workflow's close). Callbacks are not carried over continue-as-new,
+//!   retries or cron runs of the handler's workflow, nor attached to a running workflow
+//!   (`on_conflict_options`). Events carry no links; describe shows no callbacks. Retries
+//!   back off 1 s doubling to 60 s (the real server's cap is longer). Standalone Nexus
+//!   operations are refused as on the dev server (`UNIMPLEMENTED` "Standalone Nexus
+//!   operation is disabled"); standalone activity executions, which the dev server serves
+//!   (it turns `activity.enableStandalone` on), are refused as a server with that flag off
+//!   refuses them (`UNIMPLEMENTED` "Standalone activity is disabled").
 //! - No retention: closed workflows stay in the database until it is deleted (they leave
 //!   memory once durable, beyond a small cache; see `EngineOptions::closed_runs_in_memory`).
 //! - It also serves the Java test server's `TestService` (time skipping, see

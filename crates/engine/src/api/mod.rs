@@ -454,6 +454,90 @@ impl WorkflowService for Service {
         ok(DeleteWorkerDeploymentResponse::default())
     }
 
+    async fn start_activity_execution(
+        &self,
+        _: Request<StartActivityExecutionRequest>,
+    ) -> Rpc<StartActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn describe_activity_execution(
+        &self,
+        _: Request<DescribeActivityExecutionRequest>,
+    ) -> Rpc<DescribeActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn poll_activity_execution(
+        &self,
+        _: Request<PollActivityExecutionRequest>,
+    ) -> Rpc<PollActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn list_activity_executions(
+        &self,
+        _: Request<ListActivityExecutionsRequest>,
+    ) -> Rpc<ListActivityExecutionsResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn count_activity_executions(
+        &self,
+        _: Request<CountActivityExecutionsRequest>,
+    ) -> Rpc<CountActivityExecutionsResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn request_cancel_activity_execution(
+        &self,
+        _: Request<RequestCancelActivityExecutionRequest>,
+    ) -> Rpc<RequestCancelActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn terminate_activity_execution(
+        &self,
+        _: Request<TerminateActivityExecutionRequest>,
+    ) -> Rpc<TerminateActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn delete_activity_execution(
+        &self,
+        _: Request<DeleteActivityExecutionRequest>,
+    ) -> Rpc<DeleteActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn pause_activity_execution(
+        &self,
+        _: Request<PauseActivityExecutionRequest>,
+    ) -> Rpc<PauseActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn reset_activity_execution(
+        &self,
+        _: Request<ResetActivityExecutionRequest>,
+    ) -> Rpc<ResetActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn unpause_activity_execution(
+        &self,
+        _: Request<UnpauseActivityExecutionRequest>,
+    ) -> Rpc<UnpauseActivityExecutionResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
+    async fn update_activity_execution_options(
+        &self,
+        _: Request<UpdateActivityExecutionOptionsRequest>,
+    ) -> Rpc<UpdateActivityExecutionOptionsResponse> {
+        Err(nexus::standalone_activity_disabled())
+    }
+
     async fn poll_nexus_task_queue(
         &self,
         request: Request<PollNexusTaskQueueRequest>,

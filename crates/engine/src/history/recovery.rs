@@ -26,7 +26,7 @@ impl Registry {
                 exec.arm_activity(activity, &mut fx);
             }
             for op in exec.state.nexus_operations.values() {
-                op.arm(run_id, &mut fx, true);
+                op.arm(run_id, &mut fx);
             }
             for (timer_id, timer) in &exec.state.timers {
                 fx.timer(

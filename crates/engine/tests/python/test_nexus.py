@@ -21,6 +21,10 @@ import pytest
 from temporalio import nexus, workflow
 from temporalio.api.enums.v1 import EventType, PendingNexusOperationState
 from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
+from temporalio.api.workflowservice.v1 import (
+    StartActivityExecutionRequest,
+    StartNexusOperationExecutionRequest,
+)
 from temporalio.api.operatorservice.v1 import (
     CreateNexusEndpointRequest,
     DeleteNexusEndpointRequest,
@@ -102,7 +106,7 @@ class Caller:
                 return await handle
             if how == "timeout":
                 return await client.execute_operation(
-                    Greeting.run, name, schedule_to_close_timeout=timedelta(seconds=3)
+                    Greeting.run, name, schedule_to_close_timeout=timedelta(seconds=8)
                 )
             return await client.execute_operation(
                 getattr(Greeting, how), name, schedule_to_close_timeout=timedelta(seconds=60)
@@ -143,16 +147,16 @@ def database(backend: str, tmp_path: Path):
         yield str(tmp_path / "dev.db")
 
 
-async def start(backend: str, database: str) -> WorkflowEnvironment:
+async def start(backend: str, database: str, *extra: str) -> WorkflowEnvironment:
     if backend == "engine-postgres":
         return await WorkflowEnvironment.start_local(
             dev_server_existing_path=backend_binary("engine"),
-            dev_server_extra_args=["--namespace", HANDLER_NS, "--db-url", database],
+            dev_server_extra_args=["--namespace", HANDLER_NS, "--db-url", database, *extra],
         )
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=backend_binary(backend),
         dev_server_database_filename=database,
-        dev_server_extra_args=["--namespace", HANDLER_NS],
+        dev_server_extra_args=["--namespace", HANDLER_NS, *extra],
     )
 
 
@@ -407,5 +411,33 @@ def test_endpoint_crud(backend: str, database: str) -> None:
             )
             ids = [page.endpoints[0].id] + [e.id for e in rest.endpoints]
             assert ids == sorted(ids) and len(ids) == 2, ids
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("backend", ["temporal", "engine"])
+def test_standalone_executions_are_refused(backend: str, database: str) -> None:
+    """Standalone Nexus operations are off on a default dev server; standalone activities are
+    on there, and the engine refuses them as a dev server with the flag off does."""
+
+    async def run() -> None:
+        flag = ("--dynamic-config-value", "activity.enableStandalone=false")
+        async with await start(backend, database, *flag) as env:
+            service = env.client.workflow_service
+            namespace = env.client.namespace
+            with pytest.raises(RPCError) as caught:
+                await service.start_nexus_operation_execution(
+                    StartNexusOperationExecutionRequest(namespace=namespace)
+                )
+            assert (caught.value.status, caught.value.message) == (
+                RPCStatusCode.UNIMPLEMENTED, "Standalone Nexus operation is disabled",
+            )
+            with pytest.raises(RPCError) as caught:
+                await service.start_activity_execution(
+                    StartActivityExecutionRequest(namespace=namespace, activity_id="a")
+                )
+            assert (caught.value.status, caught.value.message) == (
+                RPCStatusCode.UNIMPLEMENTED, "Standalone activity is disabled",
+            )
 
     asyncio.run(run())

@@ -215,7 +215,7 @@ impl Execution {
                 cancel.phase = CancelPhase::Delivering(Delivery::Scheduled);
             }
             let (op, request_id) = (op.clone(), op.request_id.clone());
-            op.arm(&run_id, fx, false);
+            op.arm(&run_id, fx);
             #[allow(deprecated)]
             let started = NexusOperationStartedEventAttributes {
                 scheduled_event_id,

@@ -190,14 +190,15 @@ impl NexusOperationState {
     }
 
     /// The effects that keep the operation moving from its current state: its deadlines,
-    /// and the request that is due or in flight. Also used after a restart, where a request
-    /// a handler held is sent again.
-    pub(crate) fn arm(&self, run_id: &str, fx: &mut Effects, restart: bool) {
+    /// and the request that is due, in flight or backing off. Also used after a restart: a
+    /// request a handler held then is retried once its request timeout has passed, unless
+    /// the handler (still running) answers first.
+    pub(crate) fn arm(&self, run_id: &str, fx: &mut Effects) {
         for (at, timer) in self.deadlines() {
             fx.timer(at, self.timer(run_id, self.attempt, timer));
         }
         if let NexusPhase::Starting(delivery) = self.phase {
-            self.arm_delivery(run_id, delivery, false, self.attempt, fx, restart);
+            self.arm_delivery(run_id, delivery, false, self.attempt, fx);
         }
         if let Some(CancelState {
             phase: CancelPhase::Delivering(delivery),
@@ -205,8 +206,16 @@ impl NexusOperationState {
             ..
         }) = self.cancel
         {
-            self.arm_delivery(run_id, delivery, true, attempt, fx, restart);
+            self.arm_delivery(run_id, delivery, true, attempt, fx);
         }
+    }
+
+    /// Whether a request of this operation waits for a handler or is held by one (work in
+    /// flight, which holds a time-skipping clock).
+    pub(crate) fn in_flight(&self) -> bool {
+        let busy = |d: Delivery| !matches!(d, Delivery::BackingOff { .. });
+        matches!(self.phase, NexusPhase::Starting(d) if busy(d))
+            || matches!(self.cancel.as_ref().map(|c| c.phase), Some(CancelPhase::Delivering(d)) if busy(d))
     }
 
     fn arm_delivery(
@@ -216,7 +225,6 @@ impl NexusOperationState {
         cancel: bool,
         attempt: i32,
         fx: &mut Effects,
-        restart: bool,
     ) {
         let (request, retry) = if cancel {
             (NexusTimer::CancelRequest, NexusTimer::CancelRetry)
@@ -225,7 +233,6 @@ impl NexusOperationState {
         };
         match delivery {
             Delivery::Scheduled => self.dispatch(run_id, attempt, cancel, fx),
-            Delivery::Dispatched { .. } if restart => self.dispatch(run_id, attempt, cancel, fx),
             Delivery::Dispatched { at_ms } => {
                 fx.timer(
                     at_ms + REQUEST_TIMEOUT_MS,
@@ -449,7 +456,7 @@ impl Execution {
             self.resolve_nexus(scheduled_event_id, NexusAnswer::Failed(failure), now_ms, fx);
             return;
         }
-        op.arm(&run_id, fx, false);
+        op.arm(&run_id, fx);
         self.state.nexus_operations.insert(scheduled_event_id, op);
     }
 

@@ -269,3 +269,46 @@ fn the_schedule_to_close_timeout_ends_it_and_stale_timers_do_nothing() {
             .is_none()
     );
 }
+
+#[test]
+fn a_request_held_across_a_restart_is_retried_after_its_timeout() {
+    let mut registry = with_endpoint();
+    let run = start(&mut registry, "caller");
+    let (sev, fx) = schedule(&mut registry, &run, 60);
+    let token = take(&mut registry, nexus_task(&fx));
+    let recovered = registry.recovery_effects(NOW);
+    assert!(
+        dispatched(&recovered)
+            .iter()
+            .all(|t| !matches!(t, Task::Nexus { .. }))
+    );
+    let request_timeout = crate::history::testing::timers(&recovered)
+        .into_iter()
+        .find(|(_, t)| {
+            matches!(
+                t,
+                crate::history::TimerKey::Nexus {
+                    timer: NexusTimer::Request,
+                    ..
+                }
+            )
+        });
+    assert_eq!(
+        request_timeout.map(|(at, _)| at),
+        Some(NOW + super::REQUEST_TIMEOUT_MS)
+    );
+    let mut fx = Effects::default();
+    let later = NOW + super::REQUEST_TIMEOUT_MS;
+    registry.on_nexus_timer(&run, sev, 1, NexusTimer::Request, later, &mut fx);
+    assert_eq!(
+        registry.run(&run).unwrap().state.nexus_operations[&sev].attempt,
+        2
+    );
+    // The handler's late answer to the first attempt is refused as stale.
+    let sync = answer(S::SyncSuccess(Sync::default()));
+    assert!(
+        registry
+            .complete_nexus_task(&token, sync, later, &mut Effects::default())
+            .is_err()
+    );
+}
