@@ -362,7 +362,18 @@ async fn run(
     let service = Service {
         runtime: prepared.runtime,
         long_poll: prepared.long_poll,
+        address: listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
     };
+    // The gRPC health service (`temporal operator cluster health` asks it about the
+    // `WorkflowService`): serving for as long as the engine serves.
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<WorkflowServiceServer<Service>>()
+        .await;
+    let health = health.accept_compressed(CompressionEncoding::Gzip);
     // Gzip-compressed requests are accepted; responses go out uncompressed even to clients
     // that accept gzip: on loopback, compressing costs CPU (a fresh deflate state per
     // message) and saves nothing.
@@ -389,6 +400,7 @@ async fn run(
         .add_service(workflow)
         .add_service(operator)
         .add_service(test)
+        .add_service(health)
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     let _ = timers.await;

@@ -1,7 +1,6 @@
 //! Nexus RPCs: the `OperatorService` endpoint registry (create, get, list, update,
-//! delete); the handler worker's long poll for Nexus tasks and its answers; the standalone
-//! Nexus operation RPCs, refused as the dev server refuses them; and the standalone
-//! activity RPCs, refused as a dev server with `activity.enableStandalone` off refuses them.
+//! delete); and the handler worker's long poll for Nexus tasks and its answers. (The
+//! standalone Nexus operation and activity RPCs are refused through `rpcs`.)
 
 use temporalio_protos::temporal::api::{
     operatorservice::v1::{
@@ -15,7 +14,6 @@ use temporalio_protos::temporal::api::{
     },
 };
 use tokio::time::Instant;
-use tonic::Status;
 
 use super::{Service, deployments};
 use crate::{
@@ -171,17 +169,4 @@ pub(super) fn list_endpoints(
         next_page_token,
         endpoints,
     })
-}
-
-/// The answer to every standalone activity RPC: the dev server's when its
-/// `activity.enableStandalone` is off (the dev server turns it on; the engine does not
-/// serve standalone activities).
-pub(super) fn standalone_activity_disabled() -> Status {
-    Status::unimplemented("Standalone activity is disabled")
-}
-
-/// The dev server's answer to every standalone Nexus operation RPC (its
-/// `nexusoperation.enableStandalone` is off by default).
-pub(super) fn standalone_disabled() -> Status {
-    Status::unimplemented("Standalone Nexus operation is disabled")
 }
