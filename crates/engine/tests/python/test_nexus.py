@@ -37,8 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
-from postgres import postgres_url
+from backends import ALL, backend_binary, database_for, start_env
 
 HANDLER_NS = "handler-ns"
 
@@ -134,30 +133,14 @@ EXPECTED = {
 }
 
 
-BACKENDS = ["temporal", "engine", "engine-postgres"]
-
-
 @pytest.fixture
-def database(backend: str, tmp_path: Path):
-    """Where the backend keeps its state: a SQLite file, or a PostgreSQL URL."""
-    if backend == "engine-postgres":
-        with postgres_url() as url:
-            yield url
-    else:
-        yield str(tmp_path / "dev.db")
+def database(backend: str, tmp_path: Path) -> str:
+    """Where the backend keeps its state: a SQLite file, or a fresh PostgreSQL database."""
+    return database_for(backend, tmp_path)
 
 
 async def start(backend: str, database: str, *extra: str) -> WorkflowEnvironment:
-    if backend == "engine-postgres":
-        return await WorkflowEnvironment.start_local(
-            dev_server_existing_path=backend_binary("engine"),
-            dev_server_extra_args=["--namespace", HANDLER_NS, "--db-url", database, *extra],
-        )
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=backend_binary(backend),
-        dev_server_database_filename=database,
-        dev_server_extra_args=["--namespace", HANDLER_NS, *extra],
-    )
+    return await start_env(backend, database, ["--namespace", HANDLER_NS, *extra])
 
 
 async def create_endpoint(client: Client, name: str, queue: str) -> str:
@@ -188,7 +171,7 @@ async def nexus_events(handle: WorkflowHandle) -> list:
     return [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ALL)
 def test_operations(backend: str, database: str) -> None:
 
     async def run() -> None:
@@ -225,7 +208,7 @@ def test_operations(backend: str, database: str) -> None:
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ALL)
 def test_async_operation_across_a_restart(backend: str, database: str) -> None:
     tag = uuid.uuid4().hex[:8]
     endpoint, handler_queue, caller_queue = f"ep-{tag}", f"h-{tag}", f"c-{tag}"
@@ -289,7 +272,7 @@ def cli(address: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ALL)
 def test_endpoint_crud(backend: str, database: str) -> None:
 
     async def run() -> None:
