@@ -233,6 +233,25 @@ impl Execution {
         let Some(op) = self.state.nexus_operations.remove(&scheduled_event_id) else {
             return;
         };
+        // Cancelled while the handler's answer to the cancel request is still on its way (it
+        // cancelled the workflow, which closed first): the request evidently got through.
+        if let (NexusAnswer::Canceled(_), Some(cancel)) = (&answer, &op.cancel)
+            && matches!(
+                cancel.phase,
+                CancelPhase::Delivering(Delivery::Dispatched { .. })
+            )
+        {
+            self.add_event(
+                now_ms,
+                Attributes::NexusOperationCancelRequestCompletedEventAttributes(
+                    NexusOperationCancelRequestCompletedEventAttributes {
+                        requested_event_id: cancel.requested_event_id,
+                        workflow_task_completed_event_id: 0,
+                        scheduled_event_id,
+                    },
+                ),
+            );
+        }
         let request_id = op.request_id.clone();
         let attributes = match answer {
             NexusAnswer::Completed(result) => Attributes::NexusOperationCompletedEventAttributes(

@@ -8,6 +8,7 @@ use temporalio_protos::temporal::api::{
     },
     common::v1::Payload,
     enums::v1::EventType,
+    failure::v1::Failure,
     nexus::v1::{
         CancelOperationResponse, EndpointSpec, EndpointTarget, Response, StartOperationResponse,
         endpoint_target::{Variant as Target, Worker},
@@ -309,6 +310,58 @@ fn a_request_held_across_a_restart_is_retried_after_its_timeout() {
     assert!(
         registry
             .complete_nexus_task(&token, sync, later, &mut Effects::default())
+            .is_err()
+    );
+}
+
+#[test]
+fn a_cancel_whose_answer_comes_after_the_outcome_is_still_recorded_as_delivered() {
+    let mut registry = with_endpoint();
+    let run = start(&mut registry, "caller");
+    let (sev, fx) = schedule(&mut registry, &run, 30);
+    let token = take(&mut registry, nexus_task(&fx));
+    let started = answer(S::AsyncSuccess(Async {
+        operation_token: "tok".into(),
+        ..Default::default()
+    }));
+    registry
+        .complete_nexus_task(&token, started, NOW, &mut Effects::default())
+        .unwrap();
+    let fx = decide(
+        &mut registry,
+        &run,
+        vec![C::RequestCancelNexusOperationCommandAttributes(
+            RequestCancelNexusOperationCommandAttributes {
+                scheduled_event_id: sev,
+            },
+        )],
+    );
+    let cancel_token = take(&mut registry, nexus_task(&fx));
+    let exec = registry.run_mut(&run).unwrap();
+    let cause = Failure {
+        message: "operation canceled".into(),
+        ..Default::default()
+    };
+    exec.resolve_nexus(
+        sev,
+        super::NexusAnswer::Canceled(cause),
+        NOW,
+        &mut Effects::default(),
+    );
+    let events = nexus_events(&registry, &run);
+    assert_eq!(
+        events[events.len() - 2..],
+        [
+            EventType::NexusOperationCancelRequestCompleted,
+            EventType::NexusOperationCanceled
+        ]
+    );
+    let late = Some(Response {
+        variant: Some(R::CancelOperation(CancelOperationResponse {})),
+    });
+    assert!(
+        registry
+            .complete_nexus_task(&cancel_token, late, NOW, &mut Effects::default())
             .is_err()
     );
 }
