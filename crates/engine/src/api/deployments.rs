@@ -17,12 +17,12 @@ use temporalio_protos::temporal::api::{
 };
 
 use crate::{
-    deployments::{RoutingChange, UNVERSIONED, Version, describe},
     error::{EngineError, Result},
     history::{
         QueueKind,
-        versioning::{Override, worker_version},
+        lifecycle::versioning::{Override, worker_version},
     },
+    matching::deployments::{RoutingChange, UNVERSIONED, Version, describe},
     matching::{QueueKey, Worker},
     runtime::EngineRuntime,
 };

@@ -23,7 +23,7 @@ use temporalio_protos::temporal::api::{
 use super::{Service, namespaces::SERVER_VERSION, visibility};
 use crate::{
     error::{EngineError, Result},
-    history::search_attributes::SYSTEM,
+    history::rules::search_attributes::SYSTEM,
     runtime::EngineRuntime,
 };
 

@@ -1,5 +1,5 @@
 //! Schedule RPCs: create, describe, update, patch (trigger, backfill, pause), list,
-//! delete and the times a schedule matches. The operations are `history/schedules.rs`.
+//! delete and the times a schedule matches. The operations are `schedule/runs.rs`.
 
 use temporalio_protos::temporal::api::workflowservice::v1::{
     CreateScheduleRequest, CreateScheduleResponse, DeleteScheduleRequest, DescribeScheduleRequest,

@@ -22,7 +22,8 @@ use super::{Service, deployments};
 use crate::{
     error::{EngineError, Result},
     history::{
-        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef, token::TaskToken,
+        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef,
+        run::token::TaskToken,
     },
     matching::QueueKey,
     runtime::{EngineRuntime, QueryOutcome},

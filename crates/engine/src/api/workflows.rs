@@ -19,7 +19,7 @@ use crate::{
     error::{EngineError, Result},
     history::{
         ExecutionOptionsUpdate, NewRun, ResetRequest, Signal, completion_callbacks,
-        versioning::{Override, RunVersioning},
+        lifecycle::versioning::{Override, RunVersioning},
     },
     runtime::EngineRuntime,
 };

@@ -8,10 +8,10 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
-use super::{
+use crate::history::{
     Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
-    commands::{Completion, QueryResults},
-    token::TaskToken,
+    completion::commands::{Completion, QueryResults},
+    run::token::TaskToken,
 };
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;

@@ -17,10 +17,11 @@ use std::{
 
 use tokio::{sync::oneshot, time::Instant};
 
-use crate::{
-    deployments::{Deployments, Route, Version},
-    history::{QueueKind, Task},
-};
+pub(crate) mod deployments;
+mod task;
+
+pub(crate) use deployments::{Deployments, Route, Version};
+pub(crate) use task::{QueueKind, Task};
 
 /// Names one task queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

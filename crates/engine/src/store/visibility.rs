@@ -19,15 +19,8 @@ pub(crate) enum Column {
     CloseMs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
+/// The comparison is the query language's own (one type from the parser to the SQL).
+pub(crate) use crate::visibility::Cmp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
