@@ -359,14 +359,11 @@ async fn run(
 ) -> Result<()> {
     let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
     let max_request_bytes = prepared.max_request_bytes;
-    let service = Service {
-        runtime: prepared.runtime,
-        long_poll: prepared.long_poll,
-        address: listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let service = Service::new(prepared.runtime, prepared.long_poll, address);
     // The gRPC health service (`temporal operator cluster health` asks it about the
     // `WorkflowService`): serving for as long as the engine serves.
     let (health_reporter, health) = tonic_health::server::health_reporter();
