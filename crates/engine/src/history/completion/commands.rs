@@ -17,11 +17,11 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{PollActivityTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
-use crate::history::machines::nexus::check_nexus;
 use super::{
     apply::{Context, apply},
     validate::{check_search_attributes, validate},
 };
+use crate::history::machines::nexus::check_nexus;
 use crate::history::{
     Effects, Limits, NewRun, Registry,
     completion::command_limits,

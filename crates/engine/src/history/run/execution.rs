@@ -71,7 +71,8 @@ pub(crate) struct RunState {
     pub(crate) signal_count: usize,
     /// Nexus operations this run called that have not ended, by scheduled event id.
     #[serde(default)]
-    pub(crate) nexus_operations: BTreeMap<i64, crate::history::machines::nexus::NexusOperationState>,
+    pub(crate) nexus_operations:
+        BTreeMap<i64, crate::history::machines::nexus::NexusOperationState>,
     /// The Nexus operations this run completes when it closes (it was started by a
     /// handler for an async operation).
     #[serde(default)]

@@ -20,8 +20,8 @@ use temporalio_protos::temporal::api::{
 use super::{NexusTimer, handler::handler_failure};
 use crate::history::{
     Effects, Registry, Task,
-    testing::{NOW, decide, dispatched, event_types, registry, start},
     run::token::TaskToken,
+    testing::{NOW, decide, dispatched, event_types, registry, start},
 };
 use crate::time::duration;
 
