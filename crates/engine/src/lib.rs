@@ -88,7 +88,7 @@
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
 //! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
-//! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs` |
+//! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs`, `visibility/schedules.rs` (list's query) |
 //!
 //! Durable timers fire through `runtime/timers.rs` into the machine's `on_<timer>` handler
 //! (`on_activity_timeout`, `on_workflow_task_timeout`, `on_user_timer`, ...).

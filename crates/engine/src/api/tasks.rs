@@ -5,7 +5,7 @@ use std::time::Duration;
 use temporalio_protos::temporal::api::{
     command::v1::command::Attributes,
     deployment::v1::WorkerDeploymentOptions,
-    enums::v1::{QueryResultType, TaskQueueKind},
+    enums::v1::{QueryResultType, TaskQueueKind, WorkerVersioningMode},
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
@@ -26,7 +26,7 @@ use super::{Service, deployments};
 use crate::{
     error::{EngineError, Result},
     history::{
-        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef,
+        ActivityRef, Effects, Poller, QueueKind, Registry, TargetVersion, Task, WorkflowTaskRef,
         run::token::TaskToken,
     },
     matching::{QueueKey, Worker},
@@ -62,12 +62,17 @@ pub(super) async fn poll_workflow_task(
 ) -> Result<PollWorkflowTaskQueueResponse> {
     let rt = &svc.runtime;
     let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Workflow)?;
+    let target = |queue: &str, workflow_id: &str| {
+        deployments::target_version(rt, &key.namespace, queue, workflow_id)
+    };
     let poller = Poller {
         identity: &r.identity,
         sticky: r
             .task_queue
             .as_ref()
             .is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32),
+        build_id: unversioned_build_id(&r),
+        target: Some(TargetVersion(&target)),
     };
     let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), poller.sticky);
     let deadline = Instant::now() + svc.long_poll;
@@ -92,6 +97,24 @@ pub(super) async fn poll_workflow_task(
                 i64::try_from(rt.matching.backlog(&key)).unwrap_or(i64::MAX);
             return Ok(response);
         }
+    }
+}
+
+/// The build id an unversioned worker polls with (deployment options, else the deprecated
+/// capabilities or binary checksum, which the SDKs send it in when the server does not
+/// advertise build-id versioning); empty for a versioned worker, whose version the task's
+/// completion records.
+#[allow(deprecated)]
+fn unversioned_build_id(r: &PollWorkflowTaskQueueRequest) -> &str {
+    match r.deployment_options.as_ref() {
+        Some(o) if o.worker_versioning_mode == WorkerVersioningMode::Versioned as i32 => "",
+        Some(o) if !o.build_id.is_empty() => &o.build_id,
+        _ => r
+            .worker_version_capabilities
+            .as_ref()
+            .map(|c| c.build_id.as_str())
+            .filter(|b| !b.is_empty())
+            .unwrap_or(&r.binary_checksum),
     }
 }
 
@@ -503,6 +526,10 @@ pub(super) async fn reset_sticky(rt: &EngineRuntime, r: ResetStickyTaskQueueRequ
 /// `ShutdownWorker`: the worker's sticky queue gets no more polls, so its runs' tasks go to
 /// the normal queues at once instead of after the sticky timeout.
 pub(super) async fn shutdown_worker(rt: &EngineRuntime, r: ShutdownWorkerRequest) -> Result<()> {
+    if let Some(heartbeat) = r.worker_heartbeat.clone() {
+        rt.workers
+            .record(&r.namespace, heartbeat, rt.clock.now_ms());
+    }
     if r.sticky_task_queue.is_empty() {
         return Ok(());
     }

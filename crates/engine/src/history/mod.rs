@@ -50,7 +50,9 @@ pub(crate) use lifecycle::versioning_override::ExecutionOptionsUpdate;
 pub(crate) use machines::activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use machines::nexus::{completion_callbacks, nexus_task_failure};
 pub(crate) use machines::update::UpdateStatus;
-pub(crate) use machines::workflow_task::{Poller, SuggestContinueAsNew, WorkflowTaskRef};
+pub(crate) use machines::workflow_task::{
+    Poller, SuggestContinueAsNew, TargetVersion, WorkflowTaskRef,
+};
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub use rules::limits::Limits;
 pub(crate) use rules::namespace::NamespaceRecord;

@@ -49,7 +49,7 @@ pub(crate) fn take_task(registry: &mut Registry, run_id: &str) -> PollWorkflowTa
         .unwrap_or_else(|| panic!("run {run_id} has no workflow task"));
     let poller = Poller {
         identity: "worker",
-        sticky: false,
+        ..Default::default()
     };
     registry
         .start_workflow_task(run_id, scheduled, &poller, NOW, &mut Effects::default())

@@ -9,6 +9,7 @@ mod queries;
 mod task_queues;
 mod timers;
 mod watchers;
+mod workers;
 
 use std::sync::{
     Arc, Mutex,
@@ -23,6 +24,7 @@ pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use task_queues::{ConfigUpdate, SeenPoller, TaskQueues};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
+pub(crate) use workers::Workers;
 
 use crate::{
     error::{EngineError, Result},
@@ -60,6 +62,8 @@ pub(crate) struct EngineRuntime {
     pub(crate) matching: Arc<Matching>,
     /// Task queues' pollers, rates and config, for describe and rate limits.
     pub(crate) task_queues: TaskQueues,
+    /// Workers that heartbeat, for `ListWorkers` and `DescribeWorker`.
+    pub(crate) workers: Workers,
     pub(crate) timers: Timers,
     /// Long polls waiting for a run's history (or its updates) to change.
     pub(crate) watchers: RunWatchers,
@@ -88,6 +92,7 @@ impl EngineRuntime {
             durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
             task_queues: TaskQueues::default(),
+            workers: Workers::default(),
             timers: Timers::default(),
             watchers: RunWatchers::default(),
             queries: PendingQueries::default(),

@@ -1,8 +1,10 @@
 //! Schedules: what they match (`spec`, `calendar`), their durable state machine (`state`),
 //! the registry's collection of them (here) and carrying out their actions against runs
-//! (`runs`: starting, cancelling, terminating workflows). The RPCs are `api/schedules.rs`.
+//! (`runs`: starting, cancelling, terminating workflows), and reading them (`list`). The RPCs
+//! are `api/schedules.rs`.
 
 mod calendar;
+mod list;
 #[cfg(test)]
 mod restart_tests;
 mod runs;

@@ -16,19 +16,15 @@ use temporalio_protos::temporal::api::{
     failure::v1::Failure,
     history::v1::history_event::Attributes,
     schedule::v1::{
-        Schedule, ScheduleActionResult, ScheduleInfo, ScheduleListEntry, ScheduleListInfo,
-        SchedulePatch, SchedulePolicies, ScheduleState as ProtoState, schedule_action,
+        Schedule, ScheduleActionResult, ScheduleInfo, SchedulePatch, SchedulePolicies,
+        ScheduleState as ProtoState, schedule_action,
     },
-    workflowservice::v1::{
-        CreateScheduleRequest, DescribeScheduleResponse, ListScheduleMatchingTimesRequest,
-        ListScheduleMatchingTimesResponse, ListSchedulesRequest, ListSchedulesResponse,
-        UpdateScheduleRequest,
-    },
+    workflowservice::v1::{CreateScheduleRequest, DescribeScheduleResponse, UpdateScheduleRequest},
 };
 
 use crate::{
     error::{EngineError, Result},
-    history::{Effects, NewRun, Registry, TimerKey},
+    history::{Effects, NewRun, Registry, TimerKey, rules::search_attributes},
     schedule::{
         Action, BufferedStart, CompiledSpec, Entry, ScheduleKey, ScheduleState, spec,
         state::DEFAULT_CATCHUP_WINDOW_MS,
@@ -36,17 +32,14 @@ use crate::{
     time::{duration, timestamp, timestamp_ms},
 };
 
-/// Future action times describe shows, and list.
+/// Future action times describe shows.
 const DESCRIBE_FUTURE: usize = 10;
-const LIST_FUTURE: usize = 5;
-/// The most matching times one `ListScheduleMatchingTimes` answers.
-const MAX_MATCHING: usize = 1000;
 
-fn key(namespace: &str, schedule_id: &str) -> ScheduleKey {
+pub(super) fn key(namespace: &str, schedule_id: &str) -> ScheduleKey {
     (namespace.to_owned(), schedule_id.to_owned())
 }
 
-fn not_found(schedule_id: &str) -> EngineError {
+pub(super) fn not_found(schedule_id: &str) -> EngineError {
     EngineError::not_found(format!("schedule {schedule_id:?} not found"))
 }
 
@@ -152,13 +145,15 @@ impl Registry {
         if self.schedules.entries.contains_key(&key) {
             return Err(EngineError::ScheduleExists(request.schedule_id));
         }
-        let (schedule, spec) = prepare(request.schedule)?;
+        let (mut schedule, spec) = prepare(request.schedule)?;
+        let search_attributes =
+            self.typed_attributes(&request.namespace, &mut schedule, request.search_attributes)?;
         let state = ScheduleState {
             namespace: request.namespace,
             schedule_id: request.schedule_id,
             schedule,
             memo: request.memo,
-            search_attributes: request.search_attributes,
+            search_attributes,
             create_time_ms: now_ms,
             conflict_token: 1,
             last_processed_ms: now_ms,
@@ -170,6 +165,24 @@ impl Registry {
         }
         self.step_schedule(&key, now_ms, fx);
         Ok(conflict_token(1))
+    }
+
+    /// The schedule's own `attributes` and its workflow action's, checked and typed.
+    fn typed_attributes(
+        &self,
+        namespace: &str,
+        schedule: &mut Schedule,
+        attributes: Option<SearchAttributes>,
+    ) -> Result<Option<SearchAttributes>> {
+        let custom = &self.namespace(namespace)?.search_attributes;
+        let typed =
+            |a| search_attributes::typed(a, namespace, custom).map_err(EngineError::invalid);
+        if let Some(schedule_action::Action::StartWorkflow(start)) =
+            schedule.action.as_mut().and_then(|a| a.action.as_mut())
+        {
+            start.search_attributes = typed(start.search_attributes.take())?;
+        }
+        typed(attributes)
     }
 
     pub(crate) fn describe_schedule(
@@ -234,7 +247,9 @@ impl Registry {
                 "mismatched conflict token: the schedule changed since it was described; describe it again and retry".into(),
             ));
         }
-        let (schedule, spec) = prepare(request.schedule)?;
+        let (mut schedule, spec) = prepare(request.schedule)?;
+        let search_attributes =
+            self.typed_attributes(&request.namespace, &mut schedule, request.search_attributes)?;
         // What came due under the old spec is taken first.
         self.step_schedule(&key, now_ms, fx);
         let Some(entry) = self.schedules.get_mut(&key) else {
@@ -245,8 +260,8 @@ impl Registry {
         entry.state.update_time_ms = Some(now_ms);
         entry.state.conflict_token += 1;
         entry.state.last_processed_ms = entry.state.last_processed_ms.max(now_ms);
-        if request.search_attributes.is_some() {
-            entry.state.search_attributes = request.search_attributes;
+        if search_attributes.is_some() {
+            entry.state.search_attributes = search_attributes;
         }
         self.step_schedule(&key, now_ms, fx);
         Ok(())
@@ -309,65 +324,6 @@ impl Registry {
             .remove(&key(namespace, schedule_id))
             .map(|_| ())
             .ok_or_else(|| not_found(schedule_id))
-    }
-
-    /// Schedules of a namespace by id; `next_page_token` is the last id of the page.
-    pub(crate) fn list_schedules(
-        &self,
-        request: &ListSchedulesRequest,
-        now_ms: i64,
-    ) -> Result<ListSchedulesResponse> {
-        self.namespace(&request.namespace)?;
-        let after = String::from_utf8_lossy(&request.next_page_token).into_owned();
-        let size = usize::try_from(request.maximum_page_size)
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or(1000);
-        let mut schedules: Vec<ScheduleListEntry> = self
-            .schedules
-            .entries
-            .range(key(&request.namespace, &after)..)
-            .take_while(|((ns, _), _)| *ns == request.namespace)
-            .filter(|((_, id), _)| after.is_empty() || *id != after)
-            .take(size + 1)
-            .map(|(_, entry)| list_entry(entry, now_ms))
-            .collect();
-        let next_page_token = if schedules.len() > size {
-            schedules.truncate(size);
-            schedules
-                .last()
-                .map(|e| e.schedule_id.clone().into_bytes())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        Ok(ListSchedulesResponse {
-            schedules,
-            next_page_token,
-        })
-    }
-
-    pub(crate) fn schedule_matching_times(
-        &self,
-        request: &ListScheduleMatchingTimesRequest,
-    ) -> Result<ListScheduleMatchingTimesResponse> {
-        self.namespace(&request.namespace)?;
-        let entry = self
-            .schedules
-            .entries
-            .get(&key(&request.namespace, &request.schedule_id))
-            .ok_or_else(|| not_found(&request.schedule_id))?;
-        let (Some(start), Some(end)) = (&request.start_time, &request.end_time) else {
-            return Err(EngineError::invalid(
-                "start_time and end_time must both be set.",
-            ));
-        };
-        let times = entry
-            .spec
-            .matching(timestamp_ms(start), timestamp_ms(end), MAX_MATCHING);
-        Ok(ListScheduleMatchingTimesResponse {
-            start_time: times.into_iter().map(timestamp).collect(),
-        })
     }
 
     /// A schedule's timer fired.
@@ -551,7 +507,7 @@ impl Registry {
     }
 }
 
-fn recent_actions(s: &ScheduleState, count: usize) -> Vec<ScheduleActionResult> {
+pub(super) fn recent_actions(s: &ScheduleState, count: usize) -> Vec<ScheduleActionResult> {
     s.recent
         .iter()
         .skip(s.recent.len().saturating_sub(count))
@@ -567,34 +523,11 @@ fn recent_actions(s: &ScheduleState, count: usize) -> Vec<ScheduleActionResult> 
         .collect()
 }
 
-fn future(entry: &Entry, now_ms: i64, count: usize) -> Vec<prost_wkt_types::Timestamp> {
+pub(super) fn future(entry: &Entry, now_ms: i64, count: usize) -> Vec<prost_wkt_types::Timestamp> {
     entry
         .state
         .future_times(&entry.spec, now_ms, count)
         .into_iter()
         .map(timestamp)
         .collect()
-}
-
-fn list_entry(entry: &Entry, now_ms: i64) -> ScheduleListEntry {
-    let s = &entry.state;
-    let workflow_type = match s.schedule.action.as_ref().and_then(|a| a.action.as_ref()) {
-        Some(schedule_action::Action::StartWorkflow(info)) => info.workflow_type.clone(),
-        None => None,
-    };
-    let proto = s.schedule.state.clone().unwrap_or_default();
-    ScheduleListEntry {
-        schedule_id: s.schedule_id.clone(),
-        memo: s.memo.clone(),
-        search_attributes: s.search_attributes.clone(),
-        info: Some(ScheduleListInfo {
-            spec: s.schedule.spec.clone(),
-            workflow_type,
-            notes: proto.notes,
-            paused: proto.paused,
-            recent_actions: recent_actions(s, LIST_FUTURE),
-            future_action_times: future(entry, now_ms, LIST_FUTURE),
-            ..Default::default()
-        }),
-    }
 }

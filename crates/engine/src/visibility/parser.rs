@@ -54,6 +54,8 @@ pub(crate) enum Expr {
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Filter {
     pub(crate) expr: Option<Expr>,
+    /// An `ORDER BY` was given.
+    pub(crate) ordered: bool,
     pub(crate) ascending: bool,
     pub(crate) group_by_status: bool,
 }
@@ -321,6 +323,7 @@ impl Filter {
         }
         if parser.eat("order") {
             parser.expect_keyword("by")?;
+            filter.ordered = true;
             match parser.next() {
                 Some(Token::Ident(f)) if f == "StartTime" => {}
                 other => {
@@ -442,6 +445,7 @@ mod tests {
                         Value::Status(WorkflowExecutionStatus::Running as i32)
                     )),
                 )),
+                ordered: true,
                 ..Filter::default()
             })
         );

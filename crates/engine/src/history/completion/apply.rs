@@ -9,7 +9,7 @@ use temporalio_protos::temporal::api::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
     },
     common::v1::WorkflowType,
-    enums::v1::{ContinueAsNewInitiator, ContinueAsNewVersioningBehavior, WorkflowExecutionStatus},
+    enums::v1::{ContinueAsNewInitiator, WorkflowExecutionStatus},
     history::v1::{
         MarkerRecordedEventAttributes, UpsertWorkflowSearchAttributesEventAttributes,
         WorkflowExecutionCanceledEventAttributes, WorkflowExecutionCompletedEventAttributes,
@@ -214,7 +214,7 @@ pub(super) fn continue_as_new(
         .search_attributes
         .clone()
         .or_else(|| exec.properties.search_attributes());
-    let new_run_id = uuid::Uuid::new_v4().to_string();
+    let new_run_id = crate::history::lifecycle::start::new_run_id();
     let spec = NewRun {
         run_id: Some(new_run_id.clone()),
         namespace: exec.state.namespace.clone(),
@@ -234,7 +234,7 @@ pub(super) fn continue_as_new(
         parent: exec.state.parent.clone(),
         versioning: exec.state.versioning.continued(
             task_queue == exec.state.task_queue,
-            a.initial_versioning_behavior == ContinueAsNewVersioningBehavior::AutoUpgrade as i32,
+            a.initial_versioning_behavior,
         ),
         initiator: ContinueAsNewInitiator::Workflow as i32,
         // The execution timeout spans the whole chain, as on the real server.

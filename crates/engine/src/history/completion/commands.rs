@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use temporalio_protos::temporal::api::{
     command::v1::{Command, command::Attributes as C},
+    common::v1::WorkerVersionStamp,
     failure::v1::Failure,
     history::v1::WorkflowTaskCompletedEventAttributes,
     query::v1::WorkflowQueryResult,
@@ -115,6 +116,7 @@ impl Registry {
             });
         }
         let worker_version = worker_version(request.deployment_options.as_ref());
+        let stamp = build_id_stamp(&request);
         let completed_id = exec.append(
             now_ms,
             WorkflowTaskCompletedEventAttributes {
@@ -126,11 +128,14 @@ impl Registry {
                 versioning_behavior: worker_version
                     .as_ref()
                     .map_or(0, |_| request.versioning_behavior),
-                worker_deployment_name: worker_version
+                worker_deployment_name: request
+                    .deployment_options
                     .as_ref()
-                    .map(|v| v.deployment.clone())
+                    .map(|o| o.deployment_name.clone())
                     .unwrap_or_default(),
                 deployment_version: worker_version.as_ref().map(Version::to_proto),
+                #[allow(deprecated)]
+                worker_version: stamp,
                 ..Default::default()
             },
         );
@@ -265,6 +270,33 @@ fn is_close_command(command: &Command) -> bool {
                 | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
         )
     )
+}
+
+/// The build id a completion reports (its deployment options', else the deprecated stamp's
+/// or binary checksum), as the real server records it on `WorkflowTaskCompleted` for
+/// versioned and unversioned workers alike; the SDKs read their current build id from it.
+#[allow(deprecated)]
+fn build_id_stamp(request: &RespondWorkflowTaskCompletedRequest) -> Option<WorkerVersionStamp> {
+    let build_id = request
+        .deployment_options
+        .as_ref()
+        .map(|o| o.build_id.as_str())
+        .filter(|b| !b.is_empty())
+        .or_else(|| {
+            request
+                .worker_version_stamp
+                .as_ref()
+                .map(|s| s.build_id.as_str())
+                .filter(|b| !b.is_empty())
+        })
+        .unwrap_or(&request.binary_checksum);
+    if build_id.is_empty() {
+        return None;
+    }
+    Some(WorkerVersionStamp {
+        build_id: build_id.to_owned(),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

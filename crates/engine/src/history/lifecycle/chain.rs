@@ -180,7 +180,7 @@ impl Execution {
             chained.backoff_ms
         };
         NewRun {
-            run_id: Some(uuid::Uuid::new_v4().to_string()),
+            run_id: Some(super::start::new_run_id()),
             namespace: self.state.namespace.clone(),
             workflow_id: self.state.workflow_id.clone(),
             workflow_type: self.state.workflow_type.clone(),

@@ -137,7 +137,7 @@ impl Registry {
             self.terminate(&current, &r.reason, None, HISTORY_SERVICE, now_ms, fx)?;
         }
 
-        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let new_run_id = super::start::new_run_id();
         state.run_id = new_run_id.clone();
         state.status =
             temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus::Running as i32;

@@ -93,6 +93,22 @@ pub(crate) struct Started {
     pub(crate) eager_workflow_task: Option<PollWorkflowTaskQueueResponse>,
 }
 
+/// A new run id: a UUIDv7 as the real server makes (its first 48 bits are the wall-clock
+/// time in milliseconds, so run ids sort by creation), random in the rest. Built from the
+/// millisecond and 80 random bits rather than through the crate's `v7` feature, which would
+/// rebuild every crate that depends on `uuid` for the same bytes.
+pub(crate) fn new_run_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let random = uuid::Uuid::new_v4();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&random.as_bytes()[6..]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail)
+        .into_uuid()
+        .to_string()
+}
+
 impl NewRun {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.workflow_id.is_empty() {
@@ -225,10 +241,7 @@ impl Registry {
 
     /// Creates a run with its `WorkflowExecutionStarted` event and first workflow task.
     pub(crate) fn create_run(&mut self, spec: NewRun, now_ms: i64, fx: &mut Effects) -> String {
-        let run_id = spec
-            .run_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let run_id = spec.run_id.clone().unwrap_or_else(new_run_id);
         let (continued_run_id, first_run_id) = spec
             .continued_from
             .clone()
@@ -454,6 +467,20 @@ mod tests {
             request_id: request_id.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn run_ids_are_uuid_v7_in_creation_order() {
+        let first = uuid::Uuid::parse_str(&new_run_id()).expect("a uuid");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = uuid::Uuid::parse_str(&new_run_id()).expect("a uuid");
+        assert_eq!(first.get_version_num(), 7);
+        assert_eq!(first.get_variant(), uuid::Variant::RFC4122);
+        assert!(first.as_u128() >> 80 < second.as_u128() >> 80);
+        assert!(
+            first.to_string() < second.to_string(),
+            "ids sort by creation"
+        );
     }
 
     fn start(registry: &mut Registry, spec: NewRun) -> Result<Started> {

@@ -2,7 +2,8 @@
 //! in one operation (one lock, one commit), as the real server's multi-operation does.
 //!
 //! The update goes to the run that is there when one may take it: a run where the update
-//! already completed (even a closed one) answers with that outcome; an open run takes it
+//! already completed (even a closed one) answers with that outcome (an update still in
+//! flight when its run closed does not count); an open run takes it
 //! when the start is a retry of the one that created it, when it already knows the update
 //! id, or under the `UseExisting` conflict policy. Otherwise the start follows its conflict
 //! and reuse policies, and the update is admitted on the run it created.
@@ -72,7 +73,10 @@ impl Registry {
         if let Some(run_id) = self.current_run(&spec.namespace, &spec.workflow_id) {
             let exec = self.run(&run_id).map_err(start_failed)?;
             let known = exec.update_status(&update_id);
-            if matches!(known, Some(UpdateStatus::Completed(_))) {
+            // An update still in flight when its run closed is reported as failed, but a new
+            // request never attaches to it: the real server starts over, by the policies.
+            let in_flight = exec.state.updates.contains_key(&update_id);
+            if matches!(known, Some(UpdateStatus::Completed(_))) && !in_flight {
                 return Ok(UpdateWithStart {
                     run_id,
                     started: false,
@@ -178,6 +182,36 @@ mod tests {
             .run(&first.run_id)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(exec.state.updates.len(), 3, "u1 was not admitted twice");
+    }
+
+    #[test]
+    fn an_update_in_flight_when_its_run_closed_is_never_attached_to() {
+        let mut registry = testing::registry();
+        let first = uws(
+            &mut registry,
+            spec("r1", WorkflowIdConflictPolicy::UseExisting),
+            "u1",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let exec = registry
+            .run_mut(&first.run_id)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(u) = exec.state.updates.get_mut("u1") {
+            u.accepted_event_id = Some(5);
+        }
+        exec.close(NOW, WorkflowExecutionStatus::Completed);
+        assert!(matches!(
+            exec.update_status("u1"),
+            Some(UpdateStatus::Completed(_))
+        ));
+        let again = uws(
+            &mut registry,
+            spec("r2", WorkflowIdConflictPolicy::UseExisting),
+            "u1",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(again.started, "a new run, not the closed one");
+        assert_ne!(again.run_id, first.run_id);
     }
 
     #[test]

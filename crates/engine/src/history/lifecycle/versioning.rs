@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     deployment::v1::WorkerDeploymentOptions,
-    enums::v1::{VersioningBehavior, WorkerVersioningMode},
+    enums::v1::{ContinueAsNewVersioningBehavior, VersioningBehavior, WorkerVersioningMode},
     workflow::v1::{
         VersioningOverride, WorkflowExecutionVersioningInfo,
         versioning_override::{Override as OverrideKind, PinnedOverride, PinnedOverrideBehavior},
@@ -81,6 +81,10 @@ pub(crate) struct RunVersioning {
     pub(crate) override_: Option<Override>,
     /// A pinned version carried over continue-as-new, until the first task completes.
     pub(crate) inherited_pinned: Option<Version>,
+    /// Continued as new with `USE_RAMPING_VERSION`: the first task goes to the ramping
+    /// version whatever its percentage, until it completes.
+    #[serde(default)]
+    pub(crate) use_ramping: bool,
 }
 
 /// The worker's version from its deployment options, when it runs versioned.
@@ -107,6 +111,7 @@ impl RunVersioning {
             workflow_id: workflow_id.to_owned(),
             pinned: self.pinned().cloned(),
             normal_queue: None,
+            use_ramping: self.use_ramping,
         }
     }
 
@@ -119,19 +124,30 @@ impl RunVersioning {
         };
         self.version = version;
         self.inherited_pinned = None;
+        self.use_ramping = false;
+    }
+
+    /// Pinned by the behavior of its last task (not by an override), and to which version:
+    /// the runs the real server tells when their target version moves on.
+    pub(crate) fn pinned_by_behavior(&self) -> Option<&Version> {
+        (self.override_.is_none() && self.behavior == VersioningBehavior::Pinned as i32)
+            .then_some(self.version.as_ref())
+            .flatten()
     }
 
     /// The versioning a run continued from this one starts with: the override carries
-    /// over; a pinned run stays on its version on the same queue unless the command asks
-    /// to start as auto-upgrade.
-    pub(crate) fn continued(&self, same_queue: bool, auto_upgrade: bool) -> Self {
-        let pinned = self
-            .pinned()
-            .filter(|_| same_queue && !auto_upgrade)
-            .cloned();
+    /// over; a pinned run stays on its version on the same queue unless the command's
+    /// `initial` behavior (a `ContinueAsNewVersioningBehavior`) asks to start as
+    /// auto-upgrade, or on the ramping version.
+    pub(crate) fn continued(&self, same_queue: bool, initial: i32) -> Self {
+        let use_ramping = initial == ContinueAsNewVersioningBehavior::UseRampingVersion as i32;
+        let unpinned =
+            use_ramping || initial == ContinueAsNewVersioningBehavior::AutoUpgrade as i32;
+        let pinned = self.pinned().filter(|_| same_queue && !unpinned).cloned();
         Self {
             override_: self.override_.clone(),
             inherited_pinned: pinned,
+            use_ramping,
             ..Default::default()
         }
     }
@@ -205,8 +221,23 @@ mod tests {
     fn continue_as_new_keeps_a_pin_unless_asked_to_upgrade() {
         let mut run = RunVersioning::default();
         run.task_completed(VersioningBehavior::Pinned as i32, Some(v("1")));
-        assert_eq!(run.continued(true, false).route("w").pinned, Some(v("1")));
-        assert_eq!(run.continued(true, true).route("w").pinned, None);
-        assert_eq!(run.continued(false, false).route("w").pinned, None);
+        let (keep, upgrade, ramp) = (
+            ContinueAsNewVersioningBehavior::Unspecified as i32,
+            ContinueAsNewVersioningBehavior::AutoUpgrade as i32,
+            ContinueAsNewVersioningBehavior::UseRampingVersion as i32,
+        );
+        assert_eq!(run.continued(true, keep).route("w").pinned, Some(v("1")));
+        assert_eq!(run.continued(true, upgrade).route("w").pinned, None);
+        assert_eq!(run.continued(false, keep).route("w").pinned, None);
+        let ramped = run.continued(true, ramp);
+        assert_eq!(ramped.route("w").pinned, None);
+        assert!(ramped.route("w").use_ramping);
+        // Only the first task: once it completes the run follows its behavior.
+        let mut ramped = ramped;
+        ramped.task_completed(VersioningBehavior::Pinned as i32, Some(v("2")));
+        assert!(!ramped.route("w").use_ramping);
+        assert_eq!(ramped.pinned_by_behavior(), Some(&v("2")));
+        ramped.override_ = Some(Override::Pinned(v("1")));
+        assert_eq!(ramped.pinned_by_behavior(), None);
     }
 }

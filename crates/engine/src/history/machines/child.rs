@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     command::v1::StartChildWorkflowExecutionCommandAttributes,
-    common::v1::{WorkflowExecution, WorkflowType},
+    common::v1::{Priority, WorkflowExecution, WorkflowType},
     enums::v1::{ParentClosePolicy, StartChildWorkflowExecutionFailedCause},
     history::v1::{
         ChildWorkflowExecutionCanceledEventAttributes,
@@ -168,6 +168,7 @@ impl Registry {
             search_attributes: a.search_attributes.clone(),
             retry_policy: a.retry_policy.clone(),
             reuse_policy: a.workflow_id_reuse_policy,
+            priority: inherited_priority(a.priority.as_ref(), parent.started_priority()),
             parent: Some(ParentRef {
                 namespace: parent.state.namespace.clone(),
                 workflow_id: parent.state.workflow_id.clone(),
@@ -389,6 +390,32 @@ impl Registry {
     }
 }
 
+/// A child's priority: each field the start command sets, else its parent's, as on the real
+/// server (the initiated event keeps the command's own).
+fn inherited_priority(own: Option<&Priority>, parent: Option<Priority>) -> Option<Priority> {
+    let Some(parent) = parent else {
+        return own.cloned();
+    };
+    let own = own.cloned().unwrap_or_default();
+    Some(Priority {
+        priority_key: if own.priority_key != 0 {
+            own.priority_key
+        } else {
+            parent.priority_key
+        },
+        fairness_key: if own.fairness_key.is_empty() {
+            parent.fairness_key
+        } else {
+            own.fairness_key
+        },
+        fairness_weight: if own.fairness_weight != 0.0 {
+            own.fairness_weight
+        } else {
+            parent.fairness_weight
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use temporalio_protos::temporal::api::{
@@ -481,5 +508,32 @@ mod tests {
             status(&mut registry, "kid"),
             Some(WorkflowExecutionStatus::Terminated)
         );
+    }
+
+    #[test]
+    fn a_child_takes_each_priority_field_it_does_not_set_from_its_parent() {
+        let parent = Priority {
+            priority_key: 2,
+            fairness_key: "a".into(),
+            fairness_weight: 2.5,
+        };
+        let own = Priority {
+            priority_key: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::inherited_priority(Some(&own), Some(parent.clone())),
+            Some(Priority {
+                priority_key: 4,
+                fairness_key: "a".into(),
+                fairness_weight: 2.5,
+            })
+        );
+        assert_eq!(
+            super::inherited_priority(None, Some(parent.clone())),
+            Some(parent)
+        );
+        assert_eq!(super::inherited_priority(Some(&own), None), Some(own));
+        assert_eq!(super::inherited_priority(None, None), None);
     }
 }

@@ -39,7 +39,7 @@ impl Registry {
         let scheduled_event_id = wt.scheduled_event_id;
         let poller = Poller {
             identity,
-            sticky: false,
+            ..Default::default()
         };
         let task = self.start_workflow_task(run_id, scheduled_event_id, &poller, now_ms, fx)?;
         fx.undispatch(&Task::Workflow {

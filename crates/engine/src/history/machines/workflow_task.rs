@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkflowExecution, WorkflowType},
+    common::v1::{WorkerVersionStamp, WorkflowExecution, WorkflowType},
     enums::v1::{SuggestContinueAsNewReason, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
@@ -20,7 +20,10 @@ use temporalio_protos::temporal::api::{
 use crate::history::{
     Effects, Execution, QueueKind, Registry, Task, TimerKey, run::token::TaskToken,
 };
-use crate::time::{duration, timestamp};
+use crate::{
+    matching::deployments::Version,
+    time::{duration, timestamp},
+};
 
 /// The one workflow task a run may have at a time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -235,6 +238,21 @@ impl Registry {
         {
             return None;
         }
+        // A pinned run is told when the version it would go to unpinned moved on, so it can
+        // continue as new onto it.
+        let target_changed = exec
+            .state
+            .versioning
+            .pinned_by_behavior()
+            .zip(poller.target)
+            .is_some_and(|(pinned, target)| {
+                target.0(&exec.state.task_queue, &exec.state.workflow_id)
+                    .is_some_and(|t| t != *pinned)
+            });
+        let worker_version = (!poller.build_id.is_empty()).then(|| WorkerVersionStamp {
+            build_id: poller.build_id.to_owned(),
+            ..Default::default()
+        });
         let history_size_bytes = i64::try_from(exec.history_size_bytes()).unwrap_or(i64::MAX);
         let events = i64::try_from(exec.events.len()).unwrap_or(i64::MAX);
         let suggest_continue_as_new_reasons = limits.reasons(events, history_size_bytes);
@@ -247,6 +265,9 @@ impl Registry {
                 history_size_bytes,
                 suggest_continue_as_new: !suggest_continue_as_new_reasons.is_empty(),
                 suggest_continue_as_new_reasons,
+                target_worker_deployment_version_changed: target_changed,
+                #[allow(deprecated)]
+                worker_version,
                 ..Default::default()
             },
         );
@@ -410,11 +431,28 @@ impl Registry {
 }
 
 /// Who polls for a workflow task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Poller<'a> {
     pub(crate) identity: &'a str,
     /// Polling its own sticky queue: it has the run cached.
     pub(crate) sticky: bool,
+    /// The build id of an unversioned worker that reports one (recorded on the task's
+    /// started event, as the real server does); empty for versioned workers.
+    pub(crate) build_id: &'a str,
+    /// The version a run's tasks would go to now if it were not pinned, from the routing
+    /// of its queue's deployment; `None` where there is no such routing (tests, eager).
+    pub(crate) target: Option<TargetVersion<'a>>,
+}
+
+/// Looks up the target version of a run: `(normal queue, workflow id)` to the version an
+/// unpinned run with that id goes to on that queue.
+#[derive(Clone, Copy)]
+pub(crate) struct TargetVersion<'a>(pub(crate) &'a (dyn Fn(&str, &str) -> Option<Version> + Sync));
+
+impl std::fmt::Debug for TargetVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TargetVersion")
+    }
 }
 
 /// A started workflow task, as named by its task token.
@@ -543,7 +581,7 @@ mod tests {
             );
             let poller = Poller {
                 identity: "worker",
-                sticky: false,
+                ..Default::default()
             };
             let early = registry.start_workflow_task(
                 &run_id,

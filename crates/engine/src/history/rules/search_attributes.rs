@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use temporalio_protos::temporal::api::{common::v1::Payload, enums::v1::IndexedValueType};
+use temporalio_protos::temporal::api::{
+    common::v1::{Payload, SearchAttributes},
+    enums::v1::IndexedValueType,
+};
 
 /// Every system search attribute the real server (1.32) lists, with its type.
 pub(crate) const SYSTEM: [(&str, IndexedValueType); 33] = {
@@ -195,6 +198,42 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+/// Attributes a schedule (or its workflow action) is given: each must be registered (the
+/// real server's message otherwise), unset values are dropped, and each value is stamped
+/// with its type, a one-element list of a single-valued type unwrapped, as the real server
+/// returns them (the SDKs' untyped attributes always send lists).
+pub(crate) fn typed(
+    attributes: Option<SearchAttributes>,
+    namespace: &str,
+    custom: &Custom,
+) -> Result<Option<SearchAttributes>, String> {
+    let Some(attributes) = attributes else {
+        return Ok(None);
+    };
+    let mut indexed_fields = HashMap::new();
+    for (name, payload) in attributes.indexed_fields {
+        let Some(ty) = type_of(&name, custom) else {
+            return Err(format!(
+                "Namespace {namespace} has no mapping defined for search attribute {name}"
+            ));
+        };
+        if is_unset(&payload) {
+            continue;
+        }
+        let mut payload = with_type(&payload, Some(ty));
+        if ty != IndexedValueType::KeywordList
+            && let Ok(serde_json::Value::Array(mut items)) =
+                serde_json::from_slice::<serde_json::Value>(&payload.data)
+            && items.len() == 1
+            && let Some(item) = items.pop()
+        {
+            payload.data = item.to_string().into_bytes();
+        }
+        indexed_fields.insert(name, payload);
+    }
+    Ok(Some(SearchAttributes { indexed_fields }))
 }
 
 /// `payload` with the `type` metadata the real server adds to the attributes it returns.

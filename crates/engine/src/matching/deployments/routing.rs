@@ -14,6 +14,9 @@ pub(crate) struct Route {
     /// For a task sent to a worker's sticky queue: the normal queue it goes to instead when
     /// that worker is not of the version the task resolves to.
     pub(crate) normal_queue: Option<String>,
+    /// The first task of a run continued as new with `USE_RAMPING_VERSION`: the ramping
+    /// version takes it whatever the ramp's percentage (the current one when none ramps).
+    pub(crate) use_ramping: bool,
 }
 
 /// A deployment's routing, as far as dispatch needs it.
@@ -29,7 +32,8 @@ impl Route {
     /// The version whose pollers take this task on a queue of `deployment` (with its
     /// `routing` and the build ids polling the queue); `None` means unversioned pollers.
     /// A run pinned to a version the queue has keeps it; any other run follows the
-    /// deployment: the ramping version if the ramp takes its workflow id, else the current.
+    /// deployment: the ramping version if the ramp takes its workflow id (or the run asks
+    /// for the ramping version), else the current.
     pub(crate) fn resolve(
         &self,
         deployment: Option<(&str, &Routing)>,
@@ -40,7 +44,7 @@ impl Route {
         }
         let (name, routing) = deployment?;
         if let Some((build_id, percentage)) = &routing.ramping
-            && ramps(&self.workflow_id, *percentage)
+            && (self.use_ramping || ramps(&self.workflow_id, *percentage))
         {
             return Some(Version::new(name, build_id));
         }
@@ -70,6 +74,7 @@ mod tests {
             workflow_id: id.into(),
             pinned: pinned.map(|b| Version::new("d", b)),
             normal_queue: None,
+            use_ramping: false,
         }
     }
 
@@ -126,6 +131,29 @@ mod tests {
         assert_eq!(
             route("w", None).resolve(Some(("d", &routing)), |_| true),
             Some(Version::new("d", "2"))
+        );
+        // A run that asks for the ramping version gets it even at 0 %.
+        let at_zero = Routing {
+            current: Some("1".into()),
+            ramping: Some(("2".into(), 0.0)),
+        };
+        let mut asks = route("w", None);
+        assert_eq!(
+            asks.resolve(Some(("d", &at_zero)), |_| true),
+            Some(Version::new("d", "1"))
+        );
+        asks.use_ramping = true;
+        assert_eq!(
+            asks.resolve(Some(("d", &at_zero)), |_| true),
+            Some(Version::new("d", "2"))
+        );
+        let none_ramps = Routing {
+            current: Some("1".into()),
+            ramping: None,
+        };
+        assert_eq!(
+            asks.resolve(Some(("d", &none_ramps)), |_| true),
+            Some(Version::new("d", "1"))
         );
     }
 }

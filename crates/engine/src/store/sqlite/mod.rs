@@ -11,6 +11,10 @@
 //! When the disk fills up the writer keeps the group it could not write and tries it again
 //! until there is room: nothing is lost or acknowledged early, and [`Store::stalled`] lets
 //! the engine tell callers that the disk is full.
+//!
+//! Visibility is answered in SQL (`visibility.rs`): closed runs' type, status and times are
+//! indexed columns, pages are keyset ranges and unfiltered counts read per-status counters
+//! that triggers keep; the schema and its migrations are in `schema.rs`.
 
 use std::{
     collections::BTreeMap,
@@ -27,67 +31,19 @@ use std::{
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
+use schema::{APPLICATION_ID, check_ours, migrate};
+
+mod schema;
+mod visibility;
+
 use super::{
     Batch, ClosedInfo, Commit, Load, RunRecord, Snapshot, Store, StoreError, StoredRun,
+    visibility::{ClosedQuery, Columns},
     writer_thread::{WriterRequest, WriterThread},
 };
 
-/// Schema migrations; migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    "
-    CREATE TABLE namespaces (
-        name   TEXT PRIMARY KEY,
-        record TEXT NOT NULL
-    );
-    CREATE TABLE runs (
-        run_id      TEXT PRIMARY KEY,
-        namespace   TEXT NOT NULL,
-        workflow_id TEXT NOT NULL,
-        state       TEXT NOT NULL,
-        buffered    BLOB NOT NULL
-    );
-    CREATE TABLE events (
-        run_id   TEXT NOT NULL,
-        event_id INTEGER NOT NULL,
-        data     BLOB NOT NULL,
-        PRIMARY KEY (run_id, event_id)
-    ) WITHOUT ROWID;
-",
-    // Closed runs leave memory: record what visibility needs, and find runs by workflow id.
-    // Runs closed under version 1 keep a NULL `closed_info` until the engine loads them at
-    // start and writes it.
-    "
-    ALTER TABLE runs ADD COLUMN closed_info BLOB;
-    CREATE INDEX runs_by_workflow ON runs (namespace, workflow_id);
-    CREATE INDEX runs_open ON runs (run_id) WHERE closed_info IS NULL;
-",
-    // Server-wide settings: the clock's offset (time skipped so far).
-    "
-    CREATE TABLE settings (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-",
-    // Schedules: one JSON record each (spec, policies, state, what fired last).
-    "
-    CREATE TABLE schedules (
-        namespace   TEXT NOT NULL,
-        schedule_id TEXT NOT NULL,
-        record      TEXT NOT NULL,
-        PRIMARY KEY (namespace, schedule_id)
-    ) WITHOUT ROWID;
-",
-];
-
 /// The most commits written in one transaction.
 const MAX_GROUP: usize = 256;
-
-/// `PRAGMA application_id` of an engine database ("WFEN"), so another program's SQLite file
-/// is told apart from ours.
-const APPLICATION_ID: i32 = 0x5746_454E;
-
-/// The tables every engine database has.
-const OUR_TABLES: &[&str] = &["namespaces", "runs", "events"];
 
 /// Between two tries of a write that found the disk full.
 const FULL_DISK_RETRY: Duration = Duration::from_millis(200);
@@ -107,8 +63,10 @@ pub(crate) struct SqliteStore {
     /// First, so that it drops first: the writer finishes before the lock below is released.
     writer: WriterThread,
     path: PathBuf,
-    /// Point reads of runs that are no longer in memory.
+    /// Point reads of runs that are no longer in memory, and visibility pages and counts.
     reader: Mutex<Connection>,
+    /// The page cache of each connection, in KiB.
+    cache_kib: usize,
     state: Arc<WriterState>,
     /// Held for the store's lifetime (released after the writer has finished).
     _lock: std::fs::File,
@@ -122,9 +80,20 @@ impl Drop for SqliteStore {
     }
 }
 
+/// SQLite's page cache per connection by default, in KiB (SQLite's own default).
+pub(crate) const DEFAULT_PAGE_CACHE_KIB: usize = 2048;
+
 impl SqliteStore {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`, with SQLite's
+    /// default page cache.
+    #[cfg(test)]
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_PAGE_CACHE_KIB)
+    }
+
+    /// Opens (creating if needed) and migrates the database at `path`, with a page cache of
+    /// at most `cache_kib` KiB for each of the store's connections (the writer, the point reader, a scan while it runs).
+    pub(crate) fn open_with_cache(path: &Path, cache_kib: usize) -> Result<Self, StoreError> {
         let lock = lock(path)?;
         let unreadable = |source| StoreError::Unreadable {
             path: path.to_owned(),
@@ -137,12 +106,15 @@ impl SqliteStore {
             .map_err(unreadable)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn).map_err(|e| match e {
-            StoreError::Sqlite(source) => unreadable(source),
-            other => other,
-        })?;
+        set_cache(&conn, cache_kib)?;
+        migrate(&mut conn)
+            .and_then(|()| schema::backfill(&mut conn))
+            .map_err(|e| match e {
+                StoreError::Sqlite(source) => unreadable(source),
+                other => other,
+            })?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-        let reader = open_reader(path)?;
+        let reader = open_reader(path, cache_kib)?;
         let (tx, rx) = mpsc::channel();
         let state = Arc::new(WriterState::default());
         let writer = Writer {
@@ -158,6 +130,7 @@ impl SqliteStore {
             writer: WriterThread::new(tx, writer),
             path: path.to_owned(),
             reader: Mutex::new(reader),
+            cache_kib,
             state,
             _lock: lock,
         })
@@ -209,7 +182,7 @@ impl Store for SqliteStore {
 
     fn closed_infos(&self, namespace: &str) -> Result<Vec<ClosedInfo>, StoreError> {
         // A connection of its own, so a long scan does not hold up point reads.
-        let conn = open_reader(&self.path)?;
+        let conn = open_reader(&self.path, self.cache_kib)?;
         let mut stmt = conn.prepare(
             "SELECT run_id, closed_info FROM runs
              WHERE namespace = ?1 AND closed_info IS NOT NULL",
@@ -221,6 +194,16 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn query_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<ClosedInfo>>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        visibility::query_closed(&conn, query).map(Some)
+    }
+
+    fn count_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<(i32, i64)>>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        visibility::count_closed(&conn, query).map(Some)
     }
 }
 
@@ -247,13 +230,21 @@ fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, cache_kib: usize) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    set_cache(&conn, cache_kib)?;
     Ok(conn)
+}
+
+/// Bounds a connection's page cache (a negative `cache_size` is in KiB).
+fn set_cache(conn: &Connection, cache_kib: usize) -> Result<(), StoreError> {
+    let kib = i64::try_from(cache_kib).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "cache_size", -kib)?;
+    Ok(())
 }
 
 fn run_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -274,62 +265,6 @@ fn read_events(conn: &Connection, run_id: &str) -> Result<Vec<Vec<u8>>, StoreErr
         .query_map([run_id], |row| row.get::<_, Vec<u8>>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(events)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let latest = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if version > latest {
-        return Err(StoreError::NewerSchema(version));
-    }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-/// Refuses a file that is not SQLite, or is another program's database, before anything
-/// is written to it.
-fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let unreadable = |source| StoreError::Unreadable {
-        path: path.to_owned(),
-        source,
-    };
-    let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .map_err(unreadable)?;
-    let tables = stmt
-        .query_map([], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(unreadable)?;
-    let application: i32 = conn
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .map_err(unreadable)?;
-    let has_ours = OUR_TABLES.iter().all(|t| tables.iter().any(|n| n == t));
-    let foreign_id = application != 0 && application != APPLICATION_ID;
-    if foreign_id || (!tables.is_empty() && !has_ours) {
-        let mut listed = tables
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if foreign_id {
-            listed = format!("{listed} (application id {application:#x})");
-        }
-        return Err(StoreError::NotOurs {
-            path: path.to_owned(),
-            tables: listed,
-        });
-    }
-    Ok(())
 }
 
 /// The writer thread: it owns the connection.
@@ -420,12 +355,18 @@ fn write_all<'a>(
             "INSERT INTO namespaces (name, record) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET record = excluded.record",
         )?;
+        // A closed run's visibility columns; the triggers count it once it closes.
         let mut run = tx.prepare_cached(
-            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO runs (run_id, namespace, workflow_id, state, buffered, closed_info,
+                              workflow_type, status, start_ms, close_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,
                                                 buffered = excluded.buffered,
-                                                closed_info = excluded.closed_info",
+                                                closed_info = excluded.closed_info,
+                                                workflow_type = excluded.workflow_type,
+                                                status = excluded.status,
+                                                start_ms = excluded.start_ms,
+                                                close_ms = excluded.close_ms",
         )?;
         let mut event = tx.prepare_cached(
             "INSERT OR REPLACE INTO events (run_id, event_id, data) VALUES (?1, ?2, ?3)",
@@ -457,13 +398,18 @@ fn write_all<'a>(
             }
             for write in &batch.runs {
                 let r = &write.record;
+                let c = r.closed_info.as_deref().and_then(Columns::of);
                 run.execute(params![
                     r.run_id,
                     r.namespace,
                     r.workflow_id,
                     r.state,
                     r.buffered,
-                    r.closed_info
+                    r.closed_info,
+                    c.as_ref().map(|c| c.workflow_type.as_str()),
+                    c.as_ref().map(|c| c.status),
+                    c.as_ref().map(|c| c.start_ms),
+                    c.as_ref().and_then(|c| c.close_ms),
                 ])?;
                 for (id, data) in &write.new_events {
                     event.execute(params![r.run_id, id, data])?;
@@ -528,7 +474,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("engine-v1-{}.db", uuid::Uuid::new_v4()));
         {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
-            conn.execute_batch(MIGRATIONS[0])
+            conn.execute_batch(schema::MIGRATIONS[0])
                 .unwrap_or_else(|e| panic!("v1 schema: {e}"));
             conn.pragma_update(None, "user_version", 1)
                 .unwrap_or_else(|e| panic!("version: {e}"));
@@ -556,7 +502,7 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner())
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap_or_else(|e| panic!("version: {e}"));
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         drop(store);
         crate::store::conformance::remove_database(&path);
     }
