@@ -31,6 +31,9 @@
 //! - at the end the engine still answers `DescribeNamespace` for `default`.
 //!
 //! A violation panics, which is what the fuzzer reports.
+//!
+//! Files: `ops` (the requests a byte stands for), `seen` (names and tokens remembered),
+//! `call` (calling the engine briefly or patiently) and `seeds` (the seed inputs).
 
 mod call;
 mod ops;

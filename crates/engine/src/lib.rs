@@ -59,6 +59,10 @@
 //!   the workflows they decide on.
 //! - `nexus`: the server-wide part of Nexus: the endpoint registry and the completion
 //!   callback token; the per-run operation machine is `history/machines/nexus/`.
+//! - Around them: `engine` (`Engine`, its options and start-up), `error` (`EngineError` and
+//!   its statuses), `security` (TLS, mutual TLS, API keys), `time` (timestamps and
+//!   durations), `generated` (the server traits built from the SDK's protos) and `fuzzing`
+//!   (entry points for the fuzzer, with the `fuzzing` feature).
 //! - `store`: persistence behind a trait: in memory, SQLite (`store/sqlite.rs`, one
 //!   writer thread) or PostgreSQL (`store/postgres/`), with `store/visibility.rs` the
 //!   conditions a store may evaluate itself.
@@ -87,6 +91,7 @@
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
 //! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
+//! | worker heartbeats, list / count / describe workers | `api/workers.rs` | `runtime/workers.rs` |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs`, `visibility/schedules.rs` (list's query) |
 //!
@@ -100,6 +105,8 @@
 //! table in `docs/differences.md` (feature, real server, engine, what a user notices).
 
 mod api;
+#[cfg(test)]
+mod docs_tests;
 mod engine;
 mod error;
 /// Fuzzing entry points: arbitrary bytes as request sequences against an in-memory engine.

@@ -425,21 +425,59 @@ pub(super) async fn heartbeat(
     })
 }
 
+/// The activity a `...ById` request names instead of handing back its task token (an empty
+/// run id means the workflow's latest run).
+struct ById<'a> {
+    namespace: &'a str,
+    workflow_id: &'a str,
+    run_id: &'a str,
+    activity_id: &'a str,
+}
+
+impl<'a> ById<'a> {
+    fn new(
+        namespace: &'a str,
+        workflow_id: &'a str,
+        run_id: &'a str,
+        activity_id: &'a str,
+    ) -> Self {
+        Self {
+            namespace,
+            workflow_id,
+            run_id,
+            activity_id,
+        }
+    }
+}
+
+/// Runs `op` on the current attempt of the activity `id` names, as its worker would.
+async fn on_activity_by_id<T>(
+    rt: &EngineRuntime,
+    id: ById<'_>,
+    op: impl FnOnce(&mut Registry, &ActivityRef<'_>, i64, &mut Effects) -> Result<T>,
+) -> Result<T> {
+    rt.execute(|registry, now, fx| {
+        let (run_id, scheduled_event_id, attempt) =
+            registry.activity_by_id(id.namespace, id.workflow_id, id.run_id, id.activity_id)?;
+        let activity = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id,
+            attempt,
+        };
+        op(registry, &activity, now, fx)
+    })
+    .await
+}
+
 /// `RespondActivityTaskCompletedById`: completes the activity's current attempt, as its
 /// worker would.
 pub(super) async fn complete_activity_by_id(
     rt: &EngineRuntime,
     r: RespondActivityTaskCompletedByIdRequest,
 ) -> Result<()> {
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.complete_activity(activity, r.result, &r.identity, now, fx)
     })
     .await
 }
@@ -449,22 +487,10 @@ pub(super) async fn fail_activity_by_id(
     r: RespondActivityTaskFailedByIdRequest,
 ) -> Result<()> {
     let failure = r.failure.unwrap_or_default();
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.fail_activity(
-            &activity,
-            failure,
-            r.last_heartbeat_details,
-            &r.identity,
-            now,
-            fx,
-        )
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        let details = r.last_heartbeat_details;
+        registry.fail_activity(activity, failure, details, &r.identity, now, fx)
     })
     .await
 }
@@ -473,15 +499,9 @@ pub(super) async fn cancel_activity_by_id(
     rt: &EngineRuntime,
     r: RespondActivityTaskCanceledByIdRequest,
 ) -> Result<()> {
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.cancel_activity(activity, r.details, &r.identity, now, fx)
     })
     .await
 }
@@ -490,18 +510,11 @@ pub(super) async fn heartbeat_by_id(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatByIdRequest,
 ) -> Result<RecordActivityTaskHeartbeatByIdResponse> {
-    let answer = rt
-        .execute(|registry, now, fx| {
-            let (run_id, scheduled_event_id, attempt) =
-                registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-            let activity = ActivityRef {
-                run_id: &run_id,
-                scheduled_event_id,
-                attempt,
-            };
-            registry.heartbeat_activity(&activity, r.details, now, fx)
-        })
-        .await?;
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    let answer = on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.heartbeat_activity(activity, r.details, now, fx)
+    })
+    .await?;
     Ok(RecordActivityTaskHeartbeatByIdResponse {
         cancel_requested: answer.cancel_requested,
         activity_paused: answer.paused,

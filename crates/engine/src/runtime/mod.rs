@@ -3,6 +3,10 @@
 //! notify), commits the changes to the store, waits until they are durable and only then
 //! executes the effects (tasks to queues, timers to the clock, history waiters woken).
 //! Every operation reads the time from one [`Clock`], which time skipping moves forward.
+//!
+//! Beside it: `clock` (the one clock and time skipping), `timers` (durable timers),
+//! `queries` (queries to workers), `watchers` (per-run wake-ups for long polls) and
+//! `task_queues` (task queue descriptions, rates and config).
 
 mod clock;
 mod queries;

@@ -8,6 +8,10 @@
 //! durable; the store reads them back on demand ([`Store::read_run`], [`Store::latest_run`],
 //! [`Store::closed_infos`]). The store knows nothing of workflows: it keeps opaque JSON
 //! records and prost-encoded events.
+//!
+//! Backends: `memory`, `sqlite` and `postgres`, the last two on a `writer_thread`;
+//! `visibility` holds the conditions a store may evaluate itself and `sql` lowers them to
+//! SQL for both SQL stores; `conformance` runs the same checks against every backend.
 
 mod memory;
 mod postgres;

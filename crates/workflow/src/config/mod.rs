@@ -27,6 +27,7 @@ pub const CONFIG_FILE_ENV: &str = "WORKFLOW_CONFIG";
 /// Where the Temporal engine comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum EngineKind {
     /// An external Temporal server or cluster reached over gRPC at `temporal.address`.
     #[default]
@@ -38,6 +39,7 @@ pub enum EngineKind {
 /// Which parts of an integration this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Role {
     /// API layer and worker in one process (demo and co-located modes).
     #[default]
@@ -51,6 +53,7 @@ pub enum Role {
 /// gRPC compression towards Temporal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Compression {
     /// Gzip when TLS is on (a remote link such as Temporal Cloud), none otherwise (loopback
     /// and in-cluster links, where compressing costs CPU and saves nothing).

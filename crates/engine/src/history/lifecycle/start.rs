@@ -440,17 +440,6 @@ impl Execution {
     pub(crate) fn started_priority(&self) -> Option<Priority> {
         self.started_attributes().and_then(|a| a.priority.clone())
     }
-
-    /// The root of this run's parent chain, when it is a child.
-    pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
-        self.events.first().and_then(|e| match &e.attributes {
-            Some(
-                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
-            ) => a.root_workflow_execution.clone(),
-            _ => None,
-        })
-        .or_else(|| Some(self.workflow_execution()))
-    }
 }
 
 #[cfg(test)]

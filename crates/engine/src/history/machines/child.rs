@@ -123,14 +123,6 @@ impl Execution {
 }
 
 impl Registry {
-    /// The namespace's id, or empty when it is unknown.
-    pub(crate) fn namespace_id(&self, namespace: &str) -> String {
-        self.namespaces
-            .get(namespace)
-            .map(|n| n.id.clone())
-            .unwrap_or_default()
-    }
-
     /// Starts the child a parent initiated and tells the parent how that went.
     pub(in crate::history) fn start_child(
         &mut self,

@@ -14,16 +14,7 @@ pub(in crate::history) mod recovery;
 
 use std::{collections::VecDeque, fmt, sync::Arc};
 
-use temporalio_protos::temporal::api::{
-    common::v1::{SearchAttributes, WorkflowExecution, WorkflowType},
-    workflow::v1::WorkflowExecutionInfo,
-};
-
-use crate::history::{Execution, Registry, rules::search_attributes};
-use crate::{
-    store::Store,
-    time::{duration, timestamp},
-};
+use crate::{history::Registry, store::Store};
 
 /// How many closed runs stay in memory by default.
 pub(crate) const DEFAULT_CLOSED_RUNS_IN_MEMORY: usize = 128;
@@ -166,57 +157,6 @@ impl Registry {
     #[cfg(test)]
     pub(crate) fn closed_in_memory(&self) -> usize {
         self.residency.closed.len()
-    }
-
-    /// The summary of a run that describe and list show.
-    pub(crate) fn execution_info(&self, exec: &Execution) -> WorkflowExecutionInfo {
-        let state = &exec.state;
-        let parent_namespace_id = state
-            .parent
-            .as_ref()
-            .map(|p| self.namespace_id(&p.namespace))
-            .unwrap_or_default();
-        WorkflowExecutionInfo {
-            execution: Some(exec.workflow_execution()),
-            r#type: Some(WorkflowType {
-                name: state.workflow_type.clone(),
-            }),
-            start_time: Some(timestamp(state.start_time_ms)),
-            close_time: state.close_time_ms.map(timestamp),
-            status: state.status,
-            history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
-            execution_time: Some(timestamp(exec.execution_time_ms())),
-            task_queue: state.task_queue.clone(),
-            first_run_id: state.first_run_id.clone(),
-            execution_duration: state
-                .close_time_ms
-                .map(|close| duration(close - state.start_time_ms)),
-            parent_namespace_id,
-            parent_execution: state.parent.as_ref().map(|p| WorkflowExecution {
-                workflow_id: p.workflow_id.clone(),
-                run_id: p.run_id.clone(),
-            }),
-            root_execution: exec.root_execution(),
-            auto_reset_points: exec.reset_points(),
-            memo: exec.properties.memo(),
-            priority: exec.started_priority(),
-            search_attributes: self.typed_search_attributes(exec),
-            ..Default::default()
-        }
-    }
-
-    /// A run's search attributes with the `type` metadata the real server adds.
-    fn typed_search_attributes(&self, exec: &Execution) -> Option<SearchAttributes> {
-        let custom = self
-            .namespaces
-            .get(&exec.state.namespace)
-            .map(|n| &n.search_attributes);
-        let mut attributes = exec.properties.search_attributes()?;
-        for (name, payload) in &mut attributes.indexed_fields {
-            let ty = custom.and_then(|c| search_attributes::type_of(name, c));
-            *payload = search_attributes::with_type(payload, ty);
-        }
-        Some(attributes)
     }
 }
 

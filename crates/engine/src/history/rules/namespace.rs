@@ -39,6 +39,14 @@ impl NamespaceRecord {
 }
 
 impl Registry {
+    /// The namespace's id, or empty when it is unknown.
+    pub(crate) fn namespace_id(&self, namespace: &str) -> String {
+        self.namespaces
+            .get(namespace)
+            .map(|n| n.id.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn namespace(&self, name: &str) -> Result<&NamespaceRecord> {
         if name.is_empty() {
             // The real server's namespace validator says exactly this.

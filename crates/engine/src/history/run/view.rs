@@ -2,7 +2,7 @@
 //! of a run. `api/` reads runs only through these, never their fields.
 
 use temporalio_protos::temporal::api::{
-    common::v1::{ActivityType, Payload, WorkflowExecution},
+    common::v1::{ActivityType, Payload, SearchAttributes, WorkflowExecution, WorkflowType},
     enums::v1::{PendingActivityState, PendingWorkflowTaskState},
     history::v1::HistoryEvent,
     workflow::v1::{
@@ -20,10 +20,22 @@ use crate::history::{
     Execution, Registry,
     machines::activity::{ActivityPhase, ActivityState},
     machines::workflow_task::normal_queue,
+    rules::search_attributes,
 };
 use crate::time::{duration, timestamp};
 
 impl Execution {
+    /// The root of this run's parent chain, when it is a child.
+    pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
+        self.events.first().and_then(|e| match &e.attributes {
+            Some(
+                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
+            ) => a.root_workflow_execution.clone(),
+            _ => None,
+        })
+        .or_else(|| Some(self.workflow_execution()))
+    }
+
     pub(crate) fn workflow_id(&self) -> &str {
         &self.state.workflow_id
     }
@@ -83,6 +95,57 @@ impl Execution {
 }
 
 impl Registry {
+    /// The summary of a run that describe and list show.
+    pub(crate) fn execution_info(&self, exec: &Execution) -> WorkflowExecutionInfo {
+        let state = &exec.state;
+        let parent_namespace_id = state
+            .parent
+            .as_ref()
+            .map(|p| self.namespace_id(&p.namespace))
+            .unwrap_or_default();
+        WorkflowExecutionInfo {
+            execution: Some(exec.workflow_execution()),
+            r#type: Some(WorkflowType {
+                name: state.workflow_type.clone(),
+            }),
+            start_time: Some(timestamp(state.start_time_ms)),
+            close_time: state.close_time_ms.map(timestamp),
+            status: state.status,
+            history_length: i64::try_from(exec.events.len()).unwrap_or(i64::MAX),
+            execution_time: Some(timestamp(exec.execution_time_ms())),
+            task_queue: state.task_queue.clone(),
+            first_run_id: state.first_run_id.clone(),
+            execution_duration: state
+                .close_time_ms
+                .map(|close| duration(close - state.start_time_ms)),
+            parent_namespace_id,
+            parent_execution: state.parent.as_ref().map(|p| WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            }),
+            root_execution: exec.root_execution(),
+            auto_reset_points: exec.reset_points(),
+            memo: exec.properties.memo(),
+            priority: exec.started_priority(),
+            search_attributes: self.typed_search_attributes(exec),
+            ..Default::default()
+        }
+    }
+
+    /// A run's search attributes with the `type` metadata the real server adds.
+    fn typed_search_attributes(&self, exec: &Execution) -> Option<SearchAttributes> {
+        let custom = self
+            .namespaces
+            .get(&exec.state.namespace)
+            .map(|n| &n.search_attributes);
+        let mut attributes = exec.properties.search_attributes()?;
+        for (name, payload) in &mut attributes.indexed_fields {
+            let ty = custom.and_then(|c| search_attributes::type_of(name, c));
+            *payload = search_attributes::with_type(payload, ty);
+        }
+        Some(attributes)
+    }
+
     /// The runs of `namespace` in memory: every open one and the recently closed ones.
     pub(crate) fn runs_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Execution> {
         self.runs

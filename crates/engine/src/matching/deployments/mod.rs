@@ -5,6 +5,9 @@
 //! The registry lives beside the task queues (`matching`) so that a task's target version is
 //! resolved under the queues' lock, at the moment it is handed out: a new current version
 //! applies at once to tasks already waiting.
+//!
+//! Here: versions and their identity; `registry` (deployments, versions, routing changes),
+//! `routing` (current and ramping versions) and `describe` (the records as protos).
 
 pub(crate) mod describe;
 mod registry;
