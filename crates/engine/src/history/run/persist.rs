@@ -35,6 +35,7 @@ impl Registry {
         batch.schedules = self.schedules.take_writes();
         batch.deleted_runs = std::mem::take(&mut self.deleted_runs);
         batch.deleted_namespaces = std::mem::take(&mut self.deleted_namespaces);
+        batch.settings.extend(self.nexus_endpoints.take_writes());
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
@@ -119,6 +120,7 @@ impl Registry {
     pub(crate) fn restore(snapshot: Snapshot) -> Self {
         let mut registry = Self {
             schedules: crate::schedule::Schedules::restore(snapshot.schedules),
+            nexus_endpoints: crate::nexus::Endpoints::restore(&snapshot.settings),
             ..Self::default()
         };
         for (name, json) in snapshot.namespaces {
