@@ -40,6 +40,7 @@ pub mod client;
 pub mod config;
 mod connect;
 pub mod console;
+mod embedded;
 pub mod contract;
 pub mod error;
 pub mod health;
@@ -52,7 +53,7 @@ pub use app::{App, Services, shutdown_signal};
 pub use client::{
     ClientError, ExecutionSummary, Handle, IdConflict, IdReuse, StartOptions, WorkflowClient,
 };
-pub use config::{Compression, Config, EngineKind, Role};
+pub use config::{Compression, Config, EngineKind, EngineListen, Role};
 pub use console::ConsoleConfig;
 pub use error::{ConfigError, StartError};
 pub use metrics::Metrics;

@@ -5,6 +5,7 @@
 mod activity_control;
 mod deployments;
 mod history;
+mod in_process;
 mod multi;
 mod namespaces;
 mod operator;
@@ -37,6 +38,9 @@ use crate::{
     runtime::EngineRuntime,
 };
 use tasks::ActivityAnswer;
+
+pub use in_process::{InProcess, InProcessReply};
+pub(crate) use in_process::MAX_RESPONSE_BYTES;
 
 /// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]
