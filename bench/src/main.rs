@@ -78,7 +78,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let plan = args.plan(workload);
                 let measured = match (workload.hosted(), kind) {
                     (false, _) => orders::measure(kind, plan).await,
-                    (true, TargetKind::Embedded) => fresh::table_cell(workload, plan).await,
+                    (true, kind) if kind.in_this_process() => {
+                        fresh::table_cell(kind, workload, plan).await
+                    }
                     (true, _) => measure::measure(kind, workload, plan).await,
                 };
                 match measured {

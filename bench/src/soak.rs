@@ -71,8 +71,8 @@ pub(crate) async fn run(
     for &kind in kinds {
         let what = format!("soak: {count} x {} on {}", workload.name(), kind.name());
         eprintln!("{what}");
-        let soaked = if kind == TargetKind::Embedded {
-            crate::fresh::soak(workload, slice, Plan { count, ..plan }).await
+        let soaked = if kind.in_this_process() {
+            crate::fresh::soak(kind, workload, slice, Plan { count, ..plan }).await
         } else {
             soak(kind, workload, count, slice, plan).await
         };
@@ -105,7 +105,7 @@ pub(crate) async fn soak(
     let mut target = Target::start(kind).await?;
     let pid = target.pid();
     let served = &target;
-    let result = with_worker(&target.address, |client| async move {
+    let result = with_worker(&target, |client| async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (idle_rss_before_mib, _) = rss_mib(pid);
         let run = |i| workload.run_one(&client, i);

@@ -68,7 +68,9 @@ fn in_process_routes(files: &[FileDescriptorProto]) -> Result<String, Box<dyn Er
             );
             for method in &service.method {
                 if method.client_streaming() || method.server_streaming() {
-                    return Err(format!("{full}/{}: streaming RPCs are not routed", method.name()).into());
+                    return Err(
+                        format!("{full}/{}: streaming RPCs are not routed", method.name()).into(),
+                    );
                 }
                 let input = rust_type(method.input_type())?;
                 writeln!(

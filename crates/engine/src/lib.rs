@@ -179,6 +179,7 @@ mod security;
 mod store;
 mod time;
 
+pub use api::{InProcess, InProcessReply};
 pub use engine::{
     DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, is_postgres_url, redact_database_url,
     serve,

@@ -24,7 +24,12 @@ fn listening_ports() -> BTreeSet<u16> {
         .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
         .filter_map(|target| {
             let target = target.to_str()?;
-            Some(target.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
         })
         .collect();
     let mut ports = BTreeSet::new();
@@ -69,7 +74,10 @@ async fn demo_mode_without_the_engine_listener_listens_only_for_health_and_the_c
     assert!(status.is_success(), "healthz: {status}");
     let list = format!("http://{console}/api/workflows");
     let (status, body) = workflow_testkit::get(&http, &list).await;
-    assert!(status.is_success(), "the console lists through the engine: {status} {body}");
+    assert!(
+        status.is_success(),
+        "the console lists through the engine: {status} {body}"
+    );
     let started = app
         .client()
         .start(

@@ -92,7 +92,7 @@ impl InProcess {
         method: &str,
         headers: HeaderMap,
         message: Bytes,
-    ) -> impl Future<Output = Result<InProcessReply, Status>> + Send + 'static {
+    ) -> impl Future<Output = Result<InProcessReply, Status>> + Send + use<> {
         let inner = Arc::clone(&self.inner);
         let (service, method) = (service.to_owned(), method.to_owned());
         async move {
@@ -197,83 +197,6 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Engine, EngineOptions};
-    use temporalio_protos::temporal::api::workflowservice::v1::{
-        GetSystemInfoRequest, GetSystemInfoResponse,
-    };
-
-    async fn engine() -> crate::EngineHandle {
-        let mut options = EngineOptions::default().without_listener();
-        options.max_request_bytes = 64;
-        Engine::start(options)
-            .await
-            .unwrap_or_else(|e| panic!("start: {e}"))
-    }
-
-    fn bytes(message: &impl Message) -> Bytes {
-        Bytes::from(message.encode_to_vec())
-    }
-
-    #[tokio::test]
-    async fn calls_are_routed_by_name_and_refused_as_tonic_refuses_them() {
-        let engine = engine().await;
-        assert_eq!(engine.listener(), None);
-        let entry = engine.in_process();
-        let reply = entry
-            .call(
-                WORKFLOW_SERVICE,
-                "GetSystemInfo",
-                HeaderMap::new(),
-                bytes(&GetSystemInfoRequest {}),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("GetSystemInfo: {e}"));
-        let info = GetSystemInfoResponse::decode(reply.message.as_slice())
-            .unwrap_or_else(|e| panic!("decode: {e}"));
-        assert!(info.capabilities.is_some(), "{info:?}");
-        for (service, method) in [(WORKFLOW_SERVICE, "NoSuchRpc"), ("no.Such", "GetSystemInfo")] {
-            let status = entry
-                .call(service, method, HeaderMap::new(), Bytes::new())
-                .await
-                .expect_err("unknown");
-            assert_eq!(status.code(), tonic::Code::Unimplemented, "{service}/{method}");
-        }
-        let status = entry
-            .call(
-                WORKFLOW_SERVICE,
-                "GetSystemInfo",
-                HeaderMap::new(),
-                Bytes::from_static(&[0xff; 8]),
-            )
-            .await
-            .expect_err("not a message");
-        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
-        let status = entry
-            .call(
-                WORKFLOW_SERVICE,
-                "GetSystemInfo",
-                HeaderMap::new(),
-                Bytes::from(vec![0; 65]),
-            )
-            .await
-            .expect_err("too large");
-        assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
-        engine
-            .shutdown()
-            .await
-            .unwrap_or_else(|e| panic!("shutdown: {e}"));
-        let status = entry
-            .call(
-                WORKFLOW_SERVICE,
-                "GetSystemInfo",
-                HeaderMap::new(),
-                bytes(&GetSystemInfoRequest {}),
-            )
-            .await
-            .expect_err("stopped");
-        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    }
-
     fn timeout(value: &str) -> Option<Duration> {
         let mut headers = HeaderMap::new();
         headers.insert(

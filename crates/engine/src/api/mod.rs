@@ -39,8 +39,8 @@ use crate::{
 };
 use tasks::ActivityAnswer;
 
-pub use in_process::{InProcess, InProcessReply};
 pub(crate) use in_process::MAX_RESPONSE_BYTES;
+pub use in_process::{InProcess, InProcessReply};
 
 /// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]

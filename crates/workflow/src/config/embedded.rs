@@ -39,8 +39,7 @@ impl From<SocketAddr> for EngineListen {
 }
 
 /// What a bad `embedded.listen` value should be instead.
-const LISTEN_FIX: &str =
-    "give a socket address such as 127.0.0.1:7233 (port 0 picks a free port), or \"off\" for no listener";
+const LISTEN_FIX: &str = "give a socket address such as 127.0.0.1:7233 (port 0 picks a free port), or \"off\" for no listener";
 
 impl FromStr for EngineListen {
     type Err = &'static str;
@@ -72,9 +71,8 @@ impl Serialize for EngineListen {
 impl<'de> Deserialize<'de> for EngineListen {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse().map_err(|fix| {
-            serde::de::Error::custom(format!("embedded.listen = {text:?}: {fix}"))
-        })
+        text.parse()
+            .map_err(|fix| serde::de::Error::custom(format!("embedded.listen = {text:?}: {fix}")))
     }
 }
 
@@ -191,7 +189,10 @@ mod tests {
         assert_eq!(c.embedded.listen, EngineListen::Off);
         let c = Config::from_toml_str(Config::default(), "[embedded]\nlisten = \"127.0.0.1:7\"\n")
             .unwrap_or_else(|e| panic!("address: {e}"));
-        assert_eq!(c.embedded.listen.address(), Some(([127, 0, 0, 1], 7).into()));
+        assert_eq!(
+            c.embedded.listen.address(),
+            Some(([127, 0, 0, 1], 7).into())
+        );
         assert_eq!(
             Config::default().embedded.listen,
             EngineListen::At(([127, 0, 0, 1], 0).into()),
@@ -209,7 +210,10 @@ mod tests {
         })
         .expect_err("not an address")
         .to_string();
-        assert!(err.contains("WORKFLOW_ENGINE_LISTEN") && err.contains("off"), "{err}");
+        assert!(
+            err.contains("WORKFLOW_ENGINE_LISTEN") && err.contains("off"),
+            "{err}"
+        );
         let c = Config::load_from(Config::default(), None, |k| {
             (k == "WORKFLOW_ENGINE_LISTEN").then(|| "OFF".to_owned())
         })

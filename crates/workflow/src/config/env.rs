@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(c.worker.shutdown_grace_period, Duration::from_secs(3));
         assert!(!c.worker.eager_execution);
         assert_eq!(c.embedded.database, Some(PathBuf::from("seven")));
-        assert_eq!(c.embedded.listen, EngineListen::At(([127, 0, 0, 1], 7).into()));
+        assert_eq!(
+            c.embedded.listen,
+            EngineListen::At(([127, 0, 0, 1], 7).into())
+        );
         assert_eq!(c.health.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
         assert_eq!(c.console.enabled, Some(true));
         assert_eq!(

@@ -4,15 +4,18 @@
 
 use std::time::Duration;
 
+use prost::Message;
 use temporalio_client::grpc::WorkflowService;
+use temporalio_client::tonic::codegen::{Bytes, http::HeaderMap};
 use temporalio_client::tonic::{Code, IntoRequest, Status};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    DescribeNamespaceRequest, GetWorkflowExecutionHistoryRequest, PollWorkflowTaskQueueRequest,
-    PollWorkflowTaskQueueResponse, StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
+    DescribeNamespaceRequest, GetSystemInfoResponse, GetWorkflowExecutionHistoryRequest,
+    PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse, StartWorkflowExecutionRequest,
+    StartWorkflowExecutionResponse,
 };
 use workflow::{App, Config, Role};
 use workflow_engine::{Engine, EngineHandle, EngineOptions};
@@ -86,19 +89,21 @@ async fn in_process_calls_answer_as_network_calls_do() {
     config.temporal.api_key = Some(KEY.to_owned());
     config.health.listen = "127.0.0.1:0".parse().expect("socket address");
     config.console.enabled = Some(false);
-    let app = App::start_on(config, &engine).await.expect("connect in process");
+    let app = App::start_on(config, &engine)
+        .await
+        .expect("connect in process");
     let in_process = app.client().sdk_client().clone();
     let clients = [("TCP", network), ("in process", in_process)];
 
     let queue = format!("transport-{}", uuid::Uuid::new_v4());
     let workflow_id = format!("twice-{}", uuid::Uuid::new_v4());
-    start(&clients[0].1, &workflow_id, &queue)
+    start_workflow(&clients[0].1, &workflow_id, &queue)
         .await
         .expect("the first start");
     let refusals: Vec<_> = futures::future::join_all(
         clients
             .iter()
-            .map(|(_, client)| start(client, &workflow_id, &queue)),
+            .map(|(_, client)| start_workflow(client, &workflow_id, &queue)),
     )
     .await
     .into_iter()
@@ -108,16 +113,26 @@ async fn in_process_calls_answer_as_network_calls_do() {
     assert!(!refusals[0].2.is_empty(), "the refusal carries details");
     assert_eq!(refusals[0], refusals[1], "an error with details");
 
+    let history = GetWorkflowExecutionHistoryRequest {
+        namespace: "default".to_owned(),
+        execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.clone(),
+            run_id: String::new(),
+        }),
+        wait_new_event: true,
+        ..Default::default()
+    };
     let mut waits = Vec::new();
     for (name, client) in &clients {
+        let first = WorkflowService::get_workflow_execution_history(
+            &mut client.clone(),
+            history.clone().into_request(),
+        )
+        .await
+        .expect("the events so far");
         let mut request = GetWorkflowExecutionHistoryRequest {
-            namespace: "default".to_owned(),
-            execution: Some(WorkflowExecution {
-                workflow_id: workflow_id.clone(),
-                run_id: String::new(),
-            }),
-            wait_new_event: true,
-            ..Default::default()
+            next_page_token: first.into_inner().next_page_token,
+            ..history.clone()
         }
         .into_request();
         request.set_timeout(Duration::from_millis(300));
@@ -127,7 +142,9 @@ async fn in_process_calls_answer_as_network_calls_do() {
         )
         .await
         .unwrap_or_else(|_| panic!("{name}: the deadline was not kept"));
-        waits.push(status_of(answer.expect_err("nothing new before the deadline")));
+        waits.push(status_of(
+            answer.expect_err("nothing new before the deadline"),
+        ));
     }
     assert_eq!(waits[0], waits[1], "a deadline that passes");
 
@@ -135,9 +152,13 @@ async fn in_process_calls_answer_as_network_calls_do() {
         let queue = format!("dropped-poll-{}", uuid::Uuid::new_v4());
         let dropped = tokio::time::timeout(Duration::from_millis(300), poll(client, &queue)).await;
         assert!(dropped.is_err(), "{name}: no task yet, the poll waits");
+        // Over TCP the server learns of the drop from a reset stream a moment later; a task
+        // matched before that waits for its workflow task timeout (10 s). In process the
+        // drop is seen at once.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let id = format!("after-a-dropped-poll-{}", uuid::Uuid::new_v4());
-        start(client, &id, &queue).await.expect("start");
-        let task = tokio::time::timeout(Duration::from_secs(20), poll(client, &queue))
+        start_workflow(client, &id, &queue).await.expect("start");
+        let task = tokio::time::timeout(Duration::from_secs(5), poll(client, &queue))
             .await
             .unwrap_or_else(|_| panic!("{name}: the task went to the dropped poll"))
             .expect("poll");
@@ -165,6 +186,50 @@ async fn in_process_calls_answer_as_network_calls_do() {
     engine.shutdown().await.expect("the engine stops");
 }
 
+/// The engine's own entry, called as the client's service override calls it: routing by
+/// name, and the refusals tonic's server gives (unknown RPC, undecodable or oversized
+/// message), then `UNAVAILABLE` once the engine has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_entry_routes_by_name_and_refuses_as_tonic_does() {
+    const WORKFLOW_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
+    let mut options = EngineOptions::default().without_listener();
+    options.max_request_bytes = 64;
+    let engine = Engine::start(options).await.expect("start the engine");
+    let entry = engine.in_process();
+    let call = |service: &str, method: &str, message: Bytes| {
+        entry.call(service, method, HeaderMap::new(), message)
+    };
+    let reply = call(WORKFLOW_SERVICE, "GetSystemInfo", Bytes::new())
+        .await
+        .expect("GetSystemInfo");
+    let info = GetSystemInfoResponse::decode(reply.message.as_slice()).expect("decode");
+    assert!(info.capabilities.is_some(), "{info:?}");
+    for (service, method) in [
+        (WORKFLOW_SERVICE, "NoSuchRpc"),
+        ("no.Such", "GetSystemInfo"),
+    ] {
+        let status = call(service, method, Bytes::new())
+            .await
+            .expect_err("unknown");
+        assert_eq!(status.code(), Code::Unimplemented, "{service}/{method}");
+    }
+    let garbage = Bytes::from_static(&[0xff; 8]);
+    let status = call(WORKFLOW_SERVICE, "GetSystemInfo", garbage)
+        .await
+        .expect_err("not a message");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let large = Bytes::from(vec![0; 65]);
+    let status = call(WORKFLOW_SERVICE, "GetSystemInfo", large)
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    engine.shutdown().await.expect("the engine stops");
+    let status = call(WORKFLOW_SERVICE, "GetSystemInfo", Bytes::new())
+        .await
+        .expect_err("stopped");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}
+
 const KEY: &str = "in-process-test-key-1234";
 
 /// What a client can tell of a status.
@@ -176,7 +241,7 @@ fn status_of(status: Status) -> (Code, String, Vec<u8>) {
     )
 }
 
-async fn start(
+async fn start_workflow(
     client: &Client,
     workflow_id: &str,
     queue: &str,

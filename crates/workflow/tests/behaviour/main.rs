@@ -56,7 +56,9 @@ where
     config.worker.shutdown_grace_period = Duration::from_secs(2);
     let (app, backend) = if workflow_testkit::in_process_backend() {
         let engine = in_process::start(server_args).await;
-        let app = App::start_on(config, &engine).await.expect("connect in process");
+        let app = App::start_on(config, &engine)
+            .await
+            .expect("connect in process");
         (app, Started::InProcess(engine))
     } else {
         let backend = tokio::task::spawn_blocking(|| Backend::start_with(server_args))
