@@ -217,7 +217,7 @@ impl Engine {
         let (stop, stopped) = watch::channel(false);
         let prepared = prepare(&options, stopped.clone()).await?;
         let in_process = InProcess::new(
-            prepared.service(),
+            prepared.service(listening.map(|a| a.to_string()).unwrap_or_default()),
             security.clone(),
             prepared.max_request_bytes,
             stopped.clone(),
@@ -301,11 +301,13 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// The service implementation over this engine's runtime.
-    fn service(&self) -> Service {
+    /// The service implementation over this engine's runtime, answering `address` as its
+    /// own (empty without a listener).
+    fn service(&self, address: String) -> Service {
         Service {
             runtime: Arc::clone(&self.runtime),
             long_poll: self.long_poll,
+            address,
         }
     }
 }
@@ -420,7 +422,8 @@ async fn run(
     served
 }
 
-/// Serves the three gRPC services on `listener` until `signal` resolves.
+/// Serves the three gRPC services (and the gRPC health service) on `listener` until
+/// `signal` resolves.
 async fn serve_grpc(
     prepared: &Prepared,
     security: Security,
@@ -428,7 +431,15 @@ async fn serve_grpc(
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let max_request_bytes = prepared.max_request_bytes;
-    let service = prepared.service();
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let service = prepared.service(address);
+    // The gRPC health service (`temporal operator cluster health` asks it about the
+    // `WorkflowService`): serving for as long as the engine serves.
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<WorkflowServiceServer<Service>>()
+        .await;
+    let health = health.accept_compressed(CompressionEncoding::Gzip);
     // Gzip-compressed requests are accepted; responses go out uncompressed even to clients
     // that accept gzip: on loopback, compressing costs CPU (a fresh deflate state per
     // message) and saves nothing.
@@ -455,6 +466,7 @@ async fn serve_grpc(
         .add_service(workflow)
         .add_service(operator)
         .add_service(test)
+        .add_service(health)
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     served.map_err(EngineError::from)

@@ -260,6 +260,7 @@ impl Live {
                 service: Service {
                     runtime: Arc::clone(&runtime),
                     long_poll: Duration::ZERO,
+                    address: String::new(),
                 },
                 patient: false,
             },
@@ -267,6 +268,7 @@ impl Live {
                 service: Service {
                     runtime,
                     long_poll: BACKGROUND_LONG_POLL,
+                    address: String::new(),
                 },
                 patient: true,
             },

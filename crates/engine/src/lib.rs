@@ -25,7 +25,9 @@
 //!
 //! - `api`: thin gRPC handlers, one module per RPC family (`api/mod.rs` is the table of
 //!   every RPC), one error-to-status mapping. Handlers read runs only through
-//!   `history/view.rs`.
+//!   `history/view.rs`. `api/in_process.rs` is the in-process transport: a client in the
+//!   same process hands each RPC by name to the same handlers ([`EngineHandle::in_process`]),
+//!   no socket; the TCP listener is optional ([`EngineOptions::without_listener`]).
 //! - `runtime`: `EngineRuntime` runs each operation under one lock, settles the work it
 //!   causes in other runs, commits it all at once, then executes its effects; drives
 //!   durable timers on the one clock (wall time plus what time skipping skipped); runs

@@ -10,6 +10,8 @@ mod multi;
 mod namespaces;
 mod operator;
 mod queries;
+mod reads;
+mod rpcs;
 mod schedules;
 mod status;
 mod tasks;
@@ -18,12 +20,14 @@ mod updates;
 mod visibility;
 mod workflows;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use temporalio_protos::temporal::api::{
     operatorservice::v1::{
-        AddSearchAttributesRequest, AddSearchAttributesResponse, ListSearchAttributesRequest,
-        ListSearchAttributesResponse, RemoveSearchAttributesRequest,
+        AddOrUpdateRemoteClusterRequest, AddOrUpdateRemoteClusterResponse,
+        AddSearchAttributesRequest, AddSearchAttributesResponse, ListClustersRequest,
+        ListClustersResponse, ListSearchAttributesRequest, ListSearchAttributesResponse,
+        RemoveRemoteClusterRequest, RemoveRemoteClusterResponse, RemoveSearchAttributesRequest,
         RemoveSearchAttributesResponse,
     },
     workflowservice::v1::*,
@@ -48,12 +52,34 @@ pub(crate) struct Service {
     pub(crate) runtime: Arc<EngineRuntime>,
     /// How long a long poll waits before answering empty.
     pub(crate) long_poll: Duration,
+    /// The address the engine listens on, as `ListClusters` reports it.
+    pub(crate) address: String,
 }
 
 type Rpc<T> = Result<Response<T>, Status>;
 
 fn ok<T>(value: T) -> Rpc<T> {
     Ok(Response::new(value))
+}
+
+/// Handlers for RPCs the engine refuses as the dev server does: each answers its row of
+/// `rpcs::RPCS` after checking the namespace. Written as `async_trait` expands an
+/// `async fn`, so that one line per RPC stays a line of this table.
+macro_rules! refused {
+    ($($name:ident($request:ty) -> $response:ty = $method:literal;)*) => {$(
+        fn $name<'life0, 'async_trait>(
+            &'life0 self,
+            request: Request<$request>,
+        ) -> Pin<Box<dyn Future<Output = Rpc<$response>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move {
+                Err(rpcs::refuse(&self.runtime, $method, &request.get_ref().namespace)?)
+            })
+        }
+    )*};
 }
 
 #[tonic::async_trait]
@@ -468,6 +494,100 @@ impl WorkflowService for Service {
         tasks::reset_sticky(&self.runtime, request.into_inner()).await?;
         ok(ResetStickyTaskQueueResponse::default())
     }
+
+    async fn get_cluster_info(
+        &self,
+        _: Request<GetClusterInfoRequest>,
+    ) -> Rpc<GetClusterInfoResponse> {
+        ok(reads::cluster_info())
+    }
+
+    async fn get_search_attributes(
+        &self,
+        _: Request<GetSearchAttributesRequest>,
+    ) -> Rpc<GetSearchAttributesResponse> {
+        ok(reads::search_attributes(&self.runtime))
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Rpc<GetWorkflowExecutionHistoryReverseResponse> {
+        ok(reads::history_reverse(&self.runtime, request.get_ref())?)
+    }
+
+    async fn list_open_workflow_executions(
+        &self,
+        request: Request<ListOpenWorkflowExecutionsRequest>,
+    ) -> Rpc<ListOpenWorkflowExecutionsResponse> {
+        ok(reads::list_open(self, request.into_inner()).await?)
+    }
+
+    async fn list_closed_workflow_executions(
+        &self,
+        request: Request<ListClosedWorkflowExecutionsRequest>,
+    ) -> Rpc<ListClosedWorkflowExecutionsResponse> {
+        ok(reads::list_closed(self, request.into_inner()).await?)
+    }
+
+    async fn scan_workflow_executions(
+        &self,
+        request: Request<ScanWorkflowExecutionsRequest>,
+    ) -> Rpc<ScanWorkflowExecutionsResponse> {
+        ok(reads::scan(self, request.into_inner()).await?)
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<CountSchedulesRequest>,
+    ) -> Rpc<CountSchedulesResponse> {
+        ok(reads::count_schedules(&self.runtime, request.get_ref())?)
+    }
+
+    async fn unpause_workflow_execution(
+        &self,
+        request: Request<UnpauseWorkflowExecutionRequest>,
+    ) -> Rpc<UnpauseWorkflowExecutionResponse> {
+        workflows::unpause(&self.runtime, request.get_ref())?;
+        ok(UnpauseWorkflowExecutionResponse::default())
+    }
+
+    async fn poll_workflow_execution_time_skipping(
+        &self,
+        request: Request<PollWorkflowExecutionTimeSkippingRequest>,
+    ) -> Rpc<PollWorkflowExecutionTimeSkippingResponse> {
+        let r = request.get_ref();
+        if r.workflow_execution.is_none() {
+            return Err(Status::invalid_argument("Execution is not set on request."));
+        }
+        Err(rpcs::refuse(
+            &self.runtime,
+            "PollWorkflowExecutionTimeSkipping",
+            &r.namespace,
+        )?)
+    }
+
+    refused! {
+        update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse = "UpdateWorkerBuildIdCompatibility";
+        get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse = "GetWorkerBuildIdCompatibility";
+        update_worker_versioning_rules(UpdateWorkerVersioningRulesRequest) -> UpdateWorkerVersioningRulesResponse = "UpdateWorkerVersioningRules";
+        get_worker_versioning_rules(GetWorkerVersioningRulesRequest) -> GetWorkerVersioningRulesResponse = "GetWorkerVersioningRules";
+        get_worker_task_reachability(GetWorkerTaskReachabilityRequest) -> GetWorkerTaskReachabilityResponse = "GetWorkerTaskReachability";
+        describe_deployment(DescribeDeploymentRequest) -> DescribeDeploymentResponse = "DescribeDeployment";
+        list_deployments(ListDeploymentsRequest) -> ListDeploymentsResponse = "ListDeployments";
+        get_deployment_reachability(GetDeploymentReachabilityRequest) -> GetDeploymentReachabilityResponse = "GetDeploymentReachability";
+        get_current_deployment(GetCurrentDeploymentRequest) -> GetCurrentDeploymentResponse = "GetCurrentDeployment";
+        set_current_deployment(SetCurrentDeploymentRequest) -> SetCurrentDeploymentResponse = "SetCurrentDeployment";
+        fetch_worker_config(FetchWorkerConfigRequest) -> FetchWorkerConfigResponse = "FetchWorkerConfig";
+        update_worker_config(UpdateWorkerConfigRequest) -> UpdateWorkerConfigResponse = "UpdateWorkerConfig";
+        pause_workflow_execution(PauseWorkflowExecutionRequest) -> PauseWorkflowExecutionResponse = "PauseWorkflowExecution";
+        list_archived_workflow_executions(ListArchivedWorkflowExecutionsRequest) -> ListArchivedWorkflowExecutionsResponse = "ListArchivedWorkflowExecutions";
+        create_workflow_rule(CreateWorkflowRuleRequest) -> CreateWorkflowRuleResponse = "CreateWorkflowRule";
+        describe_workflow_rule(DescribeWorkflowRuleRequest) -> DescribeWorkflowRuleResponse = "DescribeWorkflowRule";
+        delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
+        list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
+        trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
+    }
 }
 
 #[tonic::async_trait]
@@ -496,5 +616,23 @@ impl OperatorService for Service {
             &self.runtime,
             request.get_ref(),
         )?)
+    }
+
+    async fn list_clusters(&self, _: Request<ListClustersRequest>) -> Rpc<ListClustersResponse> {
+        ok(reads::list_clusters(self))
+    }
+
+    async fn add_or_update_remote_cluster(
+        &self,
+        _: Request<AddOrUpdateRemoteClusterRequest>,
+    ) -> Rpc<AddOrUpdateRemoteClusterResponse> {
+        Err(rpcs::refusal("AddOrUpdateRemoteCluster", ""))
+    }
+
+    async fn remove_remote_cluster(
+        &self,
+        _: Request<RemoveRemoteClusterRequest>,
+    ) -> Rpc<RemoveRemoteClusterResponse> {
+        Err(rpcs::refusal("RemoveRemoteCluster", ""))
     }
 }

@@ -23,7 +23,7 @@ use crate::{
 const CLUSTER_NAME: &str = "active";
 
 /// The Temporal server version this engine answers as.
-const SERVER_VERSION: &str = "1.29.0";
+pub(super) const SERVER_VERSION: &str = "1.29.0";
 
 pub(super) fn get_system_info() -> GetSystemInfoResponse {
     GetSystemInfoResponse {

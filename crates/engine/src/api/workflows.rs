@@ -9,8 +9,8 @@ use temporalio_protos::temporal::api::{
         ResetWorkflowExecutionResponse, SignalWithStartWorkflowExecutionRequest,
         SignalWithStartWorkflowExecutionResponse, SignalWorkflowExecutionRequest,
         StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
-        TerminateWorkflowExecutionRequest, UpdateWorkflowExecutionOptionsRequest,
-        UpdateWorkflowExecutionOptionsResponse,
+        TerminateWorkflowExecutionRequest, UnpauseWorkflowExecutionRequest,
+        UpdateWorkflowExecutionOptionsRequest, UpdateWorkflowExecutionOptionsResponse,
     },
 };
 
@@ -281,4 +281,21 @@ pub(super) async fn reset(
         .execute(|registry, now, fx| registry.reset_workflow(request, now, fx))
         .await?;
     Ok(ResetWorkflowExecutionResponse { run_id })
+}
+
+/// `UnpauseWorkflowExecution`: pausing is off (as in the dev server), so no run is ever
+/// paused and an existing run is refused as the dev server refuses a run that is not.
+pub(super) fn unpause(rt: &EngineRuntime, r: &UnpauseWorkflowExecutionRequest) -> Result<()> {
+    rt.read(|registry| {
+        registry.namespace(&r.namespace)?;
+        if r.workflow_id.is_empty() {
+            return Err(EngineError::invalid(
+                "Can't load workflow execution.  WorkflowId not set.",
+            ));
+        }
+        registry.resolve(&r.namespace, &r.workflow_id, &r.run_id)?;
+        Err(EngineError::FailedPrecondition(
+            "workflow is not paused.".to_owned(),
+        ))
+    })
 }
