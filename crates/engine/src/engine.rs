@@ -216,8 +216,10 @@ impl Engine {
         }
         let (stop, stopped) = watch::channel(false);
         let prepared = prepare(&options, stopped.clone()).await?;
+        // One service for both ways in, so state it keeps (batch jobs) is the same on each.
+        let service = prepared.service(listening.map(|a| a.to_string()).unwrap_or_default());
         let in_process = InProcess::new(
-            prepared.service(listening.map(|a| a.to_string()).unwrap_or_default()),
+            service.clone(),
             security.clone(),
             prepared.max_request_bytes,
             stopped.clone(),
@@ -226,7 +228,7 @@ impl Engine {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let task = tokio::spawn(run(prepared, security, listener, signal));
+        let task = tokio::spawn(run(prepared, service, security, listener, signal));
         Ok(EngineHandle {
             address: listening.unwrap_or(options.address),
             listening,
@@ -286,11 +288,12 @@ pub async fn serve(
     security.announce(listener.local_addr()?);
     let (stop, stopped) = watch::channel(false);
     let prepared = prepare(&options, stopped).await?;
+    let service = prepared.service(listener.local_addr()?.to_string());
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    run(prepared, security, Some(listener), signal).await
+    run(prepared, service, security, Some(listener), signal).await
 }
 
 pub(crate) struct Prepared {
@@ -304,11 +307,7 @@ impl Prepared {
     /// The service implementation over this engine's runtime, answering `address` as its
     /// own (empty without a listener).
     fn service(&self, address: String) -> Service {
-        Service {
-            runtime: Arc::clone(&self.runtime),
-            long_poll: self.long_poll,
-            address,
-        }
+        Service::new(Arc::clone(&self.runtime), self.long_poll, address)
     }
 }
 
@@ -406,13 +405,14 @@ pub(crate) async fn recover(
 
 async fn run(
     prepared: Prepared,
+    service: Service,
     security: Security,
     listener: Option<TcpListener>,
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
     let served = match listener {
-        Some(listener) => serve_grpc(&prepared, security, listener, signal).await,
+        Some(listener) => serve_grpc(&prepared, service, security, listener, signal).await,
         None => {
             signal.await;
             Ok(())
@@ -426,13 +426,12 @@ async fn run(
 /// `signal` resolves.
 async fn serve_grpc(
     prepared: &Prepared,
+    service: Service,
     security: Security,
     listener: TcpListener,
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let max_request_bytes = prepared.max_request_bytes;
-    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let service = prepared.service(address);
     // The gRPC health service (`temporal operator cluster health` asks it about the
     // `WorkflowService`): serving for as long as the engine serves.
     let (health_reporter, health) = tonic_health::server::health_reporter();

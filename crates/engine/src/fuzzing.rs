@@ -257,19 +257,11 @@ impl Live {
         let timers = runtime::spawn_timer_driver(Arc::clone(&runtime));
         Self {
             fast: Caller {
-                service: Service {
-                    runtime: Arc::clone(&runtime),
-                    long_poll: Duration::ZERO,
-                    address: String::new(),
-                },
+                service: Service::new(Arc::clone(&runtime), Duration::ZERO, String::new()),
                 patient: false,
             },
             slow: Caller {
-                service: Service {
-                    runtime,
-                    long_poll: BACKGROUND_LONG_POLL,
-                    address: String::new(),
-                },
+                service: Service::new(runtime, BACKGROUND_LONG_POLL, String::new()),
                 patient: true,
             },
             stop,

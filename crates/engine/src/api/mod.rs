@@ -3,6 +3,7 @@
 //! answer `UNIMPLEMENTED` through the generated default stubs.
 
 mod activity_control;
+mod batch;
 mod deployments;
 mod history;
 mod in_process;
@@ -14,6 +15,7 @@ mod reads;
 mod rpcs;
 mod schedules;
 mod status;
+mod task_queues;
 mod tasks;
 mod test_service;
 mod updates;
@@ -54,6 +56,19 @@ pub(crate) struct Service {
     pub(crate) long_poll: Duration,
     /// The address the engine listens on, as `ListClusters` reports it.
     pub(crate) address: String,
+    /// Batch operations, running and done.
+    batches: Arc<batch::Batches>,
+}
+
+impl Service {
+    pub(crate) fn new(runtime: Arc<EngineRuntime>, long_poll: Duration, address: String) -> Self {
+        Self {
+            runtime,
+            long_poll,
+            address,
+            batches: Arc::default(),
+        }
+    }
 }
 
 type Rpc<T> = Result<Response<T>, Status>;
@@ -565,6 +580,57 @@ impl WorkflowService for Service {
             "PollWorkflowExecutionTimeSkipping",
             &r.namespace,
         )?)
+    }
+
+    async fn describe_task_queue(
+        &self,
+        request: Request<DescribeTaskQueueRequest>,
+    ) -> Rpc<DescribeTaskQueueResponse> {
+        ok(task_queues::describe(self, request.get_ref())?)
+    }
+
+    async fn list_task_queue_partitions(
+        &self,
+        request: Request<ListTaskQueuePartitionsRequest>,
+    ) -> Rpc<ListTaskQueuePartitionsResponse> {
+        ok(task_queues::partitions(self, request.get_ref())?)
+    }
+
+    async fn update_task_queue_config(
+        &self,
+        request: Request<UpdateTaskQueueConfigRequest>,
+    ) -> Rpc<UpdateTaskQueueConfigResponse> {
+        ok(task_queues::update_config(self, request.get_ref())?)
+    }
+
+    async fn start_batch_operation(
+        &self,
+        request: Request<StartBatchOperationRequest>,
+    ) -> Rpc<StartBatchOperationResponse> {
+        batch::start(self, request.into_inner())?;
+        ok(StartBatchOperationResponse::default())
+    }
+
+    async fn describe_batch_operation(
+        &self,
+        request: Request<DescribeBatchOperationRequest>,
+    ) -> Rpc<DescribeBatchOperationResponse> {
+        ok(batch::describe(self, request.get_ref())?)
+    }
+
+    async fn list_batch_operations(
+        &self,
+        request: Request<ListBatchOperationsRequest>,
+    ) -> Rpc<ListBatchOperationsResponse> {
+        ok(batch::list(self, request.get_ref())?)
+    }
+
+    async fn stop_batch_operation(
+        &self,
+        request: Request<StopBatchOperationRequest>,
+    ) -> Rpc<StopBatchOperationResponse> {
+        batch::stop(self, request.get_ref())?;
+        ok(StopBatchOperationResponse::default())
     }
 
     refused! {

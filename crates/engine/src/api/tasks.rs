@@ -1,6 +1,10 @@
 //! Worker RPCs: long polls for workflow and activity tasks, and the responses to them.
 
+use std::time::Duration;
+
 use temporalio_protos::temporal::api::{
+    command::v1::command::Attributes,
+    deployment::v1::WorkerDeploymentOptions,
     enums::v1::{QueryResultType, TaskQueueKind},
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
@@ -24,9 +28,13 @@ use crate::{
     history::{
         ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef, token::TaskToken,
     },
-    matching::QueueKey,
-    runtime::{EngineRuntime, QueryOutcome},
+    matching::{QueueKey, Worker},
+    runtime::{EngineRuntime, QueryOutcome, SeenPoller},
+    time::now_ms,
 };
+
+/// The rate a poller reports when its worker sets none: the real server's default.
+const DEFAULT_POLLER_RATE: f64 = 100_000.0;
 
 /// The queue a poll names, once its namespace is known to exist.
 fn poll_key(
@@ -62,12 +70,9 @@ pub(super) async fn poll_workflow_task(
     };
     let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), poller.sticky);
     let deadline = Instant::now() + svc.long_poll;
+    let seen = seen_poller(rt, &r.identity, None, r.deployment_options.clone());
     loop {
-        let Some(task) = rt
-            .matching
-            .poll(&key, &worker, deadline, rt.shutting_down())
-            .await
-        else {
+        let Some(task) = poll_queue(rt, &key, &worker, seen.clone(), deadline).await else {
             return Ok(PollWorkflowTaskQueueResponse::default());
         };
         let response = match task {
@@ -145,6 +150,8 @@ pub(super) async fn complete_workflow_task(
     r: RespondWorkflowTaskCompletedRequest,
 ) -> Result<RespondWorkflowTaskCompletedResponse> {
     let token = r.task_token.clone();
+    let mut r = r;
+    no_eager_past_rate_limits(rt, &token, &mut r);
     let completion = on_workflow_task(rt, &token, |registry, task, now, fx| {
         registry.complete_workflow_task(task, r, now, fx)
     })
@@ -161,6 +168,45 @@ pub(super) async fn complete_workflow_task(
         activity_tasks: completion.activity_tasks,
         ..Default::default()
     })
+}
+
+/// Activities bound for a rate-limited queue are not started eagerly: their tasks go
+/// through the queue, whose limit paces them (as the dev server does).
+fn no_eager_past_rate_limits(
+    rt: &EngineRuntime,
+    token: &[u8],
+    r: &mut RespondWorkflowTaskCompletedRequest,
+) {
+    let Ok((run_id, _, _)) = workflow_token(token) else {
+        return;
+    };
+    let Some(own_queue) = rt.read(|registry| {
+        let run = registry.run(&run_id).ok()?;
+        Some(run.task_queue().to_owned())
+    }) else {
+        return;
+    };
+    let namespace = r.namespace.clone();
+    for command in &mut r.commands {
+        let Some(Attributes::ScheduleActivityTaskCommandAttributes(a)) = &mut command.attributes
+        else {
+            continue;
+        };
+        let queue = a
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .filter(|q| !q.is_empty())
+            .unwrap_or_else(|| own_queue.clone());
+        let key = QueueKey {
+            namespace: namespace.clone(),
+            name: queue,
+            kind: QueueKind::Activity,
+        };
+        if a.request_eager_execution && rt.task_queues.rate_limit(&key).is_some() {
+            a.request_eager_execution = false;
+        }
+    }
 }
 
 /// A failed query's message: the failure's, or the legacy error message.
@@ -218,12 +264,13 @@ pub(super) async fn poll_activity_task(
     let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Activity)?;
     let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), false);
     let deadline = Instant::now() + svc.long_poll;
+    let rate = r
+        .task_queue_metadata
+        .as_ref()
+        .and_then(|m| m.max_tasks_per_second);
+    let seen = seen_poller(rt, &r.identity, rate, r.deployment_options.clone());
     loop {
-        let Some(task) = rt
-            .matching
-            .poll(&key, &worker, deadline, rt.shutting_down())
-            .await
-        else {
+        let Some(task) = poll_queue(rt, &key, &worker, seen.clone(), deadline).await else {
             return Ok(PollActivityTaskQueueResponse::default());
         };
         let Task::Activity {
@@ -241,6 +288,54 @@ pub(super) async fn poll_activity_task(
             return Ok(response);
         }
     }
+}
+
+/// A poller as describe shows it; a rate the worker did not give is the real server's
+/// default.
+fn seen_poller(
+    rt: &EngineRuntime,
+    identity: &str,
+    rate: Option<f64>,
+    deployment: Option<WorkerDeploymentOptions>,
+) -> SeenPoller {
+    SeenPoller {
+        identity: identity.to_owned(),
+        last_access_ms: rt.clock.now_ms(),
+        rate_per_second: rate.unwrap_or(DEFAULT_POLLER_RATE),
+        deployment,
+    }
+}
+
+/// One long poll of `key`: records the poller, waits until the queue's rate limit allows
+/// one more dispatch, then for a task, and counts the dispatch against the limit.
+async fn poll_queue(
+    rt: &EngineRuntime,
+    key: &QueueKey,
+    worker: &Worker,
+    poller: SeenPoller,
+    deadline: Instant,
+) -> Option<Task> {
+    rt.task_queues.polled(key, poller);
+    while let Err(wait_ms) = rt.task_queues.admit(key, now_ms()) {
+        let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0));
+        let until = (Instant::now() + wait).min(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => {}
+            () = rt.shutting_down() => return None,
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+    }
+    let task = rt
+        .matching
+        .poll(key, worker, deadline, rt.shutting_down())
+        .await;
+    if task.is_some() {
+        rt.task_queues.dispatched(key, now_ms());
+        rt.task_queues.spend(key, now_ms());
+    }
+    task
 }
 
 /// Runs `op` on the activity attempt that `token` names.

@@ -6,6 +6,7 @@
 
 mod clock;
 mod queries;
+mod task_queues;
 mod timers;
 mod watchers;
 
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 pub use clock::TimeSkipping;
 pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
 pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
+pub(crate) use task_queues::{ConfigUpdate, SeenPoller, TaskQueues};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
 
@@ -56,6 +58,8 @@ pub(crate) struct EngineRuntime {
     /// Every batch up to this sequence number is durable.
     durable_seq: AtomicU64,
     pub(crate) matching: Arc<Matching>,
+    /// Task queues' pollers, rates and config, for describe and rate limits.
+    pub(crate) task_queues: TaskQueues,
     pub(crate) timers: Timers,
     /// Long polls waiting for a run's history (or its updates) to change.
     pub(crate) watchers: RunWatchers,
@@ -83,6 +87,7 @@ impl EngineRuntime {
             store,
             durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
+            task_queues: TaskQueues::default(),
             timers: Timers::default(),
             watchers: RunWatchers::default(),
             queries: PendingQueries::default(),
@@ -256,15 +261,15 @@ impl EngineRuntime {
                     kind,
                     task,
                     route,
-                } => self.matching.push(
-                    QueueKey {
+                } => {
+                    let key = QueueKey {
                         namespace,
                         name: queue,
                         kind,
-                    },
-                    task,
-                    route,
-                ),
+                    };
+                    self.task_queues.added(&key, crate::time::now_ms());
+                    self.matching.push(key, task, route);
+                }
                 Effect::Timer { at_ms, timer } => self.timers.arm(at_ms, timer),
                 Effect::HistoryChanged => history_changed = true,
             }

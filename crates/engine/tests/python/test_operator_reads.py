@@ -40,9 +40,8 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
-from backends import backend_binary
+from backends import ALL, backend_binary, run_on
 
 S = RPCStatusCode
 
@@ -234,17 +233,12 @@ async def refusals(client: Client) -> None:
     )
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
+async def scenario(client: Client) -> None:
+    await cluster_and_search_attributes(client)
+    await history_and_lists(client)
+    await refusals(client)
+
+
+@pytest.mark.parametrize("backend", ALL)
 def test_operator_reads_and_refusals(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
-
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            await cluster_and_search_attributes(env.client)
-            await history_and_lists(env.client)
-            await refusals(env.client)
-
-    asyncio.run(run())
+    run_on(backend, tmp_path, scenario)

@@ -1,0 +1,234 @@
+"""Batch operations (`StartBatchOperation`, `DescribeBatchOperation`,
+`ListBatchOperations`, `StopBatchOperation`) through the official Python SDK's raw service
+and the `temporal` CLI's `workflow terminate --query ... --yes`, on both backends: the real
+dev server (.venv/bin/temporal, the oracle) and our engine binary. No worker runs: the
+targets are runs waiting for their first workflow task.
+"""
+
+import asyncio
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.api.batch.v1 import BatchOperationSignal, BatchOperationTermination
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import (
+    BatchOperationState,
+    BatchOperationType,
+    EventType,
+    WorkflowExecutionStatus,
+)
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
+    DescribeBatchOperationRequest,
+    DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryRequest,
+    ListBatchOperationsRequest,
+    StartBatchOperationRequest,
+    StartWorkflowExecutionRequest,
+    StopBatchOperationRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from backends import ALL, backend_binary, run_on
+
+S = RPCStatusCode
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+TERMINATED = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED
+
+
+async def refused(call, status: RPCStatusCode, message: str) -> None:
+    with pytest.raises(RPCError) as error:
+        await call
+    assert (error.value.status, error.value.message) == (status, message)
+
+
+async def start_runs(client: Client, kind: str, count: int) -> list:
+    ids = [f"{kind}-{i}" for i in range(count)]
+    for wid in ids:
+        await client.workflow_service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                namespace=client.namespace,
+                workflow_id=wid,
+                workflow_type=WorkflowType(name=kind),
+                task_queue=TaskQueue(name=f"batch-{uuid.uuid4()}"),
+                request_id=str(uuid.uuid4()),
+            )
+        )
+    return ids
+
+
+async def visible(client: Client, query: str, count: int) -> None:
+    """Waits until visibility shows `count` runs for `query` (the dev server's lags)."""
+    deadline = time.monotonic() + 10
+    while True:
+        counted = await client.workflow_service.count_workflow_executions(
+            CountWorkflowExecutionsRequest(namespace=client.namespace, query=query)
+        )
+        if counted.count == count:
+            return
+        assert time.monotonic() < deadline, f"{query}: {counted.count} runs, not {count}"
+        await asyncio.sleep(0.2)
+
+
+async def status(client: Client, wid: str):
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=wid)
+        )
+    )
+    return described.workflow_execution_info.status
+
+
+async def closed(client: Client, job_id: str):
+    deadline = time.monotonic() + 20
+    while True:
+        job = await client.workflow_service.describe_batch_operation(
+            DescribeBatchOperationRequest(namespace=client.namespace, job_id=job_id)
+        )
+        if job.state != BatchOperationState.BATCH_OPERATION_STATE_RUNNING:
+            return job
+        assert time.monotonic() < deadline, f"batch {job_id} still running: {job}"
+        await asyncio.sleep(0.2)
+
+
+async def terminate_by_query(client: Client) -> None:
+    service, ns = client.workflow_service, client.namespace
+    kind = f"Batch{uuid.uuid4().hex[:8]}"
+    ids = await start_runs(client, kind, 5)
+    query = f"WorkflowType = '{kind}'"
+    await visible(client, query, 5)
+    job_id = f"terminate-{uuid.uuid4()}"
+    await service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=ns,
+            job_id=job_id,
+            visibility_query=query,
+            reason="cleaning up",
+            termination_operation=BatchOperationTermination(identity="operator"),
+        )
+    )
+    job = await closed(client, job_id)
+    assert job.state == BatchOperationState.BATCH_OPERATION_STATE_COMPLETED
+    assert job.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_TERMINATE_WORKFLOW
+    assert (job.total_operation_count, job.complete_operation_count, job.failure_operation_count) == (5, 5, 0)
+    assert (job.reason, job.query) == ("cleaning up", query)
+    assert job.start_time.seconds > 0 and job.close_time.seconds > 0
+    for wid in ids:
+        assert await status(client, wid) == TERMINATED, wid
+    listed = await service.list_batch_operations(ListBatchOperationsRequest(namespace=ns))
+    assert job_id in [info.job_id for info in listed.operation_info]
+    await refused(
+        service.describe_batch_operation(DescribeBatchOperationRequest(namespace=ns, job_id="nope")),
+        S.NOT_FOUND,
+        "workflow not found for ID: nope",
+    )
+    await refused(
+        service.stop_batch_operation(StopBatchOperationRequest(namespace=ns, job_id=job_id, reason="late")),
+        S.NOT_FOUND,
+        "workflow execution already completed",
+    )
+    await refused(
+        service.start_batch_operation(
+            StartBatchOperationRequest(namespace=ns, job_id="no-operation", visibility_query=query, reason="r")
+        ),
+        S.INVALID_ARGUMENT,
+        "must provide required parameters: BatchType,Reason,Namespace, AND one of (Query OR Executions OR TargetExecutions)",
+    )
+
+
+async def signal_then_stop(client: Client) -> None:
+    """A signal batch over a list of executions delivers its signal; a long job blocks a
+    second one (one at a time per namespace) until it is stopped, which fails it."""
+    service, ns = client.workflow_service, client.namespace
+    kind = f"Signal{uuid.uuid4().hex[:8]}"
+    ids = await start_runs(client, kind, 2)
+    job_id = f"signal-{uuid.uuid4()}"
+    await service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=ns,
+            job_id=job_id,
+            executions=[WorkflowExecution(workflow_id=wid) for wid in ids],
+            reason="nudge",
+            signal_operation=BatchOperationSignal(signal="nudge", identity="operator"),
+        )
+    )
+    job = await closed(client, job_id)
+    assert job.state == BatchOperationState.BATCH_OPERATION_STATE_COMPLETED
+    assert job.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_SIGNAL_WORKFLOW
+    for wid in ids:
+        history = await service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(namespace=ns, execution=WorkflowExecution(workflow_id=wid))
+        )
+        signals = [e for e in history.history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+        assert [e.workflow_execution_signaled_event_attributes.signal_name for e in signals] == ["nudge"], wid
+
+    long_job = f"long-{uuid.uuid4()}"
+    await service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=ns,
+            job_id=long_job,
+            executions=[WorkflowExecution(workflow_id=ids[i % 2]) for i in range(300)],
+            reason="many",
+            max_operations_per_second=1,
+            signal_operation=BatchOperationSignal(signal="again"),
+        )
+    )
+    # The dev server counts running jobs through visibility, a moment later.
+    await asyncio.sleep(1)
+    await refused(
+        service.start_batch_operation(
+            StartBatchOperationRequest(
+                namespace=ns,
+                job_id=f"second-{uuid.uuid4()}",
+                executions=[WorkflowExecution(workflow_id=ids[0])],
+                reason="too many",
+                termination_operation=BatchOperationTermination(),
+            )
+        ),
+        S.RESOURCE_EXHAUSTED,
+        "Max concurrent batch operations is reached",
+    )
+    await service.stop_batch_operation(StopBatchOperationRequest(namespace=ns, job_id=long_job, reason="enough"))
+    job = await closed(client, long_job)
+    assert job.state == BatchOperationState.BATCH_OPERATION_STATE_FAILED
+    assert job.close_time.seconds > 0
+    assert job.complete_operation_count < 300
+
+
+def cli_terminates_by_query(client: Client, cli: str, ids_query: str) -> None:
+    done = subprocess.run(
+        [cli, "workflow", "terminate", "--query", ids_query, "--yes", "--reason", "cli",
+         "--address", client.service_client.config.target_host],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Started batch for job ID" in done.stdout, done.stdout
+
+
+async def cli_batch(client: Client) -> None:
+    kind = f"Cli{uuid.uuid4().hex[:8]}"
+    ids = await start_runs(client, kind, 4)
+    query = f"WorkflowType = '{kind}'"
+    await visible(client, query, 4)
+    cli = backend_binary("temporal")
+    await asyncio.get_running_loop().run_in_executor(None, cli_terminates_by_query, client, cli, query)
+    deadline = time.monotonic() + 20
+    while [await status(client, wid) for wid in ids] != [TERMINATED] * 4:
+        assert time.monotonic() < deadline, "the CLI's batch did not terminate every run"
+        await asyncio.sleep(0.2)
+
+
+async def scenario(client: Client) -> None:
+    await terminate_by_query(client)
+    await signal_then_stop(client)
+    await cli_batch(client)
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_batch_operations(backend: str, tmp_path: Path) -> None:
+    run_on(backend, tmp_path, scenario)
