@@ -1,7 +1,6 @@
 //! The servers under test: started fresh for each measurement and stopped after. Their
 //! database size is read from the file system; CPU and memory through `crate::proc_stats`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -93,20 +92,24 @@ impl Target {
         let mut postgres = None;
         let started = Instant::now();
         let (child, engine, database) = match kind {
-            TargetKind::Embedded => {
-                let db = dir.path().join("engine.db");
-                let address: SocketAddr = ([127, 0, 0, 1], port).into();
-                let options = workflow_engine::EngineOptions::new(address).with_database(&db);
+            TargetKind::Embedded | TargetKind::EmbeddedInProcess => {
+                let mut options = match kind {
+                    TargetKind::Embedded => {
+                        workflow_engine::EngineOptions::new(([127, 0, 0, 1], port).into())
+                    }
+                    _ => workflow_engine::EngineOptions::default().without_listener(),
+                };
+                // `WORKFLOW_BENCH_EMBEDDED_DB=memory` keeps the in-process engines in memory:
+                // the latency of the transport and the engine without the disk's fsync.
+                let db = match std::env::var("WORKFLOW_BENCH_EMBEDDED_DB").as_deref() {
+                    Ok("memory") => None,
+                    _ => Some(dir.path().join("engine.db")),
+                };
+                if let Some(db) = &db {
+                    options = options.with_database(db);
+                }
                 let handle = workflow_engine::Engine::start(options).await?;
-                (None, Some(handle), Some(db))
-            }
-            TargetKind::EmbeddedInProcess => {
-                let db = dir.path().join("engine.db");
-                let options = workflow_engine::EngineOptions::default()
-                    .without_listener()
-                    .with_database(&db);
-                let handle = workflow_engine::Engine::start(options).await?;
-                (None, Some(handle), Some(db))
+                (None, Some(handle), db)
             }
             TargetKind::Standalone | TargetKind::Baseline => {
                 let db = dir.path().join("engine.db");
