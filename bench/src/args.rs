@@ -166,6 +166,16 @@ pub(crate) struct RunArgs {
         value_delimiter = ','
     )]
     pub(crate) visibility_targets: Vec<String>,
+    /// Growth table: closed workflows to reach, point by point (e.g. 1000,100000), on one
+    /// fresh server per target; `none` skips the table.
+    #[arg(long, default_value = "none", value_delimiter = ',')]
+    pub(crate) growth: Vec<String>,
+    /// Growth table: open workflows waiting on a signal to reach after the closed ones.
+    #[arg(long, default_value = "none", value_delimiter = ',')]
+    pub(crate) growth_open: Vec<String>,
+    /// Targets of the growth table (servers in a process of their own: they are restarted).
+    #[arg(long, default_value = "standalone", value_delimiter = ',')]
+    pub(crate) growth_targets: Vec<String>,
     /// Where to write latest.md and latest.json.
     #[arg(long, default_value = "bench/results")]
     pub(crate) out: PathBuf,
@@ -202,7 +212,8 @@ impl RunArgs {
             "scripts/bench --workloads {} --targets {} --count {} --concurrency {} --warmup {} \
              --fanout-count {} --fanout-concurrency {} --rounds {} --scale {} --scale-targets {} \
              --scale-workload {} --soak {} --soak-slice {} --soak-targets {} --soak-workload {} \
-             --visibility {} --visibility-large {} --visibility-targets {}",
+             --visibility {} --visibility-large {} --visibility-targets {} \
+             --growth {} --growth-open {} --growth-targets {}",
             self.workloads.join(","),
             self.targets.join(","),
             self.count,
@@ -221,6 +232,9 @@ impl RunArgs {
             self.visibility,
             self.visibility_large,
             self.visibility_targets.join(","),
+            self.growth.join(","),
+            self.growth_open.join(","),
+            self.growth_targets.join(","),
         )
     }
 }
@@ -265,6 +279,20 @@ pub(crate) fn worker_counts(list: &[String]) -> anyhow::Result<Vec<usize>> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(counts.into_iter().filter(|&n| n > 0).collect())
+}
+
+/// Sizes of the growth table (`--growth`, `--growth-open`); `none` is the empty list.
+pub(crate) fn sizes(flag: &str, list: &[String]) -> anyhow::Result<Vec<usize>> {
+    if is_none(list) {
+        return Ok(Vec::new());
+    }
+    list.iter()
+        .map(|n| {
+            n.trim().replace('_', "").parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("{flag} {n:?}: give workflow counts such as 1000,100000")
+            })
+        })
+        .collect()
 }
 
 fn is_none(list: &[String]) -> bool {

@@ -19,6 +19,7 @@ mod chaos;
 mod child;
 mod driver;
 mod fresh;
+mod growth;
 mod measure;
 mod orders;
 mod proc_stats;
@@ -59,6 +60,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let soak_workload = args::workload(&args.soak_workload)?;
     soak::check(soak_workload)?;
     let visibility_kinds = args::targets(&args.visibility_targets)?;
+    let growth_closed = args::sizes("--growth", &args.growth)?;
+    let growth_open = args::sizes("--growth-open", &args.growth_open)?;
+    let growth_kinds = args::targets(&args.growth_targets)?;
+    anyhow::ensure!(
+        !growth_kinds.iter().any(|k| k.in_this_process()),
+        "--growth-targets: the growth table restarts its servers: give servers in a process of their own"
+    );
     let base = args.plan(workloads::Workload::Echo);
 
     let mut report = Report::new(args.command_line());
@@ -126,6 +134,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.visibility,
             args.visibility_large.max(args.visibility),
             base,
+            &mut report.failures,
+        )
+        .await;
+    }
+    if !growth_closed.is_empty() || !growth_open.is_empty() {
+        report.growth = growth::run(
+            &growth_kinds,
+            &growth_closed,
+            &growth_open,
+            base.concurrency,
             &mut report.failures,
         )
         .await;

@@ -1,5 +1,5 @@
 //! The report: the command, the date and the machine, then the workload table, the scale
-//! section, the soak section and the visibility section as Markdown (printed and written to `latest.md`), and the
+//! section, the soak section, the visibility section and the growth table as Markdown (printed and written to `latest.md`), and the
 //! raw measurements as JSON (`latest.json`).
 
 use std::path::Path;
@@ -21,6 +21,7 @@ pub(crate) struct Report {
     pub(crate) scale: Vec<ScalePoint>,
     pub(crate) soak: Vec<SoakRun>,
     pub(crate) visibility: Vec<crate::visibility::VisibilityRun>,
+    pub(crate) growth: Vec<crate::growth::GrowthPoint>,
     /// Cells that failed, with why; they are missing from the sections.
     pub(crate) failures: Vec<String>,
 }
@@ -36,6 +37,7 @@ impl Report {
             scale: Vec::new(),
             soak: Vec::new(),
             visibility: Vec::new(),
+            growth: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -64,6 +66,10 @@ impl Report {
         if !self.visibility.is_empty() {
             md.push_str("\n### Visibility: list and count with few and many closed workflows\n\n");
             md.push_str(&crate::visibility::table(&self.visibility));
+        }
+        if !self.growth.is_empty() {
+            md.push_str("\n### Growth: costs as the server stores more workflows\n\n");
+            md.push_str(&crate::growth::table(&self.growth));
         }
         if !self.failures.is_empty() {
             md.push_str("\n### Failures\n\n");

@@ -82,7 +82,39 @@ pub(crate) struct Target {
     database: Option<PathBuf>,
     /// Stopped after the engine.
     postgres: Option<workflow_testkit::PostgresServer>,
+    /// How to start the server process again on the same data.
+    relaunch: Option<Relaunch>,
     dir: tempfile::TempDir,
+}
+
+/// A server process's command, kept to start it again.
+struct Relaunch {
+    name: &'static str,
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    envs: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl Relaunch {
+    fn of(name: &'static str, command: &Command) -> Self {
+        Self {
+            name,
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            envs: command
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+                .collect(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)));
+        command
+    }
 }
 
 impl Target {
@@ -90,6 +122,7 @@ impl Target {
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let mut postgres = None;
+        let mut relaunch = None;
         let started = Instant::now();
         let (child, engine, database) = match kind {
             TargetKind::Embedded | TargetKind::EmbeddedInProcess => {
@@ -123,6 +156,7 @@ impl Target {
                     .args(["--log-level", "error"])
                     .arg("--db-filename")
                     .arg(&db);
+                relaunch = Some(Relaunch::of("workflow-engine", &command));
                 let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, Some(db))
             }
@@ -135,6 +169,7 @@ impl Target {
                     .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--log-level", "error"])
                     .env("WORKFLOW_ENGINE_DB_URL", url);
+                relaunch = Some(Relaunch::of("workflow-engine", &command));
                 let child = Child::spawn("workflow-engine", command, dir.path())?;
                 (Some(child), None, None)
             }
@@ -158,6 +193,7 @@ impl Target {
                     command.args(["--sqlite-pragma", "journal_mode=wal"]);
                     command.args(["--sqlite-pragma", "synchronous=normal"]);
                 }
+                relaunch = Some(Relaunch::of("temporal-dev-server", &command));
                 let child = Child::spawn("temporal-dev-server", command, dir.path())?;
                 (Some(child), None, database)
             }
@@ -174,6 +210,7 @@ impl Target {
             engine,
             database,
             postgres,
+            relaunch,
             dir,
         };
         if !in_process && let Err(e) = wait_serving(&target.address).await {
@@ -222,6 +259,23 @@ impl Target {
     /// Bytes of the database file and its WAL and shared-memory files.
     pub(crate) fn database_bytes(&self) -> u64 {
         self.database.as_deref().map(database_bytes).unwrap_or(0)
+    }
+
+    /// Kills the server process (as a crash would) and starts it again on the same data;
+    /// returns once it serves. Only for servers in a process of their own.
+    pub(crate) async fn restart(&mut self) -> anyhow::Result<()> {
+        let relaunch = self
+            .relaunch
+            .as_ref()
+            .context("only a server in its own process can be restarted")?;
+        drop(self.child.take());
+        let command = relaunch.command();
+        self.child = Some(Child::spawn(relaunch.name, command, self.dir.path())?);
+        if let Err(e) = wait_serving(&self.address).await {
+            self.check_running()?;
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub(crate) async fn stop(mut self) {

@@ -6,17 +6,20 @@ mod activities;
 mod basic;
 mod fan_out;
 mod signal_timer;
+mod wait;
 
 use std::time::Duration;
 
 use workflow::{StartOptions, WorkflowClient};
 
 use activities::BenchActivities;
+pub(crate) use basic::EchoWorkflow as Echo;
 use basic::{EchoWorkflow, OneActivity, TenActivities};
 pub(crate) use fan_out::FAN_OUT;
 use fan_out::FanOut;
 use signal_timer::SignalTimer;
 pub(crate) use signal_timer::TIMER;
+pub(crate) use wait::WaitSignal;
 
 /// How long the client waits for one workflow's result before calling it stuck.
 const RESULT_WAIT: Duration = Duration::from_secs(120);
@@ -123,6 +126,7 @@ pub(crate) fn register(
         .register_workflow::<SignalTimer>()?
         .register_workflow::<TenActivities>()?
         .register_workflow::<FanOut>()?
+        .register_workflow::<WaitSignal>()?
         .register_activities(BenchActivities);
     Ok(())
 }

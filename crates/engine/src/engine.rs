@@ -17,7 +17,7 @@ use crate::{
     history::{DEFAULT_CLOSED_RUNS_IN_MEMORY, Limits, Registry, SuggestContinueAsNew},
     runtime::{self, Clock, EngineRuntime, TimeSkipping},
     security::{EngineTls, Security},
-    store::{MemoryStore, PostgresStore, SqliteStore, Store},
+    store::{DEFAULT_PAGE_CACHE_KIB, MemoryStore, PostgresStore, SqliteStore, Store},
 };
 
 /// The namespace that always exists.
@@ -65,6 +65,10 @@ pub struct EngineOptions {
     /// How many closed runs stay in memory for fast reads (default 128); older ones are
     /// read back from the store when asked for, so memory stays flat.
     pub closed_runs_in_memory: usize,
+    /// SQLite's page cache for each of the store's connections (two, and a third while a
+    /// visibility scan runs), in KiB. Default 2048, SQLite's own; with the closed-run cache
+    /// it is what bounds the engine's memory beyond its open runs.
+    pub sqlite_page_cache_kib: usize,
     /// Whether the clock skips ahead to the next timer when nothing is pending (a test
     /// server, driven through `temporal.api.testservice.v1.TestService`). Default off.
     pub time_skipping: TimeSkipping,
@@ -91,6 +95,7 @@ impl Default for EngineOptions {
             max_request_bytes: 4 * 1024 * 1024,
             long_poll_timeout: Duration::from_secs(60),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
+            sqlite_page_cache_kib: DEFAULT_PAGE_CACHE_KIB,
             time_skipping: TimeSkipping::Off,
             tls: None,
             api_key_file: None,
@@ -319,9 +324,10 @@ async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Res
                 "both a SQLite file (database) and a PostgreSQL URL (database_url) are set; set one",
             ));
         }
-        (Some(path), None) => {
-            Arc::new(SqliteStore::open(path).map_err(|e| EngineError::Storage(e.to_string()))?)
-        }
+        (Some(path), None) => Arc::new(
+            SqliteStore::open_with_cache(path, options.sqlite_page_cache_kib)
+                .map_err(|e| EngineError::Storage(e.to_string()))?,
+        ),
         (None, Some(url)) => {
             let (url, within) = (url.clone(), options.database_connect_timeout);
             let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url, within))

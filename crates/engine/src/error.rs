@@ -104,9 +104,9 @@ impl EngineError {
     }
 }
 
-impl From<crate::deployments::DeploymentsError> for EngineError {
-    fn from(e: crate::deployments::DeploymentsError) -> Self {
-        use crate::deployments::DeploymentsError as D;
+impl From<crate::matching::deployments::DeploymentsError> for EngineError {
+    fn from(e: crate::matching::deployments::DeploymentsError) -> Self {
+        use crate::matching::deployments::DeploymentsError as D;
         match e {
             D::NotFound(m) => Self::NotFound(m),
             D::Conflict(m) => Self::FailedPrecondition(m),

@@ -31,15 +31,18 @@
 //! - at the end the engine still answers `DescribeNamespace` for `default`.
 //!
 //! A violation panics, which is what the fuzzer reports.
+//!
+//! Files: `ops` (the requests a byte stands for), `seen` (names and tokens remembered),
+//! `call` (calling the engine briefly or patiently) and `seeds` (the seed inputs).
 
+mod call;
 mod ops;
 mod seeds;
+mod seen;
 
 use std::{
     collections::BTreeMap,
-    future::Future,
-    sync::{Arc, Mutex, MutexGuard},
-    task::Poll,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -50,6 +53,9 @@ use tokio::{sync::watch, task::JoinHandle};
 use tonic::Request;
 
 pub use seeds::seed_inputs;
+
+use call::{Caller, Work, block_on, bounded_unit, rethrow};
+use seen::Seen;
 
 use crate::{
     api::Service,
@@ -326,192 +332,6 @@ fn check_numbering(events: &[HistoryEvent]) {
             );
         }
     }
-}
-
-/// Names and tokens earlier requests and responses revealed, newest last.
-#[derive(Debug, Default)]
-struct Seen {
-    namespaces: Vec<String>,
-    queues: Vec<String>,
-    sticky_queues: Vec<String>,
-    tokens: Vec<Vec<u8>>,
-}
-
-impl Seen {
-    fn lock(seen: &Mutex<Self>) -> MutexGuard<'_, Self> {
-        seen.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn remember<T: PartialEq>(list: &mut Vec<T>, item: T) {
-        if let Some(at) = list.iter().position(|x| *x == item) {
-            list.remove(at);
-        } else if list.len() >= MAX_SEEN {
-            list.remove(0);
-        }
-        list.push(item);
-    }
-
-    fn namespace(&mut self, name: &str) {
-        if !name.is_empty() && name != DEFAULT_NAMESPACE {
-            Self::remember(&mut self.namespaces, name.to_owned());
-        }
-    }
-
-    fn queue(&mut self, name: &str) {
-        if !name.is_empty() {
-            Self::remember(&mut self.queues, name.to_owned());
-        }
-    }
-
-    fn sticky_queue(&mut self, name: &str) {
-        if !name.is_empty() {
-            Self::remember(&mut self.sticky_queues, name.to_owned());
-        }
-    }
-
-    fn token(&mut self, token: &[u8]) {
-        if !token.is_empty() {
-            Self::remember(&mut self.tokens, token.to_vec());
-        }
-    }
-
-    /// The token `given` stands for (see the module docs).
-    fn resolve_token(&self, given: Vec<u8>) -> Vec<u8> {
-        let pick = |i: u8| {
-            let n = self.tokens.len();
-            (n > 0).then(|| &self.tokens[n - 1 - usize::from(i) % n])
-        };
-        match given.as_slice() {
-            [i] => pick(*i).cloned().unwrap_or(given),
-            [i, a, b] => pick(*i)
-                .and_then(|token| forge_token(token, Forge::Shift([*a, *b])))
-                .unwrap_or(given),
-            [i, a, b, _] => pick(*i)
-                .and_then(|token| forge_token(token, Forge::Extreme([*a, *b])))
-                .unwrap_or(given),
-            _ => given,
-        }
-    }
-
-    /// Every (namespace, queue) a worker might poll, `default` first.
-    fn poll_targets(&self, sticky: bool) -> Vec<(String, String)> {
-        let queues = if sticky {
-            &self.sticky_queues
-        } else {
-            &self.queues
-        };
-        std::iter::once(DEFAULT_NAMESPACE)
-            .chain(self.namespaces.iter().map(String::as_str))
-            .flat_map(|ns| queues.iter().map(move |q| (ns.to_owned(), q.clone())))
-            .collect()
-    }
-}
-
-/// Numbers a forged token may carry instead of the real ones.
-const EXTREMES: [i64; 6] = [0, -1, i64::MIN, i64::MAX, i32::MIN as i64, i32::MAX as i64];
-
-/// How a forged token changes the first two numbers of a real one.
-#[derive(Debug, Clone, Copy)]
-enum Forge {
-    /// Shifted by these amounts (each an `i8`).
-    Shift([u8; 2]),
-    /// Replaced by `EXTREMES[x % 6]`.
-    Extreme([u8; 2]),
-}
-
-/// `token` (JSON) with its first two integers forged.
-fn forge_token(token: &[u8], forge: Forge) -> Option<Vec<u8>> {
-    let mut value: serde_json::Value = serde_json::from_slice(token).ok()?;
-    let fields = value
-        .as_object_mut()?
-        .values_mut()
-        .next()?
-        .as_object_mut()?;
-    let (bytes, extreme) = match forge {
-        Forge::Shift(by) => (by, false),
-        Forge::Extreme(by) => (by, true),
-    };
-    let mut bytes = bytes.into_iter();
-    for field in fields.values_mut() {
-        if let Some(n) = field.as_i64() {
-            let Some(b) = bytes.next() else { break };
-            *field = if extreme {
-                EXTREMES[usize::from(b) % EXTREMES.len()]
-            } else {
-                n.saturating_add(i64::from(b as i8))
-            }
-            .into();
-        }
-    }
-    serde_json::to_vec(&value).ok()
-}
-
-type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-async fn bounded_unit(work: Work) {
-    let _ = tokio::time::timeout(CALL_TIMEOUT, work).await;
-}
-
-/// The engine's service, and how long its caller waits for an answer.
-#[derive(Clone)]
-struct Caller {
-    service: Service,
-    /// Background callers wait (up to [`CALL_TIMEOUT`]); foreground ones give up as soon as
-    /// a call waits on anything but the engine itself.
-    patient: bool,
-}
-
-impl Caller {
-    /// The response of a call that finished in time, `None` for a status or a timeout.
-    async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Option<T> {
-        let answer = if self.patient {
-            tokio::time::timeout(CALL_TIMEOUT, call).await.ok()
-        } else {
-            brief(call).await
-        };
-        answer.and_then(Result::ok).map(tonic::Response::into_inner)
-    }
-}
-
-/// Polls `call` until it finishes or stays pending across a few yields (it waits on a long
-/// poll, a query or an update), then drops it, as a client that gives up would. Unlike a
-/// timeout this takes no wall-clock time, so runs are fast and repeatable.
-async fn brief<F: Future>(call: F) -> Option<F::Output> {
-    let mut call = std::pin::pin!(call);
-    for _ in 0..BRIEF_POLLS {
-        let polled = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-        if let Poll::Ready(output) = polled {
-            return Some(output);
-        }
-        tokio::task::yield_now().await;
-    }
-    None
-}
-
-fn rethrow<T>(joined: Result<T, tokio::task::JoinError>) {
-    if let Err(e) = joined
-        && e.is_panic()
-    {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-thread_local! {
-    /// One single-threaded runtime per thread, reused across inputs.
-    static TOKIO: tokio::runtime::Runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => panic!("cannot build a tokio runtime for fuzzing: {e}"),
-    };
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    TOKIO.with(|rt| rt.block_on(future))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub struct ProcessArgs {
 
 /// Subcommands every binary has.
 #[derive(Debug, clap::Subcommand)]
+#[non_exhaustive]
 pub enum ProcessCommand {
     /// Exits 0 if this process's /healthz answers (for container health checks).
     Probe,

@@ -17,12 +17,12 @@ use temporalio_protos::temporal::api::{
 };
 
 use crate::{
-    deployments::{RoutingChange, UNVERSIONED, Version, describe},
     error::{EngineError, Result},
     history::{
         QueueKind,
-        versioning::{Override, worker_version},
+        lifecycle::versioning::{Override, worker_version},
     },
+    matching::deployments::{Route, RoutingChange, UNVERSIONED, Version, describe},
     matching::{QueueKey, Worker},
     runtime::EngineRuntime,
 };
@@ -49,6 +49,24 @@ pub(super) fn poller(
         );
     }
     Worker { version, sticky }
+}
+
+/// The version a run with `workflow_id` goes to on `queue` when nothing pins it: the
+/// ramping version if the ramp takes the id, else the current one; `None` when unversioned.
+pub(super) fn target_version(
+    rt: &EngineRuntime,
+    namespace: &str,
+    queue: &str,
+    workflow_id: &str,
+) -> Option<Version> {
+    let deployments = rt.matching.deployments();
+    let route = Route {
+        workflow_id: workflow_id.to_owned(),
+        ..Default::default()
+    };
+    route.resolve(deployments.routing(namespace, queue), |v| {
+        deployments.queue_has(namespace, queue, v)
+    })
 }
 
 /// Refuses a pinned override to a version that has not polled `queue` for workflow tasks,

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::Service;
 use crate::{
     error::{EngineError, Result},
-    history::{Execution, events::is_close_event},
+    history::{Execution, run::events::is_close_event},
 };
 
 const MAX_PAGE: usize = 1000;

@@ -20,6 +20,7 @@ mod tasks;
 mod test_service;
 mod updates;
 mod visibility;
+mod workers;
 mod workflows;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
@@ -415,9 +416,28 @@ impl WorkflowService for Service {
 
     async fn record_worker_heartbeat(
         &self,
-        _: Request<RecordWorkerHeartbeatRequest>,
+        request: Request<RecordWorkerHeartbeatRequest>,
     ) -> Rpc<RecordWorkerHeartbeatResponse> {
+        workers::record(&self.runtime, request.into_inner())?;
         ok(RecordWorkerHeartbeatResponse::default())
+    }
+
+    async fn list_workers(&self, request: Request<ListWorkersRequest>) -> Rpc<ListWorkersResponse> {
+        ok(workers::list(&self.runtime, request.get_ref())?)
+    }
+
+    async fn count_workers(
+        &self,
+        request: Request<CountWorkersRequest>,
+    ) -> Rpc<CountWorkersResponse> {
+        ok(workers::count(&self.runtime, request.get_ref())?)
+    }
+
+    async fn describe_worker(
+        &self,
+        request: Request<DescribeWorkerRequest>,
+    ) -> Rpc<DescribeWorkerResponse> {
+        ok(workers::describe(&self.runtime, request.get_ref())?)
     }
 
     async fn shutdown_worker(

@@ -18,7 +18,7 @@ use temporalio_protos::temporal::api::{
 use super::{Service, updates, workflows};
 use crate::{
     error::{EngineError, OperationOutcome, Result},
-    history::{Limits, UpdateWithStart, update_with_start},
+    history::{Limits, UpdateWithStart, lifecycle::update_with_start},
 };
 
 /// The real server's answer to anything but [Start, Update].

@@ -119,7 +119,7 @@ fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNamespaceRespo
                 eager_workflow_start: false,
                 sync_update: false,
                 async_update: false,
-                worker_heartbeats: false,
+                worker_heartbeats: true,
                 poller_autoscaling: false,
                 worker_poll_complete_on_shutdown: false,
                 ..Default::default()

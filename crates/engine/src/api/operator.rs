@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::operatorservice::v1::{
     RemoveSearchAttributesRequest,
 };
 
-use crate::{error::Result, history::search_attributes::SYSTEM, runtime::EngineRuntime};
+use crate::{error::Result, history::rules::search_attributes::SYSTEM, runtime::EngineRuntime};
 
 pub(super) async fn add_search_attributes(
     rt: &EngineRuntime,

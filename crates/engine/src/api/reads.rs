@@ -23,7 +23,7 @@ use temporalio_protos::temporal::api::{
 use super::{Service, namespaces::SERVER_VERSION, visibility};
 use crate::{
     error::{EngineError, Result},
-    history::search_attributes::SYSTEM,
+    history::rules::search_attributes::SYSTEM,
     runtime::EngineRuntime,
 };
 
@@ -215,13 +215,15 @@ pub(super) async fn scan(
     })
 }
 
-/// How many schedules a namespace has (the query is not applied, as `ListSchedules`).
+/// How many schedules of a namespace its query matches, as `ListSchedules` filters them.
 pub(super) fn count_schedules(
     rt: &EngineRuntime,
     r: &CountSchedulesRequest,
 ) -> Result<CountSchedulesResponse> {
     let now = rt.clock.now_ms();
     rt.read(|registry| {
+        let custom = &registry.namespace(&r.namespace)?.search_attributes;
+        let filter = crate::visibility::ScheduleFilter::parse(&r.query, custom)?;
         let all = registry.list_schedules(
             &ListSchedulesRequest {
                 namespace: r.namespace.clone(),
@@ -229,6 +231,7 @@ pub(super) fn count_schedules(
                 ..Default::default()
             },
             now,
+            &|id, paused, attributes| filter.matches(id, paused, attributes),
         )?;
         Ok(CountSchedulesResponse {
             count: i64::try_from(all.schedules.len()).unwrap_or(i64::MAX),

@@ -338,8 +338,8 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
         },
     ),
     ("WorkflowService", "RecordWorkerHeartbeat", Served),
-    ("WorkflowService", "ListWorkers", NotOffered(NOT_YET)),
-    ("WorkflowService", "CountWorkers", NotOffered(NOT_YET)),
+    ("WorkflowService", "ListWorkers", Served),
+    ("WorkflowService", "CountWorkers", Served),
     ("WorkflowService", "UpdateTaskQueueConfig", Served),
     (
         "WorkflowService",
@@ -359,7 +359,7 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
             why: WORKER_CONFIG_WHY,
         },
     ),
-    ("WorkflowService", "DescribeWorker", NotOffered(NOT_YET)),
+    ("WorkflowService", "DescribeWorker", Served),
     (
         "WorkflowService",
         "PauseWorkflowExecution",

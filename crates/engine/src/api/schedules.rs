@@ -1,5 +1,5 @@
 //! Schedule RPCs: create, describe, update, patch (trigger, backfill, pause), list,
-//! delete and the times a schedule matches. The operations are `history/schedules.rs`.
+//! delete and the times a schedule matches. The operations are `schedule/runs.rs`.
 
 use temporalio_protos::temporal::api::workflowservice::v1::{
     CreateScheduleRequest, CreateScheduleResponse, DeleteScheduleRequest, DescribeScheduleRequest,
@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
     ListSchedulesRequest, ListSchedulesResponse, PatchScheduleRequest, UpdateScheduleRequest,
 };
 
-use crate::{error::Result, runtime::EngineRuntime};
+use crate::{error::Result, runtime::EngineRuntime, visibility::ScheduleFilter};
 
 pub(super) async fn create(
     runtime: &EngineRuntime,
@@ -56,7 +56,13 @@ pub(super) fn list(
     request: &ListSchedulesRequest,
 ) -> Result<ListSchedulesResponse> {
     let now = runtime.clock.now_ms();
-    runtime.read(|registry| registry.list_schedules(request, now))
+    runtime.read(|registry| {
+        let custom = &registry.namespace(&request.namespace)?.search_attributes;
+        let filter = ScheduleFilter::parse(&request.query, custom)?;
+        registry.list_schedules(request, now, &|id, paused, attributes| {
+            filter.matches(id, paused, attributes)
+        })
+    })
 }
 
 pub(super) fn matching_times(

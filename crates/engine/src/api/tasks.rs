@@ -5,7 +5,7 @@ use std::time::Duration;
 use temporalio_protos::temporal::api::{
     command::v1::command::Attributes,
     deployment::v1::WorkerDeploymentOptions,
-    enums::v1::{QueryResultType, TaskQueueKind},
+    enums::v1::{QueryResultType, TaskQueueKind, WorkerVersioningMode},
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{
         PollActivityTaskQueueRequest, PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest,
@@ -26,7 +26,8 @@ use super::{Service, deployments};
 use crate::{
     error::{EngineError, Result},
     history::{
-        ActivityRef, Effects, Poller, QueueKind, Registry, Task, WorkflowTaskRef, token::TaskToken,
+        ActivityRef, Effects, Poller, QueueKind, Registry, TargetVersion, Task, WorkflowTaskRef,
+        run::token::TaskToken,
     },
     matching::{QueueKey, Worker},
     runtime::{EngineRuntime, QueryOutcome, SeenPoller},
@@ -61,12 +62,17 @@ pub(super) async fn poll_workflow_task(
 ) -> Result<PollWorkflowTaskQueueResponse> {
     let rt = &svc.runtime;
     let key = poll_key(rt, &r.namespace, r.task_queue.as_ref(), QueueKind::Workflow)?;
+    let target = |queue: &str, workflow_id: &str| {
+        deployments::target_version(rt, &key.namespace, queue, workflow_id)
+    };
     let poller = Poller {
         identity: &r.identity,
         sticky: r
             .task_queue
             .as_ref()
             .is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32),
+        build_id: unversioned_build_id(&r),
+        target: Some(TargetVersion(&target)),
     };
     let worker = deployments::poller(rt, &key, r.deployment_options.as_ref(), poller.sticky);
     let deadline = Instant::now() + svc.long_poll;
@@ -91,6 +97,24 @@ pub(super) async fn poll_workflow_task(
                 i64::try_from(rt.matching.backlog(&key)).unwrap_or(i64::MAX);
             return Ok(response);
         }
+    }
+}
+
+/// The build id an unversioned worker polls with (deployment options, else the deprecated
+/// capabilities or binary checksum, which the SDKs send it in when the server does not
+/// advertise build-id versioning); empty for a versioned worker, whose version the task's
+/// completion records.
+#[allow(deprecated)]
+fn unversioned_build_id(r: &PollWorkflowTaskQueueRequest) -> &str {
+    match r.deployment_options.as_ref() {
+        Some(o) if o.worker_versioning_mode == WorkerVersioningMode::Versioned as i32 => "",
+        Some(o) if !o.build_id.is_empty() => &o.build_id,
+        _ => r
+            .worker_version_capabilities
+            .as_ref()
+            .map(|c| c.build_id.as_str())
+            .filter(|b| !b.is_empty())
+            .unwrap_or(&r.binary_checksum),
     }
 }
 
@@ -401,21 +425,59 @@ pub(super) async fn heartbeat(
     })
 }
 
+/// The activity a `...ById` request names instead of handing back its task token (an empty
+/// run id means the workflow's latest run).
+struct ById<'a> {
+    namespace: &'a str,
+    workflow_id: &'a str,
+    run_id: &'a str,
+    activity_id: &'a str,
+}
+
+impl<'a> ById<'a> {
+    fn new(
+        namespace: &'a str,
+        workflow_id: &'a str,
+        run_id: &'a str,
+        activity_id: &'a str,
+    ) -> Self {
+        Self {
+            namespace,
+            workflow_id,
+            run_id,
+            activity_id,
+        }
+    }
+}
+
+/// Runs `op` on the current attempt of the activity `id` names, as its worker would.
+async fn on_activity_by_id<T>(
+    rt: &EngineRuntime,
+    id: ById<'_>,
+    op: impl FnOnce(&mut Registry, &ActivityRef<'_>, i64, &mut Effects) -> Result<T>,
+) -> Result<T> {
+    rt.execute(|registry, now, fx| {
+        let (run_id, scheduled_event_id, attempt) =
+            registry.activity_by_id(id.namespace, id.workflow_id, id.run_id, id.activity_id)?;
+        let activity = ActivityRef {
+            run_id: &run_id,
+            scheduled_event_id,
+            attempt,
+        };
+        op(registry, &activity, now, fx)
+    })
+    .await
+}
+
 /// `RespondActivityTaskCompletedById`: completes the activity's current attempt, as its
 /// worker would.
 pub(super) async fn complete_activity_by_id(
     rt: &EngineRuntime,
     r: RespondActivityTaskCompletedByIdRequest,
 ) -> Result<()> {
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.complete_activity(&activity, r.result, &r.identity, now, fx)
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.complete_activity(activity, r.result, &r.identity, now, fx)
     })
     .await
 }
@@ -425,22 +487,10 @@ pub(super) async fn fail_activity_by_id(
     r: RespondActivityTaskFailedByIdRequest,
 ) -> Result<()> {
     let failure = r.failure.unwrap_or_default();
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.fail_activity(
-            &activity,
-            failure,
-            r.last_heartbeat_details,
-            &r.identity,
-            now,
-            fx,
-        )
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        let details = r.last_heartbeat_details;
+        registry.fail_activity(activity, failure, details, &r.identity, now, fx)
     })
     .await
 }
@@ -449,15 +499,9 @@ pub(super) async fn cancel_activity_by_id(
     rt: &EngineRuntime,
     r: RespondActivityTaskCanceledByIdRequest,
 ) -> Result<()> {
-    rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-        let activity = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id,
-            attempt,
-        };
-        registry.cancel_activity(&activity, r.details, &r.identity, now, fx)
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.cancel_activity(activity, r.details, &r.identity, now, fx)
     })
     .await
 }
@@ -466,18 +510,11 @@ pub(super) async fn heartbeat_by_id(
     rt: &EngineRuntime,
     r: RecordActivityTaskHeartbeatByIdRequest,
 ) -> Result<RecordActivityTaskHeartbeatByIdResponse> {
-    let answer = rt
-        .execute(|registry, now, fx| {
-            let (run_id, scheduled_event_id, attempt) =
-                registry.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id)?;
-            let activity = ActivityRef {
-                run_id: &run_id,
-                scheduled_event_id,
-                attempt,
-            };
-            registry.heartbeat_activity(&activity, r.details, now, fx)
-        })
-        .await?;
+    let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
+    let answer = on_activity_by_id(rt, id, |registry, activity, now, fx| {
+        registry.heartbeat_activity(activity, r.details, now, fx)
+    })
+    .await?;
     Ok(RecordActivityTaskHeartbeatByIdResponse {
         cancel_requested: answer.cancel_requested,
         activity_paused: answer.paused,
@@ -502,6 +539,10 @@ pub(super) async fn reset_sticky(rt: &EngineRuntime, r: ResetStickyTaskQueueRequ
 /// `ShutdownWorker`: the worker's sticky queue gets no more polls, so its runs' tasks go to
 /// the normal queues at once instead of after the sticky timeout.
 pub(super) async fn shutdown_worker(rt: &EngineRuntime, r: ShutdownWorkerRequest) -> Result<()> {
+    if let Some(heartbeat) = r.worker_heartbeat.clone() {
+        rt.workers
+            .record(&r.namespace, heartbeat, rt.clock.now_ms());
+    }
     if r.sticky_task_queue.is_empty() {
         return Ok(());
     }

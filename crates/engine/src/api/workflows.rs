@@ -19,7 +19,7 @@ use crate::{
     error::{EngineError, Result},
     history::{
         ExecutionOptionsUpdate, NewRun, ResetRequest, Signal,
-        versioning::{Override, RunVersioning},
+        lifecycle::versioning::{Override, RunVersioning},
     },
     runtime::EngineRuntime,
 };
@@ -187,7 +187,12 @@ pub(super) async fn request_cancel(
 ) -> Result<()> {
     let (workflow_id, run_id) = execution(r.workflow_execution.as_ref())?;
     rt.execute(|registry, now, fx| {
-        let run_id = registry.resolve_open(&r.namespace, workflow_id, run_id)?;
+        let run_id = registry.resolve(&r.namespace, workflow_id, run_id)?;
+        // As on the real server, asking to cancel a run that has closed succeeds and
+        // changes nothing (terminate and signal are refused).
+        if !registry.run(&run_id)?.is_open() {
+            return Ok(());
+        }
         registry.request_cancel(&run_id, &r.reason, &r.identity, now, fx)
     })
     .await

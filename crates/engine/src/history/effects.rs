@@ -4,35 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::deployments::Route;
-
-/// Which kind of task queue a task goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum QueueKind {
-    /// Workflow tasks and query tasks.
-    Workflow,
-    /// Activity tasks.
-    Activity,
-}
-
-/// A task handed to a poller. The poll handler re-validates it against the execution, so a
-/// stale task (the workflow moved on) is skipped, never wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Task {
-    /// A scheduled workflow task.
-    Workflow {
-        run_id: String,
-        scheduled_event_id: i64,
-    },
-    /// A query waiting in the runtime's query table.
-    Query { query_id: String },
-    /// A scheduled activity attempt.
-    Activity {
-        run_id: String,
-        scheduled_event_id: i64,
-        attempt: i32,
-    },
-}
+use crate::matching::{QueueKind, Route, Task};
 
 /// Which activity timeout a timer enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

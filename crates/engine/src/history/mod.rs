@@ -5,79 +5,58 @@
 //! change state and describe what must happen next (dispatch a task, arm a timer) as data.
 //! The runtime persists the changed runs, then executes the effects.
 //!
-//! One file per concern; each state machine keeps its states, transitions (`on_<event>`)
-//! and unit tests (on `testing`) together: `execution` (the run record: history, buffered
-//! events), `start` (new runs, id conflict and reuse, signal-with-start), `workflow_task`
-//! (the workflow task machine), `commands` (a worker's decisions, validated, then applied; `command_limits` their size and
-//! pending-work limits),
-//! `activity` (the activity machine; `activity/timeouts` its timeouts and retries) and
-//! `retry` (retry policies), `chain` (what follows a closing run: a retry or the next cron
-//! run, with `cron` the schedules), `timer`, `control` (signal, cancel, terminate), `child` (child
-//! workflows), `external` (signalling and cancelling other workflows), `outbox` (carrying
-//! out work that crosses runs), `pending` (work in flight, which holds a time-skipping
-//! clock), `update` (workflow updates), `limits` (the real server's size and count limits), `properties` (memo and
-//! search attributes, derived from history), `search_attributes` (their types and checks),
-//! `query` (queries riding on workflow tasks),
-//! `sticky` (sticky task queues), `eager` (eager workflow start and activities), `reset`
-//! (`ResetWorkflowExecution`), `view` (what the API layer may read of a run),
-//! `recovery` (rebuilding effects after a restart), `persist` (what to write), `residency`
-//! (which runs stay in memory).
+//! The code is in rooms; each state machine keeps its states, transitions (`on_<event>`)
+//! and unit tests (on `testing`) together:
+//! - `run`: the run record (`execution`), its `events`, `properties` (memo and search
+//!   attributes, derived from history), task `token`s, `persist` (what to write) and
+//!   `view` (what the API layer may read of a run);
+//! - `machines`: `workflow_task`, `activity` (with its timeouts, retries, pause and
+//!   options), `timer`, `child` (child workflows), `external` (signalling and cancelling
+//!   other workflows), `update` (workflow updates), `query` (queries riding on workflow
+//!   tasks), `sticky` (sticky task queues), `eager` (eager workflow start and activities);
+//! - `completion`: a worker's decisions (`RespondWorkflowTaskCompleted`), validated,
+//!   checked against the size and pending-work limits, then applied;
+//! - `lifecycle`: `start` (new runs, id conflict and reuse, signal-with-start),
+//!   `update_with_start`, `chain` (what follows a closing run: a retry or the next cron
+//!   run), `retry` (retry policies), `cron`, `reset` (`ResetWorkflowExecution`), `control`
+//!   (signal, cancel, terminate), `versioning` and `versioning_override`;
+//! - `rules`: `limits` (the real server's size and count limits), `search_attributes`
+//!   (their types and checks), `namespace`;
+//! - `residency`: which runs stay in memory, `recovery` (rebuilding effects after a
+//!   restart), `pending` (work in flight, which holds a time-skipping clock) and `outbox`
+//!   (carrying out work that crosses runs);
+//! - `effects`: what a transition asks of the outside world, as data.
 
-pub(crate) mod activity;
-mod chain;
-mod child;
-mod command_limits;
-mod commands;
-mod control;
-mod cron;
-mod eager;
+mod completion;
 pub(crate) mod effects;
-pub(crate) mod events;
-pub(crate) mod execution;
-mod external;
-pub(crate) mod limits;
-mod namespace;
-mod options;
-mod outbox;
-mod pending;
-mod persist;
-mod properties;
-mod query;
-mod recovery;
-mod reset;
+pub(crate) mod lifecycle;
+pub(crate) mod machines;
 mod residency;
-mod retry;
-mod schedules;
-pub(crate) mod search_attributes;
-mod start;
-mod sticky;
+pub(crate) mod rules;
+pub(crate) mod run;
 #[cfg(test)]
 mod testing;
-mod timer;
-pub(crate) mod token;
-mod update;
-pub(crate) mod update_with_start;
-pub(crate) mod versioning;
-mod view;
-pub(crate) mod workflow_task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(crate) use activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
-pub(crate) use control::Signal;
-pub(crate) use effects::{Effect, Effects, QueueKind, Task, TimerKey};
-pub(crate) use execution::Execution;
-pub use limits::Limits;
-pub(crate) use namespace::NamespaceRecord;
-pub(crate) use options::ExecutionOptionsUpdate;
-pub(crate) use reset::ResetRequest;
+pub(crate) use effects::{Effect, Effects, TimerKey};
+pub(crate) use lifecycle::control::Signal;
+pub(crate) use lifecycle::reset::ResetRequest;
+pub(crate) use lifecycle::start::NewRun;
+pub(crate) use lifecycle::update_with_start::UpdateWithStart;
+pub(crate) use lifecycle::versioning_override::ExecutionOptionsUpdate;
+pub(crate) use machines::activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
+pub(crate) use machines::update::UpdateStatus;
+pub(crate) use machines::workflow_task::{
+    Poller, SuggestContinueAsNew, TargetVersion, WorkflowTaskRef,
+};
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
-pub(crate) use start::NewRun;
-pub(crate) use update::UpdateStatus;
-pub(crate) use update_with_start::UpdateWithStart;
-pub(crate) use workflow_task::{Poller, SuggestContinueAsNew, WorkflowTaskRef};
+pub use rules::limits::Limits;
+pub(crate) use rules::namespace::NamespaceRecord;
+pub(crate) use run::execution::Execution;
 
 use crate::error::{EngineError, Result};
+pub(crate) use crate::matching::{QueueKind, Task};
 
 /// All namespaces, the open runs and a few recently closed ones (the rest of the closed
 /// runs are read back from the store on demand: see `residency`).
@@ -92,7 +71,7 @@ pub(crate) struct Registry {
     pub(crate) touched: HashSet<String>,
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
-    pub(crate) suggest_continue_as_new: workflow_task::SuggestContinueAsNew,
+    pub(crate) suggest_continue_as_new: machines::workflow_task::SuggestContinueAsNew,
     /// Every schedule (`schedules`).
     pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.

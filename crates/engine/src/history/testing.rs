@@ -8,10 +8,10 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest},
 };
 
-use super::{
+use crate::history::{
     Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
-    commands::{Completion, QueryResults},
-    token::TaskToken,
+    completion::commands::{Completion, QueryResults},
+    run::token::TaskToken,
 };
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
@@ -49,7 +49,7 @@ pub(crate) fn take_task(registry: &mut Registry, run_id: &str) -> PollWorkflowTa
         .unwrap_or_else(|| panic!("run {run_id} has no workflow task"));
     let poller = Poller {
         identity: "worker",
-        sticky: false,
+        ..Default::default()
     };
     registry
         .start_workflow_task(run_id, scheduled, &poller, NOW, &mut Effects::default())

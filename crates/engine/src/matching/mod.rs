@@ -17,10 +17,11 @@ use std::{
 
 use tokio::{sync::oneshot, time::Instant};
 
-use crate::{
-    deployments::{Deployments, Route, Version},
-    history::{QueueKind, Task},
-};
+pub(crate) mod deployments;
+mod task;
+
+pub(crate) use deployments::{Deployments, Route, Version};
+pub(crate) use task::{QueueKind, Task};
 
 /// Names one task queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -337,6 +338,7 @@ mod tests {
             workflow_id: "w".into(),
             pinned: Some(v1.clone()),
             normal_queue: None,
+            use_ramping: false,
         };
         matching.push(key(), task(2), pinned);
         assert_eq!(
@@ -380,6 +382,7 @@ mod tests {
             workflow_id: "w".into(),
             pinned: None,
             normal_queue: Some("q".into()),
+            use_ramping: false,
         };
         matching.push(sticky_key.clone(), task(3), route);
         assert_eq!(matching.backlog(&sticky_key), 0);

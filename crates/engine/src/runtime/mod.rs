@@ -3,12 +3,17 @@
 //! notify), commits the changes to the store, waits until they are durable and only then
 //! executes the effects (tasks to queues, timers to the clock, history waiters woken).
 //! Every operation reads the time from one [`Clock`], which time skipping moves forward.
+//!
+//! Beside it: `clock` (the one clock and time skipping), `timers` (durable timers),
+//! `queries` (queries to workers), `watchers` (per-run wake-ups for long polls) and
+//! `task_queues` (task queue descriptions, rates and config).
 
 mod clock;
 mod queries;
 mod task_queues;
 mod timers;
 mod watchers;
+mod workers;
 
 use std::sync::{
     Arc, Mutex,
@@ -23,6 +28,7 @@ pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use task_queues::{ConfigUpdate, SeenPoller, TaskQueues};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
+pub(crate) use workers::Workers;
 
 use crate::{
     error::{EngineError, Result},
@@ -60,6 +66,8 @@ pub(crate) struct EngineRuntime {
     pub(crate) matching: Arc<Matching>,
     /// Task queues' pollers, rates and config, for describe and rate limits.
     pub(crate) task_queues: TaskQueues,
+    /// Workers that heartbeat, for `ListWorkers` and `DescribeWorker`.
+    pub(crate) workers: Workers,
     pub(crate) timers: Timers,
     /// Long polls waiting for a run's history (or its updates) to change.
     pub(crate) watchers: RunWatchers,
@@ -88,6 +96,7 @@ impl EngineRuntime {
             durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
             task_queues: TaskQueues::default(),
+            workers: Workers::default(),
             timers: Timers::default(),
             watchers: RunWatchers::default(),
             queries: PendingQueries::default(),

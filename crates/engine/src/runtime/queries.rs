@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use super::EngineRuntime;
 use crate::{
     error::{EngineError, Result},
-    history::{QueueKind, Task},
     matching::QueueKey,
+    matching::{QueueKind, Task},
 };
 
 /// What a query came to, short of an error.

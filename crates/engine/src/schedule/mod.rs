@@ -1,11 +1,13 @@
-//! Schedules: what they match (`spec`, `calendar`), their durable state machine (`state`)
-//! and the registry's collection of them (here). Carrying out a schedule's actions against
-//! runs (starting, cancelling, terminating workflows) is `history/schedules.rs`; the RPCs
+//! Schedules: what they match (`spec`, `calendar`), their durable state machine (`state`),
+//! the registry's collection of them (here) and carrying out their actions against runs
+//! (`runs`: starting, cancelling, terminating workflows), and reading them (`list`). The RPCs
 //! are `api/schedules.rs`.
 
 mod calendar;
+mod list;
 #[cfg(test)]
 mod restart_tests;
+mod runs;
 pub(crate) mod spec;
 pub(crate) mod state;
 

@@ -1,7 +1,8 @@
-//! Visibility queries a store may answer itself (PostgreSQL, in SQL over indexed columns),
-//! so listing and counting closed runs costs what the page costs, not what the number of
-//! closed runs costs. A store that cannot answers `None` and the engine filters
-//! [`super::Store::closed_infos`] instead.
+//! Visibility queries every store answers itself (SQLite and PostgreSQL in SQL over indexed
+//! columns, lowered once in `store/sql.rs`; the memory store in Rust), so listing and
+//! counting closed runs costs what the page costs, not what the number of closed runs
+//! costs. A filter with no column here (custom search attributes, `IN`, ...) is filtered by
+//! the engine over [`super::Store::closed_infos`] instead.
 
 use prost::Message;
 use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
@@ -19,15 +20,8 @@ pub(crate) enum Column {
     CloseMs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
+/// The comparison is the query language's own (one type from the parser to the SQL).
+pub(crate) use crate::visibility::Cmp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {

@@ -31,13 +31,13 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import ALL, backend_binary, run_on
 
 Op = ExecuteMultiOperationRequest.Operation
 COMPLETED = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
@@ -78,6 +78,21 @@ class Counter:
     @workflow.signal
     def finish(self) -> None:
         self.done = True
+
+
+@workflow.defn
+class Quick:
+    """Returns at once; its update waits for ever (and is left unfinished)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        return workflow.info().run_id
+
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def stay(self, wait: bool) -> str:
+        if wait:
+            await workflow.wait_condition(lambda: False)
+        return workflow.info().run_id
 
 
 def with_start(wid: str, queue: str, policy: WorkflowIDConflictPolicy) -> WithStartWorkflowOperation:
@@ -293,3 +308,47 @@ def test_update_with_start(backend: str, tmp_path: Path) -> None:
                 await raw_requests(env.client, queue)
 
     asyncio.run(run())
+
+
+async def closed_with_update_in_flight(client: Client) -> None:
+    """A workflow closed while its update was still in flight: an update-with-start naming
+    the same update id never attaches to it, whatever the conflict policy; ALLOW_DUPLICATE
+    starts a new run and runs the update there, REJECT_DUPLICATE refuses."""
+    queue = f"py-uws-closed-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=[Quick]):
+        for conflict in [WorkflowIDConflictPolicy.USE_EXISTING, WorkflowIDConflictPolicy.FAIL]:
+            for reuse in [WorkflowIDReusePolicy.ALLOW_DUPLICATE, WorkflowIDReusePolicy.REJECT_DUPLICATE]:
+                wid = f"uws-closed-{uuid.uuid4()}"
+
+                def op() -> WithStartWorkflowOperation:
+                    return WithStartWorkflowOperation(
+                        Quick.run, id=wid, task_queue=queue, id_conflict_policy=conflict, id_reuse_policy=reuse
+                    )
+
+                first = op()
+                await client.start_update_with_start_workflow(
+                    Quick.stay, True, id="same", start_workflow_operation=first,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                )
+                first_handle = await first.workflow_handle()
+                closed_run = await first_handle.result()
+                assert (await first_handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+                second = op()
+                if reuse == WorkflowIDReusePolicy.ALLOW_DUPLICATE:
+                    ran_in = await client.execute_update_with_start_workflow(
+                        Quick.stay, False, id="same", start_workflow_operation=second
+                    )
+                    assert ran_in != closed_run, (conflict, reuse)
+                    assert (await second.workflow_handle()).first_execution_run_id == ran_in
+                else:
+                    with pytest.raises(WorkflowAlreadyStartedError):
+                        await client.execute_update_with_start_workflow(
+                            Quick.stay, False, id="same", start_workflow_operation=second
+                        )
+                    with pytest.raises(WorkflowAlreadyStartedError):
+                        await second.workflow_handle()
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_update_with_start_on_a_closed_workflow(backend: str, tmp_path: Path) -> None:
+    run_on(backend, tmp_path, closed_with_update_in_flight)

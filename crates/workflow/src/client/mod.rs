@@ -31,6 +31,7 @@ pub use handle::Handle;
 
 /// How to start a workflow when one with the same id may already exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum IdConflict {
     /// Fail with [`ClientError::AlreadyStarted`] if a run with this id is open.
     #[default]
@@ -43,6 +44,7 @@ pub enum IdConflict {
 
 /// Whether the id of a closed workflow may be used again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum IdReuse {
     /// Allow a new run after any closed run (the server's default).
     #[default]

@@ -9,6 +9,7 @@ use temporalio_client::tonic::{Code, Status};
 
 /// A failed console request.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConsoleError {
     /// The request is malformed (400): the message names the parameter and the fix.
     #[error("{0}")]
@@ -38,6 +39,10 @@ pub enum ConsoleError {
         /// What went wrong.
         message: String,
     },
+    /// The console itself failed (500), e.g. a page template did not render: a bug in the
+    /// console, not in Temporal or the request.
+    #[error("the console failed: {0}")]
+    Internal(String),
     /// Temporal answered with an error the console does not map (502).
     #[error("Temporal answered {code:?}: {message}")]
     Server {
@@ -75,6 +80,7 @@ impl ConsoleError {
             ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ConsoleError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ConsoleError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ConsoleError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ConsoleError::Server { .. } => (StatusCode::BAD_GATEWAY, "server_error"),
         }
     }

@@ -55,10 +55,7 @@ impl Pages {
         self.env
             .get_template(name)
             .and_then(|t| t.render(ctx))
-            .map_err(|e| ConsoleError::Server {
-                code: temporalio_client::tonic::Code::Internal,
-                message: format!("console template {name}: {e}"),
-            })
+            .map_err(|e| ConsoleError::Internal(format!("template {name}: {e}")))
     }
 
     fn error_page(&self, error: &ConsoleError) -> Response {

@@ -13,6 +13,9 @@
 //! Driver: the synchronous `postgres` crate (the blocking face of `tokio-postgres`): the
 //! writer and reader are plain threads, like SQLite's, with no pool to tune; TLS through
 //! rustls (`sslmode=prefer|require|disable` in the URL, the system's root certificates).
+//!
+//! Files: `connect` (URL, TLS, which failures to retry), `schema` (versioned migrations),
+//! `writer` (the writer thread), `reads` (the reader) and `visibility` (queries in SQL).
 
 mod connect;
 mod reads;

@@ -1,0 +1,208 @@
+//! Namespaces: registered once, described and listed, with the custom search attributes
+//! registered in each. `default` always exists.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
+
+use crate::error::{EngineError, Result};
+use crate::history::{
+    Registry,
+    rules::search_attributes::{system_type, type_name},
+};
+
+/// A registered namespace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NamespaceRecord {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) owner_email: String,
+    pub(crate) retention_days: i64,
+    /// Custom search attributes: name to `IndexedValueType` value.
+    #[serde(default)]
+    pub(crate) search_attributes: super::search_attributes::Custom,
+}
+
+impl NamespaceRecord {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            id: uuid::Uuid::new_v4().to_string(),
+            description: String::new(),
+            owner_email: String::new(),
+            retention_days: 1,
+            search_attributes: Default::default(),
+        }
+    }
+}
+
+impl Registry {
+    /// The namespace's id, or empty when it is unknown.
+    pub(crate) fn namespace_id(&self, namespace: &str) -> String {
+        self.namespaces
+            .get(namespace)
+            .map(|n| n.id.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn namespace(&self, name: &str) -> Result<&NamespaceRecord> {
+        if name.is_empty() {
+            // The real server's namespace validator says exactly this.
+            return Err(EngineError::invalid("Namespace is empty."));
+        }
+        self.namespaces
+            .get(name)
+            .ok_or_else(|| EngineError::not_found(format!("Namespace {name} is not found.")))
+    }
+
+    /// Registers `record`; fails if its name is taken.
+    pub(crate) fn register_namespace(&mut self, record: NamespaceRecord) -> Result<()> {
+        if record.name.is_empty() {
+            return Err(EngineError::invalid(
+                "Namespace name is not set on request.",
+            ));
+        }
+        if self.namespaces.contains_key(&record.name) {
+            return Err(EngineError::NamespaceExists(record.name));
+        }
+        self.namespaces.insert(record.name.clone(), record);
+        self.namespaces_dirty = true;
+        Ok(())
+    }
+
+    /// Makes sure `name` exists (used for `default` and `--namespace`).
+    pub(crate) fn ensure_namespace(&mut self, name: &str) {
+        if !self.namespaces.contains_key(name) {
+            self.namespaces
+                .insert(name.to_owned(), NamespaceRecord::new(name));
+            self.namespaces_dirty = true;
+        }
+    }
+}
+
+/// How many custom attributes of each type a namespace may have: the columns the real
+/// server's SQLite visibility store has for them, so what works here works there.
+fn limit(ty: IndexedValueType) -> usize {
+    match ty {
+        IndexedValueType::Keyword => 10,
+        _ => 3,
+    }
+}
+
+impl Registry {
+    /// Registers custom search attributes, all or none. One already registered is left as
+    /// it is.
+    pub(crate) fn add_search_attributes(
+        &mut self,
+        namespace: &str,
+        attributes: &HashMap<String, i32>,
+    ) -> Result<()> {
+        let record = self.namespace(namespace)?;
+        let mut custom = record.search_attributes.clone();
+        let mut names: Vec<&String> = attributes.keys().collect();
+        names.sort();
+        for name in names {
+            let ty = IndexedValueType::try_from(attributes[name])
+                .ok()
+                .filter(|t| *t != IndexedValueType::Unspecified)
+                .ok_or_else(|| {
+                    EngineError::invalid(format!(
+                        "Unknown search attribute type {} for {name}: use one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList.",
+                        attributes[name]
+                    ))
+                })?;
+            if name.is_empty() {
+                return Err(EngineError::invalid("Search attribute name is empty."));
+            }
+            if system_type(name).is_some() {
+                return Err(EngineError::invalid(format!(
+                    "Search attribute {name} is reserved by system."
+                )));
+            }
+            // As on the real server, a name already registered keeps its type, whatever
+            // the request says.
+            if custom.contains_key(name) {
+                continue;
+            }
+            let of_type = custom.values().filter(|t| **t == ty as i32).count();
+            if of_type >= limit(ty) {
+                return Err(EngineError::invalid(format!(
+                    "Unable to create search attributes: cannot have more than {} search attribute of type {}.",
+                    limit(ty),
+                    type_name(ty)
+                )));
+            }
+            custom.insert(name.clone(), ty as i32);
+        }
+        if let Some(record) = self.namespaces.get_mut(namespace) {
+            record.search_attributes = custom;
+        }
+        self.namespaces_dirty = true;
+        Ok(())
+    }
+
+    /// Unregisters custom search attributes; names that are not registered are ignored, as
+    /// on the real server.
+    pub(crate) fn remove_search_attributes(
+        &mut self,
+        namespace: &str,
+        names: &[String],
+    ) -> Result<()> {
+        self.namespace(namespace)?;
+        if let Some(system) = names.iter().find(|n| system_type(n).is_some()) {
+            return Err(EngineError::invalid(format!(
+                "Unable to remove non-custom search attributes: {system}."
+            )));
+        }
+        if let Some(record) = self.namespaces.get_mut(namespace) {
+            for name in names {
+                record.search_attributes.remove(name);
+            }
+        }
+        self.namespaces_dirty = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(registry: &mut Registry, name: &str, ty: IndexedValueType) -> Result<()> {
+        registry.add_search_attributes("default", &[(name.to_owned(), ty as i32)].into())
+    }
+
+    #[test]
+    fn search_attributes_register_like_the_real_server() {
+        let mut registry = Registry::default();
+        registry.ensure_namespace("default");
+        assert!(add(&mut registry, "Color", IndexedValueType::Keyword).is_ok());
+        assert!(add(&mut registry, "Color", IndexedValueType::Keyword).is_ok());
+        assert!(add(&mut registry, "Color", IndexedValueType::Int).is_ok());
+        assert_eq!(
+            registry.namespaces["default"]
+                .search_attributes
+                .get("Color"),
+            Some(&(IndexedValueType::Keyword as i32))
+        );
+        assert!(add(&mut registry, "WorkflowId", IndexedValueType::Keyword).is_err());
+        for n in 0..3 {
+            assert!(add(&mut registry, &format!("Int{n}"), IndexedValueType::Int).is_ok());
+        }
+        let err = add(&mut registry, "Int3", IndexedValueType::Int).map(|_| ());
+        assert!(matches!(err, Err(EngineError::InvalidArgument(m)) if m.contains("more than 3")));
+        assert!(
+            registry
+                .remove_search_attributes("default", &["Int0".into(), "Nope".into()])
+                .is_ok()
+        );
+        assert!(add(&mut registry, "Int3", IndexedValueType::Int).is_ok());
+        assert!(
+            registry
+                .remove_search_attributes("default", &["RunId".into()])
+                .is_err()
+        );
+    }
+}

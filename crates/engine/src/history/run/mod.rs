@@ -1,0 +1,12 @@
+//! The run record and what is derived from it: `execution` (one run: its history, buffered
+//! events and mutable state), `events` (building history events), `properties` (memo and
+//! search attributes, derived from history), `token` (task tokens), `persist` (what to
+//! write, and rebuilding runs from the store) and `view` (what the API layer may read of a
+//! run).
+
+pub(crate) mod events;
+pub(crate) mod execution;
+pub(in crate::history) mod persist;
+pub(in crate::history) mod properties;
+pub(crate) mod token;
+pub(in crate::history) mod view;
