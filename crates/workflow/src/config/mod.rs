@@ -14,7 +14,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::console::ConsoleConfig;
-use crate::error::ConfigError;
 
 mod embedded;
 mod env;
