@@ -36,7 +36,6 @@ use clap::Parser;
 
 use args::{Cli, Command, RunArgs};
 use report::Report;
-use targets::TargetKind;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
