@@ -28,6 +28,10 @@ pub enum EngineError {
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),
+    /// Something with this name exists already (a Nexus endpoint); use it or pick another
+    /// name.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// A schedule with this id exists in the namespace; pick another id or delete it.
     #[error("schedule with this ID is already registered: {0}")]
     ScheduleExists(String),
@@ -111,6 +115,18 @@ impl From<crate::matching::deployments::DeploymentsError> for EngineError {
             D::NotFound(m) => Self::NotFound(m),
             D::Conflict(m) => Self::FailedPrecondition(m),
             D::Invalid(m) => Self::InvalidArgument(m),
+        }
+    }
+}
+
+impl From<crate::nexus::EndpointError> for EngineError {
+    fn from(e: crate::nexus::EndpointError) -> Self {
+        use crate::nexus::EndpointError as E;
+        match e {
+            E::Invalid(m) => Self::InvalidArgument(m),
+            E::NotFound(m) => Self::NotFound(m),
+            E::Exists(m) => Self::AlreadyExists(m),
+            E::Precondition(m) => Self::FailedPrecondition(m),
         }
     }
 }

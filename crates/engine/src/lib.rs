@@ -60,6 +60,8 @@
 //! - `schedule`: schedules' specs (which times they match, in their time zone), their
 //!   durable state machine, and `schedule/runs.rs`, which starts, cancels and terminates
 //!   the workflows they decide on.
+//! - `nexus`: the server-wide part of Nexus: the endpoint registry and the completion
+//!   callback token; the per-run operation machine is `history/machines/nexus/`.
 //! - Around them: `engine` (`Engine`, its options and start-up), `error` (`EngineError` and
 //!   its statuses), `security` (TLS, mutual TLS, API keys), `time` (timestamps and
 //!   durations), `generated` (the server traits built from the SDK's protos) and `fuzzing`
@@ -88,6 +90,7 @@
 //! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
 //! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
@@ -116,6 +119,7 @@ pub mod fuzzing;
 mod generated;
 mod history;
 mod matching;
+mod nexus;
 mod runtime;
 mod schedule;
 mod security;

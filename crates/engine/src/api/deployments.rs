@@ -39,6 +39,7 @@ pub(super) fn poller(
         let queue_type = match key.kind {
             QueueKind::Workflow => TaskQueueType::Workflow,
             QueueKind::Activity => TaskQueueType::Activity,
+            QueueKind::Nexus => TaskQueueType::Nexus,
         };
         rt.matching.deployments().register(
             &key.namespace,

@@ -9,6 +9,7 @@ mod history;
 mod in_process;
 mod multi;
 mod namespaces;
+mod nexus;
 mod operator;
 mod queries;
 mod reads;
@@ -28,10 +29,13 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use temporalio_protos::temporal::api::{
     operatorservice::v1::{
         AddOrUpdateRemoteClusterRequest, AddOrUpdateRemoteClusterResponse,
-        AddSearchAttributesRequest, AddSearchAttributesResponse, ListClustersRequest,
-        ListClustersResponse, ListSearchAttributesRequest, ListSearchAttributesResponse,
-        RemoveRemoteClusterRequest, RemoveRemoteClusterResponse, RemoveSearchAttributesRequest,
-        RemoveSearchAttributesResponse,
+        AddSearchAttributesRequest, AddSearchAttributesResponse, CreateNexusEndpointRequest,
+        CreateNexusEndpointResponse, DeleteNexusEndpointRequest, DeleteNexusEndpointResponse,
+        GetNexusEndpointRequest, GetNexusEndpointResponse, ListClustersRequest,
+        ListClustersResponse, ListNexusEndpointsRequest, ListNexusEndpointsResponse,
+        ListSearchAttributesRequest, ListSearchAttributesResponse, RemoveRemoteClusterRequest,
+        RemoveRemoteClusterResponse, RemoveSearchAttributesRequest, RemoveSearchAttributesResponse,
+        UpdateNexusEndpointRequest, UpdateNexusEndpointResponse,
     },
     workflowservice::v1::*,
 };
@@ -515,6 +519,29 @@ impl WorkflowService for Service {
         ok(DeleteWorkerDeploymentResponse::default())
     }
 
+    async fn poll_nexus_task_queue(
+        &self,
+        request: Request<PollNexusTaskQueueRequest>,
+    ) -> Rpc<PollNexusTaskQueueResponse> {
+        ok(nexus::poll(self, request.into_inner()).await?)
+    }
+
+    async fn respond_nexus_task_completed(
+        &self,
+        request: Request<RespondNexusTaskCompletedRequest>,
+    ) -> Rpc<RespondNexusTaskCompletedResponse> {
+        nexus::respond_completed(&self.runtime, request.into_inner()).await?;
+        ok(RespondNexusTaskCompletedResponse::default())
+    }
+
+    async fn respond_nexus_task_failed(
+        &self,
+        request: Request<RespondNexusTaskFailedRequest>,
+    ) -> Rpc<RespondNexusTaskFailedResponse> {
+        nexus::respond_failed(&self.runtime, request.into_inner()).await?;
+        ok(RespondNexusTaskFailedResponse::default())
+    }
+
     async fn reset_workflow_execution(
         &self,
         request: Request<ResetWorkflowExecutionRequest>,
@@ -673,6 +700,26 @@ impl WorkflowService for Service {
         delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
         list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
         trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
+        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse = "StartActivityExecution";
+        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse = "DescribeActivityExecution";
+        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse = "PollActivityExecution";
+        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse = "ListActivityExecutions";
+        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse = "CountActivityExecutions";
+        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse = "RequestCancelActivityExecution";
+        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse = "TerminateActivityExecution";
+        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse = "DeleteActivityExecution";
+        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = "PauseActivityExecution";
+        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = "ResetActivityExecution";
+        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = "UnpauseActivityExecution";
+        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse = "UpdateActivityExecutionOptions";
+        start_nexus_operation_execution(StartNexusOperationExecutionRequest) -> StartNexusOperationExecutionResponse = "StartNexusOperationExecution";
+        describe_nexus_operation_execution(DescribeNexusOperationExecutionRequest) -> DescribeNexusOperationExecutionResponse = "DescribeNexusOperationExecution";
+        poll_nexus_operation_execution(PollNexusOperationExecutionRequest) -> PollNexusOperationExecutionResponse = "PollNexusOperationExecution";
+        list_nexus_operation_executions(ListNexusOperationExecutionsRequest) -> ListNexusOperationExecutionsResponse = "ListNexusOperationExecutions";
+        count_nexus_operation_executions(CountNexusOperationExecutionsRequest) -> CountNexusOperationExecutionsResponse = "CountNexusOperationExecutions";
+        request_cancel_nexus_operation_execution(RequestCancelNexusOperationExecutionRequest) -> RequestCancelNexusOperationExecutionResponse = "RequestCancelNexusOperationExecution";
+        terminate_nexus_operation_execution(TerminateNexusOperationExecutionRequest) -> TerminateNexusOperationExecutionResponse = "TerminateNexusOperationExecution";
+        delete_nexus_operation_execution(DeleteNexusOperationExecutionRequest) -> DeleteNexusOperationExecutionResponse = "DeleteNexusOperationExecution";
     }
 }
 
@@ -702,6 +749,42 @@ impl OperatorService for Service {
             &self.runtime,
             request.get_ref(),
         )?)
+    }
+
+    async fn create_nexus_endpoint(
+        &self,
+        request: Request<CreateNexusEndpointRequest>,
+    ) -> Rpc<CreateNexusEndpointResponse> {
+        ok(nexus::create_endpoint(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn update_nexus_endpoint(
+        &self,
+        request: Request<UpdateNexusEndpointRequest>,
+    ) -> Rpc<UpdateNexusEndpointResponse> {
+        ok(nexus::update_endpoint(&self.runtime, request.into_inner()).await?)
+    }
+
+    async fn delete_nexus_endpoint(
+        &self,
+        request: Request<DeleteNexusEndpointRequest>,
+    ) -> Rpc<DeleteNexusEndpointResponse> {
+        nexus::delete_endpoint(&self.runtime, request.into_inner()).await?;
+        ok(DeleteNexusEndpointResponse::default())
+    }
+
+    async fn get_nexus_endpoint(
+        &self,
+        request: Request<GetNexusEndpointRequest>,
+    ) -> Rpc<GetNexusEndpointResponse> {
+        ok(nexus::get_endpoint(&self.runtime, request.get_ref())?)
+    }
+
+    async fn list_nexus_endpoints(
+        &self,
+        request: Request<ListNexusEndpointsRequest>,
+    ) -> Rpc<ListNexusEndpointsResponse> {
+        ok(nexus::list_endpoints(&self.runtime, request.get_ref())?)
     }
 
     async fn list_clusters(&self, _: Request<ListClustersRequest>) -> Rpc<ListClustersResponse> {

@@ -1,6 +1,6 @@
 //! `OperatorService`: registering, listing and removing a namespace's custom search
-//! attributes. The other operator RPCs (clusters, Nexus endpoints, namespace deletion)
-//! answer `UNIMPLEMENTED`.
+//! attributes. Nexus endpoints are `nexus.rs`; the other operator RPCs (clusters, namespace
+//! deletion) answer `UNIMPLEMENTED`.
 
 use temporalio_protos::temporal::api::operatorservice::v1::{
     AddSearchAttributesRequest, ListSearchAttributesRequest, ListSearchAttributesResponse,

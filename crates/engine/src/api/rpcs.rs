@@ -50,8 +50,16 @@ const WORKER_CONFIG_WHY: &str = "worker commands are off in the dev server";
 const PAUSE_WHY: &str = "workflow pause is off in the dev server (per namespace)";
 const RULES_WHY: &str = "workflow rules are off in the dev server";
 const RETENTION: &str = "namespace update and deletion and workflow deletion: issue 21 (retention)";
-const NEXUS: &str = "Nexus: issue 24";
-const STANDALONE_ACTIVITIES: &str = "standalone activity executions: issue 24";
+const STANDALONE_NEXUS: Offer = Refused {
+    code: Code::Unimplemented,
+    message: "Standalone Nexus operation is disabled",
+    why: "standalone Nexus operations are off in the dev server",
+};
+const STANDALONE_ACTIVITIES: Offer = Declined {
+    code: Code::Unimplemented,
+    message: "Standalone activity is disabled",
+    why: "standalone activity executions are not served; this is the answer of a server with `activity.enableStandalone` off (the dev server turns it on)",
+};
 const NOT_YET: &str = "not yet: issue 22";
 
 /// Every RPC, in the services' proto order (the test checks it against the descriptors).
@@ -276,17 +284,9 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ("WorkflowService", "StopBatchOperation", Served),
     ("WorkflowService", "DescribeBatchOperation", Served),
     ("WorkflowService", "ListBatchOperations", Served),
-    ("WorkflowService", "PollNexusTaskQueue", NotOffered(NEXUS)),
-    (
-        "WorkflowService",
-        "RespondNexusTaskCompleted",
-        NotOffered(NEXUS),
-    ),
-    (
-        "WorkflowService",
-        "RespondNexusTaskFailed",
-        NotOffered(NEXUS),
-    ),
+    ("WorkflowService", "PollNexusTaskQueue", Served),
+    ("WorkflowService", "RespondNexusTaskCompleted", Served),
+    ("WorkflowService", "RespondNexusTaskFailed", Served),
     ("WorkflowService", "UpdateActivityOptions", Served),
     ("WorkflowService", "UpdateWorkflowExecutionOptions", Served),
     ("WorkflowService", "PauseActivity", Served),
@@ -373,102 +373,102 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     (
         "WorkflowService",
         "StartActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "StartNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "DescribeActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "DescribeNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "PollActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "PollNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "ListActivityExecutions",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "ListNexusOperationExecutions",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "CountActivityExecutions",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "CountNexusOperationExecutions",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "RequestCancelActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "RequestCancelNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "TerminateActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "DeleteActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "PauseActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "ResetActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "UnpauseActivityExecution",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "UpdateActivityExecutionOptions",
-        NotOffered(STANDALONE_ACTIVITIES),
+        STANDALONE_ACTIVITIES,
     ),
     (
         "WorkflowService",
         "TerminateNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
         "DeleteNexusOperationExecution",
-        NotOffered(NEXUS),
+        STANDALONE_NEXUS,
     ),
     (
         "WorkflowService",
@@ -502,11 +502,11 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
         },
     ),
     ("OperatorService", "ListClusters", Served),
-    ("OperatorService", "GetNexusEndpoint", NotOffered(NEXUS)),
-    ("OperatorService", "CreateNexusEndpoint", NotOffered(NEXUS)),
-    ("OperatorService", "UpdateNexusEndpoint", NotOffered(NEXUS)),
-    ("OperatorService", "DeleteNexusEndpoint", NotOffered(NEXUS)),
-    ("OperatorService", "ListNexusEndpoints", NotOffered(NEXUS)),
+    ("OperatorService", "GetNexusEndpoint", Served),
+    ("OperatorService", "CreateNexusEndpoint", Served),
+    ("OperatorService", "UpdateNexusEndpoint", Served),
+    ("OperatorService", "DeleteNexusEndpoint", Served),
+    ("OperatorService", "ListNexusEndpoints", Served),
     ("TestService", "LockTimeSkipping", Served),
     ("TestService", "UnlockTimeSkipping", Served),
     ("TestService", "Sleep", Served),

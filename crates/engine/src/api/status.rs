@@ -53,6 +53,7 @@ impl From<EngineError> for Status {
                 WorkflowExecutionAlreadyStartedFailure::default().encode_to_vec(),
             ),
             EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
+            EngineError::AlreadyExists(m) => Status::already_exists(m),
             EngineError::MultiOperation {
                 message,
                 operations,

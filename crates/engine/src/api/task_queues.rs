@@ -81,6 +81,21 @@ fn stats(rt: &EngineRuntime, key: &QueueKey) -> TaskQueueStats {
     }
 }
 
+/// The backlog per priority key (rates are the queue's, not split by priority).
+fn by_priority(rt: &EngineRuntime, key: &QueueKey) -> HashMap<i32, TaskQueueStats> {
+    rt.matching
+        .backlog_by_priority(key)
+        .into_iter()
+        .map(|(priority, count)| {
+            let stats = TaskQueueStats {
+                approximate_backlog_count: i64::try_from(count).unwrap_or(i64::MAX),
+                ..Default::default()
+            };
+            (priority, stats)
+        })
+        .collect()
+}
+
 pub(super) fn describe(
     svc: &Service,
     r: &DescribeTaskQueueRequest,
@@ -107,9 +122,15 @@ pub(super) fn describe(
             requests_per_second: rps,
             rate_limit_source: RateLimitSource::Api as i32,
         });
+    let stats_by_priority_key = if r.report_stats {
+        by_priority(rt, &key)
+    } else {
+        HashMap::new()
+    };
     Ok(DescribeTaskQueueResponse {
         pollers: pollers(rt, &key),
         stats: r.report_stats.then(|| stats(rt, &key)),
+        stats_by_priority_key,
         config: config.filter(|_| r.report_config),
         effective_rate_limit,
         ..Default::default()

@@ -89,7 +89,7 @@ pub(super) async fn poll_workflow_task(
                 Ok(registry.start_workflow_task(&run_id, scheduled_event_id, &poller, now, fx))
             })?,
             Task::Query { query_id } => query_task(rt, &query_id),
-            Task::Activity { .. } => None,
+            Task::Activity { .. } | Task::Nexus { .. } => None,
         };
         if let Some(mut response) = response {
             response.queries.retain(|id, _| rt.queries.is_waiting(id));

@@ -18,7 +18,7 @@ use super::deployments;
 use crate::{
     error::{EngineError, Result},
     history::{
-        ExecutionOptionsUpdate, NewRun, ResetRequest, Signal,
+        ExecutionOptionsUpdate, NewRun, ResetRequest, Signal, completion_callbacks,
         lifecycle::versioning::{Override, RunVersioning},
     },
     runtime::EngineRuntime,
@@ -61,6 +61,7 @@ pub(super) fn new_run(r: StartWorkflowExecutionRequest) -> Result<NewRun> {
         start_delay: r.workflow_start_delay,
         user_metadata: r.user_metadata,
         priority: r.priority,
+        completion_callbacks: completion_callbacks(&r.completion_callbacks),
         versioning: RunVersioning {
             override_,
             ..Default::default()

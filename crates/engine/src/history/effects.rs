@@ -51,6 +51,14 @@ pub(crate) enum TimerKey {
         run_id: String,
         scheduled_event_id: i64,
     },
+    /// A Nexus operation's deadline, request timeout or backoff (`attempt` of its start,
+    /// or of its cancel request for the cancel timers).
+    Nexus {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        timer: crate::history::machines::nexus::NexusTimer,
+    },
     /// A schedule's next time (or a missed one, after a restart).
     Schedule {
         namespace: String,

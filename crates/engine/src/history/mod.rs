@@ -13,7 +13,9 @@
 //! - `machines`: `workflow_task`, `activity` (with its timeouts, retries, pause and
 //!   options), `timer`, `child` (child workflows), `external` (signalling and cancelling
 //!   other workflows), `update` (workflow updates), `query` (queries riding on workflow
-//!   tasks), `sticky` (sticky task queues), `eager` (eager workflow start and activities);
+//!   tasks), `sticky` (sticky task queues), `eager` (eager workflow start and activities),
+//!   `nexus` (Nexus operations a run calls, and the completion callbacks of runs that
+//!   handlers started);
 //! - `completion`: a worker's decisions (`RespondWorkflowTaskCompleted`), validated,
 //!   checked against the size and pending-work limits, then applied;
 //! - `lifecycle`: `start` (new runs, id conflict and reuse, signal-with-start),
@@ -46,6 +48,7 @@ pub(crate) use lifecycle::start::NewRun;
 pub(crate) use lifecycle::update_with_start::UpdateWithStart;
 pub(crate) use lifecycle::versioning_override::ExecutionOptionsUpdate;
 pub(crate) use machines::activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
+pub(crate) use machines::nexus::{completion_callbacks, nexus_task_failure};
 pub(crate) use machines::update::UpdateStatus;
 pub(crate) use machines::workflow_task::{
     Poller, SuggestContinueAsNew, TargetVersion, WorkflowTaskRef,
@@ -76,6 +79,8 @@ pub(crate) struct Registry {
     pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
+    /// The Nexus endpoints (server-wide).
+    pub(crate) nexus_endpoints: crate::nexus::Endpoints,
 }
 
 impl Registry {
@@ -198,6 +203,12 @@ impl Registry {
                 namespace,
                 schedule_id,
             } => self.on_schedule_timer(&(namespace, schedule_id), now_ms, fx),
+            TimerKey::Nexus {
+                run_id,
+                scheduled_event_id,
+                attempt,
+                timer,
+            } => self.on_nexus_timer(&run_id, scheduled_event_id, attempt, timer, now_ms, fx),
         }
     }
 }

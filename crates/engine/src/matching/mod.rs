@@ -11,7 +11,7 @@
 //! already waiting ([`Matching::reroute`]). Lock order: queues, then deployments.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
 };
 
@@ -49,8 +49,30 @@ struct Waiting {
 
 #[derive(Debug, Default)]
 struct Queue {
+    /// Highest priority first (key 1 before 5), first come first within a priority.
     backlog: VecDeque<Routed>,
     pollers: VecDeque<Waiting>,
+}
+
+impl Queue {
+    /// Queues `routed` behind the tasks of its priority and above, or, for a task handed
+    /// back, ahead of those of its priority.
+    fn enqueue(&mut self, routed: Routed, front: bool) {
+        let key = routed.1.priority_key();
+        let at = if front {
+            self.backlog
+                .iter()
+                .position(|(_, r)| r.priority_key() >= key)
+        } else {
+            self.backlog
+                .iter()
+                .position(|(_, r)| r.priority_key() > key)
+        };
+        match at {
+            Some(at) => self.backlog.insert(at, routed),
+            None => self.backlog.push_back(routed),
+        }
+    }
 }
 
 /// All task queues of the engine, and the deployments that route between their pollers.
@@ -117,11 +139,7 @@ impl Matching {
                 Err(returned) => (task, route) = returned,
             }
         }
-        if front {
-            queue.backlog.push_front((task, route));
-        } else {
-            queue.backlog.push_back((task, route));
-        }
+        queue.enqueue((task, route), front);
     }
 
     /// After a routing change of the deployment of `queues`: hands their waiting tasks to
@@ -151,7 +169,7 @@ impl Matching {
                     }
                 }
                 if let Some(r) = routed {
-                    queue.backlog.push_back(r);
+                    queue.enqueue(r, false);
                 }
             }
         }
@@ -208,6 +226,16 @@ impl Matching {
             () = tokio::time::sleep_until(deadline) => None,
             () = cancel => None,
         }
+    }
+
+    /// How many tasks wait on `key` per priority key.
+    pub(crate) fn backlog_by_priority(&self, key: &QueueKey) -> BTreeMap<i32, usize> {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = BTreeMap::new();
+        for (_, route) in queues.get(key).map(|q| &q.backlog).into_iter().flatten() {
+            *counts.entry(route.priority_key()).or_default() += 1;
+        }
+        counts
     }
 
     /// How many tasks wait on `key` (a hint for pollers).
@@ -282,6 +310,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn higher_priorities_go_first_and_each_priority_in_order() {
+        let matching = Arc::new(Matching::default());
+        let at = |priority| Route {
+            priority,
+            ..Route::default()
+        };
+        for (n, priority) in [(1, 5), (2, 0), (3, 1), (4, 5), (5, 1), (6, 3)] {
+            matching.push(key(), task(n), at(priority));
+        }
+        assert_eq!(
+            matching.backlog_by_priority(&key()),
+            BTreeMap::from([(1, 2), (3, 2), (5, 2)])
+        );
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            let soon = Instant::now() + Duration::from_millis(20);
+            let polled = matching
+                .poll(&key(), &Worker::default(), soon, std::future::pending())
+                .await;
+            order.extend(polled);
+        }
+        let expected: Vec<Task> = [3, 5, 2, 6, 1, 4].into_iter().map(task).collect();
+        assert_eq!(
+            order, expected,
+            "1 before 3 (or none) before 5, first come first"
+        );
+    }
+
+    #[tokio::test]
     async fn expired_poll_returns_nothing_and_loses_nothing() {
         let matching = Arc::new(Matching::default());
         let soon = Instant::now() + Duration::from_millis(20);
@@ -337,8 +394,7 @@ mod tests {
         let pinned = Route {
             workflow_id: "w".into(),
             pinned: Some(v1.clone()),
-            normal_queue: None,
-            use_ramping: false,
+            ..Route::default()
         };
         matching.push(key(), task(2), pinned);
         assert_eq!(
@@ -380,9 +436,8 @@ mod tests {
             .await;
         let route = Route {
             workflow_id: "w".into(),
-            pinned: None,
             normal_queue: Some("q".into()),
-            use_ramping: false,
+            ..Route::default()
         };
         matching.push(sticky_key.clone(), task(3), route);
         assert_eq!(matching.backlog(&sticky_key), 0);

@@ -9,6 +9,8 @@ pub(crate) enum QueueKind {
     Workflow,
     /// Activity tasks.
     Activity,
+    /// Nexus tasks: start and cancel requests for operation handlers.
+    Nexus,
 }
 
 /// A task handed to a poller. The poll handler re-validates it against the execution, so a
@@ -27,5 +29,13 @@ pub(crate) enum Task {
         run_id: String,
         scheduled_event_id: i64,
         attempt: i32,
+    },
+    /// A Nexus operation's start request (or, with `cancel`, its cancel request) of this
+    /// attempt.
+    Nexus {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        cancel: bool,
     },
 }

@@ -1,5 +1,5 @@
-//! The timeline of a run: its activities, timers and child workflows as bars over time and
-//! its signals, updates and cancel requests as marks, built from the history and drawn as
+//! The timeline of a run: its activities, timers, child workflows and Nexus operations as
+//! bars over time and its signals, updates and cancel requests as marks, built from the history and drawn as
 //! inline SVG (no script, no external assets).
 
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ pub(crate) enum Kind {
     Activity,
     Timer,
     Child,
+    Nexus,
     Signal,
     Update,
     Cancel,
@@ -28,6 +29,7 @@ impl Kind {
             Kind::Activity => "activity",
             Kind::Timer => "timer",
             Kind::Child => "child",
+            Kind::Nexus => "nexus",
             Kind::Signal => "signal",
             Kind::Update => "update",
             Kind::Cancel => "cancel",
@@ -182,6 +184,39 @@ impl Timeline {
                 }
                 Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
                     close(&mut lanes, &open, a.initiated_event_id, at, "terminated")
+                }
+                Some(Attributes::NexusOperationScheduledEventAttributes(a)) => {
+                    let i = push(
+                        &mut lanes,
+                        at,
+                        Kind::Nexus,
+                        format!("nexus {}.{} @{}", a.service, a.operation, a.endpoint),
+                        false,
+                        "running",
+                    );
+                    open.insert(event.event_id, i);
+                }
+                Some(Attributes::NexusOperationCompletedEventAttributes(a)) => {
+                    close(&mut lanes, &open, a.scheduled_event_id, at, "completed")
+                }
+                Some(Attributes::NexusOperationFailedEventAttributes(a)) => {
+                    close(&mut lanes, &open, a.scheduled_event_id, at, "failed")
+                }
+                Some(Attributes::NexusOperationCanceledEventAttributes(a)) => {
+                    close(&mut lanes, &open, a.scheduled_event_id, at, "canceled")
+                }
+                Some(Attributes::NexusOperationTimedOutEventAttributes(a)) => {
+                    close(&mut lanes, &open, a.scheduled_event_id, at, "timed_out")
+                }
+                Some(Attributes::NexusOperationCancelRequestedEventAttributes(_)) => {
+                    push(
+                        &mut lanes,
+                        at,
+                        Kind::Cancel,
+                        "nexus cancel requested".to_owned(),
+                        true,
+                        "requested",
+                    );
                 }
                 Some(Attributes::WorkflowExecutionSignaledEventAttributes(a)) => {
                     push(

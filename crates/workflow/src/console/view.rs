@@ -140,6 +140,24 @@ pub(crate) struct PendingChild {
     pub(crate) initiated_event_id: i64,
 }
 
+/// A Nexus operation the run has called that has not ended.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PendingNexusOperation {
+    pub(crate) endpoint: String,
+    pub(crate) service: String,
+    pub(crate) operation: String,
+    /// `Scheduled`, `BackingOff`, `Started` or `Blocked`.
+    pub(crate) state: String,
+    pub(crate) attempt: i32,
+    pub(crate) scheduled_event_id: i64,
+    pub(crate) scheduled_time: Option<String>,
+    pub(crate) operation_token: String,
+    pub(crate) next_attempt_schedule_time: Option<String>,
+    pub(crate) last_failure: Option<FailureView>,
+    /// Where a cancel request stands (`Scheduled`, `Succeeded`, ...), if one was made.
+    pub(crate) cancellation: Option<String>,
+}
+
 /// A timer that has not fired or been cancelled.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PendingTimer {
@@ -161,6 +179,7 @@ pub(crate) struct Detail {
     pub(crate) reason: Option<String>,
     pub(crate) pending_activities: Vec<PendingActivity>,
     pub(crate) pending_children: Vec<PendingChild>,
+    pub(crate) pending_nexus_operations: Vec<PendingNexusOperation>,
     pub(crate) timers: Vec<PendingTimer>,
     pub(crate) signals: Vec<String>,
     pub(crate) history_truncated: bool,
@@ -197,6 +216,11 @@ impl Detail {
                     workflow_type: c.workflow_type_name.clone(),
                     initiated_event_id: c.initiated_id,
                 })
+                .collect(),
+            pending_nexus_operations: describe
+                .pending_nexus_operations
+                .iter()
+                .map(pending_nexus_operation)
                 .collect(),
             timers: Vec::new(),
             signals: Vec::new(),
@@ -281,6 +305,33 @@ fn pending_activity(
         next_attempt_schedule_time: a.next_attempt_schedule_time.as_ref().map(rfc3339),
         last_failure: a.last_failure.as_ref().map(FailureView::from_proto),
         heartbeat_details: payload::decode_all(a.heartbeat_details.as_ref()),
+    }
+}
+
+fn pending_nexus_operation(
+    n: &temporalio_protos::temporal::api::workflow::v1::PendingNexusOperationInfo,
+) -> PendingNexusOperation {
+    use temporalio_protos::temporal::api::enums::v1::{
+        NexusOperationCancellationState, PendingNexusOperationState,
+    };
+    PendingNexusOperation {
+        endpoint: n.endpoint.clone(),
+        service: n.service.clone(),
+        operation: n.operation.clone(),
+        state: PendingNexusOperationState::try_from(n.state)
+            .map(|s| camel(s.as_str_name(), "PENDING_NEXUS_OPERATION_STATE_"))
+            .unwrap_or_else(|_| n.state.to_string()),
+        attempt: n.attempt,
+        scheduled_event_id: n.scheduled_event_id,
+        scheduled_time: n.scheduled_time.as_ref().map(rfc3339),
+        operation_token: n.operation_token.clone(),
+        next_attempt_schedule_time: n.next_attempt_schedule_time.as_ref().map(rfc3339),
+        last_failure: n.last_attempt_failure.as_ref().map(FailureView::from_proto),
+        cancellation: n.cancellation_info.as_ref().map(|c| {
+            NexusOperationCancellationState::try_from(c.state)
+                .map(|s| camel(s.as_str_name(), "NEXUS_OPERATION_CANCELLATION_STATE_"))
+                .unwrap_or_else(|_| c.state.to_string())
+        }),
     }
 }
 
@@ -372,5 +423,65 @@ mod tests {
             ),
             "CancelRequested"
         );
+    }
+
+    #[test]
+    fn nexus_operations_show_as_pending_and_on_the_timeline() {
+        use temporalio_protos::temporal::api::{
+            history::v1::{
+                NexusOperationCompletedEventAttributes, NexusOperationScheduledEventAttributes,
+            },
+            workflow::v1::PendingNexusOperationInfo,
+        };
+        let describe = DescribeWorkflowExecutionResponse {
+            pending_nexus_operations: vec![PendingNexusOperationInfo {
+                endpoint: "ep".into(),
+                service: "Greeting".into(),
+                operation: "run".into(),
+                state: 3,
+                attempt: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let detail = Detail::build(&describe, &[], false);
+        let pending = &detail.pending_nexus_operations[0];
+        assert_eq!((pending.state.as_str(), pending.attempt), ("Started", 1));
+        let at = |ms: i64| {
+            Some(Timestamp {
+                seconds: ms / 1000,
+                nanos: 0,
+            })
+        };
+        let events = [
+            HistoryEvent {
+                event_id: 5,
+                event_time: at(10_000),
+                attributes: Some(Attributes::NexusOperationScheduledEventAttributes(
+                    NexusOperationScheduledEventAttributes {
+                        endpoint: "ep".into(),
+                        service: "Greeting".into(),
+                        operation: "run".into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            },
+            HistoryEvent {
+                event_id: 6,
+                event_time: at(12_000),
+                attributes: Some(Attributes::NexusOperationCompletedEventAttributes(
+                    NexusOperationCompletedEventAttributes {
+                        scheduled_event_id: 5,
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            },
+        ];
+        let timeline = super::super::timeline::Timeline::build(&events, 13_000);
+        let lane = &timeline.lanes[0];
+        assert_eq!(lane.label, "nexus Greeting.run @ep");
+        assert_eq!((lane.end_ms, lane.outcome), (Some(12_000), "completed"));
     }
 }

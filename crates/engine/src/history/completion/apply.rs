@@ -2,6 +2,8 @@
 //! `WorkflowTaskCompleted`: the event it records and the machine it starts or changes
 //! (activity, timer, child, external, update, search attributes, close, continue-as-new).
 
+use std::collections::HashMap;
+
 use temporalio_protos::temporal::api::{
     command::v1::{
         Command, ContinueAsNewWorkflowExecutionCommandAttributes, command::Attributes as C,
@@ -28,6 +30,8 @@ pub(super) struct Context<'a> {
     pub(super) namespace_id: &'a str,
     pub(super) completed_id: i64,
     pub(super) now_ms: i64,
+    /// The Nexus endpoints the completion's commands name, by name.
+    pub(super) endpoints: &'a HashMap<String, crate::nexus::endpoints::EndpointRecord>,
 }
 
 /// Takes the protocol message `id` out of the completion's messages.
@@ -71,6 +75,16 @@ pub(super) fn apply(
                     "ProtocolMessage command names no message of the completion"
                 ),
             }
+            Applied::Done
+        }
+        C::ScheduleNexusOperationCommandAttributes(a) => {
+            if let Some(endpoint) = cx.endpoints.get(&a.endpoint) {
+                exec.schedule_nexus_operation(a, endpoint, completed_id, now_ms, fx);
+            }
+            Applied::Done
+        }
+        C::RequestCancelNexusOperationCommandAttributes(a) => {
+            exec.request_cancel_nexus_operation(a.scheduled_event_id, completed_id, now_ms, fx);
             Applied::Done
         }
         C::ScheduleActivityTaskCommandAttributes(a) => {
@@ -166,7 +180,6 @@ pub(super) fn apply(
             );
             Applied::Done
         }
-        _ => Applied::Done,
     }
 }
 

@@ -22,6 +22,7 @@ use super::{
     apply::{Context, apply},
     validate::{check_search_attributes, validate},
 };
+use crate::history::machines::nexus::check_nexus;
 use crate::history::{
     Effects, Limits, NewRun, Registry,
     completion::command_limits,
@@ -69,6 +70,7 @@ impl Registry {
         let namespace_id = self.namespace_id(&namespace);
         let custom = self.namespace(&namespace)?.search_attributes.clone();
         let limits = self.limits;
+        let endpoints = self.nexus_endpoints_named(&request.commands);
         let exec = self.run_mut(task.run_id)?;
         if exec
             .started_task(task.scheduled_event_id, task.started_event_id)
@@ -78,6 +80,7 @@ impl Registry {
         }
         let checked = request.commands.iter().try_for_each(|command| {
             validate(command)?;
+            check_nexus(command, exec, &endpoints)?;
             check_search_attributes(command, &namespace, &custom)
         });
         if let Err((cause, message)) = checked {
@@ -150,6 +153,7 @@ impl Registry {
             namespace_id: &namespace_id,
             completed_id,
             now_ms,
+            endpoints: &endpoints,
         };
         for command in request.commands {
             if !exec.is_open() {

@@ -71,14 +71,6 @@ pub(super) fn validate(command: &Command) -> Result<(), Invalid> {
                 "WorkflowId is not set on command.",
             )
         }
-        Some(C::ScheduleNexusOperationCommandAttributes(_)) => invalid(
-            F::BadScheduleNexusOperationAttributes,
-            "Nexus operations are not supported by this engine.",
-        ),
-        Some(C::RequestCancelNexusOperationCommandAttributes(_)) => invalid(
-            F::BadRequestCancelNexusOperationAttributes,
-            "Nexus operations are not supported by this engine.",
-        ),
         Some(_) => Ok(()),
         None => invalid(F::Unspecified, "Command attributes are not set."),
     }

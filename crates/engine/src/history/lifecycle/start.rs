@@ -78,6 +78,8 @@ pub(crate) struct NewRun {
     /// When the workflow execution timeout ends, carried along the chain (`None`: from the
     /// execution timeout, counted from this start).
     pub(crate) expiration_ms: Option<i64>,
+    /// The Nexus operations this run completes when it closes (`completion_callbacks`).
+    pub(crate) completion_callbacks: Vec<crate::history::machines::nexus::CompletionCallback>,
 }
 
 /// What a start request resolved to.
@@ -287,6 +289,8 @@ impl Registry {
             signal_request_ids: Default::default(),
             versioning: spec.versioning.clone(),
             signal_count: 0,
+            nexus_operations: Default::default(),
+            completion_callbacks: spec.completion_callbacks.clone(),
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {

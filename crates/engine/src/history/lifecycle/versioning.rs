@@ -110,8 +110,8 @@ impl RunVersioning {
         Route {
             workflow_id: workflow_id.to_owned(),
             pinned: self.pinned().cloned(),
-            normal_queue: None,
             use_ramping: self.use_ramping,
+            ..Route::default()
         }
     }
 

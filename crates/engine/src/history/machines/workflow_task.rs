@@ -142,8 +142,11 @@ impl Execution {
     }
 
     /// Where this run's tasks go, by its versioning.
+    /// Where the run's tasks go, at the run's priority.
     pub(crate) fn route(&self) -> crate::matching::deployments::Route {
-        self.state.versioning.route(&self.state.workflow_id)
+        let mut route = self.state.versioning.route(&self.state.workflow_id);
+        route.priority = self.started_priority().map_or(0, |p| p.priority_key);
+        route
     }
 
     /// Schedules a workflow task unless one is already scheduled or started (a started one

@@ -62,6 +62,7 @@ impl Registry {
                 self.report_to_parent(run_id, now_ms, fx);
                 self.apply_parent_close_policies(run_id, now_ms, fx);
                 self.release_queries(run_id, fx);
+                self.deliver_nexus_callbacks(run_id, now_ms, fx);
                 self.on_scheduled_run_closed(run_id, now_ms, fx);
             }
         }

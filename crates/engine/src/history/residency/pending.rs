@@ -1,6 +1,7 @@
 //! Pending work, which holds a time-skipping clock at wall pace: a workflow task scheduled
 //! or started (not one waiting out a retry backoff), an activity scheduled or started (not
-//! one waiting out a retry backoff). Children start and external signals are delivered
+//! one waiting out a retry backoff), a Nexus request waiting for or held by a handler.
+//! Children start and external signals are delivered
 //! inside the operation that asked for them, so they are never pending between operations.
 //! The Java test server takes a time lock for the same things.
 //!
@@ -26,7 +27,8 @@ impl Registry {
                     .activities
                     .values()
                     .any(|a| a.phase != ActivityPhase::Backoff);
-                task || activity
+                let nexus = state.nexus_operations.values().any(|op| op.in_flight());
+                task || activity || nexus
             })
             .map(|exec| exec.state.run_id.as_str())
     }
@@ -79,6 +81,14 @@ impl Registry {
                 .schedules
                 .entries
                 .contains_key(&(namespace.clone(), schedule_id.clone())),
+            TimerKey::Nexus {
+                run_id,
+                scheduled_event_id,
+                attempt,
+                timer,
+            } => open(run_id)
+                .and_then(|exec| exec.state.nexus_operations.get(scheduled_event_id))
+                .is_some_and(|op| op.timer_is_live(*attempt, *timer)),
         }
     }
 }

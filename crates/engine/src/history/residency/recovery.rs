@@ -25,6 +25,9 @@ impl Registry {
             for activity in exec.state.activities.values() {
                 exec.arm_activity(activity, &mut fx);
             }
+            for op in exec.state.nexus_operations.values() {
+                op.arm(run_id, &mut fx);
+            }
             for (timer_id, timer) in &exec.state.timers {
                 fx.timer(
                     timer.fire_at_ms,

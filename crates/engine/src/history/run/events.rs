@@ -14,8 +14,14 @@ pub(crate) fn event(id: i64, time_ms: i64, attributes: Attributes) -> HistoryEve
         event_id: id,
         event_time: Some(timestamp(time_ms)),
         event_type: event_type as i32,
-        // As on the real server: SDKs skip the options event (they fail on it otherwise).
-        worker_may_ignore: event_type == EventType::WorkflowExecutionOptionsUpdated,
+        // As on the real server: SDKs skip the options event (they fail on it otherwise), and
+        // older SDKs do not know the outcome of a Nexus cancel request.
+        worker_may_ignore: matches!(
+            event_type,
+            EventType::WorkflowExecutionOptionsUpdated
+                | EventType::NexusOperationCancelRequestCompleted
+                | EventType::NexusOperationCancelRequestFailed
+        ),
         task_id: id,
         attributes: Some(attributes),
         ..Default::default()
@@ -93,6 +99,19 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
             E::WorkflowExecutionUpdateCompleted
         }
         A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => E::WorkflowExecutionOptionsUpdated,
+        A::NexusOperationScheduledEventAttributes(_) => E::NexusOperationScheduled,
+        A::NexusOperationStartedEventAttributes(_) => E::NexusOperationStarted,
+        A::NexusOperationCompletedEventAttributes(_) => E::NexusOperationCompleted,
+        A::NexusOperationFailedEventAttributes(_) => E::NexusOperationFailed,
+        A::NexusOperationCanceledEventAttributes(_) => E::NexusOperationCanceled,
+        A::NexusOperationTimedOutEventAttributes(_) => E::NexusOperationTimedOut,
+        A::NexusOperationCancelRequestedEventAttributes(_) => E::NexusOperationCancelRequested,
+        A::NexusOperationCancelRequestCompletedEventAttributes(_) => {
+            E::NexusOperationCancelRequestCompleted
+        }
+        A::NexusOperationCancelRequestFailedEventAttributes(_) => {
+            E::NexusOperationCancelRequestFailed
+        }
         _ => E::Unspecified,
     }
 }

@@ -69,6 +69,14 @@ pub(crate) struct RunState {
     /// Signals this run has received, against `history.maximumSignalsPerExecution`.
     #[serde(default)]
     pub(crate) signal_count: usize,
+    /// Nexus operations this run called that have not ended, by scheduled event id.
+    #[serde(default)]
+    pub(crate) nexus_operations:
+        BTreeMap<i64, crate::history::machines::nexus::NexusOperationState>,
+    /// The Nexus operations this run completes when it closes (it was started by a
+    /// handler for an async operation).
+    #[serde(default)]
+    pub(crate) completion_callbacks: Vec<crate::history::machines::nexus::CompletionCallback>,
 }
 
 /// A worker's own queue for the runs it has cached.
@@ -240,6 +248,7 @@ impl Execution {
         self.state.workflow_task = None;
         self.state.activities.clear();
         self.state.timers.clear();
+        self.state.nexus_operations.clear();
         self.dirty = true;
         self.outbox.push(Outbound::Closed);
     }

@@ -33,6 +33,7 @@ impl Registry {
             batch.runs.push(write);
         }
         batch.schedules = self.schedules.take_writes();
+        batch.settings.extend(self.nexus_endpoints.take_writes());
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
@@ -117,6 +118,7 @@ impl Registry {
     pub(crate) fn restore(snapshot: Snapshot) -> Self {
         let mut registry = Self {
             schedules: crate::schedule::Schedules::restore(snapshot.schedules),
+            nexus_endpoints: crate::nexus::Endpoints::restore(&snapshot.settings),
             ..Self::default()
         };
         for (name, json) in snapshot.namespaces {

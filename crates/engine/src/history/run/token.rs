@@ -21,6 +21,13 @@ pub(crate) enum TaskToken {
     },
     /// A query task.
     Query { query_id: String },
+    /// A Nexus operation's start (or cancel) request attempt.
+    Nexus {
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+        cancel: bool,
+    },
 }
 
 impl TaskToken {

@@ -178,6 +178,7 @@ impl Registry {
                 .values()
                 .map(|a| pending_activity(exec, a))
                 .collect(),
+            pending_nexus_operations: exec.pending_nexus_operations(),
             pending_children: exec
                 .state
                 .children

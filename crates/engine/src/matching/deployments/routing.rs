@@ -17,6 +17,22 @@ pub(crate) struct Route {
     /// The first task of a run continued as new with `USE_RAMPING_VERSION`: the ramping
     /// version takes it whatever the ramp's percentage (the current one when none ramps).
     pub(crate) use_ramping: bool,
+    /// The task's priority key: 1 (highest) to 5; 0 is the default, 3.
+    pub(crate) priority: i32,
+}
+
+/// The priority key tasks without one get, as on the real server.
+pub(crate) const DEFAULT_PRIORITY: i32 = 3;
+
+impl Route {
+    /// The priority key, 1 to 5 (0 and anything out of range read as the default, 3).
+    pub(crate) fn priority_key(&self) -> i32 {
+        if (1..=5).contains(&self.priority) {
+            self.priority
+        } else {
+            DEFAULT_PRIORITY
+        }
+    }
 }
 
 /// A deployment's routing, as far as dispatch needs it.
@@ -73,8 +89,7 @@ mod tests {
         Route {
             workflow_id: id.into(),
             pinned: pinned.map(|b| Version::new("d", b)),
-            normal_queue: None,
-            use_ramping: false,
+            ..Route::default()
         }
     }
 

@@ -157,6 +157,21 @@ impl Execution {
 
     /// Emits what an activity in its current phase needs: its task on the queue and its
     /// timers. Used when scheduling and when recovering after a restart.
+    /// Where an activity's task goes: the run's route, at the activity's own priority when
+    /// it has one (it inherits the workflow's otherwise).
+    fn activity_route(&self, activity: &ActivityState) -> crate::matching::deployments::Route {
+        let mut route = self.route();
+        if let Some(key) = activity
+            .options
+            .as_ref()
+            .map(|o| o.priority_key)
+            .filter(|key| *key > 0)
+        {
+            route.priority = key;
+        }
+        route
+    }
+
     pub(crate) fn arm_activity(&self, activity: &ActivityState, fx: &mut Effects) {
         let Some(attributes) = self.activity_attributes(activity.scheduled_event_id) else {
             return;
@@ -186,7 +201,7 @@ impl Execution {
                         scheduled_event_id: activity.scheduled_event_id,
                         attempt: activity.attempt,
                     },
-                    self.route(),
+                    self.activity_route(activity),
                 );
                 if let Some(s2s) = timeouts.schedule_to_start {
                     fx.timer(
