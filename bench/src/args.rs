@@ -66,6 +66,9 @@ pub(crate) struct FreshArgs {
     pub(crate) section: Section,
     #[arg(long)]
     pub(crate) workload: String,
+    /// The in-process target: `embedded` or `embedded-inproc`.
+    #[arg(long, default_value = "embedded")]
+    pub(crate) target: String,
     #[arg(long)]
     pub(crate) count: usize,
     #[arg(long)]
@@ -96,7 +99,9 @@ pub(crate) struct RunArgs {
     /// query, 4 ten activities, 5 the orders flow over HTTP, 6 a fan-out of 100 activities.
     #[arg(long, default_value = "1,2,3,4,5,6", value_delimiter = ',')]
     pub(crate) workloads: Vec<String>,
-    /// Targets of the workload table: embedded, standalone, dev, dev-wal, dev-mem.
+    /// Targets of the workload table: embedded (in this process, over loopback TCP),
+    /// embedded-inproc (in this process, in-process transport), standalone, standalone-pg,
+    /// baseline ($WORKFLOW_BENCH_BASELINE's engine), dev, dev-wal, dev-mem.
     #[arg(
         long,
         default_value = "embedded,standalone,dev-wal,dev",

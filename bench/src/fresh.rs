@@ -18,6 +18,11 @@ use crate::{args, measure, soak};
 /// `workflow-bench fresh`: one `embedded` measurement, printed as JSON on stdout.
 pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
     let workload = args::workload(&args.workload)?;
+    let kind = TargetKind::parse(&args.target)
+        .filter(|k| k.in_this_process())
+        .ok_or_else(|| {
+            anyhow::anyhow!("fresh --target {:?}: not an in-process target", args.target)
+        })?;
     let plan = Plan {
         count: args.count,
         concurrency: args.concurrency,
@@ -25,19 +30,11 @@ pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
     };
     let json = match args.section {
         Section::Table => {
-            let m = measure::measure(TargetKind::Embedded, workload, plan).await?;
+            let m = measure::measure(kind, workload, plan).await?;
             serde_json::to_string(&m)?
         }
         Section::Soak => {
-            let run = soak::soak(
-                TargetKind::Embedded,
-                workload,
-                plan.count,
-                args.slice,
-                None,
-                plan,
-            )
-            .await?;
+            let run = soak::soak(kind, workload, plan.count, args.slice, None, plan).await?;
             serde_json::to_string(&run)?
         }
     };
@@ -45,24 +42,34 @@ pub(crate) async fn run(args: FreshArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A cell of the workload table on `embedded`, measured in a fresh process.
-pub(crate) async fn table_cell(workload: Workload, plan: Plan) -> anyhow::Result<Measurement> {
-    in_fresh_process("table", workload, plan, 0).await
+/// A cell of the workload table on an in-process target, measured in a fresh process.
+pub(crate) async fn table_cell(
+    kind: TargetKind,
+    workload: Workload,
+    plan: Plan,
+) -> anyhow::Result<Measurement> {
+    in_fresh_process(kind, "table", workload, plan, 0).await
 }
 
-/// The soak on `embedded`, in a fresh process.
-pub(crate) async fn soak(workload: Workload, slice: usize, plan: Plan) -> anyhow::Result<SoakRun> {
-    in_fresh_process("soak", workload, plan, slice).await
+/// The soak on an in-process target, in a fresh process.
+pub(crate) async fn soak(
+    kind: TargetKind,
+    workload: Workload,
+    slice: usize,
+    plan: Plan,
+) -> anyhow::Result<SoakRun> {
+    in_fresh_process(kind, "soak", workload, plan, slice).await
 }
 
 async fn in_fresh_process<T: DeserializeOwned>(
+    kind: TargetKind,
     section: &str,
     workload: Workload,
     plan: Plan,
     slice: usize,
 ) -> anyhow::Result<T> {
     let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["fresh", "--section", section])
+        .args(["fresh", "--section", section, "--target", kind.name()])
         .args(["--workload", &workload.number().to_string()])
         .args(["--count", &plan.count.to_string()])
         .args(["--concurrency", &plan.concurrency.to_string()])

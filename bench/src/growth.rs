@@ -100,7 +100,7 @@ async fn one(
         for (index, phase) in phases.enumerate() {
             let address = target.address.clone();
             let started = Instant::now();
-            let mut point = with_worker(&target.address, |client| async move {
+            let mut point = with_worker(&target, |client| async move {
                 let connection = connect(&address).await?;
                 let added = match phase {
                     Phase::Closed(n) => {

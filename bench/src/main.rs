@@ -36,7 +36,6 @@ use clap::Parser;
 
 use args::{Cli, Command, RunArgs};
 use report::Report;
-use targets::TargetKind;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -64,7 +63,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let growth_open = args::sizes("--growth-open", &args.growth_open)?;
     let growth_kinds = args::targets(&args.growth_targets)?;
     anyhow::ensure!(
-        !growth_kinds.contains(&TargetKind::Embedded),
+        !growth_kinds.iter().any(|k| k.in_this_process()),
         "--growth-targets: the growth table restarts its servers: give servers in a process of their own"
     );
     let base = args.plan(workloads::Workload::Echo);
@@ -86,7 +85,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 let plan = args.plan(workload);
                 let measured = match (workload.hosted(), kind) {
                     (false, _) => orders::measure(kind, plan).await,
-                    (true, TargetKind::Embedded) => fresh::table_cell(workload, plan).await,
+                    (true, kind) if kind.in_this_process() => {
+                        fresh::table_cell(kind, workload, plan).await
+                    }
                     (true, _) => measure::measure(kind, workload, plan).await,
                 };
                 match measured {

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use workflow::{App, Config, Role, Services, WorkflowClient};
+use workflow::{Config, Role, Services, WorkflowClient};
 
 use crate::args::Plan;
 use crate::driver;
@@ -27,7 +27,7 @@ pub(crate) async fn measure(
     let me = std::process::id();
     let served = &target;
 
-    let measured = with_worker(&target.address, |client| async move {
+    let measured = with_worker(&target, |client| async move {
         let run = |i| workload.run_one(&client, i);
         driver::measured_batch(plan, run, &[&[pid], &[me]], || served.database_bytes()).await
     })
@@ -42,7 +42,7 @@ pub(crate) async fn measure(
     let (cpu_server, cpu_self) = (batch.cpu[0], batch.cpu[1]);
     let (after_rss, peak_rss) = rss_mib(pid);
     // In-process, the engine's CPU is not separable from the worker's: report it all.
-    let cpu_server = if kind == TargetKind::Embedded {
+    let cpu_server = if kind.in_this_process() {
         cpu_self
     } else {
         cpu_server
@@ -60,14 +60,16 @@ pub(crate) async fn measure(
     Ok(m)
 }
 
-/// Hosts the bench worker in this process on a fresh task queue of `address` while `body`
+/// Hosts the bench worker in this process on a fresh task queue of `target` while `body`
 /// runs with a client for that queue; stops the worker when `body` ends.
-pub(crate) async fn with_worker<T, F, Fut>(address: &str, body: F) -> anyhow::Result<T>
+pub(crate) async fn with_worker<T, F, Fut>(target: &Target, body: F) -> anyhow::Result<T>
 where
     F: FnOnce(WorkflowClient) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let app = App::start(worker_config(address, Role::Worker)?).await?;
+    let app = target
+        .app(worker_config(&target.address, Role::Worker)?)
+        .await?;
     let client = app.client();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let drive = async move {

@@ -88,12 +88,19 @@ impl Deployment {
         let health_listen = format!("127.0.0.1:{}", free_port()?);
         let started = Instant::now();
         let (target, mut command, database) = match kind {
-            TargetKind::Embedded => {
+            TargetKind::Embedded | TargetKind::EmbeddedInProcess => {
+                // The demo's own client reaches its engine in process either way; the
+                // in-process target also turns the engine's listener off.
+                let listen = match kind {
+                    TargetKind::EmbeddedInProcess => "off",
+                    _ => "127.0.0.1:0",
+                };
                 let mut command = Command::new(sibling_binary("orders-demo")?);
                 command
                     .arg("--data-dir")
                     .arg(dir.path())
-                    .env("WORKFLOW_CONSOLE_LISTEN", "off");
+                    .env("WORKFLOW_CONSOLE_LISTEN", "off")
+                    .env("WORKFLOW_ENGINE_LISTEN", listen);
                 (None, command, Some(dir.path().join("engine.db")))
             }
             _ => {

@@ -42,7 +42,7 @@ pub(crate) fn check(kinds: &[TargetKind], workload: Workload) -> anyhow::Result<
         "--scale-workload: the scale section drives a bench-worker workload (1, 2, 3, 4 or 6)"
     );
     anyhow::ensure!(
-        !kinds.contains(&TargetKind::Embedded),
+        !kinds.iter().any(|k| k.in_this_process()),
         "--scale-targets: the scale section needs a server in its own process, not embedded"
     );
     Ok(())

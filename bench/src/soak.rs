@@ -80,14 +80,12 @@ pub(crate) async fn run(
     for &kind in kinds {
         let what = format!("soak: {count} x {} on {}", workload.name(), kind.name());
         eprintln!("{what}");
-        let soaked = match (kind, retention) {
-            (TargetKind::Embedded, Some(_)) => Err(anyhow::anyhow!(
+        let soaked = match (kind.in_this_process(), retention) {
+            (true, Some(_)) => Err(anyhow::anyhow!(
                 "--soak-retention needs a server target (standalone, standalone-pg, dev*)"
             )),
-            (TargetKind::Embedded, None) => {
-                crate::fresh::soak(workload, slice, Plan { count, ..plan }).await
-            }
-            _ => soak(kind, workload, count, slice, retention, plan).await,
+            (true, None) => crate::fresh::soak(kind, workload, slice, Plan { count, ..plan }).await,
+            (false, _) => soak(kind, workload, count, slice, retention, plan).await,
         };
         match soaked {
             Ok(run) => {
@@ -123,7 +121,7 @@ pub(crate) async fn soak(
     let mut target = Target::start_with(kind, &extra).await?;
     let pid = target.pid();
     let served = &target;
-    let result = with_worker(&target.address, |client| async move {
+    let result = with_worker(&target, |client| async move {
         if let Some(retention) = retention {
             set_retention(&served.address, retention).await?;
         }

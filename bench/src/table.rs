@@ -155,18 +155,39 @@ pub(crate) fn markdown(measurements: &[Measurement]) -> String {
             r.idle_rss_mib, r.peak_rss_mib, r.after_rss_mib, r.db_kib_per_1000
         ));
     }
-    let ratios: Vec<String> = rows
+    for (base_name, title) in [
+        ("dev-wal", "the dev server with WAL (`dev-wal`)"),
+        ("dev", "the dev server with its default pragmas (`dev`)"),
+        (
+            "baseline",
+            "the `baseline` engine (`$WORKFLOW_BENCH_BASELINE`)",
+        ),
+    ] {
+        md.push_str(&ratios(&rows, base_name, title));
+    }
+    md.push_str(&format!(
+        "\nNotes: `embedded` (over loopback TCP) and `embedded-inproc` (in-process transport, no listener) run engine, client and worker in one process (a fresh one per cell), so their server CPU and RSS include the worker and the client; the other targets are measured on the server process alone (on `standalone-pg` the engine's: PostgreSQL's own processes are not counted, nor is its on-disk growth, which reads 0). Latency is start-to-result as the client sees it; workload 3 includes its {} ms timer. Workload 5 is the orders flow over HTTP (POST /orders, POST /orders/{{id}}/approve for every second order, which is above the approval threshold, then GET /orders/{{id}}/result): latency is place-to-completed, `wf/s` is orders/s, server CPU and RSS are the server process (for `embedded` the orders-demo process: engine, API and worker), worker CPU the orders-app process (API and worker). Workload 6 runs {} activities per workflow.\n",
+        crate::workloads::TIMER.as_millis(),
+        crate::workloads::FAN_OUT,
+    ));
+    md
+}
+
+/// The engine targets' ratios to `base_name`'s figures, same workload; empty without it.
+fn ratios(rows: &[Measurement], base_name: &str, title: &str) -> String {
+    let lines: Vec<String> = rows
         .iter()
         .filter(|r| {
-            matches!(
-                r.target.as_str(),
-                "embedded" | "standalone" | "standalone-pg"
-            )
+            r.target != base_name
+                && matches!(
+                    r.target.as_str(),
+                    "embedded" | "embedded-inproc" | "standalone" | "standalone-pg" | "baseline"
+                )
         })
         .filter_map(|r| {
             let base = rows
                 .iter()
-                .find(|b| b.workload == r.workload && b.target == "dev-wal")?;
+                .find(|b| b.workload == r.workload && b.target == base_name)?;
             Some(format!(
                 "| {} | {} | {:.1} | {:.2} | {:.2} | {:.3} |\n",
                 r.workload,
@@ -178,16 +199,12 @@ pub(crate) fn markdown(measurements: &[Measurement]) -> String {
             ))
         })
         .collect();
-    if !ratios.is_empty() {
-        md.push_str("\nRatios against the dev server with WAL (`dev-wal`), same workload:\n\n");
-        md.push_str("| workload | target | throughput x | p50 ratio | p99 ratio | server CPU ratio |\n|---|---|---:|---:|---:|---:|\n");
-        ratios.iter().for_each(|line| md.push_str(line));
+    if lines.is_empty() {
+        return String::new();
     }
-    md.push_str(&format!(
-        "\nNotes: `embedded` runs engine, client and worker in one process (a fresh one per cell), so its server CPU and RSS include the worker and the client; the other targets are measured on the server process alone (on `standalone-pg` the engine's: PostgreSQL's own processes are not counted, nor is its on-disk growth, which reads 0). Latency is start-to-result as the client sees it; workload 3 includes its {} ms timer. Workload 5 is the orders flow over HTTP (POST /orders, POST /orders/{{id}}/approve for every second order, which is above the approval threshold, then GET /orders/{{id}}/result): latency is place-to-completed, `wf/s` is orders/s, server CPU and RSS are the server process (for `embedded` the orders-demo process: engine, API and worker), worker CPU the orders-app process (API and worker). Workload 6 runs {} activities per workflow.\n",
-        crate::workloads::TIMER.as_millis(),
-        crate::workloads::FAN_OUT,
-    ));
+    let mut md = format!("\nRatios against {title}, same workload:\n\n");
+    md.push_str("| workload | target | throughput x | p50 ratio | p99 ratio | server CPU ratio |\n|---|---|---:|---:|---:|---:|\n");
+    lines.iter().for_each(|line| md.push_str(line));
     md
 }
 

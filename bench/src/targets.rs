@@ -1,7 +1,6 @@
 //! The servers under test: started fresh for each measurement and stopped after. Their
 //! database size is read from the file system; CPU and memory through `crate::proc_stats`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,13 +12,21 @@ use crate::child::{Child, free_port, sibling_binary};
 /// What to benchmark against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TargetKind {
-    /// The embedded engine inside the benchmark process (the demo shape), on a SQLite file.
+    /// The embedded engine inside the benchmark process, on a SQLite file, reached over
+    /// loopback TCP (gRPC over HTTP/2, as the demo reached it before the in-process
+    /// transport).
     Embedded,
+    /// The embedded engine inside the benchmark process, on a SQLite file, with no listener:
+    /// reached through the in-process transport (the demo shape).
+    EmbeddedInProcess,
     /// The standalone `workflow-engine` binary on loopback, on a SQLite file.
     Standalone,
     /// The standalone `workflow-engine` binary on a PostgreSQL server of its own (from
     /// `.venv`, as `workflow_testkit::PostgresServer` starts it).
     StandalonePostgres,
+    /// The standalone engine binary named by `$WORKFLOW_BENCH_BASELINE` (a build of an
+    /// earlier commit, same options), for before/after in one run.
+    Baseline,
     /// `temporal server start-dev` with a SQLite file and default pragmas.
     DevServer,
     /// The same with `journal_mode=wal` and `synchronous=normal`.
@@ -30,11 +37,13 @@ pub(crate) enum TargetKind {
 
 impl TargetKind {
     pub(crate) const NAMES: &'static str =
-        "embedded, standalone, standalone-pg, dev, dev-wal, dev-mem";
+        "embedded, embedded-inproc, standalone, standalone-pg, baseline, dev, dev-wal, dev-mem";
 
     pub(crate) fn parse(name: &str) -> Option<Self> {
         match name.trim() {
             "embedded" => Some(Self::Embedded),
+            "embedded-inproc" => Some(Self::EmbeddedInProcess),
+            "baseline" => Some(Self::Baseline),
             "standalone" => Some(Self::Standalone),
             "standalone-pg" => Some(Self::StandalonePostgres),
             "dev" => Some(Self::DevServer),
@@ -47,12 +56,19 @@ impl TargetKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
+            Self::EmbeddedInProcess => "embedded-inproc",
+            Self::Baseline => "baseline",
             Self::Standalone => "standalone",
             Self::StandalonePostgres => "standalone-pg",
             Self::DevServer => "dev",
             Self::DevServerWal => "dev-wal",
             Self::DevServerMemory => "dev-mem",
         }
+    }
+
+    /// Whether the engine runs inside the harness's process (its CPU is the harness's).
+    pub(crate) fn in_this_process(self) -> bool {
+        matches!(self, Self::Embedded | Self::EmbeddedInProcess)
     }
 }
 
@@ -118,16 +134,32 @@ impl Target {
         let mut relaunch = None;
         let started = Instant::now();
         let (child, engine, database) = match kind {
-            TargetKind::Embedded => {
-                let db = dir.path().join("engine.db");
-                let address: SocketAddr = ([127, 0, 0, 1], port).into();
-                let options = workflow_engine::EngineOptions::new(address).with_database(&db);
+            TargetKind::Embedded | TargetKind::EmbeddedInProcess => {
+                let mut options = match kind {
+                    TargetKind::Embedded => {
+                        workflow_engine::EngineOptions::new(([127, 0, 0, 1], port).into())
+                    }
+                    _ => workflow_engine::EngineOptions::default().without_listener(),
+                };
+                // `WORKFLOW_BENCH_EMBEDDED_DB=memory` keeps the in-process engines in memory:
+                // the latency of the transport and the engine without the disk's fsync.
+                let db = match std::env::var("WORKFLOW_BENCH_EMBEDDED_DB").as_deref() {
+                    Ok("memory") => None,
+                    _ => Some(dir.path().join("engine.db")),
+                };
+                if let Some(db) = &db {
+                    options = options.with_database(db);
+                }
                 let handle = workflow_engine::Engine::start(options).await?;
-                (None, Some(handle), Some(db))
+                (None, Some(handle), db)
             }
-            TargetKind::Standalone => {
+            TargetKind::Standalone | TargetKind::Baseline => {
                 let db = dir.path().join("engine.db");
-                let mut command = Command::new(sibling_binary("workflow-engine")?);
+                let binary = match kind {
+                    TargetKind::Baseline => baseline_binary()?,
+                    _ => sibling_binary("workflow-engine")?,
+                };
+                let mut command = Command::new(binary);
                 command
                     .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
                     .args(["--log-level", "error"])
@@ -178,7 +210,11 @@ impl Target {
                 (Some(child), None, database)
             }
         };
-        let address = format!("127.0.0.1:{port}");
+        let in_process = kind == TargetKind::EmbeddedInProcess;
+        let address = match in_process {
+            true => "in-process".to_owned(),
+            false => format!("127.0.0.1:{port}"),
+        };
         let mut target = Self {
             address,
             ready: Duration::ZERO,
@@ -189,12 +225,26 @@ impl Target {
             relaunch,
             dir,
         };
-        if let Err(e) = wait_serving(&target.address).await {
+        if !in_process && let Err(e) = wait_serving(&target.address).await {
             target.check_running()?;
             return Err(e);
         }
         target.ready = started.elapsed();
         Ok(target)
+    }
+
+    /// Starts the library's `App` with `config` against this target: through the
+    /// in-process transport for `embedded-inproc`, over TCP to `address` otherwise.
+    pub(crate) async fn app(&self, mut config: workflow::Config) -> anyhow::Result<workflow::App> {
+        match &self.engine {
+            Some(engine) if engine.listener().is_none() => {
+                Ok(workflow::App::start_on(config, engine).await?)
+            }
+            _ => {
+                config.temporal.address = self.address.clone();
+                Ok(workflow::App::start(config).await?)
+            }
+        }
     }
 
     /// The process that serves: the child, or this process for the embedded engine.
@@ -294,6 +344,21 @@ async fn wait_serving(address: &str) -> anyhow::Result<()> {
             anyhow::bail!("{address} did not start serving within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The `baseline` target's engine binary: `$WORKFLOW_BENCH_BASELINE`.
+fn baseline_binary() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("WORKFLOW_BENCH_BASELINE").map(PathBuf::from);
+    match path {
+        Some(path) if path.is_file() => Ok(path),
+        Some(path) => anyhow::bail!(
+            "WORKFLOW_BENCH_BASELINE={} is not a file: point it at a workflow-engine binary",
+            path.display()
+        ),
+        None => anyhow::bail!(
+            "the baseline target needs WORKFLOW_BENCH_BASELINE: the path of an earlier workflow-engine build (e.g. `git worktree add /tmp/base <commit> && cargo build --release -p workflow-engine` there)"
+        ),
     }
 }
 

@@ -88,9 +88,13 @@ async fn one(
     large: usize,
     plan: Plan,
 ) -> anyhow::Result<VisibilityRun> {
+    anyhow::ensure!(
+        kind != TargetKind::EmbeddedInProcess,
+        "--visibility-targets: the visibility section dials the server, so not embedded-inproc"
+    );
     let target = Target::start(kind).await?;
     let address = target.address.clone();
-    let result = with_worker(&target.address, |client| async move {
+    let result = with_worker(&target, |client| async move {
         let url = Url::parse(&format!("http://{address}"))?;
         let connection = Connection::connect(
             ConnectionOptions::new(url)

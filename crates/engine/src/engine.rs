@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{codec::CompressionEncoding, transport::server::TcpIncoming};
 
 use crate::{
-    api::Service,
+    api::{InProcess, MAX_RESPONSE_BYTES, Service},
     error::{EngineError, Result},
     generated::{
         operatorservice::operator_service_server::OperatorServiceServer,
@@ -36,6 +36,9 @@ pub(crate) const MIN_RETENTION: Duration = Duration::from_secs(3600);
 pub struct EngineOptions {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:7233`.
     pub address: SocketAddr,
+    /// Whether to listen on `address` at all. Default true. Without a listener the engine
+    /// is reached only from its own process, through [`EngineHandle::in_process`].
+    pub listen: bool,
     /// The SQLite file to persist to; `None` (and no [`EngineOptions::database_url`])
     /// keeps everything in memory.
     pub database: Option<PathBuf>,
@@ -94,6 +97,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             address: SocketAddr::from(([127, 0, 0, 1], 7233)),
+            listen: true,
             database: None,
             database_url: None,
             database_connect_timeout: Duration::from_secs(30),
@@ -122,6 +126,14 @@ impl EngineOptions {
             address,
             ..Self::default()
         }
+    }
+
+    /// Open no TCP listener: the engine is reached only through
+    /// [`EngineHandle::in_process`].
+    #[must_use]
+    pub fn without_listener(mut self) -> Self {
+        self.listen = false;
+        self
     }
 
     /// Register the custom search attribute `name` of type `ty` in every namespace at start.
@@ -219,21 +231,37 @@ pub fn redact_database_url(url: &str) -> String {
 pub struct Engine;
 
 impl Engine {
-    /// Binds `options.address`, recovers persisted state and serves in the background.
+    /// Binds `options.address` (unless [`EngineOptions::listen`] is off), recovers
+    /// persisted state and serves in the background.
     pub async fn start(options: EngineOptions) -> Result<EngineHandle> {
         let security = Security::load(options.tls.as_ref(), options.api_key_file.as_deref())?;
-        let listener = TcpListener::bind(options.address).await?;
-        let address = listener.local_addr()?;
-        security.announce(address);
+        let listener = match options.listen {
+            true => Some(TcpListener::bind(options.address).await?),
+            false => None,
+        };
+        let listening = listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        if let Some(address) = listening {
+            security.announce(address);
+        }
         let (stop, stopped) = watch::channel(false);
         let prepared = prepare(&options, stopped.clone()).await?;
+        // One service for both ways in, so state it keeps (batch jobs) is the same on each.
+        let service = prepared.service(listening.map(|a| a.to_string()).unwrap_or_default());
+        let in_process = InProcess::new(
+            service.clone(),
+            security.clone(),
+            prepared.max_request_bytes,
+            stopped.clone(),
+        );
         let signal = async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let task = tokio::spawn(run(prepared, security, listener, signal));
+        let task = tokio::spawn(run(prepared, service, security, listener, signal));
         Ok(EngineHandle {
-            address,
+            address: listening.unwrap_or(options.address),
+            listening,
+            in_process,
             stop,
             task,
         })
@@ -245,14 +273,29 @@ impl Engine {
 #[derive(Debug)]
 pub struct EngineHandle {
     address: SocketAddr,
+    listening: Option<SocketAddr>,
+    in_process: InProcess,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
 }
 
 impl EngineHandle {
-    /// The address the engine listens on.
+    /// The address the engine listens on; without a listener, the address in its options
+    /// (nothing is bound there: see [`EngineHandle::listener`]).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address the engine listens on, `None` when it has no listener
+    /// ([`EngineOptions::without_listener`]).
+    pub fn listener(&self) -> Option<SocketAddr> {
+        self.listening
+    }
+
+    /// The in-process transport into this engine, for a client in the same process: no
+    /// socket, whether or not the engine also listens.
+    pub fn in_process(&self) -> InProcess {
+        self.in_process.clone()
     }
 
     /// Stops accepting requests, answers pending long polls, waits for the server and the
@@ -274,11 +317,12 @@ pub async fn serve(
     security.announce(listener.local_addr()?);
     let (stop, stopped) = watch::channel(false);
     let prepared = prepare(&options, stopped).await?;
+    let service = prepared.service(listener.local_addr()?.to_string());
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    run(prepared, security, listener, signal).await
+    run(prepared, service, security, Some(listener), signal).await
 }
 
 pub(crate) struct Prepared {
@@ -288,6 +332,15 @@ pub(crate) struct Prepared {
     pub(crate) max_request_bytes: usize,
     /// The shortest retention a namespace may be given.
     pub(crate) min_retention: Duration,
+}
+
+impl Prepared {
+    /// The service implementation over this engine's runtime, answering `address` as its
+    /// own (empty without a listener).
+    fn service(&self, address: String) -> Service {
+        Service::new(Arc::clone(&self.runtime), self.long_poll, address)
+            .with_min_retention(self.min_retention)
+    }
 }
 
 /// Opens the store, recovers state and puts recovered tasks and timers back in motion.
@@ -388,19 +441,35 @@ pub(crate) async fn recover(
 
 async fn run(
     prepared: Prepared,
+    service: Service,
     security: Security,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     signal: impl Future<Output = ()>,
 ) -> Result<()> {
     let timers = runtime::spawn_timer_driver(Arc::clone(&prepared.runtime));
     let sweeper = runtime::spawn_sweeper(Arc::clone(&prepared.runtime));
+    let served = match listener {
+        Some(listener) => serve_grpc(&prepared, service, security, listener, signal).await,
+        None => {
+            signal.await;
+            Ok(())
+        }
+    };
+    let _ = timers.await;
+    let _ = sweeper.await;
+    served
+}
+
+/// Serves the three gRPC services (and the gRPC health service) on `listener` until
+/// `signal` resolves.
+async fn serve_grpc(
+    prepared: &Prepared,
+    service: Service,
+    security: Security,
+    listener: TcpListener,
+    signal: impl Future<Output = ()>,
+) -> Result<()> {
     let max_request_bytes = prepared.max_request_bytes;
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let service = Service::new(prepared.runtime, prepared.long_poll, address)
-        .with_min_retention(prepared.min_retention);
     // The gRPC health service (`temporal operator cluster health` asks it about the
     // `WorkflowService`): serving for as long as the engine serves.
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -414,7 +483,7 @@ async fn run(
     let workflow = WorkflowServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes)
-        .max_encoding_message_size(128 * 1024 * 1024);
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
     let operator = OperatorServiceServer::new(service.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_request_bytes);
@@ -437,7 +506,5 @@ async fn run(
         .add_service(health)
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
-    let _ = timers.await;
-    let _ = sweeper.await;
     served.map_err(EngineError::from)
 }

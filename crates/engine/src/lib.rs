@@ -26,7 +26,10 @@
 //!
 //! - `api`: thin gRPC handlers, one module per RPC family (`api/mod.rs` is the table of
 //!   every RPC), one error-to-status mapping. Handlers read runs only through
-//!   `history/run/view.rs`.
+//!   `history/run/view.rs`. `api/in_process.rs` is the in-process transport: a client in
+//!   the same process hands each RPC by name to the same handlers
+//!   ([`EngineHandle::in_process`]), no socket; the TCP listener is optional
+//!   ([`EngineOptions::without_listener`]).
 //! - `runtime`: `EngineRuntime` runs each operation under one lock, settles the work it
 //!   causes in other runs, commits it all at once, then executes its effects; drives
 //!   durable timers on the one clock (wall time plus what time skipping skipped); runs
@@ -127,6 +130,7 @@ mod store;
 mod time;
 mod visibility;
 
+pub use api::{InProcess, InProcessReply};
 pub use engine::{
     DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, is_postgres_url, redact_database_url,
     serve,

@@ -134,6 +134,14 @@ struct ServeArgs {
     /// never logged.
     #[arg(long = "api-key-file")]
     api_key_file: Option<PathBuf>,
+    /// Threads that run the engine's requests (1: a single-threaded runtime, no handing
+    /// work between threads). Default: one per CPU.
+    #[arg(
+        long = "worker-threads",
+        env = "WORKFLOW_ENGINE_WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    worker_threads: Option<u16>,
     /// Log level: error, warn, info, debug, trace, or never.
     #[arg(long = "log-level", default_value = "info")]
     log_level: String,
@@ -338,7 +346,17 @@ fn serve(args: ServeArgs, time_skipping: TimeSkipping) -> anyhow::Result<()> {
         (None, Some(_)) => "API keys required, no TLS".to_owned(),
         (None, None) => "plain".to_owned(),
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = match args.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Runtime::new(),
+    }
+    .context("starting the async runtime")?;
     runtime.block_on(async move {
         let engine = Engine::start(options)
             .await

@@ -197,16 +197,26 @@ impl Security {
         }
     }
 
-    /// The check every request passes: its `authorization` must carry a known key.
+    /// The check every request passes, on the listener and in process: its
+    /// `authorization` must carry a known key.
     pub(crate) fn interceptor(
         &self,
     ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static
     {
         let keys = self.api_keys.clone();
-        move |request: Request<()>| match &keys {
-            None => Ok(request),
-            Some(keys) => keys.check(request),
-        }
+        move |request: Request<()>| check(keys.as_deref(), request)
+    }
+
+    /// [`Security::interceptor`]'s check on one request.
+    pub(crate) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        check(self.api_keys.as_deref(), request)
+    }
+}
+
+fn check(keys: Option<&ApiKeys>, request: Request<()>) -> Result<Request<()>, Status> {
+    match keys {
+        None => Ok(request),
+        Some(keys) => keys.check(request),
     }
 }
 

@@ -37,7 +37,7 @@ pub use certs::TestPki;
 pub use dir::TestDir;
 pub use postgres::{POSTGRES_USER, PostgresServer, postgres_bin};
 pub use process::{Process, binary_path};
-pub use server::{Backend, EngineServer, TemporalServer, temporal_cli};
+pub use server::{Backend, EngineServer, TemporalServer, in_process_backend, temporal_cli};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

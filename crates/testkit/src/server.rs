@@ -242,7 +242,9 @@ impl Drop for EngineServer {
 /// The backend the behavioural suite runs against, chosen by `WORKFLOW_TEST_BACKEND`:
 /// `temporal` (the default: the real Temporal dev server, the oracle), `engine` (our
 /// embedded engine as a standalone process, on SQLite) or `engine-postgres` (the same on a
-/// PostgreSQL server of its own).
+/// PostgreSQL server of its own). A fourth, `embedded` (the engine inside the test's own
+/// process, reached without a socket), is started by the suites that take it, since it
+/// lives on the test's runtime: [`in_process_backend`] says when it is asked for.
 pub enum Backend {
     /// The real Temporal server.
     Temporal(TemporalServer),
@@ -263,8 +265,11 @@ impl Backend {
             Ok("temporal") | Err(_) => Backend::Temporal(TemporalServer::start_with(extra)),
             Ok("engine") => Backend::Engine(EngineServer::start_with(extra)),
             Ok("engine-postgres") => Backend::Engine(EngineServer::start_on_postgres_with(extra)),
+            Ok("embedded") => panic!(
+                "WORKFLOW_TEST_BACKEND=embedded runs the engine inside the test's process: this suite does not take it; use \"temporal\", \"engine\" or \"engine-postgres\""
+            ),
             Ok(other) => panic!(
-                "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\", \"engine\" or \"engine-postgres\""
+                "WORKFLOW_TEST_BACKEND={other:?} is not known; use \"temporal\", \"engine\", \"engine-postgres\" or (for the behavioural suite) \"embedded\""
             ),
         }
     }
@@ -276,4 +281,10 @@ impl Backend {
             Backend::Engine(server) => server.address(),
         }
     }
+}
+
+/// Whether `WORKFLOW_TEST_BACKEND=embedded` asks for the engine inside the test's own
+/// process, reached through the in-process transport (see [`Backend`]).
+pub fn in_process_backend() -> bool {
+    std::env::var("WORKFLOW_TEST_BACKEND").as_deref() == Ok("embedded")
 }

@@ -19,8 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::WorkflowClient;
-use crate::config::{Config, EngineKind, Role};
-use crate::connect::connect;
+use crate::config::{Config, Role};
+use crate::connect::{Transport, connect};
+use crate::embedded::EmbeddedEngine;
 use crate::error::StartError;
 use crate::health::{self, Readiness};
 use crate::metrics::Metrics;
@@ -72,11 +73,42 @@ pub struct App {
 }
 
 impl App {
-    /// Serves health and metrics, then connects to Temporal with bounded retries.
+    /// Serves health and metrics, then connects to Temporal with bounded retries. In demo
+    /// mode (`engine = "embedded"`) it first starts the engine in this process, and reaches
+    /// it in process, without a socket.
     pub async fn start(config: Config) -> Result<App, StartError> {
         config.validate()?;
         let mut config = config;
-        let engine = start_embedded_engine(&mut config).await?;
+        let engine = crate::embedded::start(&mut config).await?;
+        let transport = engine
+            .as_ref()
+            .map_or_else(Transport::default, EmbeddedEngine::transport);
+        Self::start_with(config, engine, transport).await
+    }
+
+    /// Like [`App::start`], for an engine this process started itself with its own options:
+    /// the client and the worker reach `engine` in process (whether or not it listens), and
+    /// `temporal.address` is only shown in logs and errors. The caller keeps the engine and
+    /// shuts it down after the app.
+    #[cfg(feature = "embedded")]
+    pub async fn start_on(
+        config: Config,
+        engine: &workflow_engine::EngineHandle,
+    ) -> Result<App, StartError> {
+        config.validate()?;
+        let mut config = config;
+        config.temporal.address = match engine.listener() {
+            Some(address) => address.to_string(),
+            None => crate::embedded::IN_PROCESS_ADDRESS.to_owned(),
+        };
+        Self::start_with(config, None, Transport::InProcess(engine.in_process())).await
+    }
+
+    pub(crate) async fn start_with(
+        config: Config,
+        engine: Option<EmbeddedEngine>,
+        transport: Transport,
+    ) -> Result<App, StartError> {
         let metrics = Metrics::new();
         let readiness = Readiness::new(config.role.runs_worker(), metrics.clone());
         let health_listen = |source| StartError::HealthListen {
@@ -96,7 +128,7 @@ impl App {
         tracing::info!(%health_addr, role = ?config.role, "health and metrics endpoint up");
 
         let identity = process_identity();
-        let sdk_client = match connect(&config, &identity).await {
+        let sdk_client = match connect(&config, &identity, &transport).await {
             Ok(client) => client,
             Err(e) => {
                 health_task.abort();
@@ -288,103 +320,6 @@ impl App {
         let worker = Worker::new(&runtime, self.client.sdk_client().clone(), options)
             .map_err(StartError::Worker)?;
         Ok((runtime, worker))
-    }
-}
-
-/// The engine running inside this process (demo mode).
-#[cfg(feature = "embedded")]
-struct EmbeddedEngine(workflow_engine::EngineHandle);
-
-#[cfg(not(feature = "embedded"))]
-struct EmbeddedEngine;
-
-impl EmbeddedEngine {
-    async fn stop(self) {
-        #[cfg(feature = "embedded")]
-        if let Err(e) = self.0.shutdown().await {
-            tracing::error!(error = %e, "embedded engine did not stop cleanly");
-        }
-    }
-}
-
-/// Starts the embedded engine when the configuration asks for it, and points
-/// `temporal.address` at it.
-async fn start_embedded_engine(config: &mut Config) -> Result<Option<EmbeddedEngine>, StartError> {
-    if config.engine != EngineKind::Embedded {
-        return Ok(None);
-    }
-    #[cfg(feature = "embedded")]
-    {
-        let embedded = &config.embedded;
-        let mut options = workflow_engine::EngineOptions::new(embedded.listen)
-            .with_namespace_retention(embedded.retention);
-        let url = embedded
-            .database
-            .as_ref()
-            .and_then(|d| d.to_str())
-            .filter(|d| workflow_engine::is_postgres_url(d));
-        let described = match (&embedded.database, url) {
-            (_, Some(url)) => {
-                options = options.with_database_url(url);
-                Some(workflow_engine::redact_database_url(url))
-            }
-            (Some(path), None) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| {
-                        StartError::EngineDatabaseDir {
-                            dir: dir.to_path_buf(),
-                            source,
-                        }
-                    })?;
-                }
-                options = options.with_database(path.clone());
-                Some(path.display().to_string())
-            }
-            (None, None) => None,
-        };
-        if config.temporal.namespace != workflow_engine::DEFAULT_NAMESPACE {
-            options = options.with_namespace(config.temporal.namespace.clone());
-        }
-        if let (Some(cert), Some(key)) = (&embedded.tls_cert, &embedded.tls_key) {
-            let mut tls = workflow_engine::EngineTls::new(cert, key);
-            if let Some(ca) = &embedded.tls_client_ca {
-                tls = tls.with_client_ca(ca);
-            }
-            options = options.with_tls(tls);
-        }
-        if let Some(keys) = &embedded.api_key_file {
-            options = options.with_api_key_file(keys);
-        }
-        let (tls, keys) = (embedded.tls_cert.is_some(), embedded.api_key_file.clone());
-        let handle = workflow_engine::Engine::start(options)
-            .await
-            .map_err(StartError::Engine)?;
-        let mut address = handle.address();
-        tracing::info!(%address, database = ?described, tls, api_keys = keys.is_some(), "embedded engine serving");
-        // This process's own client: loopback even when the engine listens on every
-        // address, over TLS when the engine serves it, with a key when it asks for one.
-        if address.ip().is_unspecified() {
-            address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        config.temporal.address = address.to_string();
-        if tls {
-            config.temporal.tls.enabled = Some(true);
-        }
-        if let Some(keys) = keys
-            && config.temporal.api_key.is_none()
-        {
-            let text = std::fs::read_to_string(&keys).unwrap_or_default();
-            config.temporal.api_key = text
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned);
-        }
-        Ok(Some(EmbeddedEngine(handle)))
-    }
-    #[cfg(not(feature = "embedded"))]
-    {
-        Err(StartError::EngineNotBuilt)
     }
 }
 

@@ -41,6 +41,7 @@ pub mod config;
 mod connect;
 pub mod console;
 pub mod contract;
+mod embedded;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -52,7 +53,7 @@ pub use app::{App, Services, shutdown_signal};
 pub use client::{
     ClientError, ExecutionSummary, Handle, IdConflict, IdReuse, StartOptions, WorkflowClient,
 };
-pub use config::{Compression, Config, EngineKind, Role};
+pub use config::{Compression, Config, EngineKind, EngineListen, Role};
 pub use console::ConsoleConfig;
 pub use error::{ConfigError, StartError};
 pub use metrics::Metrics;

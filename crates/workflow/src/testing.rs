@@ -10,6 +10,10 @@
 //! `workflow.now()` follow the server's clock. With a database file the clock survives a
 //! restart of the environment.
 //!
+//! The client and the worker reach the engine in process, without a socket; the engine also
+//! listens on a free loopback port for other clients (the `temporal` CLI) unless
+//! [`TestEnvBuilder::without_listener`] says otherwise.
+//!
 //! Behind the library's `testing` feature (which includes `embedded`).
 //!
 //! ```no_run
@@ -47,7 +51,7 @@ use workflow_engine::{Engine, EngineError, EngineHandle, EngineOptions, TimeSkip
 use crate::app::{App, Services};
 use crate::client::WorkflowClient;
 use crate::config::{Config, EngineKind, Role};
-use crate::connect::connect;
+use crate::connect::{Transport, connect};
 use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::time_lock::TimeLock;
@@ -100,6 +104,7 @@ pub enum TestEnvError {
 pub struct TestEnvBuilder {
     task_queue: String,
     database: Option<PathBuf>,
+    listen: bool,
 }
 
 impl TestEnvBuilder {
@@ -119,10 +124,21 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Open no TCP listener: the environment is reached only through its own client
+    /// (default: a free loopback port, see [`TestEnv::address`]).
+    #[must_use]
+    pub fn without_listener(mut self) -> Self {
+        self.listen = false;
+        self
+    }
+
     /// Starts the engine with time skipping (locked) and connects a client.
     pub async fn start(self) -> Result<TestEnv, TestEnvError> {
         let mut options = EngineOptions::new(SocketAddr::from(([127, 0, 0, 1], 0)))
             .with_time_skipping(TimeSkipping::Locked);
+        if !self.listen {
+            options = options.without_listener();
+        }
         if let Some(path) = &self.database {
             options = options.with_database(path.clone());
         }
@@ -134,12 +150,16 @@ impl TestEnvBuilder {
             role: Role::Worker,
             ..Config::default()
         };
-        config.temporal.address = engine.address().to_string();
+        config.temporal.address = match engine.listener() {
+            Some(address) => address.to_string(),
+            None => crate::embedded::IN_PROCESS_ADDRESS.to_owned(),
+        };
         config.temporal.task_queue = self.task_queue;
         config.temporal.connect_timeout = Duration::from_secs(10);
         config.health.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.worker.shutdown_grace_period = Duration::from_secs(2);
-        let sdk_client = match connect(&config, "test-env").await {
+        let transport = Transport::InProcess(engine.in_process());
+        let sdk_client = match connect(&config, "test-env", &transport).await {
             Ok(client) => client,
             Err(source) => {
                 let _ = engine.shutdown().await;
@@ -161,6 +181,7 @@ impl TestEnvBuilder {
             client,
             lock,
             config,
+            transport,
         })
     }
 }
@@ -172,6 +193,7 @@ pub struct TestEnv {
     client: WorkflowClient,
     lock: Arc<TimeLock>,
     config: Config,
+    transport: Transport,
 }
 
 impl TestEnv {
@@ -180,6 +202,7 @@ impl TestEnv {
         TestEnvBuilder {
             task_queue: format!("test-{}", uuid::Uuid::new_v4()),
             database: None,
+            listen: true,
         }
     }
 
@@ -193,9 +216,10 @@ impl TestEnv {
         self.client.clone()
     }
 
-    /// Where the engine listens (for other clients, e.g. the `temporal` CLI).
-    pub fn address(&self) -> SocketAddr {
-        self.engine.address()
+    /// Where the engine listens for other clients (e.g. the `temporal` CLI); `None` when
+    /// it was started [without a listener](TestEnvBuilder::without_listener).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.engine.listener()
     }
 
     /// The task queue the client and the worker use.
@@ -210,7 +234,7 @@ impl TestEnv {
         register: impl FnOnce(&mut WorkerOptions) -> Result<(), WorkflowRegistrationError> + 'static,
         body: impl Future<Output = T>,
     ) -> Result<T, TestEnvError> {
-        let app = App::start(self.config.clone())
+        let app = App::start_with(self.config.clone(), None, self.transport.clone())
             .await
             .map_err(|source| TestEnvError::Worker { source })?;
         let (done, stop) = oneshot::channel::<()>();

@@ -6,6 +6,7 @@ mod activity_control;
 mod batch;
 mod deployments;
 mod history;
+mod in_process;
 mod multi;
 mod namespaces;
 mod nexus;
@@ -50,6 +51,9 @@ use crate::{
     runtime::EngineRuntime,
 };
 use tasks::ActivityAnswer;
+
+pub(crate) use in_process::MAX_RESPONSE_BYTES;
+pub use in_process::{InProcess, InProcessReply};
 
 /// The `WorkflowService`, `OperatorService` and `TestService` implementation.
 #[derive(Clone)]

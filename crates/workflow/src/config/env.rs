@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Compression, Config, EngineKind, Role};
+use super::{Compression, Config, EngineKind, EngineListen, Role};
 use crate::error::ConfigError;
 
 /// One environment variable: its name, the field it sets, and how its value is read.
@@ -198,8 +198,12 @@ fn count(name: &str, value: &str) -> Result<usize, ConfigError> {
     })
 }
 
-fn engine_listen(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    socket(name, value, "127.0.0.1:7233")
+fn engine_listen(name: &str, value: &str) -> Result<EngineListen, ConfigError> {
+    value.parse().map_err(|fix: &str| ConfigError::Invalid {
+        field: name.to_owned(),
+        value: value.to_owned(),
+        fix: fix.to_owned(),
+    })
 }
 
 fn health_listen(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -280,7 +284,10 @@ mod tests {
         assert_eq!(c.worker.shutdown_grace_period, Duration::from_secs(3));
         assert!(!c.worker.eager_execution);
         assert_eq!(c.embedded.database, Some(PathBuf::from("seven")));
-        assert_eq!(c.embedded.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
+        assert_eq!(
+            c.embedded.listen,
+            EngineListen::At(([127, 0, 0, 1], 7).into())
+        );
         assert_eq!(c.embedded.retention, Duration::from_secs(72 * 3600));
         assert_eq!(c.health.listen, SocketAddr::from(([127, 0, 0, 1], 7)));
         assert_eq!(c.console.enabled, Some(true));

@@ -158,7 +158,7 @@ impl Config {
             ));
         }
         if self.engine == EngineKind::Embedded {
-            self.embedded.validate(&self.temporal)?;
+            self.embedded.validate()?;
         }
         self.console.validate(self.engine)?;
         Ok(())

@@ -14,11 +14,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::console::ConsoleConfig;
-use crate::error::ConfigError;
 
+mod embedded;
 mod env;
 mod load;
 
+pub use embedded::{DEFAULT_RETENTION, EmbeddedConfig, EngineListen};
 pub use env::{ENVIRONMENT, EnvVar};
 
 /// Environment variable that names the TOML configuration file.
@@ -95,139 +96,6 @@ pub struct Config {
     pub embedded: EmbeddedConfig,
     /// The workflow console (`[console]`, see [`crate::console`]).
     pub console: ConsoleConfig,
-}
-
-/// The engine started inside the process in demo mode.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmbeddedConfig {
-    /// Where the engine persists: a SQLite file, or a PostgreSQL database given as a
-    /// `postgres://` / `postgresql://` URL (its password is never logged). Unset keeps
-    /// everything in memory (lost on exit).
-    pub database: Option<PathBuf>,
-    /// Where the engine listens. Default `127.0.0.1:0` (loopback, a free port).
-    pub listen: SocketAddr,
-    /// PEM certificate the engine serves TLS with; needs `tls_key`. This process's own
-    /// client then connects over TLS too, trusting `temporal.tls.ca_cert`.
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of `tls_cert`.
-    pub tls_key: Option<PathBuf>,
-    /// PEM CA that client certificates must be signed by (mutual TLS); needs `tls_cert`.
-    /// This process's own client presents `temporal.tls.client_cert`.
-    pub tls_client_ca: Option<PathBuf>,
-    /// File of API keys, one a line: every request must carry one (`authorization: Bearer
-    /// <key>`). Needs `tls_cert`. This process's own client sends `temporal.api_key`, or
-    /// the file's first key.
-    pub api_key_file: Option<PathBuf>,
-    /// How long the namespace the engine creates keeps a closed workflow (its history and
-    /// visibility record) before deleting it. Default 24 h, what `temporal server
-    /// start-dev` gives; applied when the namespace is created (change an existing one with
-    /// `temporal operator namespace update --retention`).
-    #[serde(with = "humantime_serde")]
-    pub retention: Duration,
-}
-
-/// The retention `temporal server start-dev` gives its namespaces.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-impl Default for EmbeddedConfig {
-    fn default() -> Self {
-        Self {
-            database: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            api_key_file: None,
-            retention: DEFAULT_RETENTION,
-        }
-    }
-}
-
-impl EmbeddedConfig {
-    /// Checks the security fields of the embedded engine against each other and against
-    /// what this process's own client brings.
-    fn validate(&self, temporal: &TemporalConfig) -> Result<(), ConfigError> {
-        let invalid = |field: &str, value: &str, fix: &str| ConfigError::Invalid {
-            field: field.to_owned(),
-            value: value.to_owned(),
-            fix: fix.to_owned(),
-        };
-        let shown = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        if self.retention.is_zero() {
-            return Err(invalid(
-                "embedded.retention",
-                "0s",
-                "give how long closed workflows are kept, such as \"24h\" or \"7d\" (WORKFLOW_ENGINE_RETENTION)",
-            ));
-        }
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(_), None) => {
-                return Err(invalid(
-                    "embedded.tls_key",
-                    "",
-                    "TLS needs both tls_cert and tls_key: set tls_key (WORKFLOW_ENGINE_TLS_KEY)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(invalid(
-                    "embedded.tls_cert",
-                    "",
-                    "TLS needs both tls_cert and tls_key: set tls_cert (WORKFLOW_ENGINE_TLS_CERT)",
-                ));
-            }
-            _ => {}
-        }
-        if self.tls_cert.is_none() && self.tls_client_ca.is_some() {
-            return Err(invalid(
-                "embedded.tls_client_ca",
-                &shown(&self.tls_client_ca),
-                "client certificates need TLS: set embedded.tls_cert and embedded.tls_key too",
-            ));
-        }
-        if self.tls_cert.is_none() && self.api_key_file.is_some() {
-            return Err(invalid(
-                "embedded.api_key_file",
-                &shown(&self.api_key_file),
-                "API keys are sent only over TLS: set embedded.tls_cert and embedded.tls_key too",
-            ));
-        }
-        for (field, path) in [
-            ("embedded.tls_cert", &self.tls_cert),
-            ("embedded.tls_key", &self.tls_key),
-            ("embedded.tls_client_ca", &self.tls_client_ca),
-            ("embedded.api_key_file", &self.api_key_file),
-        ] {
-            if let Some(path) = path
-                && !path.is_file()
-            {
-                return Err(invalid(
-                    field,
-                    &path.display().to_string(),
-                    "point it at a readable file",
-                ));
-            }
-        }
-        if self.tls_client_ca.is_some() && temporal.tls.client_cert.is_none() {
-            return Err(invalid(
-                "temporal.tls.client_cert",
-                "",
-                "the embedded engine requires client certificates (embedded.tls_client_ca), this process's own client too: set temporal.tls.client_cert and client_key to a certificate signed by that CA",
-            ));
-        }
-        if temporal.tls.enabled == Some(false) && self.tls_cert.is_some() {
-            return Err(invalid(
-                "temporal.tls.enabled",
-                "false",
-                "the embedded engine serves TLS (embedded.tls_cert), so this process's own client must use it: remove enabled = false",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Connection to Temporal.
@@ -460,10 +328,6 @@ mod tests {
         assert!(err.contains("embedded.tls_key"), "{err}");
         c.embedded.tls_key = Some(file.clone());
         c.embedded.tls_client_ca = Some(file.clone());
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("temporal.tls.client_cert"), "{err}");
-        c.temporal.tls.client_cert = Some(file.clone());
-        c.temporal.tls.client_key = Some(file.clone());
         c.validate().unwrap_or_else(|e| panic!("complete: {e}"));
         let _ = std::fs::remove_file(&file);
     }

@@ -1,9 +1,12 @@
 //! Connecting to Temporal: TLS and API key from the configuration, bounded retries with
 //! backoff, and a namespace check so a wrong namespace fails at start-up, not at first use.
 //! A refusal that retrying cannot fix (TLS, API key) fails at once, naming the setting
-//! (`diagnose`).
+//! (`diagnose`). The embedded engine in this process is reached without a socket
+//! ([`Transport::InProcess`], `in_process`).
 
 mod diagnose;
+#[cfg(feature = "embedded")]
+mod in_process;
 
 use diagnose::Refusal;
 
@@ -24,12 +27,31 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_ATTEMPT: Duration = Duration::from_secs(5);
 
+/// How this process reaches Temporal.
+#[derive(Clone, Default)]
+pub(crate) enum Transport {
+    /// gRPC over the network to `temporal.address`.
+    #[default]
+    Network,
+    /// The embedded engine in this process, without a socket: each RPC goes straight to the
+    /// engine's service implementation.
+    #[cfg(feature = "embedded")]
+    InProcess(workflow_engine::InProcess),
+}
+
 /// Connects to the configured server, retrying with exponential backoff until
 /// `temporal.connect_timeout` has passed, then checks that the namespace exists.
-pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, StartError> {
-    let url = config.server_url()?;
+pub(crate) async fn connect(
+    config: &Config,
+    identity: &str,
+    transport: &Transport,
+) -> Result<Client, StartError> {
     let address = config.temporal.address.clone();
-    let tls = tls_options(config)?;
+    let (url, tls) = match transport {
+        Transport::Network => (config.server_url()?, tls_options(config)?),
+        #[cfg(feature = "embedded")]
+        Transport::InProcess(_) => (in_process::url(), None),
+    };
     let deadline = Instant::now() + config.temporal.connect_timeout;
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0u32;
@@ -47,6 +69,11 @@ pub(crate) async fn connect(config: &Config, identity: &str) -> Result<Client, S
                 GrpcCompression::None
             })
             .build();
+        #[cfg(feature = "embedded")]
+        let options = match transport {
+            Transport::Network => options,
+            Transport::InProcess(engine) => in_process::options(options, engine.clone()),
+        };
         let limit = remaining.clamp(Duration::from_millis(100), MAX_ATTEMPT);
         let attempt = tokio::time::timeout(limit, Connection::connect(options)).await;
         let error = match attempt {

@@ -4,12 +4,15 @@
 //!
 //! The backend is one fixture, [`Backend::start`]: the real Temporal dev server by default;
 //! `WORKFLOW_TEST_BACKEND` selects another, so the same suite can prove another engine by
-//! changing only the address.
+//! changing only the address. `WORKFLOW_TEST_BACKEND=embedded` runs the embedded engine in
+//! this process without a listener, reached through the in-process transport
+//! ([`App::start_on`]): the same suite then proves that transport against the network one.
 
 mod async_activities;
 mod conflict;
 mod dynamic_config;
 mod eager;
+mod in_process;
 mod retention;
 mod start_options;
 mod visibility;
@@ -45,18 +48,27 @@ where
     F: FnOnce(WorkflowClient) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let backend = tokio::task::spawn_blocking(|| Backend::start_with(server_args))
-        .await
-        .expect("start the backend");
     let mut config = Config {
         role: Role::Worker,
         ..Config::default()
     };
-    config.temporal.address = backend.address();
     config.temporal.task_queue = format!("suite-{}", uuid::Uuid::new_v4());
     config.health.listen = "127.0.0.1:0".parse().expect("socket address");
     config.worker.shutdown_grace_period = Duration::from_secs(2);
-    let app = App::start(config).await.expect("connect to the backend");
+    let (app, backend) = if workflow_testkit::in_process_backend() {
+        let engine = in_process::start(server_args).await;
+        let app = App::start_on(config, &engine)
+            .await
+            .expect("connect in process");
+        (app, Started::InProcess(engine))
+    } else {
+        let backend = tokio::task::spawn_blocking(|| Backend::start_with(server_args))
+            .await
+            .expect("start the backend");
+        config.temporal.address = backend.address();
+        let app = App::start(config).await.expect("connect to the backend");
+        (app, Started::Network(backend))
+    };
     let client = app.client();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let test = async move {
@@ -68,7 +80,16 @@ where
     });
     let ((), hosted) = tokio::join!(test, host);
     hosted.expect("worker ran and shut down cleanly");
-    drop(backend);
+    match backend {
+        Started::Network(backend) => drop(backend),
+        Started::InProcess(engine) => engine.shutdown().await.expect("the engine stops"),
+    }
+}
+
+/// The backend a test runs on: a server process, or the engine in this process.
+enum Started {
+    Network(Backend),
+    InProcess(workflow_engine::EngineHandle),
 }
 
 fn id(prefix: &str) -> String {

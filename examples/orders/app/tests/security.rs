@@ -145,8 +145,8 @@ async fn tls_client_certificates_and_api_keys_connect_or_fail_at_start_saying_wh
 }
 
 /// Demo mode secured: `embedded.tls_*` and `embedded.api_key_file` make the in-process
-/// engine check what outside clients bring, while this process's own client connects to it
-/// with `temporal.tls.*` and the file's first key.
+/// engine check what outside clients bring, while this process's own client reaches it in
+/// process with the file's first key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_engine_is_secured_and_its_own_process_still_connects() {
     use workflow::{App, EngineKind, Role};
@@ -157,7 +157,7 @@ async fn the_embedded_engine_is_secured_and_its_own_process_still_connects() {
     let port = workflow_testkit::free_port();
     let mut config = orders_contract::default_config(Role::Worker);
     config.engine = EngineKind::Embedded;
-    config.embedded.listen = ([127, 0, 0, 1], port).into();
+    config.embedded.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port)).into();
     config.embedded.tls_cert = Some(pki.server_cert.clone());
     config.embedded.tls_key = Some(pki.server_key.clone());
     config.embedded.tls_client_ca = Some(pki.client_ca.clone());
