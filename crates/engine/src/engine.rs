@@ -257,16 +257,21 @@ impl Engine {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|stop| *stop).await;
         };
+        let runtime = Arc::downgrade(&prepared.runtime);
         let task = tokio::spawn(run(prepared, service, security, listener, signal));
         Ok(EngineHandle {
             address: listening.unwrap_or(options.address),
             listening,
             in_process,
+            runtime,
             stop,
             task,
         })
     }
 }
+
+/// How long [`EngineHandle::shutdown`] waits for requests in flight to let go of the engine.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// A running engine. Dropping it leaves the engine running until the runtime ends; call
 /// [`EngineHandle::shutdown`] to stop it.
@@ -275,6 +280,8 @@ pub struct EngineHandle {
     address: SocketAddr,
     listening: Option<SocketAddr>,
     in_process: InProcess,
+    /// Gone once every request and task has let go of the engine (and its store).
+    runtime: std::sync::Weak<EngineRuntime>,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
 }
@@ -299,10 +306,25 @@ impl EngineHandle {
     }
 
     /// Stops accepting requests, answers pending long polls, waits for the server and the
-    /// store to finish.
+    /// store to finish: once it returns, the database is free for another engine, even while
+    /// in-process clients of this one are still alive (their calls answer `UNAVAILABLE`).
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        self.task.await?
+        self.in_process.close();
+        let served = self.task.await?;
+        // Requests still in flight hold the runtime until they are answered, which the stop
+        // makes prompt (long polls return empty).
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while self.runtime.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if self.runtime.strong_count() > 0 {
+            tracing::warn!(
+                waited = ?RELEASE_WAIT,
+                "requests still hold the stopped engine; its store closes when they finish"
+            );
+        }
+        served
     }
 }
 

@@ -41,7 +41,9 @@ pub struct InProcess {
 }
 
 struct Inner {
-    service: Service,
+    /// `None` once the engine has stopped, so that clients kept alive after the engine
+    /// (a test's SDK client) do not keep its runtime, and its database, open.
+    service: std::sync::RwLock<Option<Service>>,
     security: Security,
     max_request_bytes: usize,
     stopped: watch::Receiver<bool>,
@@ -75,12 +77,21 @@ impl InProcess {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                service,
+                service: std::sync::RwLock::new(Some(service)),
                 security,
                 max_request_bytes,
                 stopped,
             }),
         }
+    }
+
+    /// Lets go of the engine: later calls answer `UNAVAILABLE`.
+    pub(crate) fn close(&self) {
+        *self
+            .inner
+            .service
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Runs the RPC `method` of `service` (its full name, e.g.
@@ -146,7 +157,13 @@ impl Inner {
         }
         let (metadata, extensions, ()) = checked.into_parts();
         let request = Request::from_parts(metadata, extensions, message);
-        let service = &self.service;
+        let service = self
+            .service
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| Status::unavailable("the engine has stopped: it takes no more calls"))?;
+        let service = &service;
         include!(concat!(env!("OUT_DIR"), "/in_process_routes.rs"))
     }
 }
