@@ -9,7 +9,6 @@ import asyncio
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.api.batch.v1 import BatchOperationSignal, BatchOperationTermination
@@ -34,7 +33,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from backends import ALL, backend_binary, run_on
+from backends import Server, backend_binary
 
 S = RPCStatusCode
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -229,6 +228,5 @@ async def scenario(client: Client) -> None:
     await cli_batch(client)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_batch_operations(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_batch_operations(server: Server) -> None:
+    server.run(scenario)

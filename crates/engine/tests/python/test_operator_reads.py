@@ -10,7 +10,6 @@ commands.
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
@@ -41,7 +40,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from backends import ALL, backend_binary, run_on
+from backends import Server
 
 S = RPCStatusCode
 
@@ -239,6 +238,5 @@ async def scenario(client: Client) -> None:
     await refusals(client)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_operator_reads_and_refusals(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_operator_reads_and_refusals(server: Server) -> None:
+    server.run(scenario)
