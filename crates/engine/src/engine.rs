@@ -359,9 +359,12 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// The service implementation over this engine's runtime, answering `address` as its
     /// own (empty without a listener).
+    /// Also carries on with batch jobs that were running when the engine last stopped.
     fn service(&self, address: String) -> Service {
-        Service::new(Arc::clone(&self.runtime), self.long_poll, address)
-            .with_min_retention(self.min_retention)
+        let service = Service::new(Arc::clone(&self.runtime), self.long_poll, address)
+            .with_min_retention(self.min_retention);
+        service.resume_batches();
+        service
     }
 }
 

@@ -82,6 +82,12 @@ impl Service {
         }
     }
 
+    /// Carries on with the batch jobs that were running when the engine last stopped.
+    /// Called once, when the engine starts serving.
+    pub(crate) fn resume_batches(&self) {
+        batch::resume(self);
+    }
+
     /// Namespaces may be given a retention down to `min` (the real server's
     /// `system.namespaceMinRetentionLocal`).
     pub(crate) fn with_min_retention(mut self, min: Duration) -> Self {
@@ -342,9 +348,9 @@ impl WorkflowService for Service {
         list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse = |this, request|
             ok(task_queues::partitions(this, request.get_ref())?);
         update_task_queue_config(UpdateTaskQueueConfigRequest) -> UpdateTaskQueueConfigResponse = |this, request|
-            ok(task_queues::update_config(this, request.get_ref())?);
+            ok(task_queues::update_config(this, request.get_ref()).await?);
         start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse = |this, request| {
-            batch::start(this, request.into_inner())?;
+            batch::start(this, request.into_inner()).await?;
             ok(StartBatchOperationResponse::default())
         };
         describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse = |this, request|
@@ -352,7 +358,7 @@ impl WorkflowService for Service {
         list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse = |this, request|
             ok(batch::list(this, request.get_ref())?);
         stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse = |this, request| {
-            batch::stop(this, request.get_ref())?;
+            batch::stop(this, request.get_ref()).await?;
             ok(StopBatchOperationResponse::default())
         };
     }
