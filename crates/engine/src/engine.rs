@@ -365,10 +365,13 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// The service implementation over this engine's runtime, answering `address` as its
     /// own (empty without a listener).
+    /// Also carries on with batch jobs that were running when the engine last stopped.
     fn service(&self, address: String) -> Service {
-        Service::new(Arc::clone(&self.runtime), self.long_poll, address)
+        let service = Service::new(Arc::clone(&self.runtime), self.long_poll, address)
             .with_min_retention(self.min_retention)
-            .with_standalone_activities(self.standalone_activities)
+            .with_standalone_activities(self.standalone_activities);
+        service.resume_batches();
+        service
     }
 }
 

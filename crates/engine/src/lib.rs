@@ -54,7 +54,9 @@
 //!     `namespace.rs`;
 //!   - `residency/`: which runs stay in memory (`mod.rs`), `recovery.rs` after a restart,
 //!     `pending.rs` (work that holds a time-skipping clock), `outbox.rs` (cross-run work);
-//!   - `effects.rs` (what a transition asks of the outside world) and `testing.rs`.
+//!   - `effects.rs` (what a transition asks of the outside world), `settings.rs`
+//!     (server-wide settings of task queue configs and batch jobs, written with the batch
+//!     that changed them) and `testing.rs`.
 //! - `matching`: task queues (normal and sticky) and long polls; `matching/task.rs` is the
 //!   task a queue holds, and `matching/deployments/` (worker deployment versions and
 //!   routing) resolves which pollers a task is for.
@@ -98,7 +100,7 @@
 //! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
-//! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
+//! | batch operations (start, describe, list, stop) | `api/batch/` | those of the operation; jobs kept in `history/settings.rs` |
 //! | worker heartbeats, list / count / describe workers | `api/workers.rs` | `runtime/workers.rs` |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs`, `visibility/schedules.rs` (list's query) |

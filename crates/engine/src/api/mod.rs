@@ -99,6 +99,12 @@ impl Service {
         }
     }
 
+    /// Carries on with the batch jobs that were running when the engine last stopped.
+    /// Called once, when the engine starts serving.
+    pub(crate) fn resume_batches(&self) {
+        batch::resume(self);
+    }
+
     /// Namespaces may be given a retention down to `min` (the real server's
     /// `system.namespaceMinRetentionLocal`).
     pub(crate) fn with_min_retention(mut self, min: Duration) -> Self {
@@ -697,14 +703,14 @@ impl WorkflowService for Service {
         &self,
         request: Request<UpdateTaskQueueConfigRequest>,
     ) -> Rpc<UpdateTaskQueueConfigResponse> {
-        ok(task_queues::update_config(self, request.get_ref())?)
+        ok(task_queues::update_config(self, request.get_ref()).await?)
     }
 
     async fn start_batch_operation(
         &self,
         request: Request<StartBatchOperationRequest>,
     ) -> Rpc<StartBatchOperationResponse> {
-        batch::start(self, request.into_inner())?;
+        batch::start(self, request.into_inner()).await?;
         ok(StartBatchOperationResponse::default())
     }
 
@@ -726,7 +732,7 @@ impl WorkflowService for Service {
         &self,
         request: Request<StopBatchOperationRequest>,
     ) -> Rpc<StopBatchOperationResponse> {
-        batch::stop(self, request.get_ref())?;
+        batch::stop(self, request.get_ref()).await?;
         ok(StopBatchOperationResponse::default())
     }
 

@@ -36,6 +36,7 @@ impl Registry {
         batch.deleted_runs = std::mem::take(&mut self.deleted_runs);
         batch.deleted_namespaces = std::mem::take(&mut self.deleted_namespaces);
         batch.settings.extend(self.nexus_endpoints.take_writes());
+        batch.settings.extend(self.settings.take_writes());
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
@@ -123,6 +124,7 @@ impl Registry {
         let mut registry = Self {
             schedules: crate::schedule::Schedules::restore(snapshot.schedules),
             nexus_endpoints: crate::nexus::Endpoints::restore(&snapshot.settings),
+            settings: crate::history::settings::Settings::restore(&snapshot.settings),
             ..Self::default()
         };
         for (name, json) in snapshot.namespaces {
