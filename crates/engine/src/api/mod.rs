@@ -380,73 +380,41 @@ impl WorkflowService for Service {
             batch::stop(this, request.get_ref()).await?;
             ok(StopBatchOperationResponse::default())
         };
-    }
-
-    async fn start_activity_execution(
-        &self,
-        request: Request<StartActivityExecutionRequest>,
-    ) -> Rpc<StartActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::start(self, request.into_inner()).await?)
-    }
-
-    async fn describe_activity_execution(
-        &self,
-        request: Request<DescribeActivityExecutionRequest>,
-    ) -> Rpc<DescribeActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::describe(self, request.get_ref()).await?)
-    }
-
-    async fn poll_activity_execution(
-        &self,
-        request: Request<PollActivityExecutionRequest>,
-    ) -> Rpc<PollActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::poll(self, request.get_ref()).await?)
-    }
-
-    async fn list_activity_executions(
-        &self,
-        request: Request<ListActivityExecutionsRequest>,
-    ) -> Rpc<ListActivityExecutionsResponse> {
-        self.standalone_on()?;
-        ok(standalone::list(self, request.get_ref())?)
-    }
-
-    async fn count_activity_executions(
-        &self,
-        request: Request<CountActivityExecutionsRequest>,
-    ) -> Rpc<CountActivityExecutionsResponse> {
-        self.standalone_on()?;
-        ok(standalone::count(self, request.get_ref())?)
-    }
-
-    async fn request_cancel_activity_execution(
-        &self,
-        request: Request<RequestCancelActivityExecutionRequest>,
-    ) -> Rpc<RequestCancelActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::request_cancel(self, request.into_inner()).await?;
-        ok(RequestCancelActivityExecutionResponse::default())
-    }
-
-    async fn terminate_activity_execution(
-        &self,
-        request: Request<TerminateActivityExecutionRequest>,
-    ) -> Rpc<TerminateActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::terminate(self, request.into_inner()).await?;
-        ok(TerminateActivityExecutionResponse::default())
-    }
-
-    async fn delete_activity_execution(
-        &self,
-        request: Request<DeleteActivityExecutionRequest>,
-    ) -> Rpc<DeleteActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::delete(self, request.into_inner()).await?;
-        ok(DeleteActivityExecutionResponse::default())
+        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::start(this, request.into_inner()).await?)
+        };
+        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::describe(this, request.get_ref()).await?)
+        };
+        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::poll(this, request.get_ref()).await?)
+        };
+        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::list(this, request.get_ref())?)
+        };
+        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::count(this, request.get_ref())?)
+        };
+        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::request_cancel(this, request.into_inner()).await?;
+            ok(RequestCancelActivityExecutionResponse::default())
+        };
+        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::terminate(this, request.into_inner()).await?;
+            ok(TerminateActivityExecutionResponse::default())
+        };
+        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::delete(this, request.into_inner()).await?;
+            ok(DeleteActivityExecutionResponse::default())
+        };
     }
 
     refused! {
