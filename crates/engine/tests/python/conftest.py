@@ -17,8 +17,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): run only on these backends (default: all)")
 
 
+def _parametrized_by_hand(metafunc: pytest.Metafunc) -> bool:
+    """A test that still names its backends with `@pytest.mark.parametrize("backend", ...)`."""
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else ""
+        if "backend" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
+    if "backend" in metafunc.fixturenames and not _parametrized_by_hand(metafunc):
         marker = metafunc.definition.get_closest_marker("backends")
         names = list(marker.args) if marker else ALL
         unknown = [n for n in names if n not in ALL]

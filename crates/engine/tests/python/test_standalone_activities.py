@@ -9,7 +9,6 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity
@@ -36,7 +35,7 @@ from temporalio.exceptions import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, database_for, start_env
+from backends import Server, start_env
 
 TIMEOUT = timedelta(seconds=30)
 
@@ -58,11 +57,6 @@ async def linger(name: str) -> str:
     while True:
         activity.heartbeat(name)
         await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-def database(backend: str, tmp_path: Path) -> str:
-    return database_for(backend, tmp_path)
 
 
 async def describe(client: Client, activity_id: str, **flags: bool):
@@ -92,8 +86,7 @@ async def count(client: Client, query: str = "") -> int:
     return answer.count
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_lifecycle(backend: str, database: str) -> None:
+def test_lifecycle(server: Server) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     S = ActivityExecutionStatus
 
@@ -217,11 +210,7 @@ def test_lifecycle(backend: str, database: str) -> None:
             lambda: missing(client, "doomed"), lambda m: m == "activity not found for ID: doomed"
         )
 
-    async def run() -> None:
-        async with await start_env(backend, database) as env:
-            await scenario(env.client)
-
-    asyncio.run(run())
+    server.run(scenario)
 
 
 async def delete(client: Client, activity_id: str) -> None:
@@ -239,7 +228,6 @@ async def missing(client: Client, activity_id: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_across_a_restart(backend: str, database: str) -> None:
     """Started with no worker polling; the server restarts; the worker then gets it."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
