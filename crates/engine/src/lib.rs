@@ -92,7 +92,7 @@
 //! | get history, describe | `api/history.rs` | `run/view.rs` |
 //! | list, count | `api/visibility.rs` | `visibility/`, `run/view.rs`, `store` |
 //! | namespaces, search attributes | `api/namespaces.rs`, `api/operator.rs` | `rules/namespace.rs`, `rules/search_attributes.rs` |
-//! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs` |
+//! | worker deployments (describe, list, set current / ramping, delete; create, version metadata, manager, compute config) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs`, `matching/deployments/manage.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
 //! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
