@@ -25,6 +25,15 @@ pub enum EngineError {
         /// The request id that started the running execution.
         start_request_id: String,
     },
+    /// A standalone activity with this id is running (or the id reuse policy refuses a
+    /// closed one); use its run id or pick another id.
+    #[error("activity execution already started")]
+    ActivityAlreadyStarted {
+        /// The execution's run id.
+        run_id: String,
+        /// The request id that started it.
+        start_request_id: String,
+    },
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),

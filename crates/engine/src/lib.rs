@@ -42,7 +42,8 @@
 //!   - `machines/`: one state machine per entity, each with its states, transitions and
 //!     unit tests: `workflow_task.rs`, `activity/` (timeouts, pause, options, the worker's
 //!     side), `timer.rs`, `child.rs`, `external.rs`, `update.rs`, `query.rs`, `sticky.rs`,
-//!     `eager.rs`;
+//!     `eager.rs`, `nexus/`, `standalone/` (standalone activity executions: hidden runs
+//!     around one activity; `view.rs` what describe and list show);
 //!   - `completion/`: `RespondWorkflowTaskCompleted` in phases: `commands.rs` (the entry
 //!     point), `validate.rs`, `command_limits.rs`, `apply.rs`;
 //!   - `lifecycle/`: `start.rs`, `update_with_start.rs`, `chain.rs` (retry or cron run
@@ -95,6 +96,7 @@
 //! | worker deployments (describe, list, set current / ramping, delete; create, version metadata, manager, compute config) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs`, `matching/deployments/manage.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | standalone activities (start, describe, poll, list, count, request cancel, terminate, delete) | `api/standalone.rs` | `machines/standalone/` (then `machines/activity/` for the attempt) |
 //! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |

@@ -16,6 +16,7 @@ mod reads;
 mod retention;
 mod rpcs;
 mod schedules;
+mod standalone;
 mod status;
 mod task_queues;
 mod tasks;
@@ -67,6 +68,8 @@ pub(crate) struct Service {
     batches: Arc<batch::Batches>,
     /// The shortest retention a namespace may be given.
     min_retention: Duration,
+    /// Whether standalone activity executions are served (`activity.enableStandalone`).
+    standalone_activities: bool,
 }
 
 impl Service {
@@ -77,6 +80,22 @@ impl Service {
             address,
             batches: Arc::default(),
             min_retention: crate::engine::MIN_RETENTION,
+            standalone_activities: true,
+        }
+    }
+
+    /// Serves standalone activity executions or refuses them as a server with
+    /// `activity.enableStandalone` off does.
+    pub(crate) fn with_standalone_activities(mut self, on: bool) -> Self {
+        self.standalone_activities = on;
+        self
+    }
+
+    fn standalone_on(&self) -> Result<(), Status> {
+        if self.standalone_activities {
+            Ok(())
+        } else {
+            Err(Status::unimplemented("Standalone activity is disabled"))
         }
     }
 
@@ -776,6 +795,73 @@ impl WorkflowService for Service {
         ok(StopBatchOperationResponse::default())
     }
 
+    async fn start_activity_execution(
+        &self,
+        request: Request<StartActivityExecutionRequest>,
+    ) -> Rpc<StartActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::start(self, request.into_inner()).await?)
+    }
+
+    async fn describe_activity_execution(
+        &self,
+        request: Request<DescribeActivityExecutionRequest>,
+    ) -> Rpc<DescribeActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::describe(self, request.get_ref()).await?)
+    }
+
+    async fn poll_activity_execution(
+        &self,
+        request: Request<PollActivityExecutionRequest>,
+    ) -> Rpc<PollActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::poll(self, request.get_ref()).await?)
+    }
+
+    async fn list_activity_executions(
+        &self,
+        request: Request<ListActivityExecutionsRequest>,
+    ) -> Rpc<ListActivityExecutionsResponse> {
+        self.standalone_on()?;
+        ok(standalone::list(self, request.get_ref())?)
+    }
+
+    async fn count_activity_executions(
+        &self,
+        request: Request<CountActivityExecutionsRequest>,
+    ) -> Rpc<CountActivityExecutionsResponse> {
+        self.standalone_on()?;
+        ok(standalone::count(self, request.get_ref())?)
+    }
+
+    async fn request_cancel_activity_execution(
+        &self,
+        request: Request<RequestCancelActivityExecutionRequest>,
+    ) -> Rpc<RequestCancelActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::request_cancel(self, request.into_inner()).await?;
+        ok(RequestCancelActivityExecutionResponse::default())
+    }
+
+    async fn terminate_activity_execution(
+        &self,
+        request: Request<TerminateActivityExecutionRequest>,
+    ) -> Rpc<TerminateActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::terminate(self, request.into_inner()).await?;
+        ok(TerminateActivityExecutionResponse::default())
+    }
+
+    async fn delete_activity_execution(
+        &self,
+        request: Request<DeleteActivityExecutionRequest>,
+    ) -> Rpc<DeleteActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::delete(self, request.into_inner()).await?;
+        ok(DeleteActivityExecutionResponse::default())
+    }
+
     refused! {
         update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse = "UpdateWorkerBuildIdCompatibility";
         get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse = "GetWorkerBuildIdCompatibility";
@@ -796,14 +882,6 @@ impl WorkflowService for Service {
         delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
         list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
         trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
-        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse = "StartActivityExecution";
-        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse = "DescribeActivityExecution";
-        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse = "PollActivityExecution";
-        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse = "ListActivityExecutions";
-        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse = "CountActivityExecutions";
-        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse = "RequestCancelActivityExecution";
-        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse = "TerminateActivityExecution";
-        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse = "DeleteActivityExecution";
         pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = "PauseActivityExecution";
         reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = "ResetActivityExecution";
         unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = "UnpauseActivityExecution";

@@ -55,8 +55,8 @@ const STANDALONE_NEXUS: Offer = Refused {
 };
 const STANDALONE_ACTIVITIES: Offer = Declined {
     code: Code::Unimplemented,
-    message: "Standalone activity is disabled",
-    why: "standalone activity executions are not served; this is the answer of a server with `activity.enableStandalone` off (the dev server turns it on)",
+    message: "pausing, unpausing, resetting and updating the options of a standalone activity execution is not served by this engine",
+    why: "standalone activity executions are served (start, describe, poll, list, count, cancel, terminate, delete), but not their pause, unpause, reset and update-options",
 };
 
 /// Every RPC, in the services' proto order (the test checks it against the descriptors).
@@ -347,76 +347,44 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
         },
     ),
     ("WorkflowService", "UnpauseWorkflowExecution", Served),
-    (
-        "WorkflowService",
-        "StartActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "StartActivityExecution", Served),
     (
         "WorkflowService",
         "StartNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "DescribeActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "DescribeActivityExecution", Served),
     (
         "WorkflowService",
         "DescribeNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "PollActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "PollActivityExecution", Served),
     (
         "WorkflowService",
         "PollNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "ListActivityExecutions",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "ListActivityExecutions", Served),
     (
         "WorkflowService",
         "ListNexusOperationExecutions",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "CountActivityExecutions",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "CountActivityExecutions", Served),
     (
         "WorkflowService",
         "CountNexusOperationExecutions",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "RequestCancelActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "RequestCancelActivityExecution", Served),
     (
         "WorkflowService",
         "RequestCancelNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "TerminateActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
-    (
-        "WorkflowService",
-        "DeleteActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "TerminateActivityExecution", Served),
+    ("WorkflowService", "DeleteActivityExecution", Served),
     (
         "WorkflowService",
         "PauseActivityExecution",

@@ -5,8 +5,9 @@ use prost::Message;
 use temporalio_protos::{
     google::rpc::Status as RpcStatus,
     temporal::api::errordetails::v1::{
-        MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure,
-        WorkflowExecutionAlreadyStartedFailure, multi_operation_execution_failure::OperationStatus,
+        ActivityExecutionAlreadyStartedFailure, MultiOperationExecutionFailure,
+        NamespaceAlreadyExistsFailure, WorkflowExecutionAlreadyStartedFailure,
+        multi_operation_execution_failure::OperationStatus,
     },
 };
 use tonic::{Code, Status};
@@ -36,6 +37,21 @@ impl From<EngineError> for Status {
                     Code::AlreadyExists,
                     error.to_string(),
                     "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+                    detail.encode_to_vec(),
+                )
+            }
+            EngineError::ActivityAlreadyStarted {
+                ref run_id,
+                ref start_request_id,
+            } => {
+                let detail = ActivityExecutionAlreadyStartedFailure {
+                    start_request_id: start_request_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                with_detail(
+                    Code::AlreadyExists,
+                    error.to_string(),
+                    "temporal.api.errordetails.v1.ActivityExecutionAlreadyStartedFailure",
                     detail.encode_to_vec(),
                 )
             }

@@ -58,7 +58,9 @@ impl Registry {
                 return None;
             }
         };
-        let closed_info = (!exec.is_open()).then(|| self.execution_info(exec).encode_to_vec());
+        // A standalone activity has no workflow visibility record: it stays in memory.
+        let closed_info = (!exec.is_open() && !exec.is_standalone())
+            .then(|| self.execution_info(exec).encode_to_vec());
         let exec = self.runs.get_mut(run_id)?;
         let new_events = exec.events[exec.persisted_events..]
             .iter()
@@ -139,7 +141,7 @@ impl Registry {
                 continue;
             };
             let run_id = exec.state.run_id.clone();
-            if !exec.is_open() {
+            if !exec.is_open() && !exec.is_standalone() {
                 // Closed before the store recorded closed runs as such: write it again so
                 // it gets its visibility record and leaves memory.
                 exec.dirty = true;
