@@ -93,7 +93,7 @@
 //! | get history, describe | `api/history.rs` | `run/view.rs` |
 //! | list, count | `api/visibility.rs` | `visibility/`, `run/view.rs`, `store` |
 //! | namespaces, search attributes | `api/namespaces.rs`, `api/operator.rs` | `rules/namespace.rs`, `rules/search_attributes.rs` |
-//! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs` |
+//! | worker deployments (describe, list, set current / ramping, delete; create, version metadata, manager, compute config) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs`, `matching/deployments/manage.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
 //! | standalone activities (start, describe, poll, list, count, request cancel, terminate, delete; pause, unpause, reset, update options in `api/activity_control.rs`) | `api/standalone.rs` | `machines/standalone/` (then `machines/activity/` for the attempt) |

@@ -187,6 +187,14 @@ impl WorkflowService for Service {
         )
     }
 
+    async fn deprecate_namespace(
+        &self,
+        request: Request<DeprecateNamespaceRequest>,
+    ) -> Rpc<DeprecateNamespaceResponse> {
+        namespaces::deprecate_namespace(&self.runtime, request.get_ref()).await?;
+        ok(DeprecateNamespaceResponse::default())
+    }
+
     async fn create_schedule(
         &self,
         request: Request<CreateScheduleRequest>,
@@ -573,6 +581,57 @@ impl WorkflowService for Service {
     ) -> Rpc<DeleteWorkerDeploymentResponse> {
         deployments::delete_deployment(&self.runtime, request.get_ref())?;
         ok(DeleteWorkerDeploymentResponse::default())
+    }
+
+    async fn create_worker_deployment(
+        &self,
+        request: Request<CreateWorkerDeploymentRequest>,
+    ) -> Rpc<CreateWorkerDeploymentResponse> {
+        ok(deployments::create_deployment(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn create_worker_deployment_version(
+        &self,
+        request: Request<CreateWorkerDeploymentVersionRequest>,
+    ) -> Rpc<CreateWorkerDeploymentVersionResponse> {
+        deployments::create_version(&self.runtime, request.get_ref())?;
+        ok(CreateWorkerDeploymentVersionResponse::default())
+    }
+
+    async fn update_worker_deployment_version_compute_config(
+        &self,
+        request: Request<UpdateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> Rpc<UpdateWorkerDeploymentVersionComputeConfigResponse> {
+        deployments::update_compute_config(&self.runtime, request.get_ref())?;
+        ok(UpdateWorkerDeploymentVersionComputeConfigResponse::default())
+    }
+
+    async fn validate_worker_deployment_version_compute_config(
+        &self,
+        request: Request<ValidateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> Rpc<ValidateWorkerDeploymentVersionComputeConfigResponse> {
+        deployments::validate_compute_config(&self.runtime, request.get_ref())?;
+        ok(ValidateWorkerDeploymentVersionComputeConfigResponse::default())
+    }
+
+    async fn update_worker_deployment_version_metadata(
+        &self,
+        request: Request<UpdateWorkerDeploymentVersionMetadataRequest>,
+    ) -> Rpc<UpdateWorkerDeploymentVersionMetadataResponse> {
+        ok(deployments::update_metadata(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn set_worker_deployment_manager(
+        &self,
+        request: Request<SetWorkerDeploymentManagerRequest>,
+    ) -> Rpc<SetWorkerDeploymentManagerResponse> {
+        ok(deployments::set_manager(&self.runtime, request.get_ref())?)
     }
 
     async fn poll_nexus_task_queue(
