@@ -124,6 +124,7 @@ impl From<crate::matching::deployments::DeploymentsError> for EngineError {
             D::NotFound(m) => Self::NotFound(m),
             D::Conflict(m) => Self::FailedPrecondition(m),
             D::Invalid(m) => Self::InvalidArgument(m),
+            D::Exists(m) => Self::AlreadyExists(m),
         }
     }
 }

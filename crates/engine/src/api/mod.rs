@@ -172,6 +172,10 @@ impl WorkflowService for Service {
         };
         update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse = |this, request|
             ok(retention::update_namespace(&this.runtime, this.min_retention, request.into_inner()).await?);
+        deprecate_namespace(DeprecateNamespaceRequest) -> DeprecateNamespaceResponse = |this, request| {
+            namespaces::deprecate_namespace(&this.runtime, request.get_ref()).await?;
+            ok(DeprecateNamespaceResponse::default())
+        };
         create_schedule(CreateScheduleRequest) -> CreateScheduleResponse = |this, request|
             ok(schedules::create(&this.runtime, request.into_inner()).await?);
         describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse = |this, request|
@@ -321,6 +325,24 @@ impl WorkflowService for Service {
             deployments::delete_deployment(&this.runtime, request.get_ref())?;
             ok(DeleteWorkerDeploymentResponse::default())
         };
+        create_worker_deployment(CreateWorkerDeploymentRequest) -> CreateWorkerDeploymentResponse = |this, request|
+            ok(deployments::create_deployment(&this.runtime, request.get_ref())?);
+        create_worker_deployment_version(CreateWorkerDeploymentVersionRequest) -> CreateWorkerDeploymentVersionResponse = |this, request| {
+            deployments::create_version(&this.runtime, request.get_ref())?;
+            ok(CreateWorkerDeploymentVersionResponse::default())
+        };
+        update_worker_deployment_version_compute_config(UpdateWorkerDeploymentVersionComputeConfigRequest) -> UpdateWorkerDeploymentVersionComputeConfigResponse = |this, request| {
+            deployments::update_compute_config(&this.runtime, request.get_ref())?;
+            ok(UpdateWorkerDeploymentVersionComputeConfigResponse::default())
+        };
+        validate_worker_deployment_version_compute_config(ValidateWorkerDeploymentVersionComputeConfigRequest) -> ValidateWorkerDeploymentVersionComputeConfigResponse = |this, request| {
+            deployments::validate_compute_config(&this.runtime, request.get_ref())?;
+            ok(ValidateWorkerDeploymentVersionComputeConfigResponse::default())
+        };
+        update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse = |this, request|
+            ok(deployments::update_metadata(&this.runtime, request.get_ref())?);
+        set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse = |this, request|
+            ok(deployments::set_manager(&this.runtime, request.get_ref())?);
         poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse = |this, request|
             ok(nexus::poll(this, request.into_inner()).await?);
         respond_nexus_task_completed(RespondNexusTaskCompletedRequest) -> RespondNexusTaskCompletedResponse = |this, request| {
@@ -415,6 +437,25 @@ impl WorkflowService for Service {
             standalone::delete(this, request.into_inner()).await?;
             ok(DeleteActivityExecutionResponse::default())
         };
+        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::pause_execution(&this.runtime, request.into_inner()).await?;
+            ok(PauseActivityExecutionResponse {})
+        };
+        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::reset_execution(&this.runtime, request.into_inner()).await?;
+            ok(ResetActivityExecutionResponse {})
+        };
+        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::unpause_execution(&this.runtime, request.into_inner()).await?;
+            ok(UnpauseActivityExecutionResponse {})
+        };
+        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(activity_control::update_execution_options(&this.runtime, request.into_inner()).await?)
+        };
     }
 
     refused! {
@@ -437,10 +478,6 @@ impl WorkflowService for Service {
         delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
         list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
         trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
-        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = "PauseActivityExecution";
-        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = "ResetActivityExecution";
-        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = "UnpauseActivityExecution";
-        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse = "UpdateActivityExecutionOptions";
         start_nexus_operation_execution(StartNexusOperationExecutionRequest) -> StartNexusOperationExecutionResponse = "StartNexusOperationExecution";
         describe_nexus_operation_execution(DescribeNexusOperationExecutionRequest) -> DescribeNexusOperationExecutionResponse = "DescribeNexusOperationExecution";
         poll_nexus_operation_execution(PollNexusOperationExecutionRequest) -> PollNexusOperationExecutionResponse = "PollNexusOperationExecution";
