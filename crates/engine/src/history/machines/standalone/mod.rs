@@ -11,7 +11,8 @@
 //! -> completed | failed | canceled | terminated | timed out. Transitions: `start` (id
 //! reuse and conflict policies, request ids), the activity's own outcome
 //! (`on_activity_resolved`), `request_cancel` (at once unless a worker holds it, which
-//! learns of it from its next heartbeat), `terminate`, and `delete` (any state).
+//! learns of it from its next heartbeat), `terminate`, and `delete` (any state); pause,
+//! unpause, reset and update-options are the activity machine's, checked here first.
 //!
 //! Closed ones stay in memory (they have no visibility record in the store, so workflow
 //! lists never see them); `start.rs` holds the `start` transition, `view.rs` what describe
@@ -45,6 +46,15 @@ use crate::visibility::status_name;
 
 /// What a standalone activity's hidden run uses as its workflow id, before the activity id.
 pub(crate) const ID_PREFIX: &str = "\u{1}activity:";
+
+/// What an operator asks of a running activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Unpause,
+    Reset,
+    UpdateOptions,
+}
 
 /// The part of a run's record that makes it a standalone activity execution.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -213,6 +223,42 @@ impl Registry {
         );
         fx.history_changed();
         Ok(())
+    }
+
+    /// Refuses pausing, unpausing, resetting or updating the options of a standalone
+    /// activity in a state the real server refuses it in, with its words; the change
+    /// itself is the activity machine's (`machines/activity/pause.rs`, `options.rs`).
+    pub(crate) fn check_standalone_control(&self, run_id: &str, control: Control) -> Result<()> {
+        let exec = self.run(run_id)?;
+        let activity = exec.state.activities.values().next();
+        let refuse = |m: String| Err(EngineError::FailedPrecondition(m));
+        let status = status_name(exec.state.status);
+        let paused = activity.is_some_and(|a| a.paused.is_some());
+        match control {
+            Control::Pause if !exec.is_open() => {
+                refuse(format!("activity is in non-pausable state {status}"))
+            }
+            Control::Pause if paused => {
+                refuse("activity is in non-pausable state Paused".to_owned())
+            }
+            Control::Unpause if !exec.is_open() => {
+                refuse(format!("activity is in terminal state {status}"))
+            }
+            Control::Unpause if !paused => {
+                let state = match activity.map(|a| a.phase) {
+                    Some(ActivityPhase::Started) => "Started",
+                    _ => "Scheduled",
+                };
+                refuse(format!("activity is in non-unpausable state {state}"))
+            }
+            Control::Reset if !exec.is_open() => {
+                refuse("activity execution is not running".to_owned())
+            }
+            Control::UpdateOptions if !exec.is_open() => refuse(format!(
+                "Cannot update options for activity in state {status}"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// `DeleteActivityExecution`: gone in any state, from memory now and from the store
@@ -490,5 +536,52 @@ mod tests {
         );
         registry.delete_standalone(&open);
         assert!(registry.resolve_standalone("default", "t", "").is_err());
+    }
+
+    #[test]
+    fn controls_are_refused_in_the_real_servers_states() {
+        let mut registry = testing::registry();
+        let run = start(&mut registry, spec("p", "r1"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        let refused = |r: &Registry, c| match r.check_standalone_control(&run, c) {
+            Err(EngineError::FailedPrecondition(m)) => m,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            refused(&registry, Control::Unpause),
+            "activity is in non-unpausable state Scheduled"
+        );
+        assert!(
+            registry
+                .check_standalone_control(&run, Control::Pause)
+                .is_ok()
+        );
+        let target = crate::history::Target::Id("p".into());
+        let pause = crate::history::Pause {
+            time_ms: NOW,
+            identity: "me".into(),
+            reason: "hold".into(),
+            request_id: "p1".into(),
+        };
+        assert!(registry.pause_activities(&run, &target, pause).is_ok());
+        assert_eq!(
+            refused(&registry, Control::Pause),
+            "activity is in non-pausable state Paused"
+        );
+        let mut fx = Effects::default();
+        assert!(
+            registry
+                .terminate_standalone(&run, "x", "me", "t", NOW, &mut fx)
+                .is_ok()
+        );
+        assert_eq!(
+            refused(&registry, Control::Pause),
+            "activity is in non-pausable state Terminated"
+        );
+        assert_eq!(
+            refused(&registry, Control::Reset),
+            "activity execution is not running"
+        );
     }
 }
