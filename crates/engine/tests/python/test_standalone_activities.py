@@ -2,11 +2,13 @@
 the official Python SDK on the real dev server (.venv/bin/temporal, the oracle, which serves
 them by default) and on our engine binary, on SQLite and on PostgreSQL: start and result, a
 failure after retries, id conflict and reuse, cancel, terminate, describe, list and count by
-query, delete, pause, unpause, reset and options, and an activity that waits for its worker
-across a restart of the server.
+query, delete, pause, unpause, reset and options, the `temporal activity` CLI (start,
+complete by id, result, count), and an activity that waits for its worker across a restart
+of the server.
 """
 
 import asyncio
+import subprocess
 import time
 import uuid
 from datetime import timedelta
@@ -38,7 +40,7 @@ from temporalio.exceptions import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, database_for, start_env
+from backends import ALL, backend_binary, database_for, start_env
 
 TIMEOUT = timedelta(seconds=30)
 
@@ -333,3 +335,33 @@ def test_across_a_restart(backend: str, database: str) -> None:
 
     asyncio.run(before())
     asyncio.run(after())
+
+
+def cli(address: str, *args: str) -> str:
+    done = subprocess.run(
+        [backend_binary("temporal"), "--address", address, "activity", *args],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_cli(backend: str, database: str) -> None:
+    """`temporal activity start`, `complete` by id with no worker (the real server takes it
+    as started), `result`, `describe` and `count`."""
+
+    async def run() -> None:
+        async with await start_env(backend, database) as env:
+            address = env.client.service_client.config.target_host
+            started = cli(address, "start", "--activity-id", "by-hand", "--type", "manual",
+                          "--task-queue", "nobody", "--start-to-close-timeout", "30s")
+            assert "by-hand" in started
+            cli(address, "complete", "--activity-id", "by-hand", "--result", '"done"')
+            result = cli(address, "result", "--activity-id", "by-hand")
+            assert "COMPLETED" in result and '"done"' in result, result
+            described = cli(address, "describe", "--activity-id", "by-hand", "-o", "json")
+            assert "ACTIVITY_EXECUTION_STATUS_COMPLETED" in described, described
+            assert "Total: 1" in cli(address, "count")
+
+    asyncio.run(run())

@@ -261,6 +261,46 @@ impl Registry {
         }
     }
 
+    /// The current attempt of a standalone activity, for the `...ById` requests without a
+    /// workflow id: (run id, scheduled event id, attempt). One that `finishes` (complete,
+    /// fail, cancel) is taken as started if no worker holds it, as on the real server; a
+    /// heartbeat needs a worker to hold it.
+    pub(crate) fn standalone_by_id(
+        &mut self,
+        namespace: &str,
+        run_id: &str,
+        activity_id: &str,
+        finishes: bool,
+        now_ms: i64,
+    ) -> Result<(String, i64, i32)> {
+        let run_id = self.resolve_standalone(namespace, activity_id, run_id)?;
+        let exec = self.run_mut(&run_id)?;
+        if !exec.is_open() && finishes {
+            return Err(EngineError::FailedPrecondition(format!(
+                "invalid transition from {}",
+                status_name(exec.state.status)
+            )));
+        }
+        let activity = exec
+            .state
+            .activities
+            .values_mut()
+            .next()
+            .filter(|a| finishes || a.phase == ActivityPhase::Started)
+            .ok_or_else(|| not_found(activity_id))?;
+        if activity.phase != ActivityPhase::Started {
+            activity.phase = ActivityPhase::Started;
+            activity.started_time_ms = now_ms;
+        }
+        let found = (
+            run_id.clone(),
+            activity.scheduled_event_id,
+            activity.attempt,
+        );
+        exec.dirty = true;
+        Ok(found)
+    }
+
     /// `DeleteActivityExecution`: gone in any state, from memory now and from the store
     /// with the next batch.
     pub(crate) fn delete_standalone(&mut self, run_id: &str) {
