@@ -1,7 +1,8 @@
 //! Retention: a background task that deletes closed runs (history, visibility record,
-//! everything the store keeps of them) once their namespace's retention has passed since
-//! they closed. What is due is read from the store each time (closed runs by close time),
-//! never kept in memory, so a restart or a crash mid-sweep loses nothing: the next pass
+//! everything the store keeps of them) and closed standalone activities once their
+//! namespace's retention has passed since they closed. What is due is read from the store
+//! each time (closed runs by close time; standalone activities from memory, where they all
+//! are), never kept aside, so a restart or a crash mid-sweep loses nothing: the next pass
 //! finds what is still there. Each batch is one ordinary commit of at most
 //! [`SWEEP_BATCH`] runs, so requests queue behind a short transaction at most, and the
 //! time is the engine's clock (time skipping moves retention along with everything else).
@@ -66,6 +67,17 @@ impl EngineRuntime {
                 }
                 // Requests waiting for the lock or the writer go first.
                 tokio::task::yield_now().await;
+            }
+            // Standalone activities are all in memory: found there.
+            let due = self.read(|registry| registry.expired_activities(&namespace, before, batch));
+            if !due.is_empty() {
+                let count = due.len();
+                self.execute(|registry, _, _| {
+                    registry.forget_closed_runs(&due);
+                    Ok(())
+                })
+                .await?;
+                deleted += count;
             }
         }
         Ok(deleted)

@@ -14,8 +14,8 @@
 //! learns of it from its next heartbeat), `terminate`, and `delete` (any state); pause,
 //! unpause, reset and update-options are the activity machine's, checked here first.
 //!
-//! Closed ones stay in memory (they have no visibility record in the store, so workflow
-//! lists never see them); `start.rs` holds the `start` transition, `view.rs` what describe
+//! Closed ones stay in memory until their namespace's retention has passed (they have no
+//! visibility record in the store, so workflow lists never see them); `start.rs` holds the `start` transition, `view.rs` what describe
 //! and list show.
 
 mod start;
@@ -299,6 +299,21 @@ impl Registry {
         );
         exec.dirty = true;
         Ok(found)
+    }
+
+    /// Standalone activities of `namespace` closed before `before_ms`, at most `limit`: the
+    /// retention sweep deletes them (they have no visibility record for the store to find).
+    pub(crate) fn expired_activities(
+        &self,
+        namespace: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> Vec<String> {
+        self.activities_in(namespace)
+            .filter(|e| e.state.close_time_ms.is_some_and(|t| t < before_ms))
+            .map(|e| e.state.run_id.clone())
+            .take(limit)
+            .collect()
     }
 
     /// `DeleteActivityExecution`: gone in any state, from memory now and from the store
@@ -622,6 +637,38 @@ mod tests {
         assert_eq!(
             refused(&registry, Control::Reset),
             "activity execution is not running"
+        );
+    }
+
+    #[test]
+    fn retention_finds_the_closed_ones_past_it() {
+        let mut registry = testing::registry();
+        let mut fx = Effects::default();
+        let open = start(&mut registry, spec("open", "r1"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        let done = start(&mut registry, spec("done", "r2"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        assert!(
+            registry
+                .terminate_standalone(&done, "x", "me", "t", NOW, &mut fx)
+                .is_ok()
+        );
+        assert_eq!(
+            registry.expired_activities("default", NOW, 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            registry.expired_activities("default", NOW + 1, 10),
+            vec![done.clone()]
+        );
+        registry.forget_closed_runs(&[done, open.clone()]);
+        assert!(registry.resolve_standalone("default", "done", "").is_err());
+        assert!(
+            registry
+                .resolve_standalone("default", "open", "")
+                .is_ok_and(|r| r == open)
         );
     }
 }
