@@ -64,6 +64,8 @@ pub(crate) struct Service {
     pub(crate) runtime: Arc<EngineRuntime>,
     /// How long a long poll waits before answering empty.
     pub(crate) long_poll: Duration,
+    /// How long a history long poll waits before answering an empty page.
+    pub(crate) history_long_poll: Duration,
     /// The address the engine listens on, as `ListClusters` reports it.
     pub(crate) address: String,
     /// Batch operations, running and done.
@@ -79,11 +81,19 @@ impl Service {
         Self {
             runtime,
             long_poll,
+            history_long_poll: long_poll,
             address,
             batches: Arc::default(),
             min_retention: crate::engine::MIN_RETENTION,
             standalone_activities: true,
         }
+    }
+
+    /// History long polls wait `timeout` (the real server's
+    /// `history.longPollExpirationInterval`).
+    pub(crate) fn with_history_long_poll(mut self, timeout: Duration) -> Self {
+        self.history_long_poll = timeout;
+        self
     }
 
     /// Serves standalone activity executions or refuses them as a server with
