@@ -6,6 +6,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    CountWorkflowExecutionsRequest, ListWorkflowExecutionsRequest,
+};
 
 use crate::args::Plan;
 use crate::proc_stats::cpu_seconds_all;
@@ -97,4 +100,42 @@ pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     values
+}
+
+/// Awaits `call`, adds how long it took (milliseconds) to `times`, and returns its answer.
+pub(crate) async fn timed<T>(
+    times: &mut Vec<f64>,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let answer = call.await?.into_inner();
+    times.push(ms_since(started));
+    Ok(answer)
+}
+
+/// Milliseconds since `started`.
+pub(crate) fn ms_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A page of `page_size` of the default namespace's workflows that match `query` (empty:
+/// all of them).
+pub(crate) fn list_page(
+    page_size: i32,
+    query: &str,
+) -> tonic::Request<ListWorkflowExecutionsRequest> {
+    tonic::Request::new(ListWorkflowExecutionsRequest {
+        namespace: "default".into(),
+        page_size,
+        query: query.into(),
+        ..Default::default()
+    })
+}
+
+/// A count of all the default namespace's workflows.
+pub(crate) fn count_all() -> tonic::Request<CountWorkflowExecutionsRequest> {
+    tonic::Request::new(CountWorkflowExecutionsRequest {
+        namespace: "default".into(),
+        query: String::new(),
+    })
 }

@@ -11,15 +11,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use temporalio_client::{Connection, ConnectionOptions, Url};
 use temporalio_common::protos::temporal::api::{
-    common::v1::WorkflowExecution,
-    workflowservice::v1::{
-        CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest,
-        ListWorkflowExecutionsRequest,
-    },
+    common::v1::WorkflowExecution, workflowservice::v1::DescribeWorkflowExecutionRequest,
 };
 use workflow::{StartOptions, WorkflowClient};
 
-use crate::driver::{self, percentile, sorted};
+use crate::driver::{self, count_all, list_page, ms_since, percentile, sorted, timed};
 use crate::measure::with_worker;
 use crate::proc_stats::rss_mib;
 use crate::targets::{Target, TargetKind};
@@ -256,46 +252,31 @@ async fn measure(connection: &Connection, index: usize) -> anyhow::Result<Growth
     let mut service = connection.workflow_service();
     let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for call in 0..CALLS {
-        let started = Instant::now();
-        let page = service
-            .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                page_size: PAGE,
-                ..Default::default()
-            }))
-            .await?
-            .into_inner();
-        times[0].push(ms(started));
+        let page = timed(
+            &mut times[0],
+            service.list_workflow_executions(list_page(PAGE, "")),
+        )
+        .await?;
         anyhow::ensure!(!page.executions.is_empty(), "an empty page");
-        let started = Instant::now();
-        service
-            .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                page_size: PAGE,
-                query: FILTER.into(),
-                ..Default::default()
-            }))
-            .await?;
-        times[1].push(ms(started));
-        let started = Instant::now();
-        service
-            .count_workflow_executions(tonic::Request::new(CountWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                query: String::new(),
-            }))
-            .await?;
-        times[2].push(ms(started));
-        let started = Instant::now();
-        service
-            .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
-                namespace: "default".into(),
-                execution: Some(WorkflowExecution {
-                    workflow_id: closed_id(index * CALLS + call),
-                    run_id: String::new(),
-                }),
-            }))
-            .await?;
-        times[3].push(ms(started));
+        timed(
+            &mut times[1],
+            service.list_workflow_executions(list_page(PAGE, FILTER)),
+        )
+        .await?;
+        timed(
+            &mut times[2],
+            service.count_workflow_executions(count_all()),
+        )
+        .await?;
+        let describe = DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: closed_id(index * CALLS + call),
+                run_id: String::new(),
+            }),
+        };
+        let describe = service.describe_workflow_execution(tonic::Request::new(describe));
+        timed(&mut times[3], describe).await?;
     }
     let median = |values: &[f64]| percentile(&sorted(values), 0.5);
     Ok(GrowthPoint {
@@ -316,7 +297,7 @@ async fn signal_cold(client: &WorkflowClient, from: usize) -> anyhow::Result<(f6
         let started = Instant::now();
         handle.signal(WaitSignal::release, ()).await?;
         handle.result(WAIT).await?;
-        times.push(ms(started));
+        times.push(ms_since(started));
     }
     let times = sorted(&times);
     Ok((percentile(&times, 0.5), percentile(&times, 1.0)))
@@ -329,17 +310,9 @@ async fn restart(target: &mut Target) -> anyhow::Result<f64> {
     let connection = connect(&target.address).await?;
     connection
         .workflow_service()
-        .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
-            namespace: "default".into(),
-            page_size: PAGE,
-            ..Default::default()
-        }))
+        .list_workflow_executions(list_page(PAGE, ""))
         .await?;
-    Ok(ms(started))
-}
-
-fn ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1000.0
+    Ok(ms_since(started))
 }
 
 /// The Markdown table.

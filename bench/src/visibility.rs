@@ -2,16 +2,11 @@
 //! server with `small` closed workflows stored and again with `large`. The ratio large/small
 //! shows whether their cost follows the page asked for or the number of closed workflows.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 use temporalio_client::{Connection, ConnectionOptions, Url};
-use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    CountWorkflowExecutionsRequest, ListWorkflowExecutionsRequest,
-};
 
 use crate::args::Plan;
-use crate::driver::{self, percentile, sorted};
+use crate::driver::{self, count_all, list_page, percentile, sorted, timed};
 use crate::measure::with_worker;
 use crate::targets::{Target, TargetKind};
 use crate::workloads::Workload;
@@ -143,42 +138,25 @@ async fn measure(connection: &Connection) -> anyhow::Result<(f64, f64, f64)> {
     let mut service = connection.workflow_service();
     let mut times = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..CALLS {
-        let started = Instant::now();
-        let page = service
-            .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                page_size: PAGE,
-                ..Default::default()
-            }))
-            .await?
-            .into_inner();
-        times[0].push(ms(started));
+        let page = timed(
+            &mut times[0],
+            service.list_workflow_executions(list_page(PAGE, "")),
+        )
+        .await?;
         anyhow::ensure!(page.executions.len() == PAGE as usize, "a short page");
-        let started = Instant::now();
-        service
-            .count_workflow_executions(tonic::Request::new(CountWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                query: String::new(),
-            }))
-            .await?;
-        times[1].push(ms(started));
-        let started = Instant::now();
-        service
-            .list_workflow_executions(tonic::Request::new(ListWorkflowExecutionsRequest {
-                namespace: "default".into(),
-                page_size: PAGE,
-                query: "WorkflowType = 'EchoWorkflow' AND ExecutionStatus = 'Completed'".into(),
-                ..Default::default()
-            }))
-            .await?;
-        times[2].push(ms(started));
+        timed(
+            &mut times[1],
+            service.count_workflow_executions(count_all()),
+        )
+        .await?;
+        let filtered = list_page(
+            PAGE,
+            "WorkflowType = 'EchoWorkflow' AND ExecutionStatus = 'Completed'",
+        );
+        timed(&mut times[2], service.list_workflow_executions(filtered)).await?;
     }
     let median = |values: &[f64]| percentile(&sorted(values), 0.5);
     Ok((median(&times[0]), median(&times[1]), median(&times[2])))
-}
-
-fn ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1000.0
 }
 
 /// The Markdown table.

@@ -393,14 +393,14 @@ async fn prepare(options: &EngineOptions, stopped: watch::Receiver<bool>) -> Res
         }
         (Some(path), None) => Arc::new(
             SqliteStore::open_with_cache(path, options.sqlite_page_cache_kib)
-                .map_err(|e| EngineError::Storage(e.to_string()))?,
+                .map_err(|e| EngineError::Store(e.into()))?,
         ),
         (None, Some(url)) => {
             let (url, within) = (url.clone(), options.database_connect_timeout);
             let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url, within))
                 .await
                 .map_err(|e| EngineError::Storage(format!("opening PostgreSQL stopped: {e}")))?;
-            Arc::new(opened.map_err(|e| EngineError::Storage(e.to_string()))?)
+            Arc::new(opened.map_err(|e| EngineError::Store(e.into()))?)
         }
         (None, None) => Arc::new(MemoryStore::default()),
     };
@@ -416,7 +416,7 @@ pub(crate) async fn recover(
 ) -> Result<Prepared> {
     let snapshot = match store.load().await {
         Ok(Ok(snapshot)) => snapshot,
-        Ok(Err(e)) => return Err(EngineError::Storage(e.to_string())),
+        Ok(Err(e)) => return Err(EngineError::Store(e.into())),
         Err(_) => return Err(EngineError::Storage("the store has stopped".into())),
     };
     let offset = match snapshot.settings.get(runtime::OFFSET_SETTING) {
@@ -460,7 +460,7 @@ pub(crate) async fn recover(
                 .iter()
                 .map(|(name, ty)| (name.clone(), *ty as i32))
                 .collect();
-            let namespaces: Vec<String> = registry.namespaces.keys().cloned().collect();
+            let namespaces: Vec<String> = registry.namespaces().keys().cloned().collect();
             for namespace in namespaces.iter().filter(|_| !attributes.is_empty()) {
                 registry.add_search_attributes(namespace, &attributes)?;
             }

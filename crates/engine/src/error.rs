@@ -62,6 +62,11 @@ pub enum EngineError {
     /// Persistence failed; the request was not acknowledged and may be retried.
     #[error("storage: {0}")]
     Storage(String),
+    /// The engine's database failed (its error is the source); the request was not
+    /// acknowledged and may be retried. At start-up: the database named cannot be opened as
+    /// it is (the message says why).
+    #[error("storage: {0}")]
+    Store(#[source] StoreFailure),
     /// The database cannot be reached right now; retry later. A change that was asked for
     /// may still be written once the database is back.
     #[error("unavailable: {0}")]
@@ -84,6 +89,12 @@ pub enum EngineError {
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
+
+/// A failure of the engine's database (SQLite or PostgreSQL), kept whole as the source of
+/// [`EngineError::Store`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreFailure(#[from] crate::store::StoreError);
 
 /// What became of one operation of a refused multi-operation request.
 #[derive(Debug)]
@@ -112,7 +123,7 @@ impl EngineError {
         match e {
             crate::store::StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             crate::store::StoreError::DiskFull { .. } => Self::DiskFull(e.to_string()),
-            other => Self::Storage(other.to_string()),
+            other => Self::Store(other.into()),
         }
     }
 }

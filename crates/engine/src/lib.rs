@@ -48,12 +48,12 @@
 //!     point), `validate.rs`, `command_limits.rs`, `apply.rs`;
 //!   - `lifecycle/`: `start.rs`, `update_with_start.rs`, `chain.rs` (retry or cron run
 //!     after a close), `retry.rs`, `cron.rs`, `reset.rs`, `control.rs` (signal, cancel,
-//!     terminate), `delete.rs` (deleting runs and namespaces), `versioning.rs` and
-//!     `versioning_override.rs`;
+//!     terminate), `delete.rs` (deleting runs and namespaces), `outbox.rs` (cross-run
+//!     work), `versioning.rs` and `versioning_override.rs`;
 //!   - `rules/`: `limits.rs` (the real server's limits), `search_attributes.rs`,
 //!     `namespace.rs`;
 //!   - `residency/`: which runs stay in memory (`mod.rs`), `recovery.rs` after a restart,
-//!     `pending.rs` (work that holds a time-skipping clock), `outbox.rs` (cross-run work);
+//!     `pending.rs` (work that holds a time-skipping clock);
 //!   - `effects.rs` (what a transition asks of the outside world), `settings.rs`
 //!     (server-wide settings of task queue configs and batch jobs, written with the batch
 //!     that changed them) and `testing.rs`.
@@ -139,7 +139,7 @@ pub use engine::{
     DEFAULT_NAMESPACE, Engine, EngineHandle, EngineOptions, is_postgres_url, redact_database_url,
     serve,
 };
-pub use error::EngineError;
+pub use error::{EngineError, StoreFailure};
 pub use history::Limits;
 pub use runtime::TimeSkipping;
 pub use security::{EngineTls, SecurityError};

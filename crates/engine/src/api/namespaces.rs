@@ -51,16 +51,7 @@ pub(super) fn describe_namespace(
 ) -> Result<DescribeNamespaceResponse> {
     rt.read(|registry| {
         let record = if request.namespace.is_empty() && !request.id.is_empty() {
-            registry
-                .namespaces
-                .values()
-                .find(|n| n.id == request.id)
-                .ok_or_else(|| {
-                    crate::error::EngineError::not_found(format!(
-                        "Namespace {} is not found.",
-                        request.id
-                    ))
-                })?
+            registry.namespace_by_id(&request.id)?
         } else {
             registry.namespace(&request.namespace)?
         };
@@ -74,7 +65,7 @@ pub(super) fn list_namespaces(
 ) -> ListNamespacesResponse {
     rt.read(|registry| ListNamespacesResponse {
         namespaces: registry
-            .namespaces
+            .namespaces()
             .values()
             .map(|n| describe(n, &registry.limits))
             .collect(),

@@ -92,6 +92,12 @@ pub(super) async fn respond_failed(
         .await
 }
 
+/// The names of the namespaces, for an endpoint's target to be checked against while the
+/// endpoints are changed.
+fn namespace_names(registry: &crate::history::Registry) -> std::collections::HashSet<String> {
+    registry.namespaces().keys().cloned().collect()
+}
+
 pub(super) async fn create_endpoint(
     rt: &EngineRuntime,
     request: CreateNexusEndpointRequest,
@@ -99,10 +105,10 @@ pub(super) async fn create_endpoint(
     let id = uuid::Uuid::new_v4().to_string();
     let endpoint = rt
         .execute(|registry, now, _| {
-            let namespaces = &registry.namespaces;
+            let namespaces = namespace_names(registry);
             Ok(registry.nexus_endpoints.create(
                 request.spec.as_ref(),
-                |name| namespaces.contains_key(name),
+                |name| namespaces.contains(name),
                 id,
                 now,
             )?)
@@ -119,12 +125,12 @@ pub(super) async fn update_endpoint(
 ) -> Result<UpdateNexusEndpointResponse> {
     let endpoint = rt
         .execute(|registry, now, _| {
-            let namespaces = &registry.namespaces;
+            let namespaces = namespace_names(registry);
             Ok(registry.nexus_endpoints.update(
                 &request.id,
                 request.version,
                 request.spec.as_ref(),
-                |name| namespaces.contains_key(name),
+                |name| namespaces.contains(name),
                 now,
             )?)
         })

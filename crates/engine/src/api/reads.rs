@@ -81,7 +81,7 @@ pub(super) fn list_clusters(svc: &Service) -> ListClustersResponse {
 pub(super) fn search_attributes(rt: &EngineRuntime) -> GetSearchAttributesResponse {
     rt.read(|registry| {
         let mut keys: std::collections::HashMap<String, i32> = registry
-            .namespaces
+            .namespaces()
             .values()
             .flat_map(|record| record.search_attributes.iter())
             .map(|(name, ty)| (name.clone(), *ty))

@@ -104,10 +104,7 @@ pub(super) async fn update_namespace(
             if let Some(ms) = retention {
                 record.set_retention_ms(ms);
             }
-            registry
-                .namespaces
-                .insert(record.name.clone(), record.clone());
-            registry.namespaces_dirty = true;
+            registry.put_namespace(record.clone());
             Ok(record)
         })
         .await?;
@@ -129,16 +126,9 @@ pub(super) async fn delete_namespace(
         .execute(|registry, _, _| {
             let name = if request.namespace.is_empty() && !request.namespace_id.is_empty() {
                 registry
-                    .namespaces
-                    .values()
-                    .find(|n| n.id == request.namespace_id)
-                    .map(|n| n.name.clone())
-                    .ok_or_else(|| {
-                        EngineError::not_found(format!(
-                            "Namespace {} is not found.",
-                            request.namespace_id
-                        ))
-                    })?
+                    .namespace_by_id(&request.namespace_id)?
+                    .name
+                    .clone()
             } else {
                 registry.namespace(&request.namespace)?.name.clone()
             };

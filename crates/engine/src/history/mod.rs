@@ -21,12 +21,12 @@
 //! - `lifecycle`: `start` (new runs, id conflict and reuse, signal-with-start),
 //!   `update_with_start`, `chain` (what follows a closing run: a retry or the next cron
 //!   run), `retry` (retry policies), `cron`, `reset` (`ResetWorkflowExecution`), `control`
-//!   (signal, cancel, terminate), `versioning` and `versioning_override`;
+//!   (signal, cancel, terminate), `outbox` (carrying out work that crosses runs),
+//!   `versioning` and `versioning_override`;
 //! - `rules`: `limits` (the real server's size and count limits), `search_attributes`
 //!   (their types and checks), `namespace`;
 //! - `residency`: which runs stay in memory, `recovery` (rebuilding effects after a
-//!   restart), `pending` (work in flight, which holds a time-skipping clock) and `outbox`
-//!   (carrying out work that crosses runs);
+//!   restart) and `pending` (work in flight, which holds a time-skipping clock);
 //! - `effects`: what a transition asks of the outside world, as data;
 //! - `settings`: server-wide settings that task queues and batch jobs keep durable.
 
@@ -66,13 +66,13 @@ pub(crate) use crate::matching::{QueueKind, Task};
 /// runs are read back from the store on demand: see `residency`).
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    pub(crate) namespaces: BTreeMap<String, NamespaceRecord>,
-    pub(crate) namespaces_dirty: bool,
+    pub(in crate::history) namespaces: BTreeMap<String, NamespaceRecord>,
+    pub(in crate::history) namespaces_dirty: bool,
     pub(in crate::history) runs: HashMap<String, Execution>,
     /// The latest run of each (namespace, workflow id) whose latest run is in memory.
-    pub(crate) current: HashMap<(String, String), String>,
+    pub(in crate::history) current: HashMap<(String, String), String>,
     /// Runs handed out mutably since the last batch: the only ones that may need writing.
-    pub(crate) touched: HashSet<String>,
+    pub(in crate::history) touched: HashSet<String>,
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
     pub(crate) suggest_continue_as_new: rules::limits::SuggestContinueAsNew,
@@ -81,9 +81,9 @@ pub(crate) struct Registry {
     /// The blob, history and pending-work limits.
     pub(crate) limits: Limits,
     /// Runs deleted since the last batch (`retention`).
-    pub(crate) deleted_runs: Vec<String>,
+    pub(in crate::history) deleted_runs: Vec<String>,
     /// Namespaces deleted since the last batch (`retention`).
-    pub(crate) deleted_namespaces: Vec<String>,
+    pub(in crate::history) deleted_namespaces: Vec<String>,
     /// The Nexus endpoints (server-wide).
     pub(crate) nexus_endpoints: crate::nexus::Endpoints,
     /// Server-wide settings of task queues and batch jobs (`settings`).
@@ -109,6 +109,17 @@ impl Registry {
             self.touched.insert(run_id.to_owned());
         }
         Some(exec)
+    }
+
+    /// The newest run of a workflow id, loaded into memory; `None` if there is none.
+    pub(crate) fn current_run(&mut self, namespace: &str, workflow_id: &str) -> Option<String> {
+        let key = (namespace.to_owned(), workflow_id.to_owned());
+        if let Some(run_id) = self.current.get(&key) {
+            return Some(run_id.clone());
+        }
+        let run_id = self.load_latest(namespace, workflow_id)?;
+        self.current.insert(key, run_id.clone());
+        Some(run_id)
     }
 
     /// The run named by a namespace, workflow id and optional run id (empty: the latest),

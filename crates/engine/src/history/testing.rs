@@ -9,7 +9,7 @@ use temporalio_protos::temporal::api::{
 };
 
 use crate::history::{
-    Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
+    ActivityRef, Effect, Effects, NewRun, Poller, Registry, Task, TimerKey, WorkflowTaskRef,
     completion::commands::{Completion, QueryResults},
     run::token::TaskToken,
 };
@@ -20,6 +20,15 @@ pub(crate) fn registry() -> Registry {
     let mut registry = Registry::default();
     registry.ensure_namespace("default", 86_400_000);
     registry
+}
+
+/// Attempt `attempt` of the activity scheduled by event `scheduled_event_id` of run `run_id`.
+pub(crate) fn attempt(run_id: &str, scheduled_event_id: i64, attempt: i32) -> ActivityRef<'_> {
+    ActivityRef {
+        run_id,
+        scheduled_event_id,
+        attempt,
+    }
 }
 
 /// Starts workflow `workflow_id` on queue `q`; returns its run id.

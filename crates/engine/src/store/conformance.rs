@@ -52,12 +52,7 @@ async fn check(store: &dyn Store) {
         ],
         ..Batch::default()
     };
-    store
-        .commit(batch)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("commit"));
+    commit(store, batch).await;
     let second = Batch {
         namespaces: vec![],
         runs: vec![
@@ -71,12 +66,7 @@ async fn check(store: &dyn Store) {
         ],
         ..Batch::default()
     };
-    store
-        .commit(second)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("commit"));
+    commit(store, second).await;
     let snapshot = load(store).await;
     assert_eq!(
         snapshot.namespaces.get("default").map(String::as_str),
@@ -110,12 +100,7 @@ async fn check(store: &dyn Store) {
         runs: vec![closed, successor],
         ..Batch::default()
     };
-    store
-        .commit(third)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("commit"));
+    commit(store, third).await;
     let open: Vec<String> = load(store)
         .await
         .runs

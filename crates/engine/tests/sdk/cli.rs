@@ -24,17 +24,27 @@ fn cli() -> PathBuf {
     path
 }
 
-/// Runs `temporal <args> --address <engine>` and returns stdout; fails the test on a
-/// non-zero exit.
-async fn temporal(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(cli)
+/// `line`'s words, for a command line with no quoted argument.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Runs `temporal <args> --address <engine>`.
+async fn run(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(cli)
         .args(args)
         .args(["--address", &address.to_string()])
         .env("TEMPORAL_CLI_SHOW_STACKS", "0")
         .kill_on_drop(true)
         .output()
         .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()))
+}
+
+/// Runs `temporal <args> --address <engine>` and returns stdout; fails the test on a
+/// non-zero exit.
+async fn temporal(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> String {
+    let output = run(cli, address, args).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -85,16 +95,7 @@ async fn the_temporal_cli_drives_the_engine() {
         temporal(
             &cli,
             address,
-            &[
-                "workflow",
-                "signal",
-                "-w",
-                "cli-cancel",
-                "--name",
-                "add",
-                "--input",
-                "7",
-            ],
+            &words("workflow signal -w cli-cancel --name add --input 7"),
         )
         .await;
         let answer = temporal(
@@ -153,14 +154,7 @@ async fn the_temporal_cli_drives_the_engine() {
 /// Runs `temporal <args> --address <engine>`; returns whether it succeeded and everything
 /// it printed.
 async fn temporal_outcome(cli: &PathBuf, address: SocketAddr, args: &[&str]) -> (bool, String) {
-    let output = tokio::process::Command::new(cli)
-        .args(args)
-        .args(["--address", &address.to_string()])
-        .env("TEMPORAL_CLI_SHOW_STACKS", "0")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+    let output = run(cli, address, args).await;
     (
         output.status.success(),
         format!(
@@ -200,58 +194,26 @@ async fn the_temporal_cli_deletes_workflows_and_namespaces_and_sets_retention() 
     temporal(
         &cli,
         address,
-        &[
-            "operator",
-            "namespace",
-            "create",
-            "-n",
-            "cli-ns",
-            "--retention",
-            "24h",
-        ],
+        &words("operator namespace create -n cli-ns --retention 24h"),
     )
     .await;
     temporal(
         &cli,
         address,
-        &[
-            "operator",
-            "namespace",
-            "update",
-            "-n",
-            "cli-ns",
-            "--retention",
-            "72h",
-        ],
+        &words("operator namespace update -n cli-ns --retention 72h"),
     )
     .await;
     let described = temporal(
         &cli,
         address,
-        &[
-            "operator",
-            "namespace",
-            "describe",
-            "-n",
-            "cli-ns",
-            "-o",
-            "json",
-        ],
+        &words("operator namespace describe -n cli-ns -o json"),
     )
     .await;
     assert!(described.contains("\"259200s\""), "{described}");
     let (updated, said) = temporal_outcome(
         &cli,
         address,
-        &[
-            "operator",
-            "namespace",
-            "update",
-            "-n",
-            "cli-ns",
-            "--retention",
-            "10m",
-        ],
+        &words("operator namespace update -n cli-ns --retention 10m"),
     )
     .await;
     assert!(

@@ -29,8 +29,8 @@ use temporalio_protos::temporal::api::{
 
 use crate::error::EngineError;
 use crate::history::{
-    Effects, Execution, NewRun, Registry, machines::workflow_task::normal_queue,
-    residency::outbox::Outbound, run::execution::ParentRef,
+    Effects, Execution, NewRun, Registry, lifecycle::outbox::Outbound,
+    machines::workflow_task::normal_queue, run::execution::ParentRef,
 };
 
 /// A child workflow initiated by this run. Its start options live in the

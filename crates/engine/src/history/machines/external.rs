@@ -29,7 +29,7 @@ use temporalio_protos::temporal::api::{
     },
 };
 
-use crate::history::{Effects, Execution, Registry, Signal, residency::outbox::Outbound};
+use crate::history::{Effects, Execution, Registry, Signal, lifecycle::outbox::Outbound};
 
 /// A command that reaches another workflow.
 pub(crate) enum ExternalCommand {

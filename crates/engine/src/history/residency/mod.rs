@@ -5,10 +5,8 @@
 //! store. This keeps memory flat however many workflows have completed.
 //!
 //! Beside residency, the registry's upkeep between requests: `recovery` (rebuilding effects
-//! after a restart), `pending` (work in flight, which holds a time-skipping clock) and
-//! `outbox` (carrying out work that crosses runs, settled in the same operation).
+//! after a restart) and `pending` (work in flight, which holds a time-skipping clock).
 
-pub(in crate::history) mod outbox;
 pub(in crate::history) mod pending;
 pub(in crate::history) mod recovery;
 
@@ -104,12 +102,13 @@ impl Registry {
         true
     }
 
-    /// The newest run of a workflow id, loaded into memory; `None` if there is none.
-    pub(crate) fn current_run(&mut self, namespace: &str, workflow_id: &str) -> Option<String> {
-        let key = (namespace.to_owned(), workflow_id.to_owned());
-        if let Some(run_id) = self.current.get(&key) {
-            return Some(run_id.clone());
-        }
+    /// Loads the newest stored run of a workflow id into memory: its run id, or `None` when
+    /// there is none or it cannot be read.
+    pub(in crate::history) fn load_latest(
+        &mut self,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> Option<String> {
         let store = self.residency.store.clone()?;
         let run_id = match store.latest_run(namespace, workflow_id) {
             Ok(found) => found?,
@@ -118,11 +117,7 @@ impl Registry {
                 return None;
             }
         };
-        if !self.load(&run_id) {
-            return None;
-        }
-        self.current.insert(key, run_id.clone());
-        Some(run_id)
+        self.load(&run_id).then_some(run_id)
     }
 
     /// Called for every run written by a batch: closed runs join the cache.

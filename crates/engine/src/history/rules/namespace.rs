@@ -1,7 +1,7 @@
 //! Namespaces: registered once, described and listed, with the custom search attributes
 //! registered in each. `default` always exists.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
@@ -26,7 +26,7 @@ pub(crate) struct NamespaceRecord {
     pub(crate) retention_ms: Option<i64>,
     /// The namespace's free-form data (`UpdateNamespaceInfo.data`).
     #[serde(default)]
-    pub(crate) data: std::collections::BTreeMap<String, String>,
+    pub(crate) data: BTreeMap<String, String>,
     /// Custom search attributes: name to `IndexedValueType` value.
     #[serde(default)]
     pub(crate) search_attributes: super::search_attributes::Custom,
@@ -104,6 +104,25 @@ impl Registry {
         self.namespaces
             .get(name)
             .ok_or_else(|| EngineError::not_found(format!("Namespace {name} is not found.")))
+    }
+
+    /// Every namespace, by name.
+    pub(crate) fn namespaces(&self) -> &BTreeMap<String, NamespaceRecord> {
+        &self.namespaces
+    }
+
+    /// The namespace whose id is `id`, with the real server's words when there is none.
+    pub(crate) fn namespace_by_id(&self, id: &str) -> Result<&NamespaceRecord> {
+        self.namespaces
+            .values()
+            .find(|n| n.id == id)
+            .ok_or_else(|| EngineError::not_found(format!("Namespace {id} is not found.")))
+    }
+
+    /// Stores `record` in place of the namespace of its name; written with the next batch.
+    pub(crate) fn put_namespace(&mut self, record: NamespaceRecord) {
+        self.namespaces.insert(record.name.clone(), record);
+        self.namespaces_dirty = true;
     }
 
     /// Registers `record`; fails if its name is taken.

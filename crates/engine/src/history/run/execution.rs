@@ -14,10 +14,10 @@ use temporalio_protos::temporal::api::{
 };
 
 use crate::history::{
-    lifecycle::versioning::RunVersioning, machines::activity::ActivityState,
-    machines::child::ChildState, machines::query::QueryBuffer, machines::timer::TimerState,
-    machines::update::UpdateState, machines::workflow_task::WorkflowTaskState,
-    residency::outbox::Outbound, run::events::event, run::properties::Properties,
+    lifecycle::outbox::Outbound, lifecycle::versioning::RunVersioning,
+    machines::activity::ActivityState, machines::child::ChildState, machines::query::QueryBuffer,
+    machines::timer::TimerState, machines::update::UpdateState,
+    machines::workflow_task::WorkflowTaskState, run::events::event, run::properties::Properties,
 };
 
 /// The serializable part of a run, persisted as one record after every change.

@@ -298,15 +298,34 @@ mod tests {
         (a.phase, a.attempt, a.paused.is_some())
     }
 
+    /// Whether attempt `attempt` of activity `id` is handed to a worker now.
+    fn hands_out(
+        registry: &mut Registry,
+        run_id: &str,
+        id: i64,
+        attempt: i32,
+        fx: &mut Effects,
+    ) -> bool {
+        registry
+            .start_activity(run_id, id, attempt, "w", NOW, fx)
+            .is_some()
+    }
+
+    fn heartbeat(
+        registry: &mut Registry,
+        r: &ActivityRef<'_>,
+        fx: &mut Effects,
+    ) -> HeartbeatAnswer {
+        registry
+            .heartbeat_activity(r, None, NOW, fx)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn a_paused_attempt_fails_into_a_paused_wait_until_unpaused() {
         let (mut registry, run_id, id) = scheduled();
         let mut fx = Effects::default();
-        assert!(
-            registry
-                .start_activity(&run_id, id, 1, "w", NOW, &mut fx)
-                .is_some()
-        );
+        assert!(hands_out(&mut registry, &run_id, id, 1, &mut fx));
         let target = Target::Id("a".into());
         registry
             .pause_activities(&run_id, &target, pause("p1"))
@@ -326,14 +345,8 @@ mod tests {
             "{missing:?}"
         );
 
-        let r = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id: id,
-            attempt: 1,
-        };
-        let answer = registry
-            .heartbeat_activity(&r, None, NOW, &mut fx)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = testing::attempt(&run_id, id, 1);
+        let answer = heartbeat(&mut registry, &r, &mut fx);
         assert!(answer.paused && !answer.reset);
         registry
             .fail_activity(&r, Failure::default(), None, "w", NOW, &mut fx)
@@ -343,9 +356,7 @@ mod tests {
             (ActivityPhase::Scheduled, 2, true)
         );
         assert!(
-            registry
-                .start_activity(&run_id, id, 2, "w", NOW, &mut fx)
-                .is_none(),
+            !hands_out(&mut registry, &run_id, id, 2, &mut fx),
             "a paused activity is not handed out"
         );
 
@@ -354,33 +365,19 @@ mod tests {
             .unpause_activities(&run_id, &Target::All, Restart::default(), NOW, &mut fx)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(testing::dispatched(&fx).len(), 1, "dispatched again");
-        assert!(
-            registry
-                .start_activity(&run_id, id, 2, "w", NOW, &mut fx)
-                .is_some()
-        );
+        assert!(hands_out(&mut registry, &run_id, id, 2, &mut fx));
     }
 
     #[test]
     fn a_reset_goes_back_to_attempt_one_and_tells_the_running_attempt() {
         let (mut registry, run_id, id) = scheduled();
         let mut fx = Effects::default();
-        assert!(
-            registry
-                .start_activity(&run_id, id, 1, "w", NOW, &mut fx)
-                .is_some()
-        );
+        assert!(hands_out(&mut registry, &run_id, id, 1, &mut fx));
         registry
             .reset_activities(&run_id, &Target::All, Restart::default(), NOW, &mut fx)
             .unwrap_or_else(|e| panic!("{e}"));
-        let r = ActivityRef {
-            run_id: &run_id,
-            scheduled_event_id: id,
-            attempt: 1,
-        };
-        let answer = registry
-            .heartbeat_activity(&r, None, NOW, &mut fx)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = testing::attempt(&run_id, id, 1);
+        let answer = heartbeat(&mut registry, &r, &mut fx);
         assert!(answer.reset && !answer.paused);
 
         // Paused and waiting: a reset that keeps it paused leaves it waiting at attempt 1.

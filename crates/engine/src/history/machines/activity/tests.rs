@@ -90,11 +90,7 @@ fn a_start_to_close_timeout_retries_after_the_backoff_without_history() {
         "start-to-close timer armed: {fx:?}"
     );
     let events_before = testing::event_types(&registry, &run_id);
-    let r = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id: id,
-        attempt: 1,
-    };
+    let r = testing::attempt(&run_id, id, 1);
     let mut fx = Effects::default();
     registry.on_activity_timeout(&r, ActivityTimeout::StartToClose, NOW + 10_000, &mut fx);
     let a = activity(&registry, &run_id, id).unwrap_or_else(|| panic!("still pending"));
@@ -135,11 +131,7 @@ fn a_start_to_close_timeout_retries_after_the_backoff_without_history() {
 fn stale_attempts_and_early_timers_change_nothing() {
     let (mut registry, run_id, id) = scheduled(Some(10_000), None, None);
     start(&mut registry, &run_id, id, 1, NOW);
-    let attempt1 = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id: id,
-        attempt: 1,
-    };
+    let attempt1 = testing::attempt(&run_id, id, 1);
     // A timer that fires before the deadline (a restart re-arms them all) is ignored.
     let mut fx = Effects::default();
     registry.on_activity_timeout(
@@ -192,11 +184,7 @@ fn stale_attempts_and_early_timers_change_nothing() {
 #[test]
 fn schedule_to_close_resolves_the_activity_as_timed_out() {
     let (mut registry, run_id, id) = scheduled(None, Some(5_000), None);
-    let r = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id: id,
-        attempt: 1,
-    };
+    let r = testing::attempt(&run_id, id, 1);
     let mut fx = Effects::default();
     registry.on_activity_timeout(&r, ActivityTimeout::ScheduleToClose, NOW + 5_000, &mut fx);
     assert!(activity(&registry, &run_id, id).is_none(), "resolved");
@@ -231,11 +219,7 @@ fn the_last_allowed_attempt_fails_the_activity_with_its_started_event() {
     };
     let mut fx = Effects::default();
     start(&mut registry, &run_id, id, 1, NOW);
-    let r1 = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id: id,
-        attempt: 1,
-    };
+    let r1 = testing::attempt(&run_id, id, 1);
     let failed = registry.fail_activity(&r1, failure.clone(), None, "w", NOW, &mut fx);
     assert!(failed.is_ok(), "{failed:?}");
     assert_eq!(
@@ -289,11 +273,7 @@ fn a_cancel_of_an_activity_that_finished_meanwhile_is_recorded_before_its_outcom
         .signal(&run_id, signal, NOW, &mut Effects::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let task = testing::take_task(&mut registry, &run_id);
-    let r = ActivityRef {
-        run_id: &run_id,
-        scheduled_event_id: id,
-        attempt: 1,
-    };
+    let r = testing::attempt(&run_id, id, 1);
     registry
         .complete_activity(&r, None, "worker", NOW, &mut Effects::default())
         .unwrap_or_else(|e| panic!("{e}"));

@@ -92,6 +92,17 @@ fn take(registry: &mut Registry, task: (String, i64, i32, bool)) -> Vec<u8> {
         .task_token
 }
 
+/// A caller run with one operation scheduled (`timeout_s` its schedule-to-close timeout)
+/// whose task the handler has taken: the registry, the run, the operation's scheduled event
+/// id and the task's token.
+fn taken(timeout_s: i64) -> (Registry, String, i64, Vec<u8>) {
+    let mut registry = with_endpoint();
+    let run = start(&mut registry, "caller");
+    let (sev, fx) = schedule(&mut registry, &run, timeout_s);
+    let token = take(&mut registry, nexus_task(&fx));
+    (registry, run, sev, token)
+}
+
 fn answer(variant: S) -> Option<Response> {
     Some(Response {
         variant: Some(R::StartOperation(StartOperationResponse {
@@ -142,10 +153,7 @@ fn a_sync_answer_completes_the_operation_once() {
 
 #[test]
 fn retryable_handler_errors_back_off_and_others_fail_the_operation() {
-    let mut registry = with_endpoint();
-    let run = start(&mut registry, "caller");
-    let (sev, fx) = schedule(&mut registry, &run, 30);
-    let token = take(&mut registry, nexus_task(&fx));
+    let (mut registry, run, sev, token) = taken(30);
     let mut fx = Effects::default();
     registry
         .fail_nexus_task(&token, handler_failure("INTERNAL", "boom"), NOW, &mut fx)
@@ -189,10 +197,7 @@ fn retryable_handler_errors_back_off_and_others_fail_the_operation() {
 
 #[test]
 fn a_cancel_waits_for_the_start_then_goes_to_the_handler() {
-    let mut registry = with_endpoint();
-    let run = start(&mut registry, "caller");
-    let (sev, fx) = schedule(&mut registry, &run, 30);
-    let token = take(&mut registry, nexus_task(&fx));
+    let (mut registry, run, sev, token) = taken(30);
     // Something else (a signal, say) wakes the workflow before the operation has started.
     let exec = registry.run_mut(&run).unwrap();
     exec.ensure_workflow_task(NOW, &mut Effects::default());
@@ -273,10 +278,7 @@ fn the_schedule_to_close_timeout_ends_it_and_stale_timers_do_nothing() {
 
 #[test]
 fn a_request_held_across_a_restart_is_retried_after_its_timeout() {
-    let mut registry = with_endpoint();
-    let run = start(&mut registry, "caller");
-    let (sev, fx) = schedule(&mut registry, &run, 60);
-    let token = take(&mut registry, nexus_task(&fx));
+    let (mut registry, run, sev, token) = taken(60);
     let recovered = registry.recovery_effects(NOW);
     assert!(
         dispatched(&recovered)
@@ -316,10 +318,7 @@ fn a_request_held_across_a_restart_is_retried_after_its_timeout() {
 
 #[test]
 fn a_cancel_whose_answer_comes_after_the_outcome_is_still_recorded_as_delivered() {
-    let mut registry = with_endpoint();
-    let run = start(&mut registry, "caller");
-    let (sev, fx) = schedule(&mut registry, &run, 30);
-    let token = take(&mut registry, nexus_task(&fx));
+    let (mut registry, run, sev, token) = taken(30);
     let started = answer(S::AsyncSuccess(Async {
         operation_token: "tok".into(),
         ..Default::default()
