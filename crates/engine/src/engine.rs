@@ -91,6 +91,10 @@ pub struct EngineOptions {
     /// The shortest retention a namespace may be given: the real server's dynamic config
     /// `system.namespaceMinRetentionLocal`. Default 1 h.
     pub min_retention: Duration,
+    /// Whether standalone activity executions are served: the real server's dynamic config
+    /// `activity.enableStandalone`. Default on, as in `temporal server start-dev`; off, the
+    /// engine refuses them as such a server does.
+    pub standalone_activities: bool,
 }
 
 impl Default for EngineOptions {
@@ -115,6 +119,7 @@ impl Default for EngineOptions {
             api_key_file: None,
             namespace_retention: DEFAULT_RETENTION,
             min_retention: MIN_RETENTION,
+            standalone_activities: true,
         }
     }
 }
@@ -354,14 +359,19 @@ pub(crate) struct Prepared {
     pub(crate) max_request_bytes: usize,
     /// The shortest retention a namespace may be given.
     pub(crate) min_retention: Duration,
+    pub(crate) standalone_activities: bool,
 }
 
 impl Prepared {
     /// The service implementation over this engine's runtime, answering `address` as its
     /// own (empty without a listener).
+    /// Also carries on with batch jobs that were running when the engine last stopped.
     fn service(&self, address: String) -> Service {
-        Service::new(Arc::clone(&self.runtime), self.long_poll, address)
+        let service = Service::new(Arc::clone(&self.runtime), self.long_poll, address)
             .with_min_retention(self.min_retention)
+            .with_standalone_activities(self.standalone_activities);
+        service.resume_batches();
+        service
     }
 }
 
@@ -458,6 +468,7 @@ pub(crate) async fn recover(
         long_poll: options.long_poll_timeout,
         max_request_bytes: options.max_request_bytes,
         min_retention: options.min_retention,
+        standalone_activities: options.standalone_activities,
     })
 }
 

@@ -25,6 +25,15 @@ pub enum EngineError {
         /// The request id that started the running execution.
         start_request_id: String,
     },
+    /// A standalone activity with this id is running (or the id reuse policy refuses a
+    /// closed one); use its run id or pick another id.
+    #[error("activity execution already started")]
+    ActivityAlreadyStarted {
+        /// The execution's run id.
+        run_id: String,
+        /// The request id that started it.
+        start_request_id: String,
+    },
     /// The namespace is already registered; use it.
     #[error("Namespace already exists: {0}")]
     NamespaceExists(String),
@@ -115,6 +124,7 @@ impl From<crate::matching::deployments::DeploymentsError> for EngineError {
             D::NotFound(m) => Self::NotFound(m),
             D::Conflict(m) => Self::FailedPrecondition(m),
             D::Invalid(m) => Self::InvalidArgument(m),
+            D::Exists(m) => Self::AlreadyExists(m),
         }
     }
 }

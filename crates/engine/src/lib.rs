@@ -42,7 +42,8 @@
 //!   - `machines/`: one state machine per entity, each with its states, transitions and
 //!     unit tests: `workflow_task.rs`, `activity/` (timeouts, pause, options, the worker's
 //!     side), `timer.rs`, `child.rs`, `external.rs`, `update.rs`, `query.rs`, `sticky.rs`,
-//!     `eager.rs`;
+//!     `eager.rs`, `nexus/`, `standalone/` (standalone activity executions: hidden runs
+//!     around one activity; `view.rs` what describe and list show);
 //!   - `completion/`: `RespondWorkflowTaskCompleted` in phases: `commands.rs` (the entry
 //!     point), `validate.rs`, `command_limits.rs`, `apply.rs`;
 //!   - `lifecycle/`: `start.rs`, `update_with_start.rs`, `chain.rs` (retry or cron run
@@ -53,7 +54,9 @@
 //!     `namespace.rs`;
 //!   - `residency/`: which runs stay in memory (`mod.rs`), `recovery.rs` after a restart,
 //!     `pending.rs` (work that holds a time-skipping clock), `outbox.rs` (cross-run work);
-//!   - `effects.rs` (what a transition asks of the outside world) and `testing.rs`.
+//!   - `effects.rs` (what a transition asks of the outside world), `settings.rs`
+//!     (server-wide settings of task queue configs and batch jobs, written with the batch
+//!     that changed them) and `testing.rs`.
 //! - `matching`: task queues (normal and sticky) and long polls; `matching/task.rs` is the
 //!   task a queue holds, and `matching/deployments/` (worker deployment versions and
 //!   routing) resolves which pollers a task is for.
@@ -90,13 +93,14 @@
 //! | get history, describe | `api/history.rs` | `run/view.rs` |
 //! | list, count | `api/visibility.rs` | `visibility/`, `run/view.rs`, `store` |
 //! | namespaces, search attributes | `api/namespaces.rs`, `api/operator.rs` | `rules/namespace.rs`, `rules/search_attributes.rs` |
-//! | worker deployments (describe, list, set current / ramping, delete) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs` |
+//! | worker deployments (describe, list, set current / ramping, delete; create, version metadata, manager, compute config) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs`, `matching/deployments/manage.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
+//! | standalone activities (start, describe, poll, list, count, request cancel, terminate, delete) | `api/standalone.rs` | `machines/standalone/` (then `machines/activity/` for the attempt) |
 //! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |
-//! | batch operations (start, describe, list, stop) | `api/batch.rs` | those of the operation |
+//! | batch operations (start, describe, list, stop) | `api/batch/` | those of the operation; jobs kept in `history/settings.rs` |
 //! | worker heartbeats, list / count / describe workers | `api/workers.rs` | `runtime/workers.rs` |
 //! | RPCs refused as the dev server refuses them | `api/rpcs.rs` (the table of every RPC, `docs/rpcs.md`) | none |
 //! | schedules (create, describe, update, patch, list, delete, matching times) | `api/schedules.rs` | `schedule/runs.rs`, `schedule/state.rs`, `schedule/spec.rs`, `visibility/schedules.rs` (list's query) |

@@ -206,6 +206,13 @@ fn dynamic_duration(key: &str, raw: &str) -> anyhow::Result<std::time::Duration>
 /// Applies one `--dynamic-config-value KEY=VALUE` (already checked to have a `=`).
 fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Result<()> {
     let (key, raw) = value.split_once('=').unwrap_or((value, ""));
+    if key == "activity.enableStandalone" {
+        let text = raw.trim().trim_matches('"');
+        options.standalone_activities = text.parse().with_context(|| {
+            format!("--dynamic-config-value {key}: want true or false, got {raw:?}")
+        })?;
+        return Ok(());
+    }
     if key == MIN_RETENTION_KEY {
         options.min_retention = dynamic_duration(key, raw)?;
         return Ok(());

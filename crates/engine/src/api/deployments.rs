@@ -1,18 +1,28 @@
 //! Worker deployment RPCs: describe and list deployments and versions, set the current
-//! and ramping versions, delete; and the poller side (`poller`), which registers the
-//! version a versioned worker polls with.
+//! and ramping versions, delete; create deployments and versions ahead of their workers,
+//! a version's metadata and compute config, the deployment's manager; and the poller side
+//! (`poller`), which registers the version a versioned worker polls with.
 
 use temporalio_protos::temporal::api::{
+    deployment::v1::VersionMetadata,
     deployment::v1::{WorkerDeploymentOptions, WorkerDeploymentVersion},
     enums::v1::TaskQueueType,
     workflowservice::v1::{
-        DeleteWorkerDeploymentRequest, DeleteWorkerDeploymentVersionRequest,
-        DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentResponse,
-        DescribeWorkerDeploymentVersionRequest, DescribeWorkerDeploymentVersionResponse,
-        ListWorkerDeploymentsRequest, ListWorkerDeploymentsResponse,
-        SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentCurrentVersionResponse,
-        SetWorkerDeploymentRampingVersionRequest, SetWorkerDeploymentRampingVersionResponse,
+        CreateWorkerDeploymentRequest, CreateWorkerDeploymentResponse,
+        CreateWorkerDeploymentVersionRequest, DeleteWorkerDeploymentRequest,
+        DeleteWorkerDeploymentVersionRequest, DescribeWorkerDeploymentRequest,
+        DescribeWorkerDeploymentResponse, DescribeWorkerDeploymentVersionRequest,
+        DescribeWorkerDeploymentVersionResponse, ListWorkerDeploymentsRequest,
+        ListWorkerDeploymentsResponse, SetWorkerDeploymentCurrentVersionRequest,
+        SetWorkerDeploymentCurrentVersionResponse, SetWorkerDeploymentManagerRequest,
+        SetWorkerDeploymentManagerResponse, SetWorkerDeploymentRampingVersionRequest,
+        SetWorkerDeploymentRampingVersionResponse,
+        UpdateWorkerDeploymentVersionComputeConfigRequest,
+        UpdateWorkerDeploymentVersionMetadataRequest,
+        UpdateWorkerDeploymentVersionMetadataResponse,
+        ValidateWorkerDeploymentVersionComputeConfigRequest,
         describe_worker_deployment_version_response::VersionTaskQueue,
+        set_worker_deployment_manager_request::NewManagerIdentity,
     },
 };
 
@@ -22,7 +32,7 @@ use crate::{
         QueueKind,
         lifecycle::versioning::{Override, worker_version},
     },
-    matching::deployments::{Route, RoutingChange, UNVERSIONED, Version, describe},
+    matching::deployments::{Route, RoutingChange, UNVERSIONED, Version, describe, manage},
     matching::{QueueKey, Worker},
     runtime::EngineRuntime,
 };
@@ -272,4 +282,123 @@ pub(super) fn delete_deployment(
 
 fn namespace(rt: &EngineRuntime, namespace: &str) -> Result<()> {
     rt.read(|registry| registry.namespace(namespace).map(|_| ()))
+}
+
+/// The version a management request names, with the real server's checks.
+fn managed_version(proto: Option<&WorkerDeploymentVersion>) -> Result<Version> {
+    let proto = proto.cloned().unwrap_or_default();
+    Ok(manage::check_version(
+        &proto.deployment_name,
+        &proto.build_id,
+    )?)
+}
+
+pub(super) fn create_deployment(
+    rt: &EngineRuntime,
+    r: &CreateWorkerDeploymentRequest,
+) -> Result<CreateWorkerDeploymentResponse> {
+    namespace(rt, &r.namespace)?;
+    let conflict_token = rt.matching.deployments().create_deployment(
+        &r.namespace,
+        &r.deployment_name,
+        &r.identity,
+        &r.request_id,
+        rt.clock.now_ms(),
+    )?;
+    tracing::info!(namespace = %r.namespace, deployment = %r.deployment_name, "worker deployment created");
+    Ok(CreateWorkerDeploymentResponse { conflict_token })
+}
+
+pub(super) fn create_version(
+    rt: &EngineRuntime,
+    r: &CreateWorkerDeploymentVersionRequest,
+) -> Result<()> {
+    namespace(rt, &r.namespace)?;
+    let version = managed_version(r.deployment_version.as_ref())?;
+    manage::refuse_scaling_groups(manage::config_groups(r.compute_config.as_ref()))?;
+    rt.matching.deployments().create_version(
+        &r.namespace,
+        &version,
+        &r.identity,
+        &r.request_id,
+        rt.clock.now_ms(),
+    )?;
+    Ok(())
+}
+
+/// No compute config is ever kept, so there is none to change or remove from: scaling
+/// groups are refused (no compute provider here), and removals change nothing.
+pub(super) fn update_compute_config(
+    rt: &EngineRuntime,
+    r: &UpdateWorkerDeploymentVersionComputeConfigRequest,
+) -> Result<()> {
+    namespace(rt, &r.namespace)?;
+    let version = managed_version(r.deployment_version.as_ref())?;
+    rt.matching
+        .deployments()
+        .version_mut(&r.namespace, &version)?;
+    manage::refuse_scaling_groups(manage::update_groups(&r.compute_config_scaling_groups))?;
+    Ok(())
+}
+
+/// What validating a change against a version's compute config answers: there is never a
+/// prior config, and a new scaling group cannot be instantiated.
+pub(super) fn validate_compute_config(
+    rt: &EngineRuntime,
+    r: &ValidateWorkerDeploymentVersionComputeConfigRequest,
+) -> Result<()> {
+    namespace(rt, &r.namespace)?;
+    manage::refuse_scaling_groups(manage::update_groups(&r.compute_config_scaling_groups))?;
+    Err(EngineError::invalid(
+        "No prior compute config found, which means nothing can be removed and something needs to be added to be valid",
+    ))
+}
+
+pub(super) fn update_metadata(
+    rt: &EngineRuntime,
+    r: &UpdateWorkerDeploymentVersionMetadataRequest,
+) -> Result<UpdateWorkerDeploymentVersionMetadataResponse> {
+    namespace(rt, &r.namespace)?;
+    #[allow(deprecated)]
+    let version = r
+        .deployment_version
+        .as_ref()
+        .map(|v| Version::new(&v.deployment_name, &v.build_id))
+        .or_else(|| Version::parse(&r.version))
+        .unwrap_or_else(|| Version::new("", ""));
+    let entries = rt.matching.deployments().update_metadata(
+        &r.namespace,
+        &version,
+        &r.upsert_entries,
+        &r.remove_entries,
+    )?;
+    Ok(UpdateWorkerDeploymentVersionMetadataResponse {
+        metadata: Some(VersionMetadata { entries }),
+    })
+}
+
+pub(super) fn set_manager(
+    rt: &EngineRuntime,
+    r: &SetWorkerDeploymentManagerRequest,
+) -> Result<SetWorkerDeploymentManagerResponse> {
+    namespace(rt, &r.namespace)?;
+    let manager = match &r.new_manager_identity {
+        Some(NewManagerIdentity::Self_(true)) => r.identity.as_str(),
+        Some(NewManagerIdentity::ManagerIdentity(manager)) => manager.as_str(),
+        Some(NewManagerIdentity::Self_(false)) | None => "",
+    };
+    let (conflict_token, previous_manager_identity) = rt.matching.deployments().set_manager(
+        &r.namespace,
+        &r.deployment_name,
+        manager,
+        &r.conflict_token,
+        &r.identity,
+    )?;
+    // Deprecated, but the dev server still answers it.
+    #[allow(deprecated)]
+    let response = SetWorkerDeploymentManagerResponse {
+        conflict_token,
+        previous_manager_identity,
+    };
+    Ok(response)
 }

@@ -16,6 +16,7 @@ mod reads;
 mod retention;
 mod rpcs;
 mod schedules;
+mod standalone;
 mod status;
 mod task_queues;
 mod tasks;
@@ -67,6 +68,8 @@ pub(crate) struct Service {
     batches: Arc<batch::Batches>,
     /// The shortest retention a namespace may be given.
     min_retention: Duration,
+    /// Whether standalone activity executions are served (`activity.enableStandalone`).
+    standalone_activities: bool,
 }
 
 impl Service {
@@ -77,7 +80,29 @@ impl Service {
             address,
             batches: Arc::default(),
             min_retention: crate::engine::MIN_RETENTION,
+            standalone_activities: true,
         }
+    }
+
+    /// Serves standalone activity executions or refuses them as a server with
+    /// `activity.enableStandalone` off does.
+    pub(crate) fn with_standalone_activities(mut self, on: bool) -> Self {
+        self.standalone_activities = on;
+        self
+    }
+
+    fn standalone_on(&self) -> Result<(), Status> {
+        if self.standalone_activities {
+            Ok(())
+        } else {
+            Err(Status::unimplemented("Standalone activity is disabled"))
+        }
+    }
+
+    /// Carries on with the batch jobs that were running when the engine last stopped.
+    /// Called once, when the engine starts serving.
+    pub(crate) fn resume_batches(&self) {
+        batch::resume(self);
     }
 
     /// Namespaces may be given a retention down to `min` (the real server's
@@ -160,6 +185,14 @@ impl WorkflowService for Service {
             retention::update_namespace(&self.runtime, self.min_retention, request.into_inner())
                 .await?,
         )
+    }
+
+    async fn deprecate_namespace(
+        &self,
+        request: Request<DeprecateNamespaceRequest>,
+    ) -> Rpc<DeprecateNamespaceResponse> {
+        namespaces::deprecate_namespace(&self.runtime, request.get_ref()).await?;
+        ok(DeprecateNamespaceResponse::default())
     }
 
     async fn create_schedule(
@@ -550,6 +583,57 @@ impl WorkflowService for Service {
         ok(DeleteWorkerDeploymentResponse::default())
     }
 
+    async fn create_worker_deployment(
+        &self,
+        request: Request<CreateWorkerDeploymentRequest>,
+    ) -> Rpc<CreateWorkerDeploymentResponse> {
+        ok(deployments::create_deployment(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn create_worker_deployment_version(
+        &self,
+        request: Request<CreateWorkerDeploymentVersionRequest>,
+    ) -> Rpc<CreateWorkerDeploymentVersionResponse> {
+        deployments::create_version(&self.runtime, request.get_ref())?;
+        ok(CreateWorkerDeploymentVersionResponse::default())
+    }
+
+    async fn update_worker_deployment_version_compute_config(
+        &self,
+        request: Request<UpdateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> Rpc<UpdateWorkerDeploymentVersionComputeConfigResponse> {
+        deployments::update_compute_config(&self.runtime, request.get_ref())?;
+        ok(UpdateWorkerDeploymentVersionComputeConfigResponse::default())
+    }
+
+    async fn validate_worker_deployment_version_compute_config(
+        &self,
+        request: Request<ValidateWorkerDeploymentVersionComputeConfigRequest>,
+    ) -> Rpc<ValidateWorkerDeploymentVersionComputeConfigResponse> {
+        deployments::validate_compute_config(&self.runtime, request.get_ref())?;
+        ok(ValidateWorkerDeploymentVersionComputeConfigResponse::default())
+    }
+
+    async fn update_worker_deployment_version_metadata(
+        &self,
+        request: Request<UpdateWorkerDeploymentVersionMetadataRequest>,
+    ) -> Rpc<UpdateWorkerDeploymentVersionMetadataResponse> {
+        ok(deployments::update_metadata(
+            &self.runtime,
+            request.get_ref(),
+        )?)
+    }
+
+    async fn set_worker_deployment_manager(
+        &self,
+        request: Request<SetWorkerDeploymentManagerRequest>,
+    ) -> Rpc<SetWorkerDeploymentManagerResponse> {
+        ok(deployments::set_manager(&self.runtime, request.get_ref())?)
+    }
+
     async fn poll_nexus_task_queue(
         &self,
         request: Request<PollNexusTaskQueueRequest>,
@@ -678,14 +762,14 @@ impl WorkflowService for Service {
         &self,
         request: Request<UpdateTaskQueueConfigRequest>,
     ) -> Rpc<UpdateTaskQueueConfigResponse> {
-        ok(task_queues::update_config(self, request.get_ref())?)
+        ok(task_queues::update_config(self, request.get_ref()).await?)
     }
 
     async fn start_batch_operation(
         &self,
         request: Request<StartBatchOperationRequest>,
     ) -> Rpc<StartBatchOperationResponse> {
-        batch::start(self, request.into_inner())?;
+        batch::start(self, request.into_inner()).await?;
         ok(StartBatchOperationResponse::default())
     }
 
@@ -707,8 +791,75 @@ impl WorkflowService for Service {
         &self,
         request: Request<StopBatchOperationRequest>,
     ) -> Rpc<StopBatchOperationResponse> {
-        batch::stop(self, request.get_ref())?;
+        batch::stop(self, request.get_ref()).await?;
         ok(StopBatchOperationResponse::default())
+    }
+
+    async fn start_activity_execution(
+        &self,
+        request: Request<StartActivityExecutionRequest>,
+    ) -> Rpc<StartActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::start(self, request.into_inner()).await?)
+    }
+
+    async fn describe_activity_execution(
+        &self,
+        request: Request<DescribeActivityExecutionRequest>,
+    ) -> Rpc<DescribeActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::describe(self, request.get_ref()).await?)
+    }
+
+    async fn poll_activity_execution(
+        &self,
+        request: Request<PollActivityExecutionRequest>,
+    ) -> Rpc<PollActivityExecutionResponse> {
+        self.standalone_on()?;
+        ok(standalone::poll(self, request.get_ref()).await?)
+    }
+
+    async fn list_activity_executions(
+        &self,
+        request: Request<ListActivityExecutionsRequest>,
+    ) -> Rpc<ListActivityExecutionsResponse> {
+        self.standalone_on()?;
+        ok(standalone::list(self, request.get_ref())?)
+    }
+
+    async fn count_activity_executions(
+        &self,
+        request: Request<CountActivityExecutionsRequest>,
+    ) -> Rpc<CountActivityExecutionsResponse> {
+        self.standalone_on()?;
+        ok(standalone::count(self, request.get_ref())?)
+    }
+
+    async fn request_cancel_activity_execution(
+        &self,
+        request: Request<RequestCancelActivityExecutionRequest>,
+    ) -> Rpc<RequestCancelActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::request_cancel(self, request.into_inner()).await?;
+        ok(RequestCancelActivityExecutionResponse::default())
+    }
+
+    async fn terminate_activity_execution(
+        &self,
+        request: Request<TerminateActivityExecutionRequest>,
+    ) -> Rpc<TerminateActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::terminate(self, request.into_inner()).await?;
+        ok(TerminateActivityExecutionResponse::default())
+    }
+
+    async fn delete_activity_execution(
+        &self,
+        request: Request<DeleteActivityExecutionRequest>,
+    ) -> Rpc<DeleteActivityExecutionResponse> {
+        self.standalone_on()?;
+        standalone::delete(self, request.into_inner()).await?;
+        ok(DeleteActivityExecutionResponse::default())
     }
 
     refused! {
@@ -731,14 +882,6 @@ impl WorkflowService for Service {
         delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
         list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
         trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
-        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse = "StartActivityExecution";
-        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse = "DescribeActivityExecution";
-        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse = "PollActivityExecution";
-        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse = "ListActivityExecutions";
-        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse = "CountActivityExecutions";
-        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse = "RequestCancelActivityExecution";
-        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse = "TerminateActivityExecution";
-        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse = "DeleteActivityExecution";
         pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = "PauseActivityExecution";
         reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = "ResetActivityExecution";
         unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = "UnpauseActivityExecution";

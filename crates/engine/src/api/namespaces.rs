@@ -6,9 +6,9 @@ use temporalio_protos::temporal::api::{
     namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::{
-        DescribeNamespaceRequest, DescribeNamespaceResponse, GetSystemInfoResponse,
-        ListNamespacesRequest, ListNamespacesResponse, RegisterNamespaceRequest,
-        get_system_info_response::Capabilities,
+        DeprecateNamespaceRequest, DescribeNamespaceRequest, DescribeNamespaceResponse,
+        GetSystemInfoResponse, ListNamespacesRequest, ListNamespacesResponse,
+        RegisterNamespaceRequest, get_system_info_response::Capabilities,
     },
 };
 
@@ -103,6 +103,18 @@ pub(super) async fn register_namespace(
         .await
 }
 
+/// Deprecates a namespace: its runs carry on, new workflows are refused (`StartWorkflow`,
+/// `SignalWithStartWorkflow`), as on the real server.
+pub(super) async fn deprecate_namespace(
+    rt: &EngineRuntime,
+    r: &DeprecateNamespaceRequest,
+) -> Result<()> {
+    rt.execute(|registry, _, _| registry.deprecate_namespace(&r.namespace))
+        .await?;
+    tracing::info!(namespace = %r.namespace, "namespace deprecated");
+    Ok(())
+}
+
 /// The real server's `history.workflowTaskCompletionBufferSizeLimit` default, which it
 /// reports with the other limits.
 const COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
@@ -113,7 +125,11 @@ pub(super) fn describe(record: &NamespaceRecord, limits: &Limits) -> DescribeNam
     DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
             name: record.name.clone(),
-            state: NamespaceState::Registered as i32,
+            state: if record.deprecated {
+                NamespaceState::Deprecated as i32
+            } else {
+                NamespaceState::Registered as i32
+            },
             description: record.description.clone(),
             owner_email: record.owner_email.clone(),
             data: record

@@ -1,7 +1,8 @@
 //! The table of every RPC of `WorkflowService`, `OperatorService` and `TestService` with
 //! what the engine does with it: serves it, refuses it as the dev server (Temporal Server
-//! 1.32, `temporal server start-dev` with its default dynamic config) refuses it, or does not
-//! offer it (it answers `UNIMPLEMENTED`, with why). Refusals are built here from the table,
+//! 1.32, `temporal server start-dev` with its default dynamic config) refuses it, or declines
+//! it with a clear error where the engine has no such thing; none answers `UNIMPLEMENTED`
+//! unless the dev server does. Refusals are built here from the table,
 //! so what `docs/rpcs.md` says is what the handlers answer; the test beside this file checks
 //! the table against the services' descriptors (an RPC added to the protos fails it), writes
 //! the markdown, and calls every RPC on the engine and every refused one on the dev server.
@@ -29,11 +30,9 @@ pub(crate) enum Offer {
         message: &'static str,
         why: &'static str,
     },
-    /// Answers `UNIMPLEMENTED`; `why` says why and where it is planned.
-    NotOffered(&'static str),
 }
 
-use Offer::{Declined, NotOffered, Refused, Served};
+use Offer::{Declined, Refused, Served};
 
 const V01_OFF: &str =
     "Worker versioning v0.1 (Version Set-based, deprecated) is disabled on this namespace.";
@@ -49,8 +48,6 @@ const DEPLOYMENTS_WHY: &str = "the experimental deployments API, replaced by wor
 const WORKER_CONFIG_WHY: &str = "worker commands are off in the dev server";
 const PAUSE_WHY: &str = "workflow pause is off in the dev server (per namespace)";
 const RULES_WHY: &str = "workflow rules are off in the dev server";
-const DEPRECATE: &str =
-    "deprecated in the API (a namespace is deleted with `OperatorService.DeleteNamespace`)";
 const STANDALONE_NEXUS: Offer = Refused {
     code: Code::Unimplemented,
     message: "Standalone Nexus operation is disabled",
@@ -58,10 +55,9 @@ const STANDALONE_NEXUS: Offer = Refused {
 };
 const STANDALONE_ACTIVITIES: Offer = Declined {
     code: Code::Unimplemented,
-    message: "Standalone activity is disabled",
-    why: "standalone activity executions are not served; this is the answer of a server with `activity.enableStandalone` off (the dev server turns it on)",
+    message: "pausing, unpausing, resetting and updating the options of a standalone activity execution is not served by this engine",
+    why: "standalone activity executions are served (start, describe, poll, list, count, cancel, terminate, delete), but not their pause, unpause, reset and update-options",
 };
-const NOT_YET: &str = "not yet: issue 22";
 
 /// Every RPC, in the services' proto order (the test checks it against the descriptors).
 pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
@@ -69,11 +65,7 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ("WorkflowService", "DescribeNamespace", Served),
     ("WorkflowService", "ListNamespaces", Served),
     ("WorkflowService", "UpdateNamespace", Served),
-    (
-        "WorkflowService",
-        "DeprecateNamespace",
-        NotOffered(DEPRECATE),
-    ),
+    ("WorkflowService", "DeprecateNamespace", Served),
     ("WorkflowService", "StartWorkflowExecution", Served),
     ("WorkflowService", "ExecuteMultiOperation", Served),
     ("WorkflowService", "GetWorkflowExecutionHistory", Served),
@@ -245,36 +237,24 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
         Served,
     ),
     ("WorkflowService", "ListWorkerDeployments", Served),
-    (
-        "WorkflowService",
-        "CreateWorkerDeployment",
-        NotOffered(NOT_YET),
-    ),
-    (
-        "WorkflowService",
-        "CreateWorkerDeploymentVersion",
-        NotOffered(NOT_YET),
-    ),
+    ("WorkflowService", "CreateWorkerDeployment", Served),
+    ("WorkflowService", "CreateWorkerDeploymentVersion", Served),
     (
         "WorkflowService",
         "UpdateWorkerDeploymentVersionComputeConfig",
-        NotOffered(NOT_YET),
+        Served,
     ),
     (
         "WorkflowService",
         "ValidateWorkerDeploymentVersionComputeConfig",
-        NotOffered(NOT_YET),
+        Served,
     ),
     (
         "WorkflowService",
         "UpdateWorkerDeploymentVersionMetadata",
-        NotOffered(NOT_YET),
+        Served,
     ),
-    (
-        "WorkflowService",
-        "SetWorkerDeploymentManager",
-        NotOffered(NOT_YET),
-    ),
+    ("WorkflowService", "SetWorkerDeploymentManager", Served),
     ("WorkflowService", "UpdateWorkflowExecution", Served),
     ("WorkflowService", "PollWorkflowExecutionUpdate", Served),
     ("WorkflowService", "StartBatchOperation", Served),
@@ -367,76 +347,44 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
         },
     ),
     ("WorkflowService", "UnpauseWorkflowExecution", Served),
-    (
-        "WorkflowService",
-        "StartActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "StartActivityExecution", Served),
     (
         "WorkflowService",
         "StartNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "DescribeActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "DescribeActivityExecution", Served),
     (
         "WorkflowService",
         "DescribeNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "PollActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "PollActivityExecution", Served),
     (
         "WorkflowService",
         "PollNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "ListActivityExecutions",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "ListActivityExecutions", Served),
     (
         "WorkflowService",
         "ListNexusOperationExecutions",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "CountActivityExecutions",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "CountActivityExecutions", Served),
     (
         "WorkflowService",
         "CountNexusOperationExecutions",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "RequestCancelActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "RequestCancelActivityExecution", Served),
     (
         "WorkflowService",
         "RequestCancelNexusOperationExecution",
         STANDALONE_NEXUS,
     ),
-    (
-        "WorkflowService",
-        "TerminateActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
-    (
-        "WorkflowService",
-        "DeleteActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "TerminateActivityExecution", Served),
+    ("WorkflowService", "DeleteActivityExecution", Served),
     (
         "WorkflowService",
         "PauseActivityExecution",
@@ -540,10 +488,10 @@ fn markdown() -> String {
          *served*: answered by the engine; *refused*: refused as the dev server (Temporal \
          Server 1.32, `temporal server start-dev`, default dynamic config) refuses it, with its \
          code and message; *declined*: refused with a clear error where the dev server serves \
-         it, because the engine has no such thing; *not offered*: answers `UNIMPLEMENTED`.\n",
+         it, because the engine has no such thing.\n",
     );
     let mut service = "";
-    let mut counts = (0, 0, 0, 0);
+    let mut counts = (0, 0, 0);
     for (name, method, offer) in RPCS {
         if *name != service {
             service = name;
@@ -564,26 +512,20 @@ fn markdown() -> String {
                 )
             }
             Declined { code, message, why } => {
-                counts.3 += 1;
+                counts.2 += 1;
                 (
                     format!("declined `{code:?}`: \"{message}\""),
                     (*why).to_owned(),
                 )
             }
-            NotOffered(why) => {
-                counts.2 += 1;
-                ("not offered".to_owned(), (*why).to_owned())
-            }
         };
         out.push_str(&format!("| {method} | {status} | {why} |\n"));
     }
     out.push_str(&format!(
-        "\n{} RPCs: {} served, {} refused as the dev server refuses them, {} declined, {} not \
-         offered.\n",
+        "\n{} RPCs: {} served, {} refused as the dev server refuses them, {} declined.\n",
         RPCS.len(),
         counts.0,
         counts.1,
-        counts.3,
         counts.2
     ));
     out

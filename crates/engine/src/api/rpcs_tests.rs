@@ -11,7 +11,7 @@ use tonic::{
 };
 use workflow_testkit::TemporalServer;
 
-use super::{Declined, NotOffered, RPCS, Refused, Served, markdown};
+use super::{Declined, RPCS, Refused, Served, markdown};
 use crate::{Engine, EngineOptions};
 
 include!(concat!(env!("OUT_DIR"), "/rpc_names.rs"));
@@ -69,7 +69,6 @@ async fn rpc_table_matches_the_engines_answers() {
                 answer.code() == *code
                     && answer.message() == message.replace("{namespace}", "default")
             }
-            NotOffered(_) => answer.code() == Code::Unimplemented,
         };
         if !right {
             wrong.push(format!(

@@ -7,8 +7,9 @@ use temporalio_protos::{
     temporal::api::{
         enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope},
         errordetails::v1::{
-            MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure,
-            ResourceExhaustedFailure, WorkflowExecutionAlreadyStartedFailure,
+            ActivityExecutionAlreadyStartedFailure, MultiOperationExecutionFailure,
+            NamespaceAlreadyExistsFailure, ResourceExhaustedFailure,
+            WorkflowExecutionAlreadyStartedFailure,
             multi_operation_execution_failure::OperationStatus,
         },
     },
@@ -52,6 +53,21 @@ impl From<EngineError> for Status {
                     Code::AlreadyExists,
                     error.to_string(),
                     "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+                    detail.encode_to_vec(),
+                )
+            }
+            EngineError::ActivityAlreadyStarted {
+                ref run_id,
+                ref start_request_id,
+            } => {
+                let detail = ActivityExecutionAlreadyStartedFailure {
+                    start_request_id: start_request_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                with_detail(
+                    Code::AlreadyExists,
+                    error.to_string(),
+                    "temporal.api.errordetails.v1.ActivityExecutionAlreadyStartedFailure",
                     detail.encode_to_vec(),
                 )
             }

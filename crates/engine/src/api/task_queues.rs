@@ -24,7 +24,7 @@ use crate::{
     error::{EngineError, Result},
     history::QueueKind,
     matching::QueueKey,
-    runtime::{ConfigUpdate, EngineRuntime},
+    runtime::{ConfigUpdate, EngineRuntime, config_setting},
     time::{now_ms, timestamp},
 };
 
@@ -217,7 +217,8 @@ fn rate(update: Option<&RateLimitUpdate>, field: &str) -> Result<Option<Option<f
     Ok(Some(rps))
 }
 
-pub(super) fn update_config(
+/// Applies the change and keeps the config that results, durable before the answer.
+pub(super) async fn update_config(
     svc: &Service,
     r: &UpdateTaskQueueConfigRequest,
 ) -> Result<UpdateTaskQueueConfigResponse> {
@@ -243,7 +244,16 @@ pub(super) fn update_config(
         reason,
         identity: r.identity.clone(),
     };
-    let config = rt.task_queues.update(&key, &update, rt.clock.now_ms());
+    // Under the registry's lock, so the live config and the stored one change in the
+    // same order.
+    let config = rt
+        .execute(|registry, now, _| {
+            let config = rt.task_queues.update(&key, &update, now);
+            let (setting, value) = config_setting(&key, &config);
+            registry.settings.put(setting, value);
+            Ok(config)
+        })
+        .await?;
     tracing::info!(namespace = %key.namespace, queue = %key.name, identity = %r.identity, "task queue config updated");
     Ok(UpdateTaskQueueConfigResponse {
         config: Some(config),

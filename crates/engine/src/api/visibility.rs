@@ -227,13 +227,13 @@ fn parse(svc: &Service, namespace: &str, query: &str) -> Result<Filter> {
 }
 
 /// The position after the last run of a page: its start time and run id.
-fn encode_token((start_ms, run_id): &(i64, String)) -> Vec<u8> {
+pub(super) fn encode_token((start_ms, run_id): &(i64, String)) -> Vec<u8> {
     let mut token = start_ms.to_be_bytes().to_vec();
     token.extend_from_slice(run_id.as_bytes());
     token
 }
 
-fn decode_token(token: &[u8]) -> Result<Option<(i64, String)>> {
+pub(super) fn decode_token(token: &[u8]) -> Result<Option<(i64, String)>> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -337,7 +337,7 @@ async fn count_in_store(
     Ok(Some(groups))
 }
 
-fn json_string(value: &str) -> Payload {
+pub(super) fn json_string(value: &str) -> Payload {
     Payload {
         metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
         data: format!("\"{value}\"").into_bytes(),

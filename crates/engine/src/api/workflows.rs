@@ -115,10 +115,17 @@ fn split_signal_with_start(
     (start, signal)
 }
 
+/// Refuses a start in a namespace that is deprecated, first, as the real server's
+/// namespace check does.
+fn registered(rt: &EngineRuntime, namespace: &str) -> Result<()> {
+    rt.read(|registry| registry.registered_namespace(namespace).map(|_| ()))
+}
+
 pub(super) async fn start(
     rt: &EngineRuntime,
     r: StartWorkflowExecutionRequest,
 ) -> Result<StartWorkflowExecutionResponse> {
+    registered(rt, &r.namespace)?;
     let eager = r.request_eager_execution;
     let spec = NewRun {
         request_eager_execution: eager,
@@ -144,6 +151,7 @@ pub(super) async fn signal_with_start(
     rt: &EngineRuntime,
     r: SignalWithStartWorkflowExecutionRequest,
 ) -> Result<SignalWithStartWorkflowExecutionResponse> {
+    registered(rt, &r.namespace)?;
     let (start, signal) = split_signal_with_start(r);
     let spec = new_run(start)?;
     check_pinned(rt, &spec)?;

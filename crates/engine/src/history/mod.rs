@@ -27,7 +27,8 @@
 //! - `residency`: which runs stay in memory, `recovery` (rebuilding effects after a
 //!   restart), `pending` (work in flight, which holds a time-skipping clock) and `outbox`
 //!   (carrying out work that crosses runs);
-//! - `effects`: what a transition asks of the outside world, as data.
+//! - `effects`: what a transition asks of the outside world, as data;
+//! - `settings`: server-wide settings that task queues and batch jobs keep durable.
 
 mod completion;
 pub(crate) mod effects;
@@ -36,6 +37,7 @@ pub(crate) mod machines;
 mod residency;
 pub(crate) mod rules;
 pub(crate) mod run;
+pub(crate) mod settings;
 #[cfg(test)]
 mod testing;
 
@@ -85,6 +87,8 @@ pub(crate) struct Registry {
     pub(crate) deleted_namespaces: Vec<String>,
     /// The Nexus endpoints (server-wide).
     pub(crate) nexus_endpoints: crate::nexus::Endpoints,
+    /// Server-wide settings of task queues and batch jobs (`settings`).
+    pub(crate) settings: settings::Settings,
 }
 
 impl Registry {
@@ -123,9 +127,10 @@ impl Registry {
             ))
         };
         if run_id.is_empty() {
-            return self
-                .current_run(namespace, workflow_id)
-                .ok_or_else(not_found);
+            // The real server's words when no run of the workflow id exists.
+            return self.current_run(namespace, workflow_id).ok_or_else(|| {
+                EngineError::not_found(format!("workflow not found for ID: {workflow_id}"))
+            });
         }
         if !self.load(run_id) {
             return Err(not_found());

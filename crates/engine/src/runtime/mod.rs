@@ -27,7 +27,7 @@ pub use clock::TimeSkipping;
 pub(crate) use clock::{Clock, ClockError, OFFSET_SETTING};
 pub(crate) use queries::{PendingQueries, QueryAnswer, QueryOutcome};
 pub(crate) use retention::spawn_sweeper;
-pub(crate) use task_queues::{ConfigUpdate, SeenPoller, TaskQueues};
+pub(crate) use task_queues::{ConfigUpdate, SeenPoller, TaskQueues, config_setting};
 pub(crate) use timers::Timers;
 pub(crate) use watchers::RunWatchers;
 pub(crate) use workers::Workers;
@@ -95,12 +95,18 @@ impl EngineRuntime {
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         registry.attach_store(Arc::clone(&store), keep_closed);
+        let task_queues = TaskQueues::restore(
+            registry
+                .settings
+                .under(crate::history::settings::TASK_QUEUE_CONFIG)
+                .map(|(_, value)| value),
+        );
         Arc::new_cyclic(|me| Self {
             registry: Mutex::new(registry),
             store,
             durable_seq: AtomicU64::new(0),
             matching: Arc::new(Matching::default()),
-            task_queues: TaskQueues::default(),
+            task_queues,
             workers: Workers::default(),
             timers: Timers::default(),
             watchers: RunWatchers::default(),

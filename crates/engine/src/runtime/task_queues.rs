@@ -1,18 +1,24 @@
 //! What describing a task queue reports beyond its tasks: the pollers seen in the last five
 //! minutes (identity, last poll, rate, deployment), the rates at which tasks were added and
 //! dispatched, and the queue's config (`UpdateTaskQueueConfig`), whose queue rate limit a
-//! token bucket enforces when a poll begins.
+//! token bucket enforces when a poll begins. A queue's config is durable: each change is
+//! kept as a server setting (`taskqueue.config.…`, the prost-encoded config in base64)
+//! written with the operation that made it, and read back at start.
 
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Mutex, MutexGuard},
 };
 
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use prost::Message;
+use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
     deployment::v1::WorkerDeploymentOptions,
     taskqueue::v1::{ConfigMetadata, RateLimit, RateLimitConfig, TaskQueueConfig},
 };
 
+use crate::history::{QueueKind, settings::TASK_QUEUE_CONFIG};
 use crate::matching::QueueKey;
 use crate::time::timestamp;
 
@@ -98,6 +104,71 @@ pub(crate) struct ConfigUpdate {
     pub(crate) identity: String,
 }
 
+/// A queue's config as it is stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredConfig {
+    namespace: String,
+    queue: String,
+    /// `workflow` or `activity`.
+    kind: String,
+    /// The prost-encoded `TaskQueueConfig`, in base64.
+    config: String,
+}
+
+/// The setting that keeps `key`'s config: its key (under [`TASK_QUEUE_CONFIG`]) and value.
+pub(crate) fn config_setting(key: &QueueKey, config: &TaskQueueConfig) -> (String, String) {
+    let kind = match key.kind {
+        QueueKind::Workflow => "workflow",
+        QueueKind::Activity => "activity",
+        QueueKind::Nexus => "nexus",
+    };
+    let stored = StoredConfig {
+        namespace: key.namespace.clone(),
+        queue: key.name.clone(),
+        kind: kind.to_owned(),
+        config: STANDARD.encode(config.encode_to_vec()),
+    };
+    let value = serde_json::to_string(&stored).unwrap_or_default();
+    (
+        format!("{TASK_QUEUE_CONFIG}{}\n{kind}\n{}", key.namespace, key.name),
+        value,
+    )
+}
+
+/// A stored config back as its queue and config; `None` (logged) if unreadable.
+fn read_config(value: &str) -> Option<(QueueKey, TaskQueueConfig)> {
+    let stored: StoredConfig = match serde_json::from_str(value) {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!("skipping an unreadable task queue config: {e}");
+            return None;
+        }
+    };
+    let kind = match stored.kind.as_str() {
+        "workflow" => QueueKind::Workflow,
+        "activity" => QueueKind::Activity,
+        "nexus" => QueueKind::Nexus,
+        other => {
+            tracing::error!(queue = %stored.queue, kind = other, "skipping a task queue config of an unknown kind");
+            return None;
+        }
+    };
+    let config = STANDARD
+        .decode(&stored.config)
+        .ok()
+        .and_then(|bytes| TaskQueueConfig::decode(bytes.as_slice()).ok());
+    let Some(config) = config else {
+        tracing::error!(queue = %stored.queue, "skipping an undecodable task queue config");
+        return None;
+    };
+    let key = QueueKey {
+        namespace: stored.namespace,
+        name: stored.queue,
+        kind,
+    };
+    Some((key, config))
+}
+
 /// Every task queue's pollers, rates and config.
 #[derive(Debug, Default)]
 pub(crate) struct TaskQueues {
@@ -105,6 +176,24 @@ pub(crate) struct TaskQueues {
 }
 
 impl TaskQueues {
+    /// The queues' configs kept as settings (the values under [`TASK_QUEUE_CONFIG`]).
+    pub(crate) fn restore<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
+        let queues = stored
+            .into_iter()
+            .filter_map(read_config)
+            .map(|(key, config)| {
+                let info = Info {
+                    config,
+                    ..Info::default()
+                };
+                (key, info)
+            })
+            .collect();
+        Self {
+            queues: Mutex::new(queues),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<QueueKey, Info>> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -321,6 +410,18 @@ mod tests {
             ("test", "me")
         );
         assert_eq!(config.fairness_weight_overrides.get("a"), Some(&2.0));
+    }
+
+    #[test]
+    fn a_config_survives_being_stored_and_restored() {
+        let queues = TaskQueues::default();
+        let config = queues.update(&key(), &limited(3.0), 1_000);
+        let (setting, value) = config_setting(&key(), &config);
+        assert!(setting.starts_with(TASK_QUEUE_CONFIG));
+        let restored = TaskQueues::restore([value.as_str(), "not json"]);
+        assert_eq!(restored.config(&key()), Some(config));
+        assert_eq!(restored.rate_limit(&key()), Some(3.0));
+        assert_eq!(restored.admit(&key(), 0), Ok(()));
     }
 
     #[test]

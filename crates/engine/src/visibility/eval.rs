@@ -20,6 +20,10 @@ pub(crate) trait Visible {
     fn workflow_id(&self) -> &str;
     fn run_id(&self) -> &str;
     fn workflow_type(&self) -> &str;
+    /// A standalone activity's type (`ActivityType` in its queries); none for a workflow.
+    fn activity_type(&self) -> &str {
+        ""
+    }
     fn task_queue(&self) -> &str;
     /// A `WorkflowExecutionStatus` value.
     fn status(&self) -> i32;
@@ -45,7 +49,8 @@ enum Cell {
 fn cell(attr: &Attr, run: &impl Visible) -> Option<Cell> {
     let text = |s: &str| Some(Cell::Value(Value::Str(s.to_owned())));
     match attr.name.as_str() {
-        "WorkflowId" => text(run.workflow_id()),
+        "WorkflowId" | "ActivityId" => text(run.workflow_id()),
+        "ActivityType" => text(run.activity_type()),
         "RunId" => text(run.run_id()),
         "WorkflowType" => text(run.workflow_type()),
         "TaskQueue" => text(run.task_queue()),

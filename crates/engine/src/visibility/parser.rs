@@ -64,6 +64,8 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
     custom: &'a Custom,
+    /// Over standalone activities: `ActivityId` and `ActivityType` are attributes too.
+    activities: bool,
 }
 
 fn unsupported(op: &str, attr: &Attr) -> EngineError {
@@ -138,7 +140,10 @@ impl Parser<'_> {
     }
 
     fn attr(&self, name: &str) -> Result<Attr> {
-        let ty = type_of(name, self.custom)
+        let activity_attr = self.activities && matches!(name, "ActivityId" | "ActivityType");
+        let ty = activity_attr
+            .then_some(IndexedValueType::Keyword)
+            .or_else(|| type_of(name, self.custom))
             .ok_or_else(|| invalid(format!("invalid search attribute: {name}")))?;
         Ok(Attr {
             name: name.to_owned(),
@@ -312,14 +317,28 @@ impl Literal {
 impl Filter {
     /// Parses `query` against a namespace's `custom` search attributes.
     pub(crate) fn parse(query: &str, custom: &Custom) -> Result<Self> {
+        Self::parse_over(query, custom, false)
+    }
+
+    /// Parses a query over standalone activities (`ListActivityExecutions`): it may name
+    /// `ActivityId` and `ActivityType`, and has no `ORDER BY`, as on the real server.
+    pub(crate) fn parse_activities(query: &str, custom: &Custom) -> Result<Self> {
+        Self::parse_over(query, custom, true)
+    }
+
+    fn parse_over(query: &str, custom: &Custom, activities: bool) -> Result<Self> {
         let mut parser = Parser {
             tokens: tokenize(query)?,
             at: 0,
             custom,
+            activities,
         };
         let mut filter = Self::default();
         if parser.peek().is_some() && !parser.keyword("order") && !parser.keyword("group") {
             filter.expr = Some(parser.or()?);
+        }
+        if activities && parser.keyword("order") {
+            return Err(invalid("operation is not supported: 'ORDER BY' clause"));
         }
         if parser.eat("order") {
             parser.expect_keyword("by")?;

@@ -1,8 +1,8 @@
 """Batch operations (`StartBatchOperation`, `DescribeBatchOperation`,
 `ListBatchOperations`, `StopBatchOperation`) through the official Python SDK's raw service
-and the `temporal` CLI's `workflow terminate --query ... --yes`, on both backends: the real
-dev server (.venv/bin/temporal, the oracle) and our engine binary. No worker runs: the
-targets are runs waiting for their first workflow task.
+and the `temporal` CLI (`workflow terminate|delete|reset --query ... --yes`), on both
+backends: the real dev server (.venv/bin/temporal, the oracle) and our engine binary. No
+worker runs, except for reset: the targets are runs waiting for their first workflow task.
 """
 
 import asyncio
@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.api.batch.v1 import BatchOperationSignal, BatchOperationTermination
 from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import (
@@ -33,6 +34,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 from backends import ALL, backend_binary, run_on
 
@@ -200,14 +202,21 @@ async def signal_then_stop(client: Client) -> None:
     assert job.complete_operation_count < 300
 
 
-def cli_terminates_by_query(client: Client, cli: str, ids_query: str) -> None:
+def cli(client: Client, command: str, query: str, *extra: str) -> str:
+    """Runs `temporal workflow <command> --query <query> --yes` and returns the job id it
+    printed."""
     done = subprocess.run(
-        [cli, "workflow", "terminate", "--query", ids_query, "--yes", "--reason", "cli",
+        [backend_binary("temporal"), "workflow", command, "--query", query, "--yes", *extra,
          "--address", client.service_client.config.target_host],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Started batch for job ID" in done.stdout, done.stdout
+    return done.stdout.split("Started batch for job ID:")[1].split()[0]
+
+
+async def cli_async(client: Client, command: str, query: str, *extra: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(None, cli, client, command, query, *extra)
 
 
 async def cli_batch(client: Client) -> None:
@@ -215,18 +224,95 @@ async def cli_batch(client: Client) -> None:
     ids = await start_runs(client, kind, 4)
     query = f"WorkflowType = '{kind}'"
     await visible(client, query, 4)
-    cli = backend_binary("temporal")
-    await asyncio.get_running_loop().run_in_executor(None, cli_terminates_by_query, client, cli, query)
+    await cli_async(client, "terminate", query, "--reason", "cli")
     deadline = time.monotonic() + 20
     while [await status(client, wid) for wid in ids] != [TERMINATED] * 4:
         assert time.monotonic() < deadline, "the CLI's batch did not terminate every run"
         await asyncio.sleep(0.2)
 
 
+async def cli_delete(client: Client) -> None:
+    """`temporal workflow delete --query`: every matching run goes, closed ones too (the
+    job counts them)."""
+    service, ns = client.workflow_service, client.namespace
+    kind = f"Delete{uuid.uuid4().hex[:8]}"
+    ids = await start_runs(client, kind, 3)
+    await client.get_workflow_handle(ids[0]).terminate("closed first")
+    query = f"WorkflowType = '{kind}'"
+    await visible(client, query, 3)
+    job_id = await cli_async(client, "delete", query)
+    job = await closed(client, job_id)
+    assert job.state == BatchOperationState.BATCH_OPERATION_STATE_COMPLETED
+    assert job.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_DELETE_WORKFLOW
+    assert (job.total_operation_count, job.complete_operation_count, job.failure_operation_count) == (3, 3, 0)
+    # The dev server deletes in the background, a moment after the job; a run that was
+    # already closed only half a minute later, so only the running ones are checked.
+    for wid in ids[1:]:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                await service.describe_workflow_execution(
+                    DescribeWorkflowExecutionRequest(namespace=ns, execution=WorkflowExecution(workflow_id=wid))
+                )
+            except RPCError as error:
+                assert (error.status, error.message) == (S.NOT_FOUND, f"workflow not found for ID: {wid}")
+                break
+            assert time.monotonic() < deadline, f"{wid} was not deleted"
+            await asyncio.sleep(0.2)
+
+
+@workflow.defn(name="BatchWaiter")
+class Waiter:
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return "done"
+
+
+async def cli_reset(client: Client) -> None:
+    """`temporal workflow reset --query --type FirstWorkflowTask`: each matching run starts
+    again from its first workflow task as a new run, and the old one is terminated."""
+    queue = f"reset-{uuid.uuid4()}"
+    tag = uuid.uuid4().hex[:8]
+    async with Worker(client, task_queue=queue, workflows=[Waiter]):
+        handles = [
+            await client.start_workflow(Waiter.run, id=f"reset-{tag}-{i}", task_queue=queue)
+            for i in range(3)
+        ]
+        for handle in handles:
+            deadline = time.monotonic() + 10
+            while (await handle.describe()).raw_description.workflow_execution_info.history_length < 4:
+                assert time.monotonic() < deadline, "the first workflow task did not complete"
+                await asyncio.sleep(0.1)
+        query = f"WorkflowId STARTS_WITH 'reset-{tag}-'"
+        await visible(client, query, 3)
+        job_id = await cli_async(client, "reset", query, "--type", "FirstWorkflowTask", "--reason", "again")
+        job = await closed(client, job_id)
+        assert job.state == BatchOperationState.BATCH_OPERATION_STATE_COMPLETED
+        assert job.operation_type == BatchOperationType.BATCH_OPERATION_TYPE_RESET_WORKFLOW
+        assert (job.total_operation_count, job.complete_operation_count, job.failure_operation_count) == (3, 3, 0)
+        for handle in handles:
+            old = await client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
+            assert old.status.name == "TERMINATED", old.status
+            current = client.get_workflow_handle(handle.id)
+            assert (await current.describe()).run_id != handle.result_run_id
+            await current.signal(Waiter.finish)
+            assert await current.result() == "done"
+
+
 async def scenario(client: Client) -> None:
     await terminate_by_query(client)
     await signal_then_stop(client)
     await cli_batch(client)
+    await cli_delete(client)
+    await cli_reset(client)
 
 
 @pytest.mark.parametrize("backend", ALL)

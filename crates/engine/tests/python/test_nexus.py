@@ -401,7 +401,8 @@ def test_endpoint_crud(backend: str, database: str) -> None:
 @pytest.mark.parametrize("backend", ["temporal", "engine"])
 def test_standalone_executions_are_refused(backend: str, database: str) -> None:
     """Standalone Nexus operations are off on a default dev server; standalone activities are
-    on there, and the engine refuses them as a dev server with the flag off does."""
+    on there (test_standalone_activities.py), and off with `activity.enableStandalone=false`
+    on both servers."""
 
     async def run() -> None:
         flag = ("--dynamic-config-value", "activity.enableStandalone=false")

@@ -4,7 +4,8 @@ official Python SDK's raw services on both backends: the real dev server
 every search attribute, the gRPC health check, a history newest first, the list RPCs that
 predate the query language (open, closed, scan), counting schedules, and the refusals:
 archival, workflow pause and rules, the deprecated versioning and deployment APIs, worker
-commands.
+commands; and a deprecated namespace, where running workflows carry on and new ones are
+refused.
 """
 
 import asyncio
@@ -13,14 +14,17 @@ import uuid
 from pathlib import Path
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
-from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
+from temporalio.api.enums.v1 import EventType, NamespaceState, WorkflowExecutionStatus
 from temporalio.api.filter.v1 import StatusFilter, WorkflowExecutionFilter, WorkflowTypeFilter
 from temporalio.api.operatorservice.v1 import ListClustersRequest, RemoveRemoteClusterRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     CountSchedulesRequest,
     CreateWorkflowRuleRequest,
+    DeprecateNamespaceRequest,
+    DescribeNamespaceRequest,
     FetchWorkerConfigRequest,
     GetClusterInfoRequest,
     GetDeploymentReachabilityRequest,
@@ -33,7 +37,9 @@ from temporalio.api.workflowservice.v1 import (
     ListOpenWorkflowExecutionsRequest,
     ListWorkflowRulesRequest,
     PauseWorkflowExecutionRequest,
+    RegisterNamespaceRequest,
     ScanWorkflowExecutionsRequest,
+    SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
     TerminateWorkflowExecutionRequest,
     UnpauseWorkflowExecutionRequest,
@@ -233,10 +239,57 @@ async def refusals(client: Client) -> None:
     )
 
 
+async def deprecated_namespace(client: Client) -> None:
+    service = client.workflow_service
+    ns = f"old-{uuid.uuid4().hex[:8]}"
+    await service.register_namespace(
+        RegisterNamespaceRequest(namespace=ns, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    other = await Client.connect(client.service_client.config.target_host, namespace=ns)
+
+    async def started():
+        # The dev server knows a new namespace a moment later.
+        try:
+            return await start(other, "running", "Old", "q")
+        except RPCError as error:
+            assert error.status == S.NOT_FOUND, error
+            return None
+
+    await eventually(started, "a workflow starts in the new namespace")
+    await service.deprecate_namespace(DeprecateNamespaceRequest(namespace=ns))
+    await refused(
+        service.deprecate_namespace(DeprecateNamespaceRequest(namespace="nope")),
+        S.NOT_FOUND, "Namespace nope is not found.",
+    )
+
+    async def deprecated():
+        described = await service.describe_namespace(DescribeNamespaceRequest(namespace=ns))
+        return described.namespace_info.state == NamespaceState.NAMESPACE_STATE_DEPRECATED
+
+    await eventually(deprecated, "the namespace shows deprecated")
+
+    async def start_refused():
+        try:
+            await start(other, f"new-{uuid.uuid4()}", "Old", "q")
+        except RPCError as error:
+            return (error.status, error.message)
+        return None
+
+    assert await eventually(start_refused, "a new workflow is refused") == (
+        S.FAILED_PRECONDITION, "Namespace has invalid state: Deprecated. Must be Registered.",
+    )
+    await service.signal_workflow_execution(
+        SignalWorkflowExecutionRequest(
+            namespace=ns, workflow_execution=WorkflowExecution(workflow_id="running"), signal_name="still"
+        )
+    )
+
+
 async def scenario(client: Client) -> None:
     await cluster_and_search_attributes(client)
     await history_and_lists(client)
     await refusals(client)
+    await deprecated_namespace(client)
 
 
 @pytest.mark.parametrize("backend", ALL)

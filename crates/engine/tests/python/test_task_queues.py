@@ -113,7 +113,8 @@ async def backlog_and_partitions(client: Client) -> None:
     assert partitions.activity_task_queue_partitions[0].key == queue
 
 
-async def rate_limit(client: Client, queue: str) -> None:
+async def set_rate_limit(client: Client, queue: str) -> None:
+    """Limits `queue`'s activities to two a second."""
     limit = UpdateTaskQueueConfigRequest.RateLimitUpdate(
         rate_limit=RateLimit(requests_per_second=2), reason="slow down"
     )
@@ -124,6 +125,11 @@ async def rate_limit(client: Client, queue: str) -> None:
         )
     )
     assert updated.config.queue_rate_limit.rate_limit.requests_per_second == 2
+
+
+async def rate_limit_holds(client: Client, queue: str) -> None:
+    """The limit `set_rate_limit` set reads back, and dispatch honours it (a worker for
+    `Fanout` polls `queue`)."""
     described = await describe(client, queue, ACTIVITY, report_config=True)
     config = described.config.queue_rate_limit
     assert config.rate_limit.requests_per_second == 2
@@ -143,7 +149,8 @@ async def scenario(client: Client) -> None:
     async with Worker(client, task_queue=queue, workflows=[Fanout], activities=[stamp], identity=identity):
         await pollers_and_cli(client, queue, identity)
         await backlog_and_partitions(client)
-        await rate_limit(client, queue)
+        await set_rate_limit(client, queue)
+        await rate_limit_holds(client, queue)
 
 
 @pytest.mark.parametrize("backend", ALL)

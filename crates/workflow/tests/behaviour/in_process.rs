@@ -37,6 +37,13 @@ pub(super) async fn start(server_args: &[&str]) -> EngineHandle {
                     options.suggest_continue_as_new_events = n.parse().expect("a count");
                     options
                 }
+                Some(("system.namespaceMinRetentionLocal", duration)) => {
+                    options.min_retention =
+                        humantime::parse_duration(duration.trim_matches('"')).expect("a duration");
+                    options
+                }
+                // The engine's sweeper has no jitter: the engine binary ignores this key too.
+                Some(("history.retentionTimerJitterDuration", _)) => options,
                 _ => panic!("the embedded backend does not apply {value:?} yet: add it here"),
             },
             other => panic!("the embedded backend does not take {other:?} yet: add it here"),

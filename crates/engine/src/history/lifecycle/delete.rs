@@ -73,6 +73,7 @@ impl Registry {
         self.namespaces.remove(name);
         self.namespaces_dirty = true;
         self.deleted_namespaces.push(name.to_owned());
+        self.settings.remove_namespace(name);
     }
 
     fn drop_from_memory(&mut self, run_id: &str) {

@@ -291,6 +291,7 @@ impl Registry {
             signal_count: 0,
             nexus_operations: Default::default(),
             completion_callbacks: spec.completion_callbacks.clone(),
+            standalone: None,
         });
         let parent = spec.parent.as_ref().map(|p| {
             let execution = WorkflowExecution {

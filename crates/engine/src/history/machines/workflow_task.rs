@@ -152,7 +152,7 @@ impl Execution {
     /// Schedules a workflow task unless one is already scheduled or started (a started one
     /// sees the new events through the buffer).
     pub(crate) fn ensure_workflow_task(&mut self, now_ms: i64, fx: &mut Effects) {
-        if self.is_open() && self.state.workflow_task.is_none() {
+        if self.is_open() && self.state.workflow_task.is_none() && !self.is_standalone() {
             self.schedule_workflow_task(now_ms, 1, fx);
         }
     }

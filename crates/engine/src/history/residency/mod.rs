@@ -132,7 +132,8 @@ impl Registry {
             return;
         };
         exec.written_seq = seq;
-        if !exec.is_open() && !exec.in_closed_cache {
+        // Standalone activities never leave memory: lists read them there.
+        if !exec.is_open() && !exec.in_closed_cache && !exec.is_standalone() {
             exec.in_closed_cache = true;
             self.residency.closed.push_back(run_id.to_owned());
         }

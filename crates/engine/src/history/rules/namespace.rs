@@ -35,6 +35,9 @@ pub(crate) struct NamespaceRecord {
     /// Custom search attributes: name to `IndexedValueType` value.
     #[serde(default)]
     pub(crate) search_attributes: super::search_attributes::Custom,
+    /// `DeprecateNamespace` was called: no new workflows start in it.
+    #[serde(default)]
+    pub(crate) deprecated: bool,
 }
 
 impl NamespaceRecord {
@@ -49,6 +52,7 @@ impl NamespaceRecord {
             earlier_retentions: Vec::new(),
             data: Default::default(),
             search_attributes: Default::default(),
+            deprecated: false,
         }
     }
 }
@@ -144,6 +148,29 @@ impl Registry {
             .get(namespace)
             .map(|n| n.id.clone())
             .unwrap_or_default()
+    }
+
+    /// `name`, unless it is deprecated: refused then as the real server refuses starting
+    /// a workflow in it.
+    pub(crate) fn registered_namespace(&self, name: &str) -> Result<&NamespaceRecord> {
+        let record = self.namespace(name)?;
+        if record.deprecated {
+            return Err(EngineError::FailedPrecondition(
+                "Namespace has invalid state: Deprecated. Must be Registered.".into(),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Marks `name` deprecated (`DeprecateNamespace`): its runs carry on, new ones are
+    /// refused.
+    pub(crate) fn deprecate_namespace(&mut self, name: &str) -> Result<()> {
+        self.namespace(name)?;
+        if let Some(record) = self.namespaces.get_mut(name) {
+            record.deprecated = true;
+            self.namespaces_dirty = true;
+        }
+        Ok(())
     }
 
     pub(crate) fn namespace(&self, name: &str) -> Result<&NamespaceRecord> {

@@ -77,6 +77,9 @@ pub(crate) struct RunState {
     /// handler for an async operation).
     #[serde(default)]
     pub(crate) completion_callbacks: Vec<crate::history::machines::nexus::CompletionCallback>,
+    /// Set when this run is a standalone activity execution (`machines/standalone`).
+    #[serde(default)]
+    pub(crate) standalone: Option<crate::history::machines::standalone::Standalone>,
 }
 
 /// A worker's own queue for the runs it has cached.

@@ -36,6 +36,7 @@ impl Registry {
         batch.deleted_runs = std::mem::take(&mut self.deleted_runs);
         batch.deleted_namespaces = std::mem::take(&mut self.deleted_namespaces);
         batch.settings.extend(self.nexus_endpoints.take_writes());
+        batch.settings.extend(self.settings.take_writes());
         if !batch.is_empty() {
             self.residency.batch_seq += 1;
         }
@@ -57,7 +58,9 @@ impl Registry {
                 return None;
             }
         };
-        let closed_info = (!exec.is_open()).then(|| self.execution_info(exec).encode_to_vec());
+        // A standalone activity has no workflow visibility record: it stays in memory.
+        let closed_info = (!exec.is_open() && !exec.is_standalone())
+            .then(|| self.execution_info(exec).encode_to_vec());
         let exec = self.runs.get_mut(run_id)?;
         let new_events = exec.events[exec.persisted_events..]
             .iter()
@@ -121,6 +124,7 @@ impl Registry {
         let mut registry = Self {
             schedules: crate::schedule::Schedules::restore(snapshot.schedules),
             nexus_endpoints: crate::nexus::Endpoints::restore(&snapshot.settings),
+            settings: crate::history::settings::Settings::restore(&snapshot.settings),
             ..Self::default()
         };
         for (name, json) in snapshot.namespaces {
@@ -137,7 +141,7 @@ impl Registry {
                 continue;
             };
             let run_id = exec.state.run_id.clone();
-            if !exec.is_open() {
+            if !exec.is_open() && !exec.is_standalone() {
                 // Closed before the store recorded closed runs as such: write it again so
                 // it gets its visibility record and leaves memory.
                 exec.dirty = true;

@@ -146,11 +146,12 @@ impl Registry {
         Some(attributes)
     }
 
-    /// The runs of `namespace` in memory: every open one and the recently closed ones.
+    /// The workflow runs of `namespace` in memory: every open one and the recently closed
+    /// ones (standalone activities' runs are not workflows: `activities_in`).
     pub(crate) fn runs_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Execution> {
         self.runs
             .values()
-            .filter(move |e| e.state.namespace == namespace)
+            .filter(move |e| e.state.namespace == namespace && !e.is_standalone())
     }
 
     /// Every run in memory.

@@ -2,7 +2,7 @@
 
 use temporalio_protos::temporal::api::{
     deployment::v1::{
-        RoutingConfig, WorkerDeploymentInfo, WorkerDeploymentVersionInfo,
+        RoutingConfig, VersionMetadata, WorkerDeploymentInfo, WorkerDeploymentVersionInfo,
         worker_deployment_info::WorkerDeploymentVersionSummary,
         worker_deployment_version_info::VersionTaskQueueInfo,
     },
@@ -25,6 +25,8 @@ fn status(d: &Deployment, build_id: &str, v: &VersionRecord) -> Status {
         Status::Ramping
     } else if v.first_activation_ms.is_some() {
         Status::Draining
+    } else if v.created {
+        Status::Created
     } else {
         Status::Inactive
     }
@@ -91,10 +93,10 @@ pub(crate) fn deployment_info(name: &str, d: &Deployment) -> WorkerDeploymentInf
         create_time: Some(timestamp(d.create_time_ms)),
         routing_config: Some(routing_config(name, d)),
         last_modifier_identity: d.last_modifier_identity.clone(),
+        manager_identity: d.manager_identity.clone(),
         // Routing applies at once here: there is nothing to propagate.
         routing_config_update_state:
             temporalio_protos::temporal::api::enums::v1::RoutingConfigUpdateState::Completed as i32,
-        ..Default::default()
     }
 }
 
@@ -147,6 +149,10 @@ pub(crate) fn version_info(
                 r#type: *kind,
             })
             .collect(),
+        metadata: (!v.metadata.is_empty()).then(|| VersionMetadata {
+            entries: v.metadata.clone(),
+        }),
+        last_modifier_identity: v.last_modifier_identity.clone(),
         ..Default::default()
     }
 }

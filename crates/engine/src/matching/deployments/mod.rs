@@ -7,9 +7,12 @@
 //! applies at once to tasks already waiting.
 //!
 //! Here: versions and their identity; `registry` (deployments, versions, routing changes),
-//! `routing` (current and ramping versions) and `describe` (the records as protos).
+//! `manage` (creating deployments and versions ahead of their workers, metadata, the
+//! manager, compute configs), `routing` (current and ramping versions) and `describe` (the
+//! records as protos).
 
 pub(crate) mod describe;
+pub(crate) mod manage;
 mod registry;
 mod routing;
 

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use temporalio_protos::temporal::api::common::v1::Payload;
+
 use super::{Version, routing::Routing};
 
 /// Why a deployment request was refused; each names what to fix.
@@ -19,6 +21,9 @@ pub(crate) enum DeploymentsError {
     /// The request itself is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// A deployment or version of that name exists already.
+    #[error("{0}")]
+    Exists(String),
 }
 
 type Result<T> = std::result::Result<T, DeploymentsError>;
@@ -36,6 +41,13 @@ pub(crate) struct VersionRecord {
     pub(crate) last_current_ms: Option<i64>,
     pub(crate) last_deactivation_ms: Option<i64>,
     pub(crate) ramp_percentage: f32,
+    /// Created by `CreateWorkerDeploymentVersion` and not yet polled.
+    pub(crate) created: bool,
+    pub(crate) last_modifier_identity: String,
+    /// The request that created it, so that a retry of it succeeds.
+    pub(crate) create_request_id: String,
+    /// `UpdateWorkerDeploymentVersionMetadata`'s entries.
+    pub(crate) metadata: HashMap<String, Payload>,
 }
 
 /// One worker deployment.
@@ -50,6 +62,10 @@ pub(crate) struct Deployment {
     /// Bumped by every routing change; the conflict token is derived from it.
     pub(crate) revision: i64,
     pub(crate) last_modifier_identity: String,
+    /// The identity alone allowed to change the routing (empty: anyone).
+    pub(crate) manager_identity: String,
+    /// The request that created it, so that a retry of it succeeds.
+    pub(crate) create_request_id: String,
 }
 
 impl Deployment {
@@ -57,7 +73,7 @@ impl Deployment {
         self.revision.to_be_bytes().to_vec()
     }
 
-    fn check_token(&self, token: &[u8]) -> Result<()> {
+    pub(super) fn check_token(&self, token: &[u8]) -> Result<()> {
         if token.is_empty() || token == self.conflict_token().as_slice() {
             Ok(())
         } else {
@@ -88,16 +104,16 @@ pub(crate) struct RoutingChange {
 /// Every deployment, by (namespace, name).
 #[derive(Debug, Default)]
 pub(crate) struct Deployments {
-    deployments: BTreeMap<(String, String), Deployment>,
+    pub(super) deployments: BTreeMap<(String, String), Deployment>,
     /// The deployment each (namespace, queue) was last polled for.
     queues: HashMap<(String, String), String>,
 }
 
-fn key(namespace: &str, name: &str) -> (String, String) {
+pub(super) fn key(namespace: &str, name: &str) -> (String, String) {
     (namespace.to_owned(), name.to_owned())
 }
 
-fn not_found(name: &str) -> DeploymentsError {
+pub(super) fn not_found(name: &str) -> DeploymentsError {
     DeploymentsError::NotFound(format!(
         "no Worker Deployment found with name '{name}'; does your Worker Deployment have pollers?"
     ))
@@ -120,15 +136,15 @@ impl Deployments {
                 create_time_ms: now_ms,
                 ..Default::default()
             });
-        deployment
+        let record = deployment
             .versions
             .entry(version.build_id.clone())
             .or_insert_with(|| VersionRecord {
                 create_time_ms: now_ms,
                 ..Default::default()
-            })
-            .task_queues
-            .insert((queue.to_owned(), queue_type));
+            });
+        record.created = false;
+        record.task_queues.insert((queue.to_owned(), queue_type));
         self.queues
             .insert(key(namespace, queue), version.deployment.clone());
     }
@@ -193,6 +209,7 @@ impl Deployments {
             .get_mut(&key(namespace, name))
             .ok_or_else(|| not_found(name))?;
         deployment.check_token(token)?;
+        deployment.check_manager(identity)?;
         let previous = deployment.routing.current.clone();
         if previous.as_deref() == build_id {
             return Ok(RoutingChange {
@@ -249,6 +266,7 @@ impl Deployments {
             .get_mut(&key(namespace, name))
             .ok_or_else(|| not_found(name))?;
         deployment.check_token(token)?;
+        deployment.check_manager(identity)?;
         let (previous, previous_percentage) = deployment
             .routing
             .ramping

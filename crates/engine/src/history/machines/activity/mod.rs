@@ -307,8 +307,8 @@ impl Execution {
     }
 
     /// Records an activity's final outcome (with its started event, if it ever started)
-    /// and wakes the workflow.
-    fn resolve_activity(
+    /// and wakes the workflow (a standalone activity's run closes instead).
+    pub(in crate::history) fn resolve_activity(
         &mut self,
         scheduled_event_id: i64,
         outcome: impl FnOnce(i64) -> Attributes,
@@ -338,7 +338,11 @@ impl Execution {
             0
         };
         self.add_event(now_ms, outcome(started_id));
-        self.ensure_workflow_task(now_ms, fx);
+        if self.is_standalone() {
+            self.on_activity_resolved(activity, now_ms);
+        } else {
+            self.ensure_workflow_task(now_ms, fx);
+        }
         fx.history_changed();
     }
 

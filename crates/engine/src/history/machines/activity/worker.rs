@@ -80,6 +80,7 @@ impl Registry {
         activity.identity = identity.to_owned();
         let activity = activity.clone();
         exec.dirty = true;
+        exec.note_standalone_change(false);
         exec.arm_activity(&activity, fx);
         let attributes = exec.activity_attributes(scheduled_event_id)?;
         let timeouts = activity.timeouts(attributes);
@@ -88,13 +89,21 @@ impl Registry {
             scheduled_event_id,
             attempt,
         };
+        // A standalone activity names no workflow (the SDKs tell them apart by that) but
+        // its own run.
+        let standalone = exec.is_standalone();
         Some(PollActivityTaskQueueResponse {
             task_token: token.encode(),
             workflow_namespace: exec.state.namespace.clone(),
-            workflow_type: Some(WorkflowType {
+            workflow_type: (!standalone).then(|| WorkflowType {
                 name: exec.state.workflow_type.clone(),
             }),
-            workflow_execution: Some(exec.workflow_execution()),
+            workflow_execution: (!standalone).then(|| exec.workflow_execution()),
+            activity_run_id: if standalone {
+                run_id.to_owned()
+            } else {
+                String::new()
+            },
             activity_type: attributes.activity_type.clone(),
             activity_id: activity.activity_id.clone(),
             header: attributes.header.clone(),
@@ -269,6 +278,7 @@ impl Registry {
             reset: activity.reset,
         };
         exec.dirty = true;
+        exec.note_standalone_change(true);
         if let Some(hb) = heartbeat_timeout {
             fx.timer(
                 now_ms + hb,
