@@ -69,6 +69,10 @@ pub struct EngineOptions {
     /// How long a long poll waits before answering empty. Default 60 s, under the SDK's
     /// 70 s deadline.
     pub long_poll_timeout: Duration,
+    /// How long a history long poll (`GetWorkflowExecutionHistory` waiting for new events
+    /// or the close event) waits before answering an empty page with a token to poll on
+    /// with: the real server's `history.longPollExpirationInterval`, default 20 s.
+    pub history_long_poll_timeout: Duration,
     /// How many closed runs stay in memory for fast reads (default 128); older ones are
     /// read back from the store when asked for, so memory stays flat.
     pub closed_runs_in_memory: usize,
@@ -112,6 +116,7 @@ impl Default for EngineOptions {
             limits: Limits::default(),
             max_request_bytes: 4 * 1024 * 1024,
             long_poll_timeout: Duration::from_secs(60),
+            history_long_poll_timeout: Duration::from_secs(20),
             closed_runs_in_memory: DEFAULT_CLOSED_RUNS_IN_MEMORY,
             sqlite_page_cache_kib: DEFAULT_PAGE_CACHE_KIB,
             time_skipping: TimeSkipping::Off,
@@ -212,10 +217,11 @@ impl EngineOptions {
         self
     }
 
-    /// Answer long polls empty after `timeout`.
+    /// Answer long polls empty after `timeout` (history long polls too).
     #[must_use]
     pub fn with_long_poll_timeout(mut self, timeout: Duration) -> Self {
         self.long_poll_timeout = timeout;
+        self.history_long_poll_timeout = timeout;
         self
     }
 }
@@ -355,6 +361,7 @@ pub async fn serve(
 pub(crate) struct Prepared {
     pub(crate) runtime: Arc<EngineRuntime>,
     pub(crate) long_poll: Duration,
+    pub(crate) history_long_poll: Duration,
     /// The largest request decoded, in bytes.
     pub(crate) max_request_bytes: usize,
     /// The shortest retention a namespace may be given.
@@ -369,6 +376,7 @@ impl Prepared {
     fn service(&self, address: String) -> Service {
         let service = Service::new(Arc::clone(&self.runtime), self.long_poll, address)
             .with_min_retention(self.min_retention)
+            .with_history_long_poll(self.history_long_poll)
             .with_standalone_activities(self.standalone_activities);
         service.resume_batches();
         service
@@ -466,6 +474,7 @@ pub(crate) async fn recover(
     Ok(Prepared {
         runtime,
         long_poll: options.long_poll_timeout,
+        history_long_poll: options.history_long_poll_timeout,
         max_request_bytes: options.max_request_bytes,
         min_retention: options.min_retention,
         standalone_activities: options.standalone_activities,

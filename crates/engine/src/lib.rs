@@ -96,7 +96,7 @@
 //! | worker deployments (describe, list, set current / ramping, delete; create, version metadata, manager, compute config) | `api/deployments.rs` | `matching/deployments/registry.rs`, `matching/deployments/routing.rs`, `matching/deployments/manage.rs` |
 //! | update workflow execution options (versioning override) | `api/workflows.rs` | `lifecycle/versioning_override.rs`, `lifecycle/versioning.rs` |
 //! | test service (time skipping) | `api/test_service.rs` | `runtime/clock.rs` |
-//! | standalone activities (start, describe, poll, list, count, request cancel, terminate, delete) | `api/standalone.rs` | `machines/standalone/` (then `machines/activity/` for the attempt) |
+//! | standalone activities (start, describe, poll, list, count, request cancel, terminate, delete; pause, unpause, reset, update options in `api/activity_control.rs`) | `api/standalone.rs` | `machines/standalone/` (then `machines/activity/` for the attempt) |
 //! | Nexus endpoints (create, get, list, update, delete), poll / complete / fail Nexus task | `api/nexus.rs` | `nexus/endpoints.rs`, `machines/nexus/` (the operation machine, its handler side, completion callbacks) |
 //! | cluster info, all search attributes, history newest first, list open / closed, scan, count schedules | `api/reads.rs` | `run/view.rs` |
 //! | describe task queue, list partitions, update task queue config | `api/task_queues.rs` | `runtime/task_queues.rs` |

@@ -111,8 +111,9 @@ struct ServeArgs {
     /// `limit.historySize.suggestContinueAsNew`) and the limits of `workflow_engine::Limits`
     /// (`limit.blobSize.error`, `limit.historyCount.error`,
     /// `limit.numPendingActivities.error`, `history.maximumSignalsPerExecution`...) and the
-    /// shortest retention (`system.namespaceMinRetentionLocal="1s"`); others
-    /// are accepted and ignored.
+    /// shortest retention (`system.namespaceMinRetentionLocal="1s"`), how long a history
+    /// long poll waits (`history.longPollExpirationInterval="20s"`); others are accepted
+    /// and ignored.
     #[arg(long = "dynamic-config-value", value_parser = key_value)]
     dynamic_config_values: Vec<String>,
     /// A custom search attribute to register in every namespace, as NAME=TYPE with TYPE
@@ -192,6 +193,9 @@ fn main() -> ExitCode {
 /// The real server's dynamic config key for the shortest retention of a namespace.
 const MIN_RETENTION_KEY: &str = "system.namespaceMinRetentionLocal";
 
+/// The real server's dynamic config key for how long a history long poll waits.
+const HISTORY_LONG_POLL_KEY: &str = "history.longPollExpirationInterval";
+
 /// A duration given as the real server takes it: a JSON string such as `"1s"` or `"72h"`
 /// (a bare `1s` is taken too).
 fn dynamic_duration(key: &str, raw: &str) -> anyhow::Result<std::time::Duration> {
@@ -215,6 +219,10 @@ fn apply_dynamic_config(options: &mut EngineOptions, value: &str) -> anyhow::Res
     }
     if key == MIN_RETENTION_KEY {
         options.min_retention = dynamic_duration(key, raw)?;
+        return Ok(());
+    }
+    if key == HISTORY_LONG_POLL_KEY {
+        options.history_long_poll_timeout = dynamic_duration(key, raw)?;
         return Ok(());
     }
     let known = key == "limit.historyCount.suggestContinueAsNew"

@@ -49,7 +49,7 @@ pub(super) async fn get_history(
         .map_or(MAX_PAGE, |p| p.min(MAX_PAGE));
     let from = parse_token(&r.next_page_token)?;
     let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-    let deadline = Instant::now() + svc.long_poll;
+    let deadline = Instant::now() + svc.history_long_poll;
     let run_id = rt.read(|registry| {
         registry.resolve(&r.namespace, &execution.workflow_id, &execution.run_id)
     })?;
@@ -73,14 +73,11 @@ pub(super) async fn get_history(
             () = rt.shutting_down() => break,
         }
     }
-    let next_page_token = if close_only {
-        Vec::new()
-    } else {
-        page_token(from)
-    };
+    // An empty page with a token to poll on with, as the real server answers when its
+    // long poll expires (waiting for the close event too).
     Ok(GetWorkflowExecutionHistoryResponse {
         history: Some(History::default()),
-        next_page_token,
+        next_page_token: page_token(from),
         ..Default::default()
     })
 }

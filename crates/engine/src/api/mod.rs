@@ -62,6 +62,8 @@ pub(crate) struct Service {
     pub(crate) runtime: Arc<EngineRuntime>,
     /// How long a long poll waits before answering empty.
     pub(crate) long_poll: Duration,
+    /// How long a history long poll waits before answering an empty page.
+    pub(crate) history_long_poll: Duration,
     /// The address the engine listens on, as `ListClusters` reports it.
     pub(crate) address: String,
     /// Batch operations, running and done.
@@ -77,11 +79,19 @@ impl Service {
         Self {
             runtime,
             long_poll,
+            history_long_poll: long_poll,
             address,
             batches: Arc::default(),
             min_retention: crate::engine::MIN_RETENTION,
             standalone_activities: true,
         }
+    }
+
+    /// History long polls wait `timeout` (the real server's
+    /// `history.longPollExpirationInterval`).
+    pub(crate) fn with_history_long_poll(mut self, timeout: Duration) -> Self {
+        self.history_long_poll = timeout;
+        self
     }
 
     /// Serves standalone activity executions or refuses them as a server with
@@ -862,6 +872,41 @@ impl WorkflowService for Service {
         ok(DeleteActivityExecutionResponse::default())
     }
 
+    async fn pause_activity_execution(
+        &self,
+        request: Request<PauseActivityExecutionRequest>,
+    ) -> Rpc<PauseActivityExecutionResponse> {
+        self.standalone_on()?;
+        activity_control::pause_execution(&self.runtime, request.into_inner()).await?;
+        ok(PauseActivityExecutionResponse {})
+    }
+
+    async fn reset_activity_execution(
+        &self,
+        request: Request<ResetActivityExecutionRequest>,
+    ) -> Rpc<ResetActivityExecutionResponse> {
+        self.standalone_on()?;
+        activity_control::reset_execution(&self.runtime, request.into_inner()).await?;
+        ok(ResetActivityExecutionResponse {})
+    }
+
+    async fn unpause_activity_execution(
+        &self,
+        request: Request<UnpauseActivityExecutionRequest>,
+    ) -> Rpc<UnpauseActivityExecutionResponse> {
+        self.standalone_on()?;
+        activity_control::unpause_execution(&self.runtime, request.into_inner()).await?;
+        ok(UnpauseActivityExecutionResponse {})
+    }
+
+    async fn update_activity_execution_options(
+        &self,
+        request: Request<UpdateActivityExecutionOptionsRequest>,
+    ) -> Rpc<UpdateActivityExecutionOptionsResponse> {
+        self.standalone_on()?;
+        ok(activity_control::update_execution_options(&self.runtime, request.into_inner()).await?)
+    }
+
     refused! {
         update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse = "UpdateWorkerBuildIdCompatibility";
         get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse = "GetWorkerBuildIdCompatibility";
@@ -882,10 +927,6 @@ impl WorkflowService for Service {
         delete_workflow_rule(DeleteWorkflowRuleRequest) -> DeleteWorkflowRuleResponse = "DeleteWorkflowRule";
         list_workflow_rules(ListWorkflowRulesRequest) -> ListWorkflowRulesResponse = "ListWorkflowRules";
         trigger_workflow_rule(TriggerWorkflowRuleRequest) -> TriggerWorkflowRuleResponse = "TriggerWorkflowRule";
-        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = "PauseActivityExecution";
-        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = "ResetActivityExecution";
-        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = "UnpauseActivityExecution";
-        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse = "UpdateActivityExecutionOptions";
         start_nexus_operation_execution(StartNexusOperationExecutionRequest) -> StartNexusOperationExecutionResponse = "StartNexusOperationExecution";
         describe_nexus_operation_execution(DescribeNexusOperationExecutionRequest) -> DescribeNexusOperationExecutionResponse = "DescribeNexusOperationExecution";
         poll_nexus_operation_execution(PollNexusOperationExecutionRequest) -> PollNexusOperationExecutionResponse = "PollNexusOperationExecution";

@@ -53,11 +53,6 @@ const STANDALONE_NEXUS: Offer = Refused {
     message: "Standalone Nexus operation is disabled",
     why: "standalone Nexus operations are off in the dev server",
 };
-const STANDALONE_ACTIVITIES: Offer = Declined {
-    code: Code::Unimplemented,
-    message: "pausing, unpausing, resetting and updating the options of a standalone activity execution is not served by this engine",
-    why: "standalone activity executions are served (start, describe, poll, list, count, cancel, terminate, delete), but not their pause, unpause, reset and update-options",
-};
 
 /// Every RPC, in the services' proto order (the test checks it against the descriptors).
 pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
@@ -385,26 +380,10 @@ pub(crate) const RPCS: &[(&str, &str, Offer)] = &[
     ),
     ("WorkflowService", "TerminateActivityExecution", Served),
     ("WorkflowService", "DeleteActivityExecution", Served),
-    (
-        "WorkflowService",
-        "PauseActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
-    (
-        "WorkflowService",
-        "ResetActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
-    (
-        "WorkflowService",
-        "UnpauseActivityExecution",
-        STANDALONE_ACTIVITIES,
-    ),
-    (
-        "WorkflowService",
-        "UpdateActivityExecutionOptions",
-        STANDALONE_ACTIVITIES,
-    ),
+    ("WorkflowService", "PauseActivityExecution", Served),
+    ("WorkflowService", "ResetActivityExecution", Served),
+    ("WorkflowService", "UnpauseActivityExecution", Served),
+    ("WorkflowService", "UpdateActivityExecutionOptions", Served),
     (
         "WorkflowService",
         "TerminateNexusOperationExecution",

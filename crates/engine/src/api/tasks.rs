@@ -451,14 +451,20 @@ impl<'a> ById<'a> {
 }
 
 /// Runs `op` on the current attempt of the activity `id` names, as its worker would.
+/// With no workflow id, `id` names a standalone activity: one that `finishes` is answered
+/// even before a worker took it, as on the real server.
 async fn on_activity_by_id<T>(
     rt: &EngineRuntime,
     id: ById<'_>,
+    finishes: bool,
     op: impl FnOnce(&mut Registry, &ActivityRef<'_>, i64, &mut Effects) -> Result<T>,
 ) -> Result<T> {
     rt.execute(|registry, now, fx| {
-        let (run_id, scheduled_event_id, attempt) =
-            registry.activity_by_id(id.namespace, id.workflow_id, id.run_id, id.activity_id)?;
+        let (run_id, scheduled_event_id, attempt) = if id.workflow_id.is_empty() {
+            registry.standalone_by_id(id.namespace, id.run_id, id.activity_id, finishes, now)?
+        } else {
+            registry.activity_by_id(id.namespace, id.workflow_id, id.run_id, id.activity_id)?
+        };
         let activity = ActivityRef {
             run_id: &run_id,
             scheduled_event_id,
@@ -476,7 +482,7 @@ pub(super) async fn complete_activity_by_id(
     r: RespondActivityTaskCompletedByIdRequest,
 ) -> Result<()> {
     let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
-    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+    on_activity_by_id(rt, id, true, |registry, activity, now, fx| {
         registry.complete_activity(activity, r.result, &r.identity, now, fx)
     })
     .await
@@ -488,7 +494,7 @@ pub(super) async fn fail_activity_by_id(
 ) -> Result<()> {
     let failure = r.failure.unwrap_or_default();
     let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
-    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+    on_activity_by_id(rt, id, true, |registry, activity, now, fx| {
         let details = r.last_heartbeat_details;
         registry.fail_activity(activity, failure, details, &r.identity, now, fx)
     })
@@ -500,7 +506,7 @@ pub(super) async fn cancel_activity_by_id(
     r: RespondActivityTaskCanceledByIdRequest,
 ) -> Result<()> {
     let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
-    on_activity_by_id(rt, id, |registry, activity, now, fx| {
+    on_activity_by_id(rt, id, true, |registry, activity, now, fx| {
         registry.cancel_activity(activity, r.details, &r.identity, now, fx)
     })
     .await
@@ -511,7 +517,7 @@ pub(super) async fn heartbeat_by_id(
     r: RecordActivityTaskHeartbeatByIdRequest,
 ) -> Result<RecordActivityTaskHeartbeatByIdResponse> {
     let id = ById::new(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id);
-    let answer = on_activity_by_id(rt, id, |registry, activity, now, fx| {
+    let answer = on_activity_by_id(rt, id, false, |registry, activity, now, fx| {
         registry.heartbeat_activity(activity, r.details, now, fx)
     })
     .await?;

@@ -1,12 +1,13 @@
 //! Retention: a background task that deletes closed runs (history, visibility record,
-//! everything the store keeps of them) once the retention their namespace had when they
-//! closed has passed since (the real server fixes a run's deletion time at close; the
-//! namespace record keeps the retentions before a change until their runs are gone). What
-//! is due is read from the store each time (closed runs by close time), never kept in
-//! memory, so a restart or a crash mid-sweep loses nothing: the next pass finds what is
-//! still there. Each batch is one ordinary commit of at most [`SWEEP_BATCH`] runs, so
-//! requests queue behind a short transaction at most, and the time is the engine's clock
-//! (time skipping moves retention along with everything else).
+//! everything the store keeps of them) and closed standalone activities once the retention
+//! their namespace had when they closed has passed since (the real server fixes a run's
+//! deletion time at close; the namespace record keeps the retentions before a change until
+//! their runs are gone). What is due is read from the store each time (closed runs by
+//! close time; standalone activities from memory, where they all are), never kept aside,
+//! so a restart or a crash mid-sweep loses nothing: the next pass finds what is still
+//! there. Each batch is one ordinary commit of at most [`SWEEP_BATCH`] runs, so requests
+//! queue behind a short transaction at most, and the time is the engine's clock (time
+//! skipping moves retention along with everything else).
 
 use std::{sync::Arc, time::Duration};
 
@@ -52,7 +53,8 @@ impl EngineRuntime {
             for (i, window) in windows.iter().enumerate() {
                 let due = window.due(now);
                 if !due.is_empty() {
-                    deleted += self.sweep_closed(&namespace, due, batch).await?;
+                    deleted += self.sweep_closed(&namespace, due.clone(), batch).await?;
+                    deleted += self.sweep_activities(&namespace, due, batch).await?;
                 }
                 all_spent &= i < last && window.all_due(now);
                 if all_spent {
@@ -68,6 +70,27 @@ impl EngineRuntime {
             }
         }
         Ok(deleted)
+    }
+
+    /// Deletes up to `batch` closed standalone activities of `namespace` that closed in
+    /// `closed` (all in memory: found there); returns how many.
+    async fn sweep_activities(
+        &self,
+        namespace: &str,
+        closed: std::ops::Range<i64>,
+        batch: usize,
+    ) -> Result<usize> {
+        let due = self.read(|registry| registry.expired_activities(namespace, &closed, batch));
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let count = due.len();
+        self.execute(|registry, _, _| {
+            registry.forget_closed_runs(&due);
+            Ok(())
+        })
+        .await?;
+        Ok(count)
     }
 
     /// Deletes the closed runs of `namespace` that closed in `closed`, in commits of at

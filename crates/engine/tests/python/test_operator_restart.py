@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from backends import ALL, database_for, start_env
 from test_batch import closed, start_runs
-from test_task_queues import Fanout, rate_limit_holds, set_rate_limit, stamp
+from test_task_queues import ONE_PARTITION, Fanout, rate_limit_holds, set_rate_limit, stamp
 
 COMPLETED = BatchOperationState.BATCH_OPERATION_STATE_COMPLETED
 RUNNING = BatchOperationState.BATCH_OPERATION_STATE_RUNNING
@@ -101,7 +101,8 @@ async def after(client: Client, tag: str) -> None:
     assert [await signals(client, wid, "first") for wid in ids[:2]] == [1, 1]
 
     queue = f"tq-{tag}"
-    async with Worker(client, task_queue=queue, workflows=[Fanout], activities=[stamp]):
+    async with Worker(client, task_queue=queue, workflows=[Fanout], activities=[stamp],
+                      disable_eager_activity_execution=True):
         await rate_limit_holds(client, queue)
 
 
@@ -111,9 +112,9 @@ def test_batch_jobs_and_queue_config_survive_a_restart(backend: str, tmp_path: P
     tag = uuid.uuid4().hex[:8]
 
     async def run() -> None:
-        async with await start_env(backend, database) as env:
+        async with await start_env(backend, database, ONE_PARTITION) as env:
             await before(env.client, backend, tag)
-        async with await start_env(backend, database) as env:
+        async with await start_env(backend, database, ONE_PARTITION) as env:
             await after(env.client, tag)
 
     asyncio.run(run())

@@ -203,11 +203,15 @@ async def cron(client: Client, queue: str) -> None:
     assert nxt.first_execution_run_id == first_run
     assert timedelta(0) < nxt.first_workflow_task_backoff.ToTimedelta() <= timedelta(seconds=2)
 
-    # Terminating the waiting run ends the chain.
+    # Terminating the waiting run (by now `run_id` or a later run of the chain: a slow
+    # machine lets runs pass) ends the chain: no run follows it.
     await client.get_workflow_handle(wid).terminate("enough")
+    terminated = await client.get_workflow_handle(wid).describe()
+    assert terminated.status == WorkflowExecutionStatus.TERMINATED
+    assert terminated.raw_description.workflow_execution_info.first_run_id == first_run
     await asyncio.sleep(2.5)
     description = await client.get_workflow_handle(wid).describe()
-    assert (description.run_id, description.status) == (run_id, WorkflowExecutionStatus.TERMINATED)
+    assert (description.run_id, description.status) == (terminated.run_id, WorkflowExecutionStatus.TERMINATED)
 
 
 @pytest.mark.parametrize("backend", ["temporal", "engine"])

@@ -2,10 +2,13 @@
 the official Python SDK on the real dev server (.venv/bin/temporal, the oracle, which serves
 them by default) and on our engine binary, on SQLite and on PostgreSQL: start and result, a
 failure after retries, id conflict and reuse, cancel, terminate, describe, list and count by
-query, delete, and an activity that waits for its worker across a restart of the server.
+query, delete, pause, unpause, reset and options, the `temporal activity` CLI (start,
+complete by id, result, count), and an activity that waits for its worker across a restart
+of the server.
 """
 
 import asyncio
+import subprocess
 import time
 import uuid
 from datetime import timedelta
@@ -21,11 +24,12 @@ from temporalio.api.enums.v1 import (
 from temporalio.api.workflowservice.v1 import (
     CountActivityExecutionsRequest,
     DeleteActivityExecutionRequest,
+    ResetActivityExecutionRequest,
     DescribeActivityExecutionRequest,
     ListActivityExecutionsRequest,
     TerminateActivityExecutionRequest,
 )
-from temporalio.client import ActivityFailureError, Client
+from temporalio.client import ActivityFailureError, ActivityOptionsKeys, Client
 from temporalio.common import ActivityIDConflictPolicy, ActivityIDReusePolicy, RetryPolicy
 from temporalio.exceptions import (
     ActivityAlreadyStartedError,
@@ -36,7 +40,7 @@ from temporalio.exceptions import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, database_for, start_env
+from backends import ALL, backend_binary, database_for, start_env
 
 TIMEOUT = timedelta(seconds=30)
 
@@ -230,6 +234,12 @@ async def delete(client: Client, activity_id: str) -> None:
     )
 
 
+async def reset(client: Client, activity_id: str) -> None:
+    await client.workflow_service.reset_activity_execution(
+        ResetActivityExecutionRequest(namespace=client.namespace, activity_id=activity_id)
+    )
+
+
 async def missing(client: Client, activity_id: str) -> str:
     try:
         await describe(client, activity_id)
@@ -237,6 +247,61 @@ async def missing(client: Client, activity_id: str) -> str:
         assert e.status == RPCStatusCode.NOT_FOUND
         return e.message
     return ""
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_pause_unpause_reset_and_options(backend: str, database: str) -> None:
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    S = ActivityExecutionStatus
+    P = PendingActivityState
+
+    async def refused(call) -> str:
+        with pytest.raises(RPCError) as caught:
+            await call
+        assert caught.value.status == RPCStatusCode.FAILED_PRECONDITION
+        return caught.value.message
+
+    async def scenario(client: Client) -> None:
+        handle = await client.start_activity(
+            greet, "paused", id="paused", task_queue=queue,
+            start_to_close_timeout=timedelta(seconds=5),
+        )
+        await handle.pause(reason="hold on")
+        held = await describe(client, "paused")
+        assert (held.info.status, held.info.run_state) == (
+            S.ACTIVITY_EXECUTION_STATUS_PAUSED, P.PENDING_ACTIVITY_STATE_PAUSED
+        )
+        assert await refused(handle.pause()) == "activity is in non-pausable state Paused"
+        updated = await handle.update_options(
+            [ActivityOptionsKeys.start_to_close_timeout.value_set(timedelta(seconds=9))]
+        )
+        assert updated.start_to_close_timeout == timedelta(seconds=9)
+        assert (await describe(client, "paused")).info.start_to_close_timeout.seconds == 9
+        restored = await handle.restore_original_options()
+        assert restored.start_to_close_timeout == timedelta(seconds=5)
+        await handle.unpause()
+        running = await describe(client, "paused")
+        assert (running.info.status, running.info.run_state) == (
+            S.ACTIVITY_EXECUTION_STATUS_RUNNING, P.PENDING_ACTIVITY_STATE_SCHEDULED
+        )
+        assert await refused(handle.unpause()) == (
+            "activity is in non-unpausable state Scheduled"
+        )
+        await reset(client, "paused")
+        async with Worker(client, task_queue=queue, activities=[greet]):
+            assert await handle.result() == "hello paused"
+        assert await refused(handle.pause()) == "activity is in non-pausable state Completed"
+        assert await refused(handle.unpause()) == "activity is in terminal state Completed"
+        assert await refused(reset(client, "paused")) == "activity execution is not running"
+        assert await refused(handle.restore_original_options()) == (
+            "Cannot update options for activity in state Completed"
+        )
+
+    async def run() -> None:
+        async with await start_env(backend, database) as env:
+            await scenario(env.client)
+
+    asyncio.run(run())
 
 
 @pytest.mark.parametrize("backend", ALL)
@@ -270,3 +335,33 @@ def test_across_a_restart(backend: str, database: str) -> None:
 
     asyncio.run(before())
     asyncio.run(after())
+
+
+def cli(address: str, *args: str) -> str:
+    done = subprocess.run(
+        [backend_binary("temporal"), "--address", address, "activity", *args],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_cli(backend: str, database: str) -> None:
+    """`temporal activity start`, `complete` by id with no worker (the real server takes it
+    as started), `result`, `describe` and `count`."""
+
+    async def run() -> None:
+        async with await start_env(backend, database) as env:
+            address = env.client.service_client.config.target_host
+            started = cli(address, "start", "--activity-id", "by-hand", "--type", "manual",
+                          "--task-queue", "nobody", "--start-to-close-timeout", "30s")
+            assert "by-hand" in started
+            cli(address, "complete", "--activity-id", "by-hand", "--result", '"done"')
+            result = cli(address, "result", "--activity-id", "by-hand")
+            assert "COMPLETED" in result and '"done"' in result, result
+            described = cli(address, "describe", "--activity-id", "by-hand", "-o", "json")
+            assert "ACTIVITY_EXECUTION_STATUS_COMPLETED" in described, described
+            assert "Total: 1" in cli(address, "count")
+
+    asyncio.run(run())

@@ -25,7 +25,7 @@ mod worker;
 
 pub(crate) use options::{Options, OptionsUpdate};
 pub(crate) use pause::{HeartbeatAnswer, Pause, Restart, Target};
-use timeouts::Timeouts;
+pub(crate) use timeouts::Timeouts;
 
 use crate::history::{
     Effects, Execution, QueueKind, Task, TimerKey, effects::ActivityTimeout, lifecycle::retry,

@@ -225,7 +225,7 @@ fn camel(path: &str) -> String {
 
 impl ActivityState {
     /// The timeouts in force: updated ones, else the scheduled event's.
-    pub(super) fn timeouts(&self, scheduled: &ActivityTaskScheduledEventAttributes) -> Timeouts {
+    pub(crate) fn timeouts(&self, scheduled: &ActivityTaskScheduledEventAttributes) -> Timeouts {
         self.options
             .as_ref()
             .map_or_else(|| Timeouts::of(scheduled), Options::timeouts)

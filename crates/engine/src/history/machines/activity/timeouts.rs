@@ -23,15 +23,15 @@ use crate::{
 
 /// Resolved timeouts of an activity, in milliseconds.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Timeouts {
-    pub(super) schedule_to_close: Option<i64>,
-    pub(super) schedule_to_start: Option<i64>,
-    pub(super) start_to_close: Option<i64>,
-    pub(super) heartbeat: Option<i64>,
+pub(crate) struct Timeouts {
+    pub(crate) schedule_to_close: Option<i64>,
+    pub(crate) schedule_to_start: Option<i64>,
+    pub(crate) start_to_close: Option<i64>,
+    pub(crate) heartbeat: Option<i64>,
 }
 
 impl Timeouts {
-    pub(super) fn of(a: &ActivityTaskScheduledEventAttributes) -> Self {
+    pub(crate) fn of(a: &ActivityTaskScheduledEventAttributes) -> Self {
         Self {
             schedule_to_close: duration_ms(a.schedule_to_close_timeout.as_ref()),
             schedule_to_start: duration_ms(a.schedule_to_start_timeout.as_ref()),

@@ -11,10 +11,11 @@
 //! -> completed | failed | canceled | terminated | timed out. Transitions: `start` (id
 //! reuse and conflict policies, request ids), the activity's own outcome
 //! (`on_activity_resolved`), `request_cancel` (at once unless a worker holds it, which
-//! learns of it from its next heartbeat), `terminate`, and `delete` (any state).
+//! learns of it from its next heartbeat), `terminate`, and `delete` (any state); pause,
+//! unpause, reset and update-options are the activity machine's, checked here first.
 //!
-//! Closed ones stay in memory (they have no visibility record in the store, so workflow
-//! lists never see them); `start.rs` holds the `start` transition, `view.rs` what describe
+//! Closed ones stay in memory until their namespace's retention has passed (they have no
+//! visibility record in the store, so workflow lists never see them); `start.rs` holds the `start` transition, `view.rs` what describe
 //! and list show.
 
 mod start;
@@ -45,6 +46,15 @@ use crate::visibility::status_name;
 
 /// What a standalone activity's hidden run uses as its workflow id, before the activity id.
 pub(crate) const ID_PREFIX: &str = "\u{1}activity:";
+
+/// What an operator asks of a running activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Unpause,
+    Reset,
+    UpdateOptions,
+}
 
 /// The part of a run's record that makes it a standalone activity execution.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -213,6 +223,97 @@ impl Registry {
         );
         fx.history_changed();
         Ok(())
+    }
+
+    /// Refuses pausing, unpausing, resetting or updating the options of a standalone
+    /// activity in a state the real server refuses it in, with its words; the change
+    /// itself is the activity machine's (`machines/activity/pause.rs`, `options.rs`).
+    pub(crate) fn check_standalone_control(&self, run_id: &str, control: Control) -> Result<()> {
+        let exec = self.run(run_id)?;
+        let activity = exec.state.activities.values().next();
+        let refuse = |m: String| Err(EngineError::FailedPrecondition(m));
+        let status = status_name(exec.state.status);
+        let paused = activity.is_some_and(|a| a.paused.is_some());
+        match control {
+            Control::Pause if !exec.is_open() => {
+                refuse(format!("activity is in non-pausable state {status}"))
+            }
+            Control::Pause if paused => {
+                refuse("activity is in non-pausable state Paused".to_owned())
+            }
+            Control::Unpause if !exec.is_open() => {
+                refuse(format!("activity is in terminal state {status}"))
+            }
+            Control::Unpause if !paused => {
+                let state = match activity.map(|a| a.phase) {
+                    Some(ActivityPhase::Started) => "Started",
+                    _ => "Scheduled",
+                };
+                refuse(format!("activity is in non-unpausable state {state}"))
+            }
+            Control::Reset if !exec.is_open() => {
+                refuse("activity execution is not running".to_owned())
+            }
+            Control::UpdateOptions if !exec.is_open() => refuse(format!(
+                "Cannot update options for activity in state {status}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The current attempt of a standalone activity, for the `...ById` requests without a
+    /// workflow id: (run id, scheduled event id, attempt). One that `finishes` (complete,
+    /// fail, cancel) is taken as started if no worker holds it, as on the real server; a
+    /// heartbeat needs a worker to hold it.
+    pub(crate) fn standalone_by_id(
+        &mut self,
+        namespace: &str,
+        run_id: &str,
+        activity_id: &str,
+        finishes: bool,
+        now_ms: i64,
+    ) -> Result<(String, i64, i32)> {
+        let run_id = self.resolve_standalone(namespace, activity_id, run_id)?;
+        let exec = self.run_mut(&run_id)?;
+        if !exec.is_open() && finishes {
+            return Err(EngineError::FailedPrecondition(format!(
+                "invalid transition from {}",
+                status_name(exec.state.status)
+            )));
+        }
+        let activity = exec
+            .state
+            .activities
+            .values_mut()
+            .next()
+            .filter(|a| finishes || a.phase == ActivityPhase::Started)
+            .ok_or_else(|| not_found(activity_id))?;
+        if activity.phase != ActivityPhase::Started {
+            activity.phase = ActivityPhase::Started;
+            activity.started_time_ms = now_ms;
+        }
+        let found = (
+            run_id.clone(),
+            activity.scheduled_event_id,
+            activity.attempt,
+        );
+        exec.dirty = true;
+        Ok(found)
+    }
+
+    /// Standalone activities of `namespace` closed in `closed` (ms), at most `limit`: the
+    /// retention sweep deletes them (they have no visibility record for the store to find).
+    pub(crate) fn expired_activities(
+        &self,
+        namespace: &str,
+        closed: &std::ops::Range<i64>,
+        limit: usize,
+    ) -> Vec<String> {
+        self.activities_in(namespace)
+            .filter(|e| e.state.close_time_ms.is_some_and(|t| closed.contains(&t)))
+            .map(|e| e.state.run_id.clone())
+            .take(limit)
+            .collect()
     }
 
     /// `DeleteActivityExecution`: gone in any state, from memory now and from the store
@@ -490,5 +591,84 @@ mod tests {
         );
         registry.delete_standalone(&open);
         assert!(registry.resolve_standalone("default", "t", "").is_err());
+    }
+
+    #[test]
+    fn controls_are_refused_in_the_real_servers_states() {
+        let mut registry = testing::registry();
+        let run = start(&mut registry, spec("p", "r1"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        let refused = |r: &Registry, c| match r.check_standalone_control(&run, c) {
+            Err(EngineError::FailedPrecondition(m)) => m,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            refused(&registry, Control::Unpause),
+            "activity is in non-unpausable state Scheduled"
+        );
+        assert!(
+            registry
+                .check_standalone_control(&run, Control::Pause)
+                .is_ok()
+        );
+        let target = crate::history::Target::Id("p".into());
+        let pause = crate::history::Pause {
+            time_ms: NOW,
+            identity: "me".into(),
+            reason: "hold".into(),
+            request_id: "p1".into(),
+        };
+        assert!(registry.pause_activities(&run, &target, pause).is_ok());
+        assert_eq!(
+            refused(&registry, Control::Pause),
+            "activity is in non-pausable state Paused"
+        );
+        let mut fx = Effects::default();
+        assert!(
+            registry
+                .terminate_standalone(&run, "x", "me", "t", NOW, &mut fx)
+                .is_ok()
+        );
+        assert_eq!(
+            refused(&registry, Control::Pause),
+            "activity is in non-pausable state Terminated"
+        );
+        assert_eq!(
+            refused(&registry, Control::Reset),
+            "activity execution is not running"
+        );
+    }
+
+    #[test]
+    fn retention_finds_the_closed_ones_past_it() {
+        let mut registry = testing::registry();
+        let mut fx = Effects::default();
+        let open = start(&mut registry, spec("open", "r1"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        let done = start(&mut registry, spec("done", "r2"))
+            .map(|s| s.run_id)
+            .unwrap_or_default();
+        assert!(
+            registry
+                .terminate_standalone(&done, "x", "me", "t", NOW, &mut fx)
+                .is_ok()
+        );
+        assert_eq!(
+            registry.expired_activities("default", &(i64::MIN..NOW), 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            registry.expired_activities("default", &(i64::MIN..NOW + 1), 10),
+            vec![done.clone()]
+        );
+        registry.forget_closed_runs(&[done, open.clone()]);
+        assert!(registry.resolve_standalone("default", "done", "").is_err());
+        assert!(
+            registry
+                .resolve_standalone("default", "open", "")
+                .is_ok_and(|r| r == open)
+        );
     }
 }

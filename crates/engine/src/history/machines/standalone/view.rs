@@ -12,8 +12,11 @@ use temporalio_protos::temporal::api::{
 };
 
 use super::ID_PREFIX;
-use crate::history::{Execution, Registry, machines::activity::ActivityPhase};
-use crate::time::{duration, duration_ms, timestamp};
+use crate::history::{
+    Execution, Registry,
+    machines::activity::{ActivityPhase, Timeouts},
+};
+use crate::time::{duration, timestamp};
 use crate::visibility::Visible;
 
 /// A standalone activity's hidden run as the activity query language sees it: the
@@ -144,27 +147,38 @@ impl Registry {
                 _ => PendingActivityState::Scheduled,
             }
         });
-        let s2c = scheduled.and_then(|(_, a)| duration_ms(a.schedule_to_close_timeout.as_ref()));
+        // The options in force: updated ones, else the scheduled event's.
+        let timeouts =
+            scheduled.map(|(_, a)| activity.map_or_else(|| Timeouts::of(a), |x| x.timeouts(a)));
+        let s2c = timeouts.and_then(|t| t.schedule_to_close);
         let mut info = ActivityExecutionInfo {
             activity_id: exec.activity_id().to_owned(),
             run_id: exec.state.run_id.clone(),
             activity_type: Some(ActivityType {
                 name: exec.state.workflow_type.clone(),
             }),
-            status: activity_status(exec.state.status) as i32,
+            status: if activity.is_some_and(|a| open && a.paused.is_some()) {
+                ActivityExecutionStatus::Paused as i32
+            } else {
+                activity_status(exec.state.status) as i32
+            },
             run_state: run_state.map_or(0, |s| s as i32),
             task_queue: exec.state.task_queue.clone(),
-            schedule_to_close_timeout: scheduled
-                .and_then(|(_, a)| a.schedule_to_close_timeout)
+            schedule_to_close_timeout: timeouts
+                .and_then(|t| t.schedule_to_close)
+                .map(duration)
                 .or_else(zero),
-            schedule_to_start_timeout: scheduled
-                .and_then(|(_, a)| a.schedule_to_start_timeout)
+            schedule_to_start_timeout: timeouts
+                .and_then(|t| t.schedule_to_start)
+                .map(duration)
                 .or_else(zero),
-            start_to_close_timeout: scheduled
-                .and_then(|(_, a)| a.start_to_close_timeout)
+            start_to_close_timeout: timeouts
+                .and_then(|t| t.start_to_close)
+                .map(duration)
                 .or_else(zero),
-            heartbeat_timeout: scheduled
-                .and_then(|(_, a)| a.heartbeat_timeout)
+            heartbeat_timeout: timeouts
+                .and_then(|t| t.heartbeat)
+                .map(duration)
                 .or_else(zero),
             retry_policy: scheduled.and_then(|(_, a)| {
                 activity.map_or_else(|| a.retry_policy.clone(), |x| Some(x.retry_policy(a)))
