@@ -1,6 +1,8 @@
 //! Thin gRPC handlers: decode the request, run one operation, encode the answer. One module
-//! per RPC family; errors become statuses in one place (`status`). RPCs not listed here
-//! answer `UNIMPLEMENTED` through the generated default stubs.
+//! per RPC family; errors become statuses in one place (`status`). The services' impls at
+//! the end of this file are the table of every RPC: one entry each (`served!` or
+//! `refused!`), naming its family's function. RPCs not listed here answer `UNIMPLEMENTED`
+//! through the generated default stubs.
 
 mod activity_control;
 mod batch;
@@ -129,782 +131,341 @@ fn ok<T>(value: T) -> Rpc<T> {
     Ok(Response::new(value))
 }
 
-/// Handlers for RPCs the engine refuses as the dev server does: each answers its row of
-/// `rpcs::RPCS` after checking the namespace. Written as `async_trait` expands an
-/// `async fn`, so that one line per RPC stays a line of this table.
-macro_rules! refused {
-    ($($name:ident($request:ty) -> $response:ty = $method:literal;)*) => {$(
+/// Handlers for the RPCs the engine serves, one entry per RPC: its method, request and
+/// response, then the body, given the service (`this`) and the request. Written as
+/// `async_trait` expands an `async fn`, so that each RPC stays one entry of this table.
+macro_rules! served {
+    ($($name:ident($request:ty) -> $response:ty = |$this:tt, $req:tt| $body:expr;)*) => {$(
         fn $name<'life0, 'async_trait>(
             &'life0 self,
-            request: Request<$request>,
+            $req: Request<$request>,
         ) -> Pin<Box<dyn Future<Output = Rpc<$response>> + Send + 'async_trait>>
         where
             'life0: 'async_trait,
             Self: 'async_trait,
         {
             Box::pin(async move {
-                Err(rpcs::refuse(&self.runtime, $method, &request.get_ref().namespace)?)
+                // Fixes the block's type, which `?` alone leaves open.
+                if let Some(answer) = None::<Rpc<$response>> {
+                    return answer;
+                }
+                let $this = self;
+                $body
             })
         }
     )*};
 }
 
+/// Handlers for RPCs the engine refuses as the dev server does: each answers its row of
+/// `rpcs::RPCS` after checking the namespace.
+macro_rules! refused {
+    ($($name:ident($request:ty) -> $response:ty = $method:literal;)*) => {
+        served! {$(
+            $name($request) -> $response = |this, request|
+                Err(rpcs::refuse(&this.runtime, $method, &request.get_ref().namespace)?);
+        )*}
+    };
+}
+
 #[tonic::async_trait]
 impl WorkflowService for Service {
-    async fn get_system_info(
-        &self,
-        _: Request<GetSystemInfoRequest>,
-    ) -> Rpc<GetSystemInfoResponse> {
-        ok(namespaces::get_system_info())
-    }
-
-    async fn describe_namespace(
-        &self,
-        request: Request<DescribeNamespaceRequest>,
-    ) -> Rpc<DescribeNamespaceResponse> {
-        ok(namespaces::describe_namespace(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn list_namespaces(
-        &self,
-        request: Request<ListNamespacesRequest>,
-    ) -> Rpc<ListNamespacesResponse> {
-        ok(namespaces::list_namespaces(
-            &self.runtime,
-            request.get_ref(),
-        ))
-    }
-
-    async fn register_namespace(
-        &self,
-        request: Request<RegisterNamespaceRequest>,
-    ) -> Rpc<RegisterNamespaceResponse> {
-        namespaces::register_namespace(&self.runtime, self.min_retention, request.into_inner())
-            .await?;
-        ok(RegisterNamespaceResponse::default())
-    }
-
-    async fn update_namespace(
-        &self,
-        request: Request<UpdateNamespaceRequest>,
-    ) -> Rpc<UpdateNamespaceResponse> {
-        ok(
-            retention::update_namespace(&self.runtime, self.min_retention, request.into_inner())
-                .await?,
-        )
-    }
-
-    async fn deprecate_namespace(
-        &self,
-        request: Request<DeprecateNamespaceRequest>,
-    ) -> Rpc<DeprecateNamespaceResponse> {
-        namespaces::deprecate_namespace(&self.runtime, request.get_ref()).await?;
-        ok(DeprecateNamespaceResponse::default())
-    }
-
-    async fn create_schedule(
-        &self,
-        request: Request<CreateScheduleRequest>,
-    ) -> Rpc<CreateScheduleResponse> {
-        ok(schedules::create(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn describe_schedule(
-        &self,
-        request: Request<DescribeScheduleRequest>,
-    ) -> Rpc<DescribeScheduleResponse> {
-        ok(schedules::describe(&self.runtime, request.get_ref())?)
-    }
-
-    async fn update_schedule(
-        &self,
-        request: Request<UpdateScheduleRequest>,
-    ) -> Rpc<UpdateScheduleResponse> {
-        schedules::update(&self.runtime, request.into_inner()).await?;
-        ok(UpdateScheduleResponse::default())
-    }
-
-    async fn patch_schedule(
-        &self,
-        request: Request<PatchScheduleRequest>,
-    ) -> Rpc<PatchScheduleResponse> {
-        schedules::patch(&self.runtime, request.into_inner()).await?;
-        ok(PatchScheduleResponse::default())
-    }
-
-    async fn delete_schedule(
-        &self,
-        request: Request<DeleteScheduleRequest>,
-    ) -> Rpc<DeleteScheduleResponse> {
-        schedules::delete(&self.runtime, request.into_inner()).await?;
-        ok(DeleteScheduleResponse::default())
-    }
-
-    async fn list_schedules(
-        &self,
-        request: Request<ListSchedulesRequest>,
-    ) -> Rpc<ListSchedulesResponse> {
-        ok(schedules::list(&self.runtime, request.get_ref())?)
-    }
-
-    async fn list_schedule_matching_times(
-        &self,
-        request: Request<ListScheduleMatchingTimesRequest>,
-    ) -> Rpc<ListScheduleMatchingTimesResponse> {
-        ok(schedules::matching_times(&self.runtime, request.get_ref())?)
-    }
-
-    async fn start_workflow_execution(
-        &self,
-        request: Request<StartWorkflowExecutionRequest>,
-    ) -> Rpc<StartWorkflowExecutionResponse> {
-        ok(workflows::start(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn signal_with_start_workflow_execution(
-        &self,
-        request: Request<SignalWithStartWorkflowExecutionRequest>,
-    ) -> Rpc<SignalWithStartWorkflowExecutionResponse> {
-        ok(workflows::signal_with_start(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn signal_workflow_execution(
-        &self,
-        request: Request<SignalWorkflowExecutionRequest>,
-    ) -> Rpc<SignalWorkflowExecutionResponse> {
-        workflows::signal(&self.runtime, request.into_inner()).await?;
-        ok(SignalWorkflowExecutionResponse::default())
-    }
-
-    async fn request_cancel_workflow_execution(
-        &self,
-        request: Request<RequestCancelWorkflowExecutionRequest>,
-    ) -> Rpc<RequestCancelWorkflowExecutionResponse> {
-        workflows::request_cancel(&self.runtime, request.into_inner()).await?;
-        ok(RequestCancelWorkflowExecutionResponse::default())
-    }
-
-    async fn terminate_workflow_execution(
-        &self,
-        request: Request<TerminateWorkflowExecutionRequest>,
-    ) -> Rpc<TerminateWorkflowExecutionResponse> {
-        workflows::terminate(&self.runtime, request.into_inner()).await?;
-        ok(TerminateWorkflowExecutionResponse::default())
-    }
-
-    async fn delete_workflow_execution(
-        &self,
-        request: Request<DeleteWorkflowExecutionRequest>,
-    ) -> Rpc<DeleteWorkflowExecutionResponse> {
-        retention::delete_workflow_execution(&self.runtime, request.into_inner()).await?;
-        ok(DeleteWorkflowExecutionResponse::default())
-    }
-
-    async fn query_workflow(
-        &self,
-        request: Request<QueryWorkflowRequest>,
-    ) -> Rpc<QueryWorkflowResponse> {
-        ok(queries::query(self, request.into_inner()).await?)
-    }
-
-    async fn update_workflow_execution(
-        &self,
-        request: Request<UpdateWorkflowExecutionRequest>,
-    ) -> Rpc<UpdateWorkflowExecutionResponse> {
-        ok(updates::update(self, request.into_inner()).await?)
-    }
-
-    async fn execute_multi_operation(
-        &self,
-        request: Request<ExecuteMultiOperationRequest>,
-    ) -> Rpc<ExecuteMultiOperationResponse> {
-        ok(multi::execute(self, request.into_inner()).await?)
-    }
-
-    async fn poll_workflow_execution_update(
-        &self,
-        request: Request<PollWorkflowExecutionUpdateRequest>,
-    ) -> Rpc<PollWorkflowExecutionUpdateResponse> {
-        ok(updates::poll(self, request.into_inner()).await?)
-    }
-
-    async fn get_workflow_execution_history(
-        &self,
-        request: Request<GetWorkflowExecutionHistoryRequest>,
-    ) -> Rpc<GetWorkflowExecutionHistoryResponse> {
-        ok(history::get_history(self, request.into_inner()).await?)
-    }
-
-    async fn describe_workflow_execution(
-        &self,
-        request: Request<DescribeWorkflowExecutionRequest>,
-    ) -> Rpc<DescribeWorkflowExecutionResponse> {
-        ok(history::describe(self, request.get_ref())?)
-    }
-
-    async fn list_workflow_executions(
-        &self,
-        request: Request<ListWorkflowExecutionsRequest>,
-    ) -> Rpc<ListWorkflowExecutionsResponse> {
-        ok(visibility::list(self, request.get_ref()).await?)
-    }
-
-    async fn count_workflow_executions(
-        &self,
-        request: Request<CountWorkflowExecutionsRequest>,
-    ) -> Rpc<CountWorkflowExecutionsResponse> {
-        ok(visibility::count(self, request.get_ref()).await?)
-    }
-
-    async fn poll_workflow_task_queue(
-        &self,
-        request: Request<PollWorkflowTaskQueueRequest>,
-    ) -> Rpc<PollWorkflowTaskQueueResponse> {
-        ok(tasks::poll_workflow_task(self, request.into_inner()).await?)
-    }
-
-    async fn respond_workflow_task_completed(
-        &self,
-        request: Request<RespondWorkflowTaskCompletedRequest>,
-    ) -> Rpc<RespondWorkflowTaskCompletedResponse> {
-        ok(tasks::complete_workflow_task(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn respond_workflow_task_failed(
-        &self,
-        request: Request<RespondWorkflowTaskFailedRequest>,
-    ) -> Rpc<RespondWorkflowTaskFailedResponse> {
-        tasks::fail_workflow_task(&self.runtime, request.into_inner()).await?;
-        ok(RespondWorkflowTaskFailedResponse::default())
-    }
-
-    async fn respond_query_task_completed(
-        &self,
-        request: Request<RespondQueryTaskCompletedRequest>,
-    ) -> Rpc<RespondQueryTaskCompletedResponse> {
-        tasks::complete_query_task(&self.runtime, request.into_inner())?;
-        ok(RespondQueryTaskCompletedResponse::default())
-    }
-
-    async fn poll_activity_task_queue(
-        &self,
-        request: Request<PollActivityTaskQueueRequest>,
-    ) -> Rpc<PollActivityTaskQueueResponse> {
-        ok(tasks::poll_activity_task(self, request.into_inner()).await?)
-    }
-
-    async fn respond_activity_task_completed(
-        &self,
-        request: Request<RespondActivityTaskCompletedRequest>,
-    ) -> Rpc<RespondActivityTaskCompletedResponse> {
-        let answer = ActivityAnswer::Completed(request.into_inner());
-        tasks::answer_activity(&self.runtime, answer).await?;
-        ok(RespondActivityTaskCompletedResponse::default())
-    }
-
-    async fn respond_activity_task_failed(
-        &self,
-        request: Request<RespondActivityTaskFailedRequest>,
-    ) -> Rpc<RespondActivityTaskFailedResponse> {
-        let answer = ActivityAnswer::Failed(Box::new(request.into_inner()));
-        tasks::answer_activity(&self.runtime, answer).await?;
-        ok(RespondActivityTaskFailedResponse::default())
-    }
-
-    async fn respond_activity_task_canceled(
-        &self,
-        request: Request<RespondActivityTaskCanceledRequest>,
-    ) -> Rpc<RespondActivityTaskCanceledResponse> {
-        let answer = ActivityAnswer::Canceled(request.into_inner());
-        tasks::answer_activity(&self.runtime, answer).await?;
-        ok(RespondActivityTaskCanceledResponse::default())
-    }
-
-    async fn pause_activity(
-        &self,
-        request: Request<PauseActivityRequest>,
-    ) -> Rpc<PauseActivityResponse> {
-        activity_control::pause(&self.runtime, request.into_inner()).await?;
-        ok(PauseActivityResponse {})
-    }
-
-    async fn unpause_activity(
-        &self,
-        request: Request<UnpauseActivityRequest>,
-    ) -> Rpc<UnpauseActivityResponse> {
-        activity_control::unpause(&self.runtime, request.into_inner()).await?;
-        ok(UnpauseActivityResponse {})
-    }
-
-    async fn reset_activity(
-        &self,
-        request: Request<ResetActivityRequest>,
-    ) -> Rpc<ResetActivityResponse> {
-        activity_control::reset(&self.runtime, request.into_inner()).await?;
-        ok(ResetActivityResponse {})
-    }
-
-    async fn update_activity_options(
-        &self,
-        request: Request<UpdateActivityOptionsRequest>,
-    ) -> Rpc<UpdateActivityOptionsResponse> {
-        ok(activity_control::update_options(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn record_activity_task_heartbeat(
-        &self,
-        request: Request<RecordActivityTaskHeartbeatRequest>,
-    ) -> Rpc<RecordActivityTaskHeartbeatResponse> {
-        ok(tasks::heartbeat(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn respond_activity_task_completed_by_id(
-        &self,
-        request: Request<RespondActivityTaskCompletedByIdRequest>,
-    ) -> Rpc<RespondActivityTaskCompletedByIdResponse> {
-        tasks::complete_activity_by_id(&self.runtime, request.into_inner()).await?;
-        ok(RespondActivityTaskCompletedByIdResponse::default())
-    }
-
-    async fn respond_activity_task_failed_by_id(
-        &self,
-        request: Request<RespondActivityTaskFailedByIdRequest>,
-    ) -> Rpc<RespondActivityTaskFailedByIdResponse> {
-        tasks::fail_activity_by_id(&self.runtime, request.into_inner()).await?;
-        ok(RespondActivityTaskFailedByIdResponse::default())
-    }
-
-    async fn respond_activity_task_canceled_by_id(
-        &self,
-        request: Request<RespondActivityTaskCanceledByIdRequest>,
-    ) -> Rpc<RespondActivityTaskCanceledByIdResponse> {
-        tasks::cancel_activity_by_id(&self.runtime, request.into_inner()).await?;
-        ok(RespondActivityTaskCanceledByIdResponse::default())
-    }
-
-    async fn record_activity_task_heartbeat_by_id(
-        &self,
-        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
-    ) -> Rpc<RecordActivityTaskHeartbeatByIdResponse> {
-        ok(tasks::heartbeat_by_id(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn record_worker_heartbeat(
-        &self,
-        request: Request<RecordWorkerHeartbeatRequest>,
-    ) -> Rpc<RecordWorkerHeartbeatResponse> {
-        workers::record(&self.runtime, request.into_inner())?;
-        ok(RecordWorkerHeartbeatResponse::default())
-    }
-
-    async fn list_workers(&self, request: Request<ListWorkersRequest>) -> Rpc<ListWorkersResponse> {
-        ok(workers::list(&self.runtime, request.get_ref())?)
-    }
-
-    async fn count_workers(
-        &self,
-        request: Request<CountWorkersRequest>,
-    ) -> Rpc<CountWorkersResponse> {
-        ok(workers::count(&self.runtime, request.get_ref())?)
-    }
-
-    async fn describe_worker(
-        &self,
-        request: Request<DescribeWorkerRequest>,
-    ) -> Rpc<DescribeWorkerResponse> {
-        ok(workers::describe(&self.runtime, request.get_ref())?)
-    }
-
-    async fn shutdown_worker(
-        &self,
-        request: Request<ShutdownWorkerRequest>,
-    ) -> Rpc<ShutdownWorkerResponse> {
-        tasks::shutdown_worker(&self.runtime, request.into_inner()).await?;
-        ok(ShutdownWorkerResponse::default())
-    }
-
-    async fn update_workflow_execution_options(
-        &self,
-        request: Request<UpdateWorkflowExecutionOptionsRequest>,
-    ) -> Rpc<UpdateWorkflowExecutionOptionsResponse> {
-        ok(workflows::update_options(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn describe_worker_deployment(
-        &self,
-        request: Request<DescribeWorkerDeploymentRequest>,
-    ) -> Rpc<DescribeWorkerDeploymentResponse> {
-        ok(deployments::describe_deployment(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn list_worker_deployments(
-        &self,
-        request: Request<ListWorkerDeploymentsRequest>,
-    ) -> Rpc<ListWorkerDeploymentsResponse> {
-        ok(deployments::list_deployments(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn describe_worker_deployment_version(
-        &self,
-        request: Request<DescribeWorkerDeploymentVersionRequest>,
-    ) -> Rpc<DescribeWorkerDeploymentVersionResponse> {
-        ok(deployments::describe_version(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn set_worker_deployment_current_version(
-        &self,
-        request: Request<SetWorkerDeploymentCurrentVersionRequest>,
-    ) -> Rpc<SetWorkerDeploymentCurrentVersionResponse> {
-        ok(deployments::set_current(&self.runtime, request.get_ref())?)
-    }
-
-    async fn set_worker_deployment_ramping_version(
-        &self,
-        request: Request<SetWorkerDeploymentRampingVersionRequest>,
-    ) -> Rpc<SetWorkerDeploymentRampingVersionResponse> {
-        ok(deployments::set_ramping(&self.runtime, request.get_ref())?)
-    }
-
-    async fn delete_worker_deployment_version(
-        &self,
-        request: Request<DeleteWorkerDeploymentVersionRequest>,
-    ) -> Rpc<DeleteWorkerDeploymentVersionResponse> {
-        deployments::delete_version(&self.runtime, request.get_ref())?;
-        ok(DeleteWorkerDeploymentVersionResponse::default())
-    }
-
-    async fn delete_worker_deployment(
-        &self,
-        request: Request<DeleteWorkerDeploymentRequest>,
-    ) -> Rpc<DeleteWorkerDeploymentResponse> {
-        deployments::delete_deployment(&self.runtime, request.get_ref())?;
-        ok(DeleteWorkerDeploymentResponse::default())
-    }
-
-    async fn create_worker_deployment(
-        &self,
-        request: Request<CreateWorkerDeploymentRequest>,
-    ) -> Rpc<CreateWorkerDeploymentResponse> {
-        ok(deployments::create_deployment(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn create_worker_deployment_version(
-        &self,
-        request: Request<CreateWorkerDeploymentVersionRequest>,
-    ) -> Rpc<CreateWorkerDeploymentVersionResponse> {
-        deployments::create_version(&self.runtime, request.get_ref())?;
-        ok(CreateWorkerDeploymentVersionResponse::default())
-    }
-
-    async fn update_worker_deployment_version_compute_config(
-        &self,
-        request: Request<UpdateWorkerDeploymentVersionComputeConfigRequest>,
-    ) -> Rpc<UpdateWorkerDeploymentVersionComputeConfigResponse> {
-        deployments::update_compute_config(&self.runtime, request.get_ref())?;
-        ok(UpdateWorkerDeploymentVersionComputeConfigResponse::default())
-    }
-
-    async fn validate_worker_deployment_version_compute_config(
-        &self,
-        request: Request<ValidateWorkerDeploymentVersionComputeConfigRequest>,
-    ) -> Rpc<ValidateWorkerDeploymentVersionComputeConfigResponse> {
-        deployments::validate_compute_config(&self.runtime, request.get_ref())?;
-        ok(ValidateWorkerDeploymentVersionComputeConfigResponse::default())
-    }
-
-    async fn update_worker_deployment_version_metadata(
-        &self,
-        request: Request<UpdateWorkerDeploymentVersionMetadataRequest>,
-    ) -> Rpc<UpdateWorkerDeploymentVersionMetadataResponse> {
-        ok(deployments::update_metadata(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn set_worker_deployment_manager(
-        &self,
-        request: Request<SetWorkerDeploymentManagerRequest>,
-    ) -> Rpc<SetWorkerDeploymentManagerResponse> {
-        ok(deployments::set_manager(&self.runtime, request.get_ref())?)
-    }
-
-    async fn poll_nexus_task_queue(
-        &self,
-        request: Request<PollNexusTaskQueueRequest>,
-    ) -> Rpc<PollNexusTaskQueueResponse> {
-        ok(nexus::poll(self, request.into_inner()).await?)
-    }
-
-    async fn respond_nexus_task_completed(
-        &self,
-        request: Request<RespondNexusTaskCompletedRequest>,
-    ) -> Rpc<RespondNexusTaskCompletedResponse> {
-        nexus::respond_completed(&self.runtime, request.into_inner()).await?;
-        ok(RespondNexusTaskCompletedResponse::default())
-    }
-
-    async fn respond_nexus_task_failed(
-        &self,
-        request: Request<RespondNexusTaskFailedRequest>,
-    ) -> Rpc<RespondNexusTaskFailedResponse> {
-        nexus::respond_failed(&self.runtime, request.into_inner()).await?;
-        ok(RespondNexusTaskFailedResponse::default())
-    }
-
-    async fn reset_workflow_execution(
-        &self,
-        request: Request<ResetWorkflowExecutionRequest>,
-    ) -> Rpc<ResetWorkflowExecutionResponse> {
-        ok(workflows::reset(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn reset_sticky_task_queue(
-        &self,
-        request: Request<ResetStickyTaskQueueRequest>,
-    ) -> Rpc<ResetStickyTaskQueueResponse> {
-        tasks::reset_sticky(&self.runtime, request.into_inner()).await?;
-        ok(ResetStickyTaskQueueResponse::default())
-    }
-
-    async fn get_cluster_info(
-        &self,
-        _: Request<GetClusterInfoRequest>,
-    ) -> Rpc<GetClusterInfoResponse> {
-        ok(reads::cluster_info())
-    }
-
-    async fn get_search_attributes(
-        &self,
-        _: Request<GetSearchAttributesRequest>,
-    ) -> Rpc<GetSearchAttributesResponse> {
-        ok(reads::search_attributes(&self.runtime))
-    }
-
-    async fn get_workflow_execution_history_reverse(
-        &self,
-        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
-    ) -> Rpc<GetWorkflowExecutionHistoryReverseResponse> {
-        ok(reads::history_reverse(&self.runtime, request.get_ref())?)
-    }
-
-    async fn list_open_workflow_executions(
-        &self,
-        request: Request<ListOpenWorkflowExecutionsRequest>,
-    ) -> Rpc<ListOpenWorkflowExecutionsResponse> {
-        ok(reads::list_open(self, request.into_inner()).await?)
-    }
-
-    async fn list_closed_workflow_executions(
-        &self,
-        request: Request<ListClosedWorkflowExecutionsRequest>,
-    ) -> Rpc<ListClosedWorkflowExecutionsResponse> {
-        ok(reads::list_closed(self, request.into_inner()).await?)
-    }
-
-    async fn scan_workflow_executions(
-        &self,
-        request: Request<ScanWorkflowExecutionsRequest>,
-    ) -> Rpc<ScanWorkflowExecutionsResponse> {
-        ok(reads::scan(self, request.into_inner()).await?)
-    }
-
-    async fn count_schedules(
-        &self,
-        request: Request<CountSchedulesRequest>,
-    ) -> Rpc<CountSchedulesResponse> {
-        ok(reads::count_schedules(&self.runtime, request.get_ref())?)
-    }
-
-    async fn unpause_workflow_execution(
-        &self,
-        request: Request<UnpauseWorkflowExecutionRequest>,
-    ) -> Rpc<UnpauseWorkflowExecutionResponse> {
-        workflows::unpause(&self.runtime, request.get_ref())?;
-        ok(UnpauseWorkflowExecutionResponse::default())
-    }
-
-    async fn poll_workflow_execution_time_skipping(
-        &self,
-        request: Request<PollWorkflowExecutionTimeSkippingRequest>,
-    ) -> Rpc<PollWorkflowExecutionTimeSkippingResponse> {
-        let r = request.get_ref();
-        if r.workflow_execution.is_none() {
-            return Err(Status::invalid_argument("Execution is not set on request."));
-        }
-        Err(rpcs::refuse(
-            &self.runtime,
-            "PollWorkflowExecutionTimeSkipping",
-            &r.namespace,
-        )?)
-    }
-
-    async fn describe_task_queue(
-        &self,
-        request: Request<DescribeTaskQueueRequest>,
-    ) -> Rpc<DescribeTaskQueueResponse> {
-        ok(task_queues::describe(self, request.get_ref())?)
-    }
-
-    async fn list_task_queue_partitions(
-        &self,
-        request: Request<ListTaskQueuePartitionsRequest>,
-    ) -> Rpc<ListTaskQueuePartitionsResponse> {
-        ok(task_queues::partitions(self, request.get_ref())?)
-    }
-
-    async fn update_task_queue_config(
-        &self,
-        request: Request<UpdateTaskQueueConfigRequest>,
-    ) -> Rpc<UpdateTaskQueueConfigResponse> {
-        ok(task_queues::update_config(self, request.get_ref()).await?)
-    }
-
-    async fn start_batch_operation(
-        &self,
-        request: Request<StartBatchOperationRequest>,
-    ) -> Rpc<StartBatchOperationResponse> {
-        batch::start(self, request.into_inner()).await?;
-        ok(StartBatchOperationResponse::default())
-    }
-
-    async fn describe_batch_operation(
-        &self,
-        request: Request<DescribeBatchOperationRequest>,
-    ) -> Rpc<DescribeBatchOperationResponse> {
-        ok(batch::describe(self, request.get_ref())?)
-    }
-
-    async fn list_batch_operations(
-        &self,
-        request: Request<ListBatchOperationsRequest>,
-    ) -> Rpc<ListBatchOperationsResponse> {
-        ok(batch::list(self, request.get_ref())?)
-    }
-
-    async fn stop_batch_operation(
-        &self,
-        request: Request<StopBatchOperationRequest>,
-    ) -> Rpc<StopBatchOperationResponse> {
-        batch::stop(self, request.get_ref()).await?;
-        ok(StopBatchOperationResponse::default())
-    }
-
-    async fn start_activity_execution(
-        &self,
-        request: Request<StartActivityExecutionRequest>,
-    ) -> Rpc<StartActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::start(self, request.into_inner()).await?)
-    }
-
-    async fn describe_activity_execution(
-        &self,
-        request: Request<DescribeActivityExecutionRequest>,
-    ) -> Rpc<DescribeActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::describe(self, request.get_ref()).await?)
-    }
-
-    async fn poll_activity_execution(
-        &self,
-        request: Request<PollActivityExecutionRequest>,
-    ) -> Rpc<PollActivityExecutionResponse> {
-        self.standalone_on()?;
-        ok(standalone::poll(self, request.get_ref()).await?)
-    }
-
-    async fn list_activity_executions(
-        &self,
-        request: Request<ListActivityExecutionsRequest>,
-    ) -> Rpc<ListActivityExecutionsResponse> {
-        self.standalone_on()?;
-        ok(standalone::list(self, request.get_ref())?)
-    }
-
-    async fn count_activity_executions(
-        &self,
-        request: Request<CountActivityExecutionsRequest>,
-    ) -> Rpc<CountActivityExecutionsResponse> {
-        self.standalone_on()?;
-        ok(standalone::count(self, request.get_ref())?)
-    }
-
-    async fn request_cancel_activity_execution(
-        &self,
-        request: Request<RequestCancelActivityExecutionRequest>,
-    ) -> Rpc<RequestCancelActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::request_cancel(self, request.into_inner()).await?;
-        ok(RequestCancelActivityExecutionResponse::default())
-    }
-
-    async fn terminate_activity_execution(
-        &self,
-        request: Request<TerminateActivityExecutionRequest>,
-    ) -> Rpc<TerminateActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::terminate(self, request.into_inner()).await?;
-        ok(TerminateActivityExecutionResponse::default())
-    }
-
-    async fn delete_activity_execution(
-        &self,
-        request: Request<DeleteActivityExecutionRequest>,
-    ) -> Rpc<DeleteActivityExecutionResponse> {
-        self.standalone_on()?;
-        standalone::delete(self, request.into_inner()).await?;
-        ok(DeleteActivityExecutionResponse::default())
-    }
-
-    async fn pause_activity_execution(
-        &self,
-        request: Request<PauseActivityExecutionRequest>,
-    ) -> Rpc<PauseActivityExecutionResponse> {
-        self.standalone_on()?;
-        activity_control::pause_execution(&self.runtime, request.into_inner()).await?;
-        ok(PauseActivityExecutionResponse {})
-    }
-
-    async fn reset_activity_execution(
-        &self,
-        request: Request<ResetActivityExecutionRequest>,
-    ) -> Rpc<ResetActivityExecutionResponse> {
-        self.standalone_on()?;
-        activity_control::reset_execution(&self.runtime, request.into_inner()).await?;
-        ok(ResetActivityExecutionResponse {})
-    }
-
-    async fn unpause_activity_execution(
-        &self,
-        request: Request<UnpauseActivityExecutionRequest>,
-    ) -> Rpc<UnpauseActivityExecutionResponse> {
-        self.standalone_on()?;
-        activity_control::unpause_execution(&self.runtime, request.into_inner()).await?;
-        ok(UnpauseActivityExecutionResponse {})
-    }
-
-    async fn update_activity_execution_options(
-        &self,
-        request: Request<UpdateActivityExecutionOptionsRequest>,
-    ) -> Rpc<UpdateActivityExecutionOptionsResponse> {
-        self.standalone_on()?;
-        ok(activity_control::update_execution_options(&self.runtime, request.into_inner()).await?)
+    served! {
+        get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse = |_, _|
+            ok(namespaces::get_system_info());
+        describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse = |this, request|
+            ok(namespaces::describe_namespace(&this.runtime, request.get_ref())?);
+        list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse = |this, request|
+            ok(namespaces::list_namespaces(&this.runtime, request.get_ref()));
+        register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse = |this, request| {
+            namespaces::register_namespace(&this.runtime, this.min_retention, request.into_inner()).await?;
+            ok(RegisterNamespaceResponse::default())
+        };
+        update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse = |this, request|
+            ok(retention::update_namespace(&this.runtime, this.min_retention, request.into_inner()).await?);
+        deprecate_namespace(DeprecateNamespaceRequest) -> DeprecateNamespaceResponse = |this, request| {
+            namespaces::deprecate_namespace(&this.runtime, request.get_ref()).await?;
+            ok(DeprecateNamespaceResponse::default())
+        };
+        create_schedule(CreateScheduleRequest) -> CreateScheduleResponse = |this, request|
+            ok(schedules::create(&this.runtime, request.into_inner()).await?);
+        describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse = |this, request|
+            ok(schedules::describe(&this.runtime, request.get_ref())?);
+        update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse = |this, request| {
+            schedules::update(&this.runtime, request.into_inner()).await?;
+            ok(UpdateScheduleResponse::default())
+        };
+        patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse = |this, request| {
+            schedules::patch(&this.runtime, request.into_inner()).await?;
+            ok(PatchScheduleResponse::default())
+        };
+        delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse = |this, request| {
+            schedules::delete(&this.runtime, request.into_inner()).await?;
+            ok(DeleteScheduleResponse::default())
+        };
+        list_schedules(ListSchedulesRequest) -> ListSchedulesResponse = |this, request|
+            ok(schedules::list(&this.runtime, request.get_ref())?);
+        list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse = |this, request|
+            ok(schedules::matching_times(&this.runtime, request.get_ref())?);
+        start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse = |this, request|
+            ok(workflows::start(&this.runtime, request.into_inner()).await?);
+        signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse = |this, request|
+            ok(workflows::signal_with_start(&this.runtime, request.into_inner()).await?);
+        signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse = |this, request| {
+            workflows::signal(&this.runtime, request.into_inner()).await?;
+            ok(SignalWorkflowExecutionResponse::default())
+        };
+        request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse = |this, request| {
+            workflows::request_cancel(&this.runtime, request.into_inner()).await?;
+            ok(RequestCancelWorkflowExecutionResponse::default())
+        };
+        terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse = |this, request| {
+            workflows::terminate(&this.runtime, request.into_inner()).await?;
+            ok(TerminateWorkflowExecutionResponse::default())
+        };
+        delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse = |this, request| {
+            retention::delete_workflow_execution(&this.runtime, request.into_inner()).await?;
+            ok(DeleteWorkflowExecutionResponse::default())
+        };
+        query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse = |this, request|
+            ok(queries::query(this, request.into_inner()).await?);
+        update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse = |this, request|
+            ok(updates::update(this, request.into_inner()).await?);
+        execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse = |this, request|
+            ok(multi::execute(this, request.into_inner()).await?);
+        poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse = |this, request|
+            ok(updates::poll(this, request.into_inner()).await?);
+        get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse = |this, request|
+            ok(history::get_history(this, request.into_inner()).await?);
+        describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse = |this, request|
+            ok(history::describe(this, request.get_ref())?);
+        list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse = |this, request|
+            ok(visibility::list(this, request.get_ref()).await?);
+        count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse = |this, request|
+            ok(visibility::count(this, request.get_ref()).await?);
+        poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse = |this, request|
+            ok(tasks::poll_workflow_task(this, request.into_inner()).await?);
+        respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse = |this, request|
+            ok(tasks::complete_workflow_task(&this.runtime, request.into_inner()).await?);
+        respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse = |this, request| {
+            tasks::fail_workflow_task(&this.runtime, request.into_inner()).await?;
+            ok(RespondWorkflowTaskFailedResponse::default())
+        };
+        respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse = |this, request| {
+            tasks::complete_query_task(&this.runtime, request.into_inner())?;
+            ok(RespondQueryTaskCompletedResponse::default())
+        };
+        poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse = |this, request|
+            ok(tasks::poll_activity_task(this, request.into_inner()).await?);
+        respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse = |this, request| {
+            let answer = ActivityAnswer::Completed(request.into_inner());
+            tasks::answer_activity(&this.runtime, answer).await?;
+            ok(RespondActivityTaskCompletedResponse::default())
+        };
+        respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse = |this, request| {
+            let answer = ActivityAnswer::Failed(Box::new(request.into_inner()));
+            tasks::answer_activity(&this.runtime, answer).await?;
+            ok(RespondActivityTaskFailedResponse::default())
+        };
+        respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse = |this, request| {
+            let answer = ActivityAnswer::Canceled(request.into_inner());
+            tasks::answer_activity(&this.runtime, answer).await?;
+            ok(RespondActivityTaskCanceledResponse::default())
+        };
+        pause_activity(PauseActivityRequest) -> PauseActivityResponse = |this, request| {
+            activity_control::pause(&this.runtime, request.into_inner()).await?;
+            ok(PauseActivityResponse {})
+        };
+        unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse = |this, request| {
+            activity_control::unpause(&this.runtime, request.into_inner()).await?;
+            ok(UnpauseActivityResponse {})
+        };
+        reset_activity(ResetActivityRequest) -> ResetActivityResponse = |this, request| {
+            activity_control::reset(&this.runtime, request.into_inner()).await?;
+            ok(ResetActivityResponse {})
+        };
+        update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse = |this, request|
+            ok(activity_control::update_options(&this.runtime, request.into_inner()).await?);
+        record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse = |this, request|
+            ok(tasks::heartbeat(&this.runtime, request.into_inner()).await?);
+        respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse = |this, request| {
+            tasks::complete_activity_by_id(&this.runtime, request.into_inner()).await?;
+            ok(RespondActivityTaskCompletedByIdResponse::default())
+        };
+        respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse = |this, request| {
+            tasks::fail_activity_by_id(&this.runtime, request.into_inner()).await?;
+            ok(RespondActivityTaskFailedByIdResponse::default())
+        };
+        respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse = |this, request| {
+            tasks::cancel_activity_by_id(&this.runtime, request.into_inner()).await?;
+            ok(RespondActivityTaskCanceledByIdResponse::default())
+        };
+        record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse = |this, request|
+            ok(tasks::heartbeat_by_id(&this.runtime, request.into_inner()).await?);
+        record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse = |this, request| {
+            workers::record(&this.runtime, request.into_inner())?;
+            ok(RecordWorkerHeartbeatResponse::default())
+        };
+        list_workers(ListWorkersRequest) -> ListWorkersResponse = |this, request|
+            ok(workers::list(&this.runtime, request.get_ref())?);
+        count_workers(CountWorkersRequest) -> CountWorkersResponse = |this, request|
+            ok(workers::count(&this.runtime, request.get_ref())?);
+        describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse = |this, request|
+            ok(workers::describe(&this.runtime, request.get_ref())?);
+        shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse = |this, request| {
+            tasks::shutdown_worker(&this.runtime, request.into_inner()).await?;
+            ok(ShutdownWorkerResponse::default())
+        };
+        update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse = |this, request|
+            ok(workflows::update_options(&this.runtime, request.into_inner()).await?);
+        describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse = |this, request|
+            ok(deployments::describe_deployment(&this.runtime, request.get_ref())?);
+        list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse = |this, request|
+            ok(deployments::list_deployments(&this.runtime, request.get_ref())?);
+        describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse = |this, request|
+            ok(deployments::describe_version(&this.runtime, request.get_ref())?);
+        set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse = |this, request|
+            ok(deployments::set_current(&this.runtime, request.get_ref())?);
+        set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse = |this, request|
+            ok(deployments::set_ramping(&this.runtime, request.get_ref())?);
+        delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse = |this, request| {
+            deployments::delete_version(&this.runtime, request.get_ref())?;
+            ok(DeleteWorkerDeploymentVersionResponse::default())
+        };
+        delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse = |this, request| {
+            deployments::delete_deployment(&this.runtime, request.get_ref())?;
+            ok(DeleteWorkerDeploymentResponse::default())
+        };
+        create_worker_deployment(CreateWorkerDeploymentRequest) -> CreateWorkerDeploymentResponse = |this, request|
+            ok(deployments::create_deployment(&this.runtime, request.get_ref())?);
+        create_worker_deployment_version(CreateWorkerDeploymentVersionRequest) -> CreateWorkerDeploymentVersionResponse = |this, request| {
+            deployments::create_version(&this.runtime, request.get_ref())?;
+            ok(CreateWorkerDeploymentVersionResponse::default())
+        };
+        update_worker_deployment_version_compute_config(UpdateWorkerDeploymentVersionComputeConfigRequest) -> UpdateWorkerDeploymentVersionComputeConfigResponse = |this, request| {
+            deployments::update_compute_config(&this.runtime, request.get_ref())?;
+            ok(UpdateWorkerDeploymentVersionComputeConfigResponse::default())
+        };
+        validate_worker_deployment_version_compute_config(ValidateWorkerDeploymentVersionComputeConfigRequest) -> ValidateWorkerDeploymentVersionComputeConfigResponse = |this, request| {
+            deployments::validate_compute_config(&this.runtime, request.get_ref())?;
+            ok(ValidateWorkerDeploymentVersionComputeConfigResponse::default())
+        };
+        update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse = |this, request|
+            ok(deployments::update_metadata(&this.runtime, request.get_ref())?);
+        set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse = |this, request|
+            ok(deployments::set_manager(&this.runtime, request.get_ref())?);
+        poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse = |this, request|
+            ok(nexus::poll(this, request.into_inner()).await?);
+        respond_nexus_task_completed(RespondNexusTaskCompletedRequest) -> RespondNexusTaskCompletedResponse = |this, request| {
+            nexus::respond_completed(&this.runtime, request.into_inner()).await?;
+            ok(RespondNexusTaskCompletedResponse::default())
+        };
+        respond_nexus_task_failed(RespondNexusTaskFailedRequest) -> RespondNexusTaskFailedResponse = |this, request| {
+            nexus::respond_failed(&this.runtime, request.into_inner()).await?;
+            ok(RespondNexusTaskFailedResponse::default())
+        };
+        reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse = |this, request|
+            ok(workflows::reset(&this.runtime, request.into_inner()).await?);
+        reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse = |this, request| {
+            tasks::reset_sticky(&this.runtime, request.into_inner()).await?;
+            ok(ResetStickyTaskQueueResponse::default())
+        };
+        get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse = |_, _|
+            ok(reads::cluster_info());
+        get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse = |this, _|
+            ok(reads::search_attributes(&this.runtime));
+        get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse = |this, request|
+            ok(reads::history_reverse(&this.runtime, request.get_ref())?);
+        list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse = |this, request|
+            ok(reads::list_open(this, request.into_inner()).await?);
+        list_closed_workflow_executions(ListClosedWorkflowExecutionsRequest) -> ListClosedWorkflowExecutionsResponse = |this, request|
+            ok(reads::list_closed(this, request.into_inner()).await?);
+        scan_workflow_executions(ScanWorkflowExecutionsRequest) -> ScanWorkflowExecutionsResponse = |this, request|
+            ok(reads::scan(this, request.into_inner()).await?);
+        count_schedules(CountSchedulesRequest) -> CountSchedulesResponse = |this, request|
+            ok(reads::count_schedules(&this.runtime, request.get_ref())?);
+        unpause_workflow_execution(UnpauseWorkflowExecutionRequest) -> UnpauseWorkflowExecutionResponse = |this, request| {
+            workflows::unpause(&this.runtime, request.get_ref())?;
+            ok(UnpauseWorkflowExecutionResponse::default())
+        };
+        poll_workflow_execution_time_skipping(PollWorkflowExecutionTimeSkippingRequest) -> PollWorkflowExecutionTimeSkippingResponse = |this, request| {
+            let r = request.get_ref();
+            if r.workflow_execution.is_none() {
+                return Err(Status::invalid_argument("Execution is not set on request."));
+            }
+            Err(rpcs::refuse(&this.runtime, "PollWorkflowExecutionTimeSkipping", &r.namespace)?)
+        };
+        describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse = |this, request|
+            ok(task_queues::describe(this, request.get_ref())?);
+        list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse = |this, request|
+            ok(task_queues::partitions(this, request.get_ref())?);
+        update_task_queue_config(UpdateTaskQueueConfigRequest) -> UpdateTaskQueueConfigResponse = |this, request|
+            ok(task_queues::update_config(this, request.get_ref()).await?);
+        start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse = |this, request| {
+            batch::start(this, request.into_inner()).await?;
+            ok(StartBatchOperationResponse::default())
+        };
+        describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse = |this, request|
+            ok(batch::describe(this, request.get_ref())?);
+        list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse = |this, request|
+            ok(batch::list(this, request.get_ref())?);
+        stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse = |this, request| {
+            batch::stop(this, request.get_ref()).await?;
+            ok(StopBatchOperationResponse::default())
+        };
+        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::start(this, request.into_inner()).await?)
+        };
+        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::describe(this, request.get_ref()).await?)
+        };
+        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::poll(this, request.get_ref()).await?)
+        };
+        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::list(this, request.get_ref())?)
+        };
+        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(standalone::count(this, request.get_ref())?)
+        };
+        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::request_cancel(this, request.into_inner()).await?;
+            ok(RequestCancelActivityExecutionResponse::default())
+        };
+        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::terminate(this, request.into_inner()).await?;
+            ok(TerminateActivityExecutionResponse::default())
+        };
+        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            standalone::delete(this, request.into_inner()).await?;
+            ok(DeleteActivityExecutionResponse::default())
+        };
+        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::pause_execution(&this.runtime, request.into_inner()).await?;
+            ok(PauseActivityExecutionResponse {})
+        };
+        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::reset_execution(&this.runtime, request.into_inner()).await?;
+            ok(ResetActivityExecutionResponse {})
+        };
+        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse = |this, request| {
+            this.standalone_on()?;
+            activity_control::unpause_execution(&this.runtime, request.into_inner()).await?;
+            ok(UnpauseActivityExecutionResponse {})
+        };
+        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse = |this, request| {
+            this.standalone_on()?;
+            ok(activity_control::update_execution_options(&this.runtime, request.into_inner()).await?)
+        };
     }
 
     refused! {
@@ -940,90 +501,36 @@ impl WorkflowService for Service {
 
 #[tonic::async_trait]
 impl OperatorService for Service {
-    async fn delete_namespace(
-        &self,
-        request: Request<DeleteNamespaceRequest>,
-    ) -> Rpc<DeleteNamespaceResponse> {
-        ok(retention::delete_namespace(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn add_search_attributes(
-        &self,
-        request: Request<AddSearchAttributesRequest>,
-    ) -> Rpc<AddSearchAttributesResponse> {
-        operator::add_search_attributes(&self.runtime, request.into_inner()).await?;
-        ok(AddSearchAttributesResponse::default())
-    }
-
-    async fn remove_search_attributes(
-        &self,
-        request: Request<RemoveSearchAttributesRequest>,
-    ) -> Rpc<RemoveSearchAttributesResponse> {
-        operator::remove_search_attributes(&self.runtime, request.into_inner()).await?;
-        ok(RemoveSearchAttributesResponse::default())
-    }
-
-    async fn list_search_attributes(
-        &self,
-        request: Request<ListSearchAttributesRequest>,
-    ) -> Rpc<ListSearchAttributesResponse> {
-        ok(operator::list_search_attributes(
-            &self.runtime,
-            request.get_ref(),
-        )?)
-    }
-
-    async fn create_nexus_endpoint(
-        &self,
-        request: Request<CreateNexusEndpointRequest>,
-    ) -> Rpc<CreateNexusEndpointResponse> {
-        ok(nexus::create_endpoint(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn update_nexus_endpoint(
-        &self,
-        request: Request<UpdateNexusEndpointRequest>,
-    ) -> Rpc<UpdateNexusEndpointResponse> {
-        ok(nexus::update_endpoint(&self.runtime, request.into_inner()).await?)
-    }
-
-    async fn delete_nexus_endpoint(
-        &self,
-        request: Request<DeleteNexusEndpointRequest>,
-    ) -> Rpc<DeleteNexusEndpointResponse> {
-        nexus::delete_endpoint(&self.runtime, request.into_inner()).await?;
-        ok(DeleteNexusEndpointResponse::default())
-    }
-
-    async fn get_nexus_endpoint(
-        &self,
-        request: Request<GetNexusEndpointRequest>,
-    ) -> Rpc<GetNexusEndpointResponse> {
-        ok(nexus::get_endpoint(&self.runtime, request.get_ref())?)
-    }
-
-    async fn list_nexus_endpoints(
-        &self,
-        request: Request<ListNexusEndpointsRequest>,
-    ) -> Rpc<ListNexusEndpointsResponse> {
-        ok(nexus::list_endpoints(&self.runtime, request.get_ref())?)
-    }
-
-    async fn list_clusters(&self, _: Request<ListClustersRequest>) -> Rpc<ListClustersResponse> {
-        ok(reads::list_clusters(self))
-    }
-
-    async fn add_or_update_remote_cluster(
-        &self,
-        _: Request<AddOrUpdateRemoteClusterRequest>,
-    ) -> Rpc<AddOrUpdateRemoteClusterResponse> {
-        Err(rpcs::refusal("AddOrUpdateRemoteCluster", ""))
-    }
-
-    async fn remove_remote_cluster(
-        &self,
-        _: Request<RemoveRemoteClusterRequest>,
-    ) -> Rpc<RemoveRemoteClusterResponse> {
-        Err(rpcs::refusal("RemoveRemoteCluster", ""))
+    served! {
+        delete_namespace(DeleteNamespaceRequest) -> DeleteNamespaceResponse = |this, request|
+            ok(retention::delete_namespace(&this.runtime, request.into_inner()).await?);
+        add_search_attributes(AddSearchAttributesRequest) -> AddSearchAttributesResponse = |this, request| {
+            operator::add_search_attributes(&this.runtime, request.into_inner()).await?;
+            ok(AddSearchAttributesResponse::default())
+        };
+        remove_search_attributes(RemoveSearchAttributesRequest) -> RemoveSearchAttributesResponse = |this, request| {
+            operator::remove_search_attributes(&this.runtime, request.into_inner()).await?;
+            ok(RemoveSearchAttributesResponse::default())
+        };
+        list_search_attributes(ListSearchAttributesRequest) -> ListSearchAttributesResponse = |this, request|
+            ok(operator::list_search_attributes(&this.runtime, request.get_ref())?);
+        create_nexus_endpoint(CreateNexusEndpointRequest) -> CreateNexusEndpointResponse = |this, request|
+            ok(nexus::create_endpoint(&this.runtime, request.into_inner()).await?);
+        update_nexus_endpoint(UpdateNexusEndpointRequest) -> UpdateNexusEndpointResponse = |this, request|
+            ok(nexus::update_endpoint(&this.runtime, request.into_inner()).await?);
+        delete_nexus_endpoint(DeleteNexusEndpointRequest) -> DeleteNexusEndpointResponse = |this, request| {
+            nexus::delete_endpoint(&this.runtime, request.into_inner()).await?;
+            ok(DeleteNexusEndpointResponse::default())
+        };
+        get_nexus_endpoint(GetNexusEndpointRequest) -> GetNexusEndpointResponse = |this, request|
+            ok(nexus::get_endpoint(&this.runtime, request.get_ref())?);
+        list_nexus_endpoints(ListNexusEndpointsRequest) -> ListNexusEndpointsResponse = |this, request|
+            ok(nexus::list_endpoints(&this.runtime, request.get_ref())?);
+        list_clusters(ListClustersRequest) -> ListClustersResponse = |this, _|
+            ok(reads::list_clusters(this));
+        add_or_update_remote_cluster(AddOrUpdateRemoteClusterRequest) -> AddOrUpdateRemoteClusterResponse = |_, _|
+            Err(rpcs::refusal("AddOrUpdateRemoteCluster", ""));
+        remove_remote_cluster(RemoveRemoteClusterRequest) -> RemoveRemoteClusterResponse = |_, _|
+            Err(rpcs::refusal("RemoveRemoteCluster", ""));
     }
 }

@@ -52,11 +52,10 @@ pub(crate) use lifecycle::versioning_override::ExecutionOptionsUpdate;
 pub(crate) use machines::activity::{ActivityRef, OptionsUpdate, Pause, Restart, Target};
 pub(crate) use machines::nexus::{completion_callbacks, nexus_task_failure};
 pub(crate) use machines::update::UpdateStatus;
-pub(crate) use machines::workflow_task::{
-    Poller, SuggestContinueAsNew, TargetVersion, WorkflowTaskRef,
-};
+pub(crate) use machines::workflow_task::{Poller, TargetVersion, WorkflowTaskRef};
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub use rules::limits::Limits;
+pub(crate) use rules::limits::SuggestContinueAsNew;
 pub(crate) use rules::namespace::{NamespaceRecord, RetentionWindow};
 pub(crate) use run::execution::Execution;
 
@@ -76,7 +75,7 @@ pub(crate) struct Registry {
     pub(crate) touched: HashSet<String>,
     residency: residency::Residency,
     /// When a workflow task suggests continue-as-new.
-    pub(crate) suggest_continue_as_new: machines::workflow_task::SuggestContinueAsNew,
+    pub(crate) suggest_continue_as_new: rules::limits::SuggestContinueAsNew,
     /// Every schedule (`schedules`).
     pub(crate) schedules: crate::schedule::Schedules,
     /// The blob, history and pending-work limits.

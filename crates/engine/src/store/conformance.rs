@@ -3,7 +3,7 @@
 
 use super::*;
 
-mod visibility;
+pub(in crate::store) mod visibility;
 
 /// Deletes a test database with its WAL and shared-memory files.
 pub(crate) fn remove_database(path: &std::path::Path) {

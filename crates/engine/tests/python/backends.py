@@ -76,6 +76,23 @@ def run_on(backend: str, tmp_path: Path, scenario: Callable[[Client], Awaitable[
     asyncio.run(run())
 
 
+class Server:
+    """A fresh server of one backend for one test (the `server` fixture of conftest.py)."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend = backend
+        self.tmp_path = tmp_path
+
+    def run(self, scenario: Callable[[Client], Awaitable[None]], extra_args: list[str] | None = None) -> None:
+        """Runs `scenario(client)` against the server, in this process."""
+        run_on(self.backend, self.tmp_path, scenario, extra_args)
+
+    def run_bounded(self, module: str, scenario: str, seconds: float, extra_args: list[str] | None = None) -> None:
+        """Runs `module.scenario(client)` against the server in a child process, killed after
+        `seconds` (see `run_bounded`)."""
+        run_bounded(module, scenario, self.backend, self.tmp_path, seconds, extra_args)
+
+
 def run_bounded(module: str, scenario: str, backend: str, tmp_path: Path, seconds: float,
                 extra_args: list[str] | None = None) -> None:
     """Runs `module.scenario(client)` against a fresh `backend` in a child process, and fails

@@ -9,17 +9,16 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 
 @activity.defn
@@ -107,54 +106,48 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_cancelling_an_activity(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_cancelling_an_activity(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            client = env.client
-            queue = f"py-cancel-{uuid.uuid4()}"
+    async def scenario(client: Client) -> None:
+        queue = f"py-cancel-{uuid.uuid4()}"
 
-            async def one(kind: str, shape: str) -> tuple:
-                handle = await client.start_workflow(
-                    CancelsActivity.run, args=[kind, shape], id=f"{kind}-{shape}-{uuid.uuid4()}",
-                    task_queue=queue, execution_timeout=timedelta(seconds=30),
-                )
-                started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                ready = {
-                    "unstarted": lambda a: True,
-                    "backoff": lambda a: a.attempt == 2,
-                }.get(shape, lambda a: a.state == started)
-                deadline = time.monotonic() + 20
-                while True:
-                    description = await handle.describe()
-                    pending = description.raw_description.pending_activities
-                    if pending and ready(pending[0]):
-                        break
-                    assert time.monotonic() < deadline, f"{kind} {shape}: {pending}"
-                    await asyncio.sleep(0.1)
-                await handle.signal(CancelsActivity.cancel_now)
-                try:
-                    result = await handle.result()
-                except Exception as error:
-                    result = f"workflow failed: {error.cause!r}"  # type: ignore[attr-defined]
-                names = [
-                    EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
-                    async for e in handle.fetch_history_events()
-                ]
-                after_schedule = names[names.index("ACTIVITY_TASK_SCHEDULED") + 1 :]
-                return result, [n for n in after_schedule if n.startswith("ACTIVITY_TASK")]
+        async def one(kind: str, shape: str) -> tuple:
+            handle = await client.start_workflow(
+                CancelsActivity.run, args=[kind, shape], id=f"{kind}-{shape}-{uuid.uuid4()}",
+                task_queue=queue, execution_timeout=timedelta(seconds=30),
+            )
+            started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            ready = {
+                "unstarted": lambda a: True,
+                "backoff": lambda a: a.attempt == 2,
+            }.get(shape, lambda a: a.state == started)
+            deadline = time.monotonic() + 20
+            while True:
+                description = await handle.describe()
+                pending = description.raw_description.pending_activities
+                if pending and ready(pending[0]):
+                    break
+                assert time.monotonic() < deadline, f"{kind} {shape}: {pending}"
+                await asyncio.sleep(0.1)
+            await handle.signal(CancelsActivity.cancel_now)
+            try:
+                result = await handle.result()
+            except Exception as error:
+                result = f"workflow failed: {error.cause!r}"  # type: ignore[attr-defined]
+            names = [
+                EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+                async for e in handle.fetch_history_events()
+            ]
+            after_schedule = names[names.index("ACTIVITY_TASK_SCHEDULED") + 1 :]
+            return result, [n for n in after_schedule if n.startswith("ACTIVITY_TASK")]
 
-            async with Worker(
-                client, task_queue=queue, workflows=[CancelsActivity], activities=[slow, fails_once],
-                max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-                default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-            ):
-                outcomes = await asyncio.gather(*[one(kind, shape) for kind, shape in EXPECTED])
-            assert dict(zip(EXPECTED, outcomes)) == EXPECTED
+        async with Worker(
+            client, task_queue=queue, workflows=[CancelsActivity], activities=[slow, fails_once],
+            max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=100),
+        ):
+            outcomes = await asyncio.gather(*[one(kind, shape) for kind, shape in EXPECTED])
+        assert dict(zip(EXPECTED, outcomes)) == EXPECTED
 
-    asyncio.run(run())
+    server.run(scenario)

@@ -10,7 +10,6 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
@@ -29,10 +28,9 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 # What each activity saw when it was cancelled, by key: (attempt, paused, reset).
 seen: dict = {}
@@ -250,29 +248,24 @@ async def bad_requests(client: Client, queue: str) -> None:
     await handle.terminate()
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_activity_pause_and_reset(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_activity_pause_and_reset(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"py-pause-{uuid.uuid4()}"
-            async with Worker(
-                env.client,
-                task_queue=queue,
-                workflows=[RunsPatient],
-                activities=[patient],
-                max_heartbeat_throttle_interval=timedelta(milliseconds=100),
-                default_heartbeat_throttle_interval=timedelta(milliseconds=100),
-            ):
-                await asyncio.gather(
-                    pause_and_unpause(env.client, queue),
-                    reset_running(env.client, queue),
-                    bad_requests(env.client, queue),
-                    update_options(env.client, queue),
-                )
+    async def scenario(client: Client) -> None:
+        queue = f"py-pause-{uuid.uuid4()}"
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[RunsPatient],
+            activities=[patient],
+            max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+            default_heartbeat_throttle_interval=timedelta(milliseconds=100),
+        ):
+            await asyncio.gather(
+                pause_and_unpause(client, queue),
+                reset_running(client, queue),
+                bad_requests(client, queue),
+                update_options(client, queue),
+            )
 
-    asyncio.run(run())
+    server.run(scenario)

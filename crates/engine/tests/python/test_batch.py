@@ -9,7 +9,6 @@ import asyncio
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -36,7 +35,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, run_on
+from backends import Server, backend_binary
 
 S = RPCStatusCode
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -315,6 +314,5 @@ async def scenario(client: Client) -> None:
     await cli_reset(client)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_batch_operations(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_batch_operations(server: Server) -> None:
+    server.run(scenario)

@@ -9,9 +9,7 @@ build id, version and behavior. The workflow reads its current build id
 
 import asyncio
 import uuid
-from pathlib import Path
 
-import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import VersioningBehavior as RawBehavior
 from temporalio.api.workflowservice.v1 import (
@@ -23,7 +21,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from backends import ALL, run_on
+from backends import Server
 
 
 @workflow.defn
@@ -108,6 +106,5 @@ async def scenario(client: Client) -> None:
     assert await task_events(handle) == [("", "b-v", deployment, pinned, "b-v")] * 2
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_build_ids_on_workflow_task_events(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_build_ids_on_workflow_task_events(server: Server) -> None:
+    server.run(scenario)

@@ -7,15 +7,13 @@ worker then waits for ever: each run is a child process with a deadline.
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from temporalio import activity, workflow
 from temporalio.exceptions import ActivityError, CancelledError, ChildWorkflowError
 from temporalio.worker import Worker
 from temporalio.client import Client
 
-from backends import ALL, run_bounded
+from backends import Server
 
 
 @activity.defn
@@ -102,6 +100,5 @@ async def scenario(client: Client) -> None:
     ], seen
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_cancelling_many_things_in_one_task(backend: str, tmp_path: Path) -> None:
-    run_bounded("test_cancel_many", "scenario", backend, tmp_path, seconds=60)
+def test_cancelling_many_things_in_one_task(server: Server) -> None:
+    server.run_bounded("test_cancel_many", "scenario", seconds=60)

@@ -5,7 +5,6 @@ no error); terminate and signal are refused NOT_FOUND.
 """
 
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -13,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, run_on
+from backends import Server
 
 
 @workflow.defn
@@ -41,6 +40,5 @@ async def calls_on_a_closed_workflow(client: Client) -> None:
     assert missing.value.status == RPCStatusCode.NOT_FOUND
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_calls_on_a_closed_workflow(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, calls_on_a_closed_workflow)
+def test_calls_on_a_closed_workflow(server: Server) -> None:
+    server.run(calls_on_a_closed_workflow)

@@ -7,9 +7,7 @@ messages. No worker polls.
 """
 
 import uuid
-from pathlib import Path
 
-import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.compute.v1 import ComputeConfig, ComputeConfigScalingGroup, ComputeProvider
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion
@@ -28,7 +26,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCStatusCode
 
-from backends import ALL, run_on
+from backends import Server
 from test_batch import refused
 
 S = RPCStatusCode
@@ -211,6 +209,5 @@ async def scenario(client: Client) -> None:
     await compute_config(client, d)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_deployment_admin(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_deployment_admin(server: Server) -> None:
+    server.run(scenario)

@@ -7,7 +7,6 @@ scenarios run on each and must give the same answers.
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -30,10 +29,9 @@ from temporalio.api.workflowservice.v1 import (
     StartWorkflowExecutionRequest,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 
 @activity.defn
@@ -242,21 +240,16 @@ async def reset(client: Client, queue: str) -> None:
     assert (await latest.result())[:2] == ["a", "done"]
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_eager_and_reset(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_eager_and_reset(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"py-eager-{uuid.uuid4()}"
-            async with Worker(
-                env.client, task_queue=queue, workflows=[Greet, Collect], activities=[shout]
-            ):
-                await eager_start_through_the_sdk(env.client, queue)
-                await eager_raw(env.client)
-                await reset(env.client, queue)
+    async def scenario(client: Client) -> None:
+        queue = f"py-eager-{uuid.uuid4()}"
+        async with Worker(
+            client, task_queue=queue, workflows=[Greet, Collect], activities=[shout]
+        ):
+            await eager_start_through_the_sdk(client, queue)
+            await eager_raw(client)
+            await reset(client, queue)
 
-    asyncio.run(run())
+    server.run(scenario)

@@ -8,9 +8,7 @@ it; polling on with the token brings the close event.
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from temporalio import workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, HistoryEventFilterType
@@ -18,7 +16,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from backends import ALL, run_on
+from backends import Server
 
 LONG_POLL = ["--dynamic-config-value", 'history.longPollExpirationInterval="2s"']
 
@@ -56,6 +54,5 @@ async def scenario(client: Client) -> None:
         assert [e.event_type for e in events] == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED]
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_result_outlives_history_long_polls(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario, LONG_POLL)
+def test_result_outlives_history_long_polls(server: Server) -> None:
+    server.run(scenario, LONG_POLL)

@@ -12,7 +12,6 @@ ones exercised.
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
@@ -22,10 +21,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFail
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 LIMITS = {
     "limit.blobSize.warn": 1000,
@@ -248,33 +246,27 @@ async def history_limits(client: Client, queue: str) -> None:
     assert terminated_reason(await events(client, wid)) == "Workflow history size exceeds limit."
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_limits(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_limits(server: Server) -> None:
     args = [a for key, value in LIMITS.items() for a in ("--dynamic-config-value", f"{key}={value}")]
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-            dev_server_extra_args=args,
-        ) as env:
-            described = await env.client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace="default")
-            )
-            assert described.namespace_info.limits.blob_size_limit_error == 2000
-            assert described.namespace_info.limits.memo_size_limit_error == 2000
-            queue = f"py-limits-{uuid.uuid4()}"
-            async with Worker(
-                env.client,
-                task_queue=queue,
-                workflows=[CallsActivity, ManyActivities, ReturnsBig, Sleeper, Inbox],
-                activities=[big_result, big_failure, small],
-                disable_payload_error_limit=True,
-            ):
-                await request_payloads(env.client, queue)
-                await activity_payloads(env.client, queue)
-                await commands(env.client, queue)
-                await history_limits(env.client, queue)
+    async def scenario(client: Client) -> None:
+        described = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace="default")
+        )
+        assert described.namespace_info.limits.blob_size_limit_error == 2000
+        assert described.namespace_info.limits.memo_size_limit_error == 2000
+        queue = f"py-limits-{uuid.uuid4()}"
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[CallsActivity, ManyActivities, ReturnsBig, Sleeper, Inbox],
+            activities=[big_result, big_failure, small],
+            disable_payload_error_limit=True,
+        ):
+            await request_payloads(client, queue)
+            await activity_payloads(client, queue)
+            await commands(client, queue)
+            await history_limits(client, queue)
 
-    asyncio.run(run())
+    server.run(scenario, args)

@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import nexusrpc
 import nexusrpc.handler
@@ -37,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, database_for, start_env
+from backends import backend_binary, start_env
 
 HANDLER_NS = "handler-ns"
 
@@ -133,12 +132,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def database(backend: str, tmp_path: Path) -> str:
-    """Where the backend keeps its state: a SQLite file, or a fresh PostgreSQL database."""
-    return database_for(backend, tmp_path)
-
-
 async def start(backend: str, database: str, *extra: str) -> WorkflowEnvironment:
     return await start_env(backend, database, ["--namespace", HANDLER_NS, *extra])
 
@@ -171,7 +164,6 @@ async def nexus_events(handle: WorkflowHandle) -> list:
     return [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_operations(backend: str, database: str) -> None:
 
     async def run() -> None:
@@ -208,7 +200,6 @@ def test_operations(backend: str, database: str) -> None:
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_async_operation_across_a_restart(backend: str, database: str) -> None:
     tag = uuid.uuid4().hex[:8]
     endpoint, handler_queue, caller_queue = f"ep-{tag}", f"h-{tag}", f"c-{tag}"
@@ -272,7 +263,6 @@ def cli(address: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_endpoint_crud(backend: str, database: str) -> None:
 
     async def run() -> None:
@@ -398,7 +388,7 @@ def test_endpoint_crud(backend: str, database: str) -> None:
     asyncio.run(run())
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
+@pytest.mark.backends("temporal", "engine")
 def test_standalone_executions_are_refused(backend: str, database: str) -> None:
     """Standalone Nexus operations are off on a default dev server; standalone activities are
     on there (test_standalone_activities.py), and off with `activity.enableStandalone=false`

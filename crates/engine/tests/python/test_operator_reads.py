@@ -11,7 +11,6 @@ refused.
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -47,7 +46,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from backends import ALL, backend_binary, run_on
+from backends import Server
 
 S = RPCStatusCode
 
@@ -292,6 +291,5 @@ async def scenario(client: Client) -> None:
     await deprecated_namespace(client)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_operator_reads_and_refusals(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_operator_reads_and_refusals(server: Server) -> None:
+    server.run(scenario)

@@ -8,9 +8,7 @@ reads back with its metadata and still holds dispatch to its rate.
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 from temporalio.api.batch.v1 import BatchOperationSignal
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import BatchOperationState, EventType
@@ -23,7 +21,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from backends import ALL, database_for, start_env
+from backends import start_env
 from test_batch import closed, start_runs
 from test_task_queues import ONE_PARTITION, Fanout, rate_limit_holds, set_rate_limit, stamp
 
@@ -106,9 +104,7 @@ async def after(client: Client, tag: str) -> None:
         await rate_limit_holds(client, queue)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_batch_jobs_and_queue_config_survive_a_restart(backend: str, tmp_path: Path) -> None:
-    database = database_for(backend, tmp_path)
+def test_batch_jobs_and_queue_config_survive_a_restart(backend: str, database: str) -> None:
     tag = uuid.uuid4().hex[:8]
 
     async def run() -> None:

@@ -10,9 +10,7 @@ queue so that one poller sees the whole backlog) and our engine on SQLite and Po
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 from temporalio import workflow
 from temporalio.api.common.v1 import Priority as RawPriority, WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import EventType, TaskQueueType
@@ -25,7 +23,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from backends import ALL, run_on
+from backends import Server
 
 ONE_PARTITION = [
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
@@ -103,6 +101,5 @@ async def scenario(client: Client) -> None:
     assert len(low_started) < len(low)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_high_priority_runs_first(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario, ONE_PARTITION if backend == "temporal" else None)
+def test_high_priority_runs_first(server: Server) -> None:
+    server.run(scenario, ONE_PARTITION if server.backend == "temporal" else None)

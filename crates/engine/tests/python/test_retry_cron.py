@@ -9,7 +9,6 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -22,10 +21,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 Started = "workflow_execution_started_event_attributes"
 
@@ -214,18 +212,13 @@ async def cron(client: Client, queue: str) -> None:
     assert (description.run_id, description.status) == (terminated.run_id, WorkflowExecutionStatus.TERMINATED)
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_retry_and_cron(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_retry_and_cron(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"py-retry-{uuid.uuid4()}"
-            async with Worker(env.client, task_queue=queue, workflows=[Flaky, Ticker]):
-                await bad_starts(env.client, queue)
-                await asyncio.gather(retries(env.client, queue), cron(env.client, queue))
+    async def scenario(client: Client) -> None:
+        queue = f"py-retry-{uuid.uuid4()}"
+        async with Worker(client, task_queue=queue, workflows=[Flaky, Ticker]):
+            await bad_starts(client, queue)
+            await asyncio.gather(retries(client, queue), cron(client, queue))
 
-    asyncio.run(run())
+    server.run(scenario)

@@ -8,7 +8,6 @@ the workflow action's too.
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -24,7 +23,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from backends import ALL, run_on
+from backends import Server
 
 KW = SearchAttributeKey.for_keyword("SchedKw")
 TX = SearchAttributeKey.for_text("SchedTx")
@@ -137,6 +136,5 @@ async def scenario(client: Client) -> None:
         await client.get_schedule_handle(f"{prefix}-{suffix}").delete()
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_schedules_by_query_and_search_attributes(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario, extra_args=ARGS)
+def test_schedules_by_query_and_search_attributes(server: Server) -> None:
+    server.run(scenario, extra_args=ARGS)

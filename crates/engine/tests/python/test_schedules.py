@@ -9,7 +9,6 @@ import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 import pytest
@@ -35,10 +34,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 
 @workflow.defn
@@ -354,19 +352,14 @@ def fired_time(workflow_id: str, prefix: str) -> datetime:
     return datetime.fromisoformat(workflow_id[len(prefix) + 1 :].replace("Z", "+00:00"))
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_schedules(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_schedules(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"py-schedules-{uuid.uuid4()}"
-            async with Worker(env.client, task_queue=queue, workflows=[Counting, Waiting]):
-                await describe_list_update_patch(env.client, queue)
-                await overlap_and_firing(env.client, queue)
-                await buffering_and_replacing(env.client, queue)
+    async def scenario(client: Client) -> None:
+        queue = f"py-schedules-{uuid.uuid4()}"
+        async with Worker(client, task_queue=queue, workflows=[Counting, Waiting]):
+            await describe_list_update_patch(client, queue)
+            await overlap_and_firing(client, queue)
+            await buffering_and_replacing(client, queue)
 
-    asyncio.run(run())
+    server.run(scenario)

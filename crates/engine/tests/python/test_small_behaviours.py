@@ -6,15 +6,13 @@ that sets and reads priorities (its own, its children's, its activity's).
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import Priority
 from temporalio.worker import Worker
 
-from backends import ALL, run_on
+from backends import Server
 
 
 @activity.defn
@@ -85,6 +83,5 @@ async def run_ids_and_priorities(client: Client) -> None:
         ], priorities
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_run_ids_and_priorities(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, run_ids_and_priorities)
+def test_run_ids_and_priorities(server: Server) -> None:
+    server.run(run_ids_and_priorities)

@@ -12,7 +12,6 @@ import subprocess
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity
@@ -40,7 +39,7 @@ from temporalio.exceptions import (
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, database_for, start_env
+from backends import Server, backend_binary, start_env
 
 TIMEOUT = timedelta(seconds=30)
 
@@ -62,11 +61,6 @@ async def linger(name: str) -> str:
     while True:
         activity.heartbeat(name)
         await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-def database(backend: str, tmp_path: Path) -> str:
-    return database_for(backend, tmp_path)
 
 
 async def describe(client: Client, activity_id: str, **flags: bool):
@@ -96,8 +90,7 @@ async def count(client: Client, query: str = "") -> int:
     return answer.count
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_lifecycle(backend: str, database: str) -> None:
+def test_lifecycle(server: Server) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     S = ActivityExecutionStatus
 
@@ -221,11 +214,7 @@ def test_lifecycle(backend: str, database: str) -> None:
             lambda: missing(client, "doomed"), lambda m: m == "activity not found for ID: doomed"
         )
 
-    async def run() -> None:
-        async with await start_env(backend, database) as env:
-            await scenario(env.client)
-
-    asyncio.run(run())
+    server.run(scenario)
 
 
 async def delete(client: Client, activity_id: str) -> None:
@@ -249,8 +238,7 @@ async def missing(client: Client, activity_id: str) -> str:
     return ""
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_pause_unpause_reset_and_options(backend: str, database: str) -> None:
+def test_pause_unpause_reset_and_options(server: Server) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     S = ActivityExecutionStatus
     P = PendingActivityState
@@ -297,14 +285,9 @@ def test_pause_unpause_reset_and_options(backend: str, database: str) -> None:
             "Cannot update options for activity in state Completed"
         )
 
-    async def run() -> None:
-        async with await start_env(backend, database) as env:
-            await scenario(env.client)
-
-    asyncio.run(run())
+    server.run(scenario)
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_across_a_restart(backend: str, database: str) -> None:
     """Started with no worker polling; the server restarts; the worker then gets it."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
@@ -346,7 +329,6 @@ def cli(address: str, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("backend", ALL)
 def test_cli(backend: str, database: str) -> None:
     """`temporal activity start`, `complete` by id with no worker (the real server takes it
     as started), `result`, `describe` and `count`."""

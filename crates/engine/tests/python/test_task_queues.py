@@ -11,9 +11,7 @@ import subprocess
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import WorkflowType
 from temporalio.api.enums.v1 import RateLimitSource, TaskQueueType
@@ -27,7 +25,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, run_on
+from backends import Server, backend_binary
 
 WORKFLOW = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
 ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
@@ -165,6 +163,5 @@ async def scenario(client: Client) -> None:
         await rate_limit_holds(client, queue)
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_task_queues(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario, ONE_PARTITION)
+def test_task_queues(server: Server) -> None:
+    server.run(scenario, ONE_PARTITION)

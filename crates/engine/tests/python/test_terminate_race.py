@@ -7,17 +7,15 @@ the worker's late completion changes nothing.
 import asyncio
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, WorkflowTaskFailedCause
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import TerminatedError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import backend_binary
+from backends import Server
 
 
 @workflow.defn(sandboxed=False)
@@ -28,38 +26,32 @@ class Busy:
         return "done"
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_terminate_races_a_completion(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_terminate_races_a_completion(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            client = env.client
-            queue = f"py-terminate-{uuid.uuid4()}"
-            async with Worker(client, task_queue=queue, workflows=[Busy]):
-                handle = await client.start_workflow(Busy.run, id=queue, task_queue=queue)
-                started = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
-                deadline = time.monotonic() + 20
-                while (await handle.describe()).raw_description.pending_workflow_task.state != started:
-                    assert time.monotonic() < deadline, "the workflow task never started"
-                    await asyncio.sleep(0.05)
-                await handle.terminate("race")
-                with pytest.raises(WorkflowFailureError) as failed:
-                    await handle.result()
-                assert isinstance(failed.value.cause, TerminatedError)
-                await asyncio.sleep(2)  # the worker's late completion
-                events = [e async for e in handle.fetch_history_events()]
-            names = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
-            assert names[-3:] == [
-                "WORKFLOW_TASK_STARTED",
-                "WORKFLOW_TASK_FAILED",
-                "WORKFLOW_EXECUTION_TERMINATED",
-            ]
-            failed_task = events[-2].workflow_task_failed_event_attributes
-            assert failed_task.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND
-            assert failed_task.identity == "history-service"
+    async def scenario(client: Client) -> None:
+        queue = f"py-terminate-{uuid.uuid4()}"
+        async with Worker(client, task_queue=queue, workflows=[Busy]):
+            handle = await client.start_workflow(Busy.run, id=queue, task_queue=queue)
+            started = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+            deadline = time.monotonic() + 20
+            while (await handle.describe()).raw_description.pending_workflow_task.state != started:
+                assert time.monotonic() < deadline, "the workflow task never started"
+                await asyncio.sleep(0.05)
+            await handle.terminate("race")
+            with pytest.raises(WorkflowFailureError) as failed:
+                await handle.result()
+            assert isinstance(failed.value.cause, TerminatedError)
+            await asyncio.sleep(2)  # the worker's late completion
+            events = [e async for e in handle.fetch_history_events()]
+        names = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
+        assert names[-3:] == [
+            "WORKFLOW_TASK_STARTED",
+            "WORKFLOW_TASK_FAILED",
+            "WORKFLOW_EXECUTION_TERMINATED",
+        ]
+        failed_task = events[-2].workflow_task_failed_event_attributes
+        assert failed_task.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND
+        assert failed_task.identity == "history-service"
 
-    asyncio.run(run())
+    server.run(scenario)

@@ -4,9 +4,7 @@ launched by `WorkflowEnvironment.start_local`. The same scenarios run on each an
 the same answers.
 """
 
-import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -34,10 +32,9 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, run_on
+from backends import Server
 
 Op = ExecuteMultiOperationRequest.Operation
 COMPLETED = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
@@ -293,21 +290,16 @@ async def raw_requests(client: Client, queue: str) -> None:
     await client.get_workflow_handle(wid).terminate()
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_update_with_start(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_update_with_start(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            queue = f"py-uws-{uuid.uuid4()}"
-            async with Worker(env.client, task_queue=queue, workflows=[Counter]):
-                await scenarios(env.client, queue)
-                await raw_requests(env.client, queue)
+    async def scenario(client: Client) -> None:
+        queue = f"py-uws-{uuid.uuid4()}"
+        async with Worker(client, task_queue=queue, workflows=[Counter]):
+            await scenarios(client, queue)
+            await raw_requests(client, queue)
 
-    asyncio.run(run())
+    server.run(scenario)
 
 
 async def closed_with_update_in_flight(client: Client) -> None:
@@ -349,6 +341,5 @@ async def closed_with_update_in_flight(client: Client) -> None:
                         await second.workflow_handle()
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_update_with_start_on_a_closed_workflow(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, closed_with_update_in_flight)
+def test_update_with_start_on_a_closed_workflow(server: Server) -> None:
+    server.run(closed_with_update_in_flight)

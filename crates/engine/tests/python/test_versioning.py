@@ -9,7 +9,6 @@ untouched.
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -36,10 +35,9 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import PinnedVersioningOverride, VersioningBehavior
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from backends import backend_binary
+from backends import Server
 
 
 class Waits:
@@ -330,15 +328,10 @@ async def scenarios(client: Client) -> None:
         assert result == "hello you"
 
 
-@pytest.mark.parametrize("backend", ["temporal", "engine"])
-def test_versioning(backend: str, tmp_path: Path) -> None:
-    binary = backend_binary(backend)
+@pytest.mark.backends("temporal", "engine")
+def test_versioning(server: Server) -> None:
 
-    async def run() -> None:
-        async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=binary,
-            dev_server_database_filename=str(tmp_path / "dev.db"),
-        ) as env:
-            await scenarios(env.client)
+    async def scenario(client: Client) -> None:
+        await scenarios(client)
 
-    asyncio.run(run())
+    server.run(scenario)

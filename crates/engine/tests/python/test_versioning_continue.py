@@ -9,7 +9,6 @@ child process with a deadline.
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -24,7 +23,7 @@ from temporalio.common import VersioningBehavior
 from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from backends import ALL, run_bounded
+from backends import Server
 
 
 @workflow.defn(name="Upgrades", versioning_behavior=VersioningBehavior.PINNED)
@@ -174,7 +173,6 @@ async def ramp(client: Client) -> None:
         assert await handle.result() == "2.0"
 
 
-@pytest.mark.parametrize("backend", ALL)
 @pytest.mark.parametrize("scenario", ["upgrade", "ramp"])
-def test_continue_as_new_onto_a_newer_version(backend: str, scenario: str, tmp_path: Path) -> None:
-    run_bounded("test_versioning_continue", scenario, backend, tmp_path, seconds=60)
+def test_continue_as_new_onto_a_newer_version(server: Server, scenario: str) -> None:
+    server.run_bounded("test_versioning_continue", scenario, seconds=60)

@@ -9,7 +9,6 @@ import subprocess
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -25,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from backends import ALL, backend_binary, run_on
+from backends import Server, backend_binary
 
 
 @workflow.defn
@@ -81,6 +80,5 @@ async def scenario(client: Client) -> None:
         assert identity in shown.stdout, shown.stdout
 
 
-@pytest.mark.parametrize("backend", ALL)
-def test_workers(backend: str, tmp_path: Path) -> None:
-    run_on(backend, tmp_path, scenario)
+def test_workers(server: Server) -> None:
+    server.run(scenario)

@@ -26,7 +26,7 @@ use crate::history::{
 use crate::{
     error::{EngineError, Result},
     matching::deployments::Version,
-    time::{duration, duration_ms, timestamp, timestamp_ms},
+    time::{duration, duration_ms, timestamp},
 };
 
 /// The default and the maximum workflow task start-to-close timeout.
@@ -392,54 +392,6 @@ impl Registry {
         self.touched.insert(run_id.clone());
         self.runs.insert(run_id.clone(), exec);
         run_id
-    }
-}
-
-impl Execution {
-    pub(in crate::history) fn started_attributes(
-        &self,
-    ) -> Option<&WorkflowExecutionStartedEventAttributes> {
-        self.events.first().and_then(|e| match &e.attributes {
-            Some(
-                temporalio_protos::temporal::api::history::v1::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a),
-            ) => Some(a),
-            _ => None,
-        })
-    }
-
-    /// When the run's first workflow task was due: its start, after any start delay.
-    pub(crate) fn execution_time_ms(&self) -> i64 {
-        let backoff = self
-            .started_attributes()
-            .and_then(|a| duration_ms(a.first_workflow_task_backoff.as_ref()));
-        self.state
-            .start_time_ms
-            .saturating_add(backoff.unwrap_or(0))
-    }
-
-    /// When the workflow execution timeout ends, for the whole chain.
-    pub(crate) fn expiration_ms(&self) -> Option<i64> {
-        self.started_attributes()
-            .and_then(|a| a.workflow_execution_expiration_time.as_ref())
-            .map(timestamp_ms)
-    }
-
-    /// When the run times out: its run timeout counted from when its first workflow task
-    /// was due, but never after the execution timeout ends, as on the real server.
-    pub(crate) fn run_deadline_ms(&self) -> Option<i64> {
-        let run = self
-            .state
-            .run_timeout_ms
-            .map(|t| self.execution_time_ms().saturating_add(t));
-        match (run, self.expiration_ms()) {
-            (Some(run), Some(end)) => Some(run.min(end)),
-            (run, end) => run.or(end),
-        }
-    }
-
-    /// The priority the run was started with.
-    pub(crate) fn started_priority(&self) -> Option<Priority> {
-        self.started_attributes().and_then(|a| a.priority.clone())
     }
 }
 

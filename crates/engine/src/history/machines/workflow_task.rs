@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkerVersionStamp, WorkflowExecution, WorkflowType},
-    enums::v1::{SuggestContinueAsNewReason, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    common::v1::{WorkerVersionStamp, WorkflowType},
+    enums::v1::{TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
     failure::v1::Failure,
     history::v1::{
         History, WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
@@ -184,38 +184,6 @@ impl Execution {
         self.state.workflow_task.as_ref().filter(|wt| {
             self.is_open() && wt.scheduled_event_id == scheduled && wt.started_event_id == started
         })
-    }
-}
-
-/// The history length and size at which a workflow task tells the worker to continue as
-/// new: the dev server's dynamic config `limit.historyCount.suggestContinueAsNew` and
-/// `limit.historySize.suggestContinueAsNew`, with the real server's defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SuggestContinueAsNew {
-    pub(crate) events: i64,
-    pub(crate) bytes: i64,
-}
-
-impl Default for SuggestContinueAsNew {
-    fn default() -> Self {
-        Self {
-            events: 4 * 1024,
-            bytes: 4 * 1024 * 1024,
-        }
-    }
-}
-
-impl SuggestContinueAsNew {
-    /// Why a run with `events` events of `bytes` bytes so far should continue as new.
-    fn reasons(self, events: i64, bytes: i64) -> Vec<i32> {
-        let mut reasons = Vec::new();
-        if bytes >= self.bytes {
-            reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
-        }
-        if events >= self.events {
-            reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
-        }
-        reasons
     }
 }
 
@@ -466,15 +434,6 @@ pub(crate) struct WorkflowTaskRef<'a> {
     pub(crate) started_event_id: i64,
 }
 
-impl Execution {
-    pub(crate) fn workflow_execution(&self) -> WorkflowExecution {
-        WorkflowExecution {
-            workflow_id: self.state.workflow_id.clone(),
-            run_id: self.state.run_id.clone(),
-        }
-    }
-}
-
 pub(crate) fn normal_queue(name: &str) -> TaskQueue {
     TaskQueue {
         name: name.to_owned(),
@@ -599,23 +558,5 @@ mod tests {
             assert_eq!(testing::dispatched(&fx).len(), 1);
             testing::take_task(&mut registry, &run_id);
         }
-    }
-
-    #[test]
-    fn continue_as_new_is_suggested_at_either_limit() {
-        let limits = SuggestContinueAsNew {
-            events: 10,
-            bytes: 1000,
-        };
-        assert!(limits.reasons(9, 999).is_empty());
-        assert_eq!(
-            limits.reasons(10, 0),
-            [SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
-        );
-        assert_eq!(
-            limits.reasons(0, 1000),
-            [SuggestContinueAsNewReason::HistorySizeTooLarge as i32]
-        );
-        assert_eq!(limits.reasons(10, 1000).len(), 2);
     }
 }

@@ -11,7 +11,7 @@
 use prost::Message;
 use temporalio_protos::temporal::api::{
     common::v1::{Memo, Payloads},
-    enums::v1::WorkflowTaskFailedCause,
+    enums::v1::{SuggestContinueAsNewReason, WorkflowTaskFailedCause},
     failure::v1::Failure,
 };
 
@@ -276,6 +276,38 @@ impl Registry {
     }
 }
 
+/// The history length and size at which a workflow task tells the worker to continue as
+/// new: the dev server's dynamic config `limit.historyCount.suggestContinueAsNew` and
+/// `limit.historySize.suggestContinueAsNew`, with the real server's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SuggestContinueAsNew {
+    pub(crate) events: i64,
+    pub(crate) bytes: i64,
+}
+
+impl Default for SuggestContinueAsNew {
+    fn default() -> Self {
+        Self {
+            events: 4 * 1024,
+            bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl SuggestContinueAsNew {
+    /// Why a run with `events` events of `bytes` bytes so far should continue as new.
+    pub(in crate::history) fn reasons(self, events: i64, bytes: i64) -> Vec<i32> {
+        let mut reasons = Vec::new();
+        if bytes >= self.bytes {
+            reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+        }
+        if events >= self.events {
+            reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+        }
+        reasons
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +338,23 @@ mod tests {
             "PendingActivitiesLimitExceeded: the number of pending activities, 2, has reached the per-workflow limit of 2"
         );
         assert!(!breach.terminates);
+    }
+
+    #[test]
+    fn continue_as_new_is_suggested_at_either_limit() {
+        let limits = SuggestContinueAsNew {
+            events: 10,
+            bytes: 1000,
+        };
+        assert!(limits.reasons(9, 999).is_empty());
+        assert_eq!(
+            limits.reasons(10, 0),
+            [SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
+        );
+        assert_eq!(
+            limits.reasons(0, 1000),
+            [SuggestContinueAsNewReason::HistorySizeTooLarge as i32]
+        );
+        assert_eq!(limits.reasons(10, 1000).len(), 2);
     }
 }

@@ -25,6 +25,14 @@ use crate::history::{
 use crate::time::{duration, timestamp};
 
 impl Execution {
+    /// The run's workflow id and run id.
+    pub(crate) fn workflow_execution(&self) -> WorkflowExecution {
+        WorkflowExecution {
+            workflow_id: self.state.workflow_id.clone(),
+            run_id: self.state.run_id.clone(),
+        }
+    }
+
     /// The root of this run's parent chain, when it is a child.
     pub(crate) fn root_execution(&self) -> Option<WorkflowExecution> {
         self.events.first().and_then(|e| match &e.attributes {

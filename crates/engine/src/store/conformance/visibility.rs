@@ -9,6 +9,8 @@ use temporalio_protos::temporal::api::{
     workflow::v1::WorkflowExecutionInfo,
 };
 
+use crate::time::timestamp;
+
 use super::super::{
     Batch, ClosedInfo, RunRecord, RunWrite, Store,
     visibility::{ClosedQuery, Cmp, Column, Cond, Value},
@@ -44,11 +46,24 @@ fn closed_in(
     start_ms: i64,
     status: i32,
 ) -> RunWrite {
-    let at = |ms: i64| prost_wkt_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    };
-    let info = WorkflowExecutionInfo {
+    let mut record = record(run_id, namespace);
+    record.closed_info = Some(closed_info(run_id, workflow_type, start_ms, 500, status));
+    RunWrite {
+        record,
+        new_events: vec![(1, b"e".to_vec())],
+    }
+}
+
+/// The visibility record of run `run_id` (workflow `wf-{run_id}`), closed with `status`
+/// `took_ms` after it started at `start_ms`, as a store keeps it.
+pub(in crate::store) fn closed_info(
+    run_id: &str,
+    workflow_type: &str,
+    start_ms: i64,
+    took_ms: i64,
+    status: i32,
+) -> Vec<u8> {
+    WorkflowExecutionInfo {
         execution: Some(WorkflowExecution {
             workflow_id: format!("wf-{run_id}"),
             run_id: run_id.into(),
@@ -57,16 +72,11 @@ fn closed_in(
             name: workflow_type.into(),
         }),
         status,
-        start_time: Some(at(start_ms)),
-        close_time: Some(at(start_ms + 500)),
+        start_time: Some(timestamp(start_ms)),
+        close_time: Some(timestamp(start_ms + took_ms)),
         ..Default::default()
-    };
-    let mut record = record(run_id, namespace);
-    record.closed_info = Some(info.encode_to_vec());
-    RunWrite {
-        record,
-        new_events: vec![(1, b"e".to_vec())],
     }
+    .encode_to_vec()
 }
 
 fn open(run_id: &str) -> RunWrite {

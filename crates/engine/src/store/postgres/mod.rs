@@ -15,9 +15,11 @@
 //! rustls (`sslmode=prefer|require|disable` in the URL, the system's root certificates).
 //!
 //! Files: `connect` (URL, TLS, which failures to retry), `schema` (versioned migrations),
-//! `writer` (the writer thread), `reads` (the reader) and `visibility` (queries in SQL).
+//! `writer` (the writer thread), `group` (what one group commit writes), `reads` (the
+//! reader) and `visibility` (queries in SQL).
 
 mod connect;
+mod group;
 mod reads;
 mod schema;
 mod visibility;

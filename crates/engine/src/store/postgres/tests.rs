@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use workflow_testkit::PostgresServer;
 
 use super::*;
-use crate::store::{RunRecord, RunWrite};
+use crate::store::{RunRecord, RunWrite, conformance::visibility::closed_info};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -186,30 +186,8 @@ async fn while_the_server_is_down_callers_hear_unavailable_and_nothing_is_lost()
 
 /// A closed run with a real visibility record.
 fn closed(run_id: &str, workflow_type: &str, start_ms: i64, status: i32) -> RunWrite {
-    use prost::Message;
-    use temporalio_protos::temporal::api::{
-        common::v1::{WorkflowExecution, WorkflowType},
-        workflow::v1::WorkflowExecutionInfo,
-    };
-    let at = |ms: i64| prost_wkt_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    };
-    let info = WorkflowExecutionInfo {
-        execution: Some(WorkflowExecution {
-            workflow_id: format!("wf-{run_id}"),
-            run_id: run_id.into(),
-        }),
-        r#type: Some(WorkflowType {
-            name: workflow_type.into(),
-        }),
-        status,
-        start_time: Some(at(start_ms)),
-        close_time: Some(at(start_ms + 5)),
-        ..Default::default()
-    };
     let mut write = write(run_id, "{}", &[]).runs.remove(0);
-    write.record.closed_info = Some(info.encode_to_vec());
+    write.record.closed_info = Some(closed_info(run_id, workflow_type, start_ms, 5, status));
     write
 }
 
