@@ -54,6 +54,9 @@ pub(crate) struct Slice {
     /// The database's size when the slice ended.
     #[serde(default)]
     pub(crate) db_mib: f64,
+    /// The p99 of how long a start took to be answered, in ms.
+    #[serde(default)]
+    pub(crate) start_p99_ms: f64,
 }
 
 /// Checks that the soak can run: a bench-worker workload.
@@ -127,8 +130,21 @@ pub(crate) async fn soak(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (idle_rss_before_mib, _) = rss_mib(pid);
-        let run = |i| workload.run_one(&client, i);
+        // Each start's latency, drained at the end of each slice.
+        let starts = std::sync::Mutex::new(Vec::with_capacity(slice));
+        let run = |i| {
+            let (client, starts) = (&client, &starts);
+            async move {
+                let took = workload.run_one_timing_start(client, i).await?;
+                starts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(took.as_secs_f64() * 1000.0);
+                Ok(())
+            }
+        };
         driver::run(plan.warmup, plan.concurrency, &run, |_, _| {}).await?;
+        starts.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let mut slices = Vec::new();
         let mut window = Vec::with_capacity(slice);
         let started = Instant::now();
@@ -141,6 +157,10 @@ pub(crate) async fn soak(
             }
             let (now, cpu) = (Instant::now(), cpu_seconds(pid));
             let latencies = sorted(&window);
+            let start_latencies = {
+                let mut taken = starts.lock().unwrap_or_else(|e| e.into_inner());
+                sorted(&std::mem::take(&mut *taken))
+            };
             let n = window.len() as f64;
             slices.push(Slice {
                 completed: done,
@@ -150,6 +170,7 @@ pub(crate) async fn soak(
                 server_cpu_s_per_1000: (cpu - cpu_mark) * 1000.0 / n,
                 rss_mib: rss_mib(pid).0,
                 db_mib: served.database_bytes() as f64 / 1024.0 / 1024.0,
+                start_p99_ms: percentile(&start_latencies, 0.99),
             });
             window.clear();
             (mark, cpu_mark) = (now, cpu);
@@ -264,16 +285,16 @@ pub(crate) fn markdown(runs: &[SoakRun]) -> String {
         ));
     }
     md.push_str(
-        "\nPer slice (wf/s, p50 and p99 ms of a workflow, server RSS MiB and database MiB at the end of the slice):\n\n| workflows done |",
+        "\nPer slice (wf/s, p50 and p99 ms of a workflow from start to result, p99 ms of its start, server RSS MiB and database MiB at the end of the slice):\n\n| workflows done |",
     );
     for r in runs {
         md.push_str(&format!(
-            " {0} wf/s | {0} p50 ms | {0} p99 ms | {0} RSS MiB | {0} DB MiB |",
+            " {0} wf/s | {0} p50 ms | {0} p99 ms | {0} start p99 ms | {0} RSS MiB | {0} DB MiB |",
             r.target
         ));
     }
     md.push_str("\n|---:|");
-    md.push_str(&"---:|---:|---:|---:|---:|".repeat(runs.len()));
+    md.push_str(&"---:|---:|---:|---:|---:|---:|".repeat(runs.len()));
     md.push('\n');
     let slices = runs.iter().map(|r| r.slices.len()).max().unwrap_or(0);
     for i in 0..slices {
@@ -286,10 +307,10 @@ pub(crate) fn markdown(runs: &[SoakRun]) -> String {
         for r in runs {
             match r.slices.get(i) {
                 Some(s) => md.push_str(&format!(
-                    " {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                    s.throughput, s.p50_ms, s.p99_ms, s.rss_mib, s.db_mib
+                    " {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    s.throughput, s.p50_ms, s.p99_ms, s.start_p99_ms, s.rss_mib, s.db_mib
                 )),
-                None => md.push_str(" | | | | |"),
+                None => md.push_str(" | | | | | |"),
             }
         }
         md.push('\n');

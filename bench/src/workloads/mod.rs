@@ -8,7 +8,7 @@ mod fan_out;
 mod signal_timer;
 mod wait;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use workflow::{StartOptions, WorkflowClient};
 
@@ -83,36 +83,57 @@ impl Workload {
 
     /// Runs one workflow of this workload from start to result.
     pub(crate) async fn run_one(self, client: &WorkflowClient, input: u64) -> anyhow::Result<()> {
+        self.run_one_timing_start(client, input).await.map(|_| ())
+    }
+
+    /// Runs one workflow of this workload from start to result; returns how long its start
+    /// took to be answered.
+    pub(crate) async fn run_one_timing_start(
+        self,
+        client: &WorkflowClient,
+        input: u64,
+    ) -> anyhow::Result<Duration> {
         let id = format!("bench-{}", uuid::Uuid::new_v4());
         let options = StartOptions::default();
-        match self {
+        let began = Instant::now();
+        let started = match self {
             Self::Echo => {
                 let h = client.start(EchoWorkflow::run, id, input, options).await?;
+                let started = began.elapsed();
                 h.result(RESULT_WAIT).await?;
+                started
             }
             Self::OneActivity => {
                 let h = client.start(OneActivity::run, id, input, options).await?;
+                let started = began.elapsed();
                 h.result(RESULT_WAIT).await?;
+                started
             }
             Self::SignalTimerQuery => {
                 let h = client.start(SignalTimer::run, id, input, options).await?;
+                let started = began.elapsed();
                 h.signal(SignalTimer::release, ()).await?;
                 h.query(SignalTimer::phase, ()).await?;
                 h.result(RESULT_WAIT).await?;
+                started
             }
             Self::TenActivities => {
                 let h = client.start(TenActivities::run, id, input, options).await?;
+                let started = began.elapsed();
                 h.result(RESULT_WAIT).await?;
+                started
             }
             Self::FanOut => {
                 let h = client.start(FanOut::run, id, input, options).await?;
+                let started = began.elapsed();
                 h.result(RESULT_WAIT).await?;
+                started
             }
             Self::Orders => {
                 anyhow::bail!("workload 5 runs through the orders HTTP API, not the bench worker")
             }
-        }
-        Ok(())
+        };
+        Ok(started)
     }
 }
 

@@ -88,7 +88,7 @@ pub(super) async fn update_namespace(
         min_retention,
     )?;
     let record = rt
-        .execute(|registry, _, _| {
+        .execute(|registry, now, _| {
             let mut record = registry.namespace(&request.namespace)?.clone();
             if let Some(info) = &request.update_info {
                 if !info.description.is_empty() {
@@ -102,7 +102,8 @@ pub(super) async fn update_namespace(
                     .extend(info.data.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             if let Some(ms) = retention {
-                record.set_retention_ms(ms);
+                // Runs already closed keep the retention they closed under.
+                record.change_retention(ms, now);
             }
             registry.put_namespace(record.clone());
             Ok(record)

@@ -4,10 +4,14 @@
 use prost::Message;
 use temporalio_protos::{
     google::rpc::Status as RpcStatus,
-    temporal::api::errordetails::v1::{
-        ActivityExecutionAlreadyStartedFailure, MultiOperationExecutionFailure,
-        NamespaceAlreadyExistsFailure, WorkflowExecutionAlreadyStartedFailure,
-        multi_operation_execution_failure::OperationStatus,
+    temporal::api::{
+        enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope},
+        errordetails::v1::{
+            ActivityExecutionAlreadyStartedFailure, MultiOperationExecutionFailure,
+            NamespaceAlreadyExistsFailure, ResourceExhaustedFailure,
+            WorkflowExecutionAlreadyStartedFailure,
+            multi_operation_execution_failure::OperationStatus,
+        },
     },
 };
 use tonic::{Code, Status};
@@ -22,7 +26,19 @@ impl From<EngineError> for Status {
             EngineError::QueryFailed(m) => Status::invalid_argument(m),
             EngineError::Timeout(m) => Status::deadline_exceeded(m),
             EngineError::Unavailable(m) => Status::unavailable(m),
-            EngineError::DiskFull(m) => Status::resource_exhausted(m),
+            // As the real server answers its store's disk guard: the cause says it is storage,
+            // the scope that it is the whole system. (Go clients, the CLI among them, retry
+            // RESOURCE_EXHAUSTED whatever its detail, until their deadline.)
+            EngineError::DiskFull(m) => with_detail(
+                Code::ResourceExhausted,
+                m,
+                "temporal.api.errordetails.v1.ResourceExhaustedFailure",
+                ResourceExhaustedFailure {
+                    cause: ResourceExhaustedCause::PersistenceStorageLimit as i32,
+                    scope: ResourceExhaustedScope::System as i32,
+                }
+                .encode_to_vec(),
+            ),
             EngineError::AlreadyStarted {
                 ref run_id,
                 ref start_request_id,

@@ -56,7 +56,7 @@ pub(crate) use machines::workflow_task::{Poller, TargetVersion, WorkflowTaskRef}
 pub(crate) use residency::DEFAULT_CLOSED_RUNS_IN_MEMORY;
 pub use rules::limits::Limits;
 pub(crate) use rules::limits::SuggestContinueAsNew;
-pub(crate) use rules::namespace::NamespaceRecord;
+pub(crate) use rules::namespace::{NamespaceRecord, RetentionWindow};
 pub(crate) use run::execution::Execution;
 
 use crate::error::{EngineError, Result};

@@ -198,7 +198,7 @@ async fn check_deletion(store: &dyn Store) {
     .await;
     let expired = |before, limit| {
         store
-            .expired("ret", before, limit)
+            .expired("ret", i64::MIN..before, limit)
             .unwrap_or_else(|e| panic!("expired: {e}"))
     };
     assert_eq!(
@@ -212,6 +212,13 @@ async fn check_deletion(store: &dyn Store) {
         "at most the limit"
     );
     assert!(expired(1_000, 10).is_empty(), "strictly before");
+    assert_eq!(
+        store
+            .expired("ret", 2_000..3_001, 10)
+            .unwrap_or_else(|e| panic!("expired: {e}")),
+        vec!["ret-x3", "ret-x2"],
+        "closed from the start of the range on (a retention in force since then)"
+    );
 
     commit(
         store,

@@ -134,7 +134,7 @@ impl Store for MemoryStore {
     fn expired(
         &self,
         namespace: &str,
-        closed_before_ms: i64,
+        closed: std::ops::Range<i64>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let inner = self.inner();
@@ -144,7 +144,9 @@ impl Store for MemoryStore {
             .filter(|e| e.record.namespace == namespace)
             .filter_map(|e| {
                 let close_ms = Columns::of(e.record.closed_info.as_deref()?)?.close_ms?;
-                (close_ms < closed_before_ms).then_some((close_ms, e.record.run_id.as_str()))
+                closed
+                    .contains(&close_ms)
+                    .then_some((close_ms, e.record.run_id.as_str()))
             })
             .collect();
         due.sort_unstable();

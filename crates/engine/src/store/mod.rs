@@ -227,12 +227,12 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn stalled(&self) -> Option<StoreError> {
         None
     }
-    /// Up to `limit` closed runs of `namespace` that closed before `closed_before_ms`, oldest
-    /// first: the runs its retention has expired.
+    /// Up to `limit` closed runs of `namespace` whose close time (ms) is in `closed`, oldest
+    /// first: the runs a retention has expired.
     fn expired(
         &self,
         namespace: &str,
-        closed_before_ms: i64,
+        closed: std::ops::Range<i64>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
     /// How many closed runs `query` matches, by status; `None` when this store cannot.

@@ -13,10 +13,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prost::Message;
 use temporalio_common::protos::temporal::api::{
     common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType},
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{DescribeWorkflowExecutionRequest, StartWorkflowExecutionRequest},
+};
+use temporalio_protos::{
+    google::rpc::Status as RpcStatus,
+    temporal::api::{
+        enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope},
+        errordetails::v1::ResourceExhaustedFailure,
+    },
 };
 use tonic::Code;
 
@@ -94,6 +102,19 @@ fn start_request(id: &str, request_id: &str) -> StartWorkflowExecutionRequest {
     }
 }
 
+/// The `ResourceExhaustedFailure` detail of `status`, if it has one.
+fn exhausted_detail(status: &tonic::Status) -> Option<ResourceExhaustedFailure> {
+    RpcStatus::decode(status.details())
+        .ok()?
+        .details
+        .iter()
+        .find(|d| {
+            d.type_url
+                .ends_with("/temporal.api.errordetails.v1.ResourceExhaustedFailure")
+        })
+        .and_then(|d| ResourceExhaustedFailure::decode(d.value.as_slice()).ok())
+}
+
 fn describe(id: &str) -> tonic::Request<DescribeWorkflowExecutionRequest> {
     tonic::Request::new(DescribeWorkflowExecutionRequest {
         namespace: "default".into(),
@@ -147,6 +168,15 @@ async fn a_full_disk_is_said_loses_nothing_and_the_engine_carries_on_when_space_
     assert!(
         status.message().contains("disk") && status.message().contains("full"),
         "the message says the disk is full: {status:?}"
+    );
+    // The detail the real server sends when its store's disk guard refuses a write.
+    assert_eq!(
+        exhausted_detail(&status),
+        Some(ResourceExhaustedFailure {
+            cause: ResourceExhaustedCause::PersistenceStorageLimit as i32,
+            scope: ResourceExhaustedScope::System as i32,
+        }),
+        "{status:?}"
     );
     // The start that meets the full disk is told at once (not when the client gives up):
     // the change stays queued and is written once there is room.

@@ -1,6 +1,6 @@
-//! Retention and deletion on SQLite and PostgreSQL: closed runs are deleted once their
-//! namespace's retention (seconds here, the minimum lowered as on the real server) has
-//! passed since they closed, open ones stay, and the sweep carries on after a restart; the
+//! Retention and deletion on SQLite and PostgreSQL: closed runs are deleted once the
+//! retention in force when they closed (seconds here, the minimum lowered as on the real
+//! server) has passed, open ones stay, and the sweep carries on after a restart; the
 //! standalone engine SIGKILLed in the middle of a sweep or of a namespace delete leaves
 //! nothing dangling (no history without its run, no run without its history), and the sweep
 //! finishes after the restart.
@@ -174,6 +174,10 @@ async fn expire_across_a_restart(db: TestDb) {
     start(connection, "short", "closed-2", true).await;
     start(connection, "short", "open", false).await;
     start(connection, "long", "kept", true).await;
+    // A run keeps the retention it closed under (as the real server fixes its deletion
+    // time at close): shortened now, "kept" stays for its hour, "brief" goes in a second.
+    set_retention(connection, "long", 1).await;
+    start(connection, "long", "brief", true).await;
     // Stopped before the retention passes: what is due is read from the store after the
     // restart, not remembered.
     engine
@@ -185,13 +189,14 @@ async fn expire_across_a_restart(db: TestDb) {
     let client = harness::connect(engine.address()).await;
     let connection = client.connection();
     eventually_gone(connection, "short", &["closed-1".into(), "closed-2".into()]).await;
+    eventually_gone(connection, "long", &["brief".into()]).await;
     assert!(
         exists(connection, "short", "open").await,
         "an open run was deleted"
     );
     assert!(
         exists(connection, "long", "kept").await,
-        "deleted before its retention"
+        "deleted before the retention it closed under"
     );
     // The id is free again.
     start(connection, "short", "closed-1", false).await;
@@ -231,6 +236,21 @@ impl Store {
                 .psql("engine", sql)
                 .parse()
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Runs `sql`, which answers nothing, with the engine stopped.
+    fn execute(&self, sql: &str) {
+        match self {
+            Self::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(Self::path(dir))
+                    .unwrap_or_else(|e| panic!("open the database: {e}"));
+                conn.execute(sql, [])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Self::Postgres(server, _) => {
+                server.psql("engine", sql);
+            }
         }
     }
 
@@ -333,14 +353,21 @@ async fn sigkill_leaves_nothing_dangling(store: Store) {
     let client = connect(port).await;
     let connection = client.connection();
     register(connection, "sweep", 3600).await;
-    register(connection, "doomed", 3600).await;
+    register(connection, "doomed", 30 * 86_400).await;
     start_many(connection, "sweep", "closed", RUNS, true).await;
     start(connection, "sweep", "open", false).await;
     start_many(connection, "doomed", "d", 50, true).await;
     start(connection, "doomed", "d-open", false).await;
 
-    // The retention drops to a second: the sweep deletes in batches; kill it once it began.
-    set_retention(connection, "sweep", 1).await;
+    // Two hours pass while the engine is down (its clock, stored as an offset, moved on):
+    // at the restart every closed run of "sweep" is past its hour, and the sweep deletes
+    // them in batches; kill it once it began.
+    kill(&mut engine);
+    store.execute(
+        "INSERT INTO settings (key, value) VALUES ('clock_offset_ms', '7200000')
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
+    let mut engine = store.spawn(free_port());
     let deadline = Instant::now() + Duration::from_secs(30);
     let total = i64::try_from(RUNS + 1).unwrap_or(i64::MAX);
     while store.runs_in("sweep") == total {

@@ -439,7 +439,8 @@ async fn delete_namespace_removes_it_and_the_name_comes_free() {
 }
 
 /// A retention of seconds, allowed by lowering the server's minimum (dynamic config, as on
-/// the real server; its timer jitter made short too): closed runs go, open ones stay.
+/// the real server; its timer jitter made short too): closed runs go, open ones stay, and a
+/// run keeps the retention it closed under.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_closed_runs_and_keeps_open_ones() {
     const ARGS: &[&str] = &[
@@ -472,6 +473,71 @@ async fn retention_deletes_closed_runs_and_keeps_open_ones() {
         assert_gone(&client, &name, &closed).await;
         assert_eq!(describe(&client, &name, &open).await.unwrap(), 1, "running");
         terminate(&client, &name, &open).await;
+        a_run_keeps_the_retention_it_closed_under(&client, &name).await;
     })
     .await;
+}
+
+/// The real server fixes a closed run's deletion time when it closes (close time plus the
+/// retention then): a later `UpdateNamespace` changes it for runs that close after, not
+/// for those already closed, whether it shortens or lengthens it.
+async fn a_run_keeps_the_retention_it_closed_under(client: &WorkflowClient, name: &str) {
+    // The real server's history service reads the namespace from a cache refreshed every
+    // 2 s (`system.namespaceCacheRefreshInterval`): a run closed sooner after an update may
+    // still close under the retention before it.
+    const CACHE: Duration = Duration::from_secs(3);
+    let set_retention = |ttl: ProtoDuration| {
+        let request = UpdateNamespaceRequest {
+            namespace: name.to_owned(),
+            config: Some(NamespaceConfig {
+                workflow_execution_retention_ttl: Some(ttl),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut service = service(client);
+        async move {
+            WorkflowService::update_namespace(&mut service, request.into_request())
+                .await
+                .unwrap_or_else(|e| panic!("update the retention: {e}"));
+        }
+    };
+    let seconds = |seconds| ProtoDuration { seconds, nanos: 0 };
+    let close = |workflow_id: String| async move {
+        start(client, name, &workflow_id).await;
+        terminate(client, name, &workflow_id).await;
+    };
+    let (kept, short, late) = (id("kept"), id("short"), id("late"));
+
+    set_retention(hours(1)).await;
+    tokio::time::sleep(CACHE).await;
+    close(kept.clone()).await;
+    set_retention(seconds(2)).await;
+    tokio::time::sleep(CACHE).await;
+    close(short.clone()).await;
+    eventually(
+        Duration::from_secs(30),
+        "the run closed under 2 s expires",
+        || async { describe(client, name, &short).await.is_err() },
+    )
+    .await;
+    // Closed earlier, but under an hour's retention: still there.
+    let kept_id = kept.as_str();
+    let kept_status = |stage: &'static str| async move {
+        describe(client, name, kept_id)
+            .await
+            .unwrap_or_else(|e| panic!("{stage}: the run closed under an hour is gone: {e}"))
+    };
+    assert_eq!(kept_status("shortened").await, 5, "terminated, and kept");
+
+    // Closed under 2 s, then the retention lengthened: it goes after 2 s all the same.
+    close(late.clone()).await;
+    set_retention(hours(1)).await;
+    eventually(
+        Duration::from_secs(30),
+        "the run closed under 2 s expires",
+        || async { describe(client, name, &late).await.is_err() },
+    )
+    .await;
+    assert_eq!(kept_status("lengthened").await, 5);
 }

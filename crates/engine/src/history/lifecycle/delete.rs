@@ -4,15 +4,27 @@
 //! the same transaction as whatever else the operation changed; until that batch is
 //! durable the run is not read back from the store.
 
-use crate::history::{Execution, Registry};
+use crate::history::{Execution, Registry, RetentionWindow};
 
 impl Registry {
-    /// Each namespace with its retention in milliseconds, for the sweep.
-    pub(crate) fn retentions(&self) -> Vec<(String, i64)> {
+    /// Each namespace with the retentions its closed runs expire by, for the sweep.
+    pub(crate) fn retentions(&self) -> Vec<(String, Vec<RetentionWindow>)> {
         self.namespaces
             .iter()
-            .map(|(name, record)| (name.clone(), record.retention_ms()))
+            .map(|(name, record)| (name.clone(), record.retention_windows()))
             .collect()
+    }
+
+    /// Forgets the earlier retentions of `namespace` up to the one that ended at `until_ms`
+    /// (the sweep found every run closed under them gone).
+    pub(crate) fn drop_retentions_until(&mut self, namespace: &str, until_ms: i64) {
+        if let Some(record) = self.namespaces.get_mut(namespace) {
+            let before = record.earlier_retentions.len();
+            record.drop_retentions_until(until_ms);
+            if record.earlier_retentions.len() != before {
+                self.namespaces_dirty = true;
+            }
+        }
     }
 
     /// Deletes closed runs the store found past their retention; an open one (which the

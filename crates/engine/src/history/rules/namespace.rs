@@ -24,6 +24,11 @@ pub(crate) struct NamespaceRecord {
     /// How long a closed run is kept, in milliseconds.
     #[serde(default)]
     pub(crate) retention_ms: Option<i64>,
+    /// The retentions in force before the current one, oldest first: a run keeps the
+    /// retention of the moment it closed, as on the real server (which fixes a closed run's
+    /// deletion time when it closes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) earlier_retentions: Vec<EarlierRetention>,
     /// The namespace's free-form data (`UpdateNamespaceInfo.data`).
     #[serde(default)]
     pub(crate) data: BTreeMap<String, String>,
@@ -44,6 +49,7 @@ impl NamespaceRecord {
             owner_email: String::new(),
             retention_days: 1,
             retention_ms: None,
+            earlier_retentions: Vec::new(),
             data: Default::default(),
             search_attributes: Default::default(),
             deprecated: false,
@@ -61,6 +67,77 @@ impl NamespaceRecord {
     pub(crate) fn set_retention_ms(&mut self, ms: i64) {
         self.retention_ms = Some(ms);
         self.retention_days = ms / 86_400_000;
+    }
+
+    /// Changes the retention at `now_ms` (`UpdateNamespace`): runs that closed before keep
+    /// the one they closed under.
+    pub(crate) fn change_retention(&mut self, ms: i64, now_ms: i64) {
+        let before = self.retention_ms();
+        if before == ms {
+            return;
+        }
+        self.earlier_retentions.push(EarlierRetention {
+            until_ms: now_ms,
+            retention_ms: before,
+        });
+        self.set_retention_ms(ms);
+    }
+
+    /// Which runs expire by which retention, by close time in milliseconds, oldest first;
+    /// the last window (the current retention) is open-ended.
+    pub(crate) fn retention_windows(&self) -> Vec<RetentionWindow> {
+        let mut from = i64::MIN;
+        let mut windows = Vec::with_capacity(self.earlier_retentions.len() + 1);
+        for earlier in &self.earlier_retentions {
+            windows.push(RetentionWindow {
+                closed: from..earlier.until_ms,
+                retention_ms: earlier.retention_ms,
+            });
+            from = earlier.until_ms;
+        }
+        windows.push(RetentionWindow {
+            closed: from..i64::MAX,
+            retention_ms: self.retention_ms(),
+        });
+        windows
+    }
+
+    /// Drops the earlier retentions up to the one that ended at `until_ms`: the sweep
+    /// found all their runs due and gone, and no run can close in them any more.
+    pub(crate) fn drop_retentions_until(&mut self, until_ms: i64) {
+        self.earlier_retentions.retain(|e| e.until_ms > until_ms);
+    }
+}
+
+/// A retention that applied to the runs that closed before `until_ms` (after the previous
+/// one's `until_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EarlierRetention {
+    pub(crate) until_ms: i64,
+    pub(crate) retention_ms: i64,
+}
+
+/// The runs of a namespace that closed in `closed` are kept for `retention_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RetentionWindow {
+    pub(crate) closed: std::ops::Range<i64>,
+    pub(crate) retention_ms: i64,
+}
+
+impl RetentionWindow {
+    /// The close times whose runs are due at `now_ms`: in the window and more than the
+    /// retention ago.
+    pub(crate) fn due(&self, now_ms: i64) -> std::ops::Range<i64> {
+        let end = self
+            .closed
+            .end
+            .min(now_ms.saturating_sub(self.retention_ms));
+        self.closed.start..end.max(self.closed.start)
+    }
+
+    /// Whether every run of the window is due at `now_ms` (and no run can close in it).
+    pub(crate) fn all_due(&self, now_ms: i64) -> bool {
+        self.closed.end <= now_ms.saturating_sub(self.retention_ms)
     }
 }
 
@@ -274,5 +351,49 @@ mod tests {
                 .remove_search_attributes("default", &["RunId".into()])
                 .is_err()
         );
+    }
+
+    /// A run keeps the retention it closed under: a change applies to runs that close
+    /// after it, and an earlier retention goes once its runs are all swept.
+    #[test]
+    fn a_retention_change_applies_to_runs_that_close_after_it() {
+        let hour = 3_600_000;
+        let mut record = NamespaceRecord::new("ns");
+        record.set_retention_ms(hour);
+        record.change_retention(2_000, 10_000);
+        record.change_retention(2_000, 11_000);
+        record.change_retention(5 * hour, 20_000);
+        let windows = record.retention_windows();
+        assert_eq!(
+            windows,
+            vec![
+                RetentionWindow {
+                    closed: i64::MIN..10_000,
+                    retention_ms: hour
+                },
+                RetentionWindow {
+                    closed: 10_000..20_000,
+                    retention_ms: 2_000
+                },
+                RetentionWindow {
+                    closed: 20_000..i64::MAX,
+                    retention_ms: 5 * hour
+                },
+            ]
+        );
+        // At 21 s: runs closed under the 2 s retention before 19 s are due; under the hour,
+        // those closed an hour before (none here).
+        assert_eq!(windows[1].due(21_000), 10_000..19_000);
+        assert_eq!(windows[0].due(21_000), i64::MIN..21_000 - hour);
+        assert!(windows[2].due(21_000).is_empty());
+        assert!(!windows[1].all_due(21_000) && windows[1].all_due(22_000));
+
+        record.drop_retentions_until(10_000);
+        assert_eq!(record.earlier_retentions.len(), 1);
+        assert_eq!(record.retention_windows()[0].closed, i64::MIN..20_000);
+        // A record written before earlier retentions existed reads back with none.
+        let old = r#"{"name":"ns","id":"i","description":"","owner_email":"","retention_days":1}"#;
+        let read: NamespaceRecord = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.retention_windows().len(), 1);
     }
 }

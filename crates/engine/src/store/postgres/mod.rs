@@ -154,12 +154,12 @@ impl Store for PostgresStore {
     fn expired(
         &self,
         namespace: &str,
-        closed_before_ms: i64,
+        closed: std::ops::Range<i64>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let namespace = namespace.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.ask(move |client| reads::expired(client, &namespace, closed_before_ms, limit))
+        self.ask(move |client| reads::expired(client, &namespace, &closed, limit))
     }
 
     fn query_closed(&self, query: &ClosedQuery) -> Result<Option<Vec<ClosedInfo>>, StoreError> {

@@ -187,19 +187,20 @@ pub(super) fn closed_infos(
         .collect())
 }
 
-/// Closed runs of `namespace` that closed before `closed_before_ms`, oldest first (the
+/// Closed runs of `namespace` whose close time is in `closed`, oldest first (the
 /// `runs_closed_by_close` index).
 pub(super) fn expired(
     client: &mut Client,
     namespace: &str,
-    closed_before_ms: i64,
+    closed: &std::ops::Range<i64>,
     limit: i64,
 ) -> Result<Vec<String>, postgres::Error> {
     let rows = client.query(
         "SELECT run_id FROM runs
-         WHERE namespace = $1 AND closed_info IS NOT NULL AND close_ms < $2
-         ORDER BY close_ms LIMIT $3",
-        &[&namespace, &closed_before_ms, &limit],
+         WHERE namespace = $1 AND closed_info IS NOT NULL
+           AND close_ms >= $2 AND close_ms < $3
+         ORDER BY close_ms LIMIT $4",
+        &[&namespace, &closed.start, &closed.end, &limit],
     )?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }

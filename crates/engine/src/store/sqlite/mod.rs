@@ -195,17 +195,18 @@ impl Store for SqliteStore {
     fn expired(
         &self,
         namespace: &str,
-        closed_before_ms: i64,
+        closed: std::ops::Range<i64>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let mut stmt = conn.prepare_cached(
             "SELECT run_id FROM runs
-             WHERE namespace = ?1 AND closed_info IS NOT NULL AND close_ms < ?2
-             ORDER BY close_ms LIMIT ?3",
+             WHERE namespace = ?1 AND closed_info IS NOT NULL
+               AND close_ms >= ?2 AND close_ms < ?3
+             ORDER BY close_ms LIMIT ?4",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![namespace, closed_before_ms, limit], |row| {
+        let rows = stmt.query_map(params![namespace, closed.start, closed.end, limit], |row| {
             row.get(0)
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

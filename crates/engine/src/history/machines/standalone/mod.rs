@@ -301,16 +301,16 @@ impl Registry {
         Ok(found)
     }
 
-    /// Standalone activities of `namespace` closed before `before_ms`, at most `limit`: the
+    /// Standalone activities of `namespace` closed in `closed` (ms), at most `limit`: the
     /// retention sweep deletes them (they have no visibility record for the store to find).
     pub(crate) fn expired_activities(
         &self,
         namespace: &str,
-        before_ms: i64,
+        closed: &std::ops::Range<i64>,
         limit: usize,
     ) -> Vec<String> {
         self.activities_in(namespace)
-            .filter(|e| e.state.close_time_ms.is_some_and(|t| t < before_ms))
+            .filter(|e| e.state.close_time_ms.is_some_and(|t| closed.contains(&t)))
             .map(|e| e.state.run_id.clone())
             .take(limit)
             .collect()
@@ -656,11 +656,11 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(
-            registry.expired_activities("default", NOW, 10),
+            registry.expired_activities("default", &(i64::MIN..NOW), 10),
             Vec::<String>::new()
         );
         assert_eq!(
-            registry.expired_activities("default", NOW + 1, 10),
+            registry.expired_activities("default", &(i64::MIN..NOW + 1), 10),
             vec![done.clone()]
         );
         registry.forget_closed_runs(&[done, open.clone()]);
