@@ -21,6 +21,13 @@ pub fn temporal_cli() -> PathBuf {
     path
 }
 
+/// How a starting dev server ended its wait.
+enum Ready {
+    Serving,
+    Exited(std::process::ExitStatus),
+    TimedOut(Duration),
+}
+
 /// A running `temporal server start-dev` with its own SQLite file. Killed on drop.
 pub struct TemporalServer {
     child: Option<Child>,
@@ -36,7 +43,39 @@ impl TemporalServer {
 
     /// [`TemporalServer::start`] with extra `start-dev` arguments, such as
     /// `--search-attribute NAME=TYPE` or `--dynamic-config-value KEY=VALUE`.
+    ///
+    /// A server that exits while starting (a port taken between our pick and its bind, by
+    /// a test starting beside it) is started again on other ports, up to three times.
     pub fn start_with(extra: &[&str]) -> Self {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut server = Self::spawn(extra);
+            match server.wait_ready(Duration::from_secs(60)) {
+                Ready::Serving => return server,
+                Ready::Exited(status) if attempt < ATTEMPTS => {
+                    eprintln!(
+                        "temporal dev server on port {} exited while starting ({status}), starting another: {}",
+                        server.port,
+                        server.log()
+                    );
+                    server.kill();
+                }
+                Ready::Exited(status) => panic!(
+                    "temporal dev server on port {} exited while starting ({status}), {ATTEMPTS} times; its log:\n{}",
+                    server.port,
+                    server.log()
+                ),
+                Ready::TimedOut(waited) => panic!(
+                    "temporal dev server on port {} not ready after {waited:?}; its log:\n{}",
+                    server.port,
+                    server.log()
+                ),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let port = free_port();
         let log =
@@ -56,16 +95,14 @@ impl TemporalServer {
             .stderr(log_err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `temporal server start-dev`: {e}"));
-        let server = Self {
+        Self {
             child: Some(child),
             port,
             dir,
-        };
-        server.wait_ready(Duration::from_secs(60));
-        server
+        }
     }
 
-    fn wait_ready(&self, timeout: Duration) {
+    fn wait_ready(&mut self, timeout: Duration) -> Ready {
         let deadline = Instant::now() + timeout;
         // The frontend accepts TCP before the namespace is ready; `operator namespace
         // describe` answers only once it can serve requests.
@@ -85,13 +122,13 @@ impl TemporalServer {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ok {
-                return;
+                return Ready::Serving;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Ready::Exited(status);
             }
             if Instant::now() > deadline {
-                panic!(
-                    "temporal dev server on port {} not ready after {timeout:?}",
-                    self.port
-                );
+                return Ready::TimedOut(timeout);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
