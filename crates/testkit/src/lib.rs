@@ -47,8 +47,31 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// Where [`free_port`] picks from: below Linux's ephemeral range (32768-60999 by default),
+/// which the kernel hands out to every `bind(0)` and every outgoing connection: a port
+/// picked there and released can be taken by anything (a dev server's internal services,
+/// a client's connection) before the test's process binds it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port that is free on 127.0.0.1 now, outside the kernel's ephemeral range (so only
+/// another test picking the same one can take it first: a random pick among 12,000 makes
+/// that rare).
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PICKS: AtomicU64 = AtomicU64::new(0);
+    let seed = std::collections::hash_map::RandomState::new();
+    let span = u64::from(TEST_PORTS.end - TEST_PORTS.start);
+    for _ in 0..200 {
+        let mut hasher = seed.build_hasher();
+        hasher.write_u64(PICKS.fetch_add(1, Ordering::Relaxed));
+        hasher.write_u32(std::process::id());
+        let offset = u16::try_from(hasher.finish() % span).unwrap_or(0);
+        let port = TEST_PORTS.start + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
     listener
         .local_addr()

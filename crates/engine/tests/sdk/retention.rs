@@ -317,10 +317,7 @@ impl Store {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
+    workflow_testkit::free_port()
 }
 
 async fn connect(port: u16) -> Client {

@@ -310,10 +310,7 @@ async fn spawn(args: &[&str], port: u16) -> (tokio::process::Child, Client) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
+    workflow_testkit::free_port()
 }
 
 #[tokio::test]
