@@ -11,6 +11,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+use workflow_testkit::free_port;
 
 use futures::{StreamExt, stream};
 use temporalio_client::{Client, Connection};
@@ -314,10 +315,6 @@ impl Store {
         }
         child
     }
-}
-
-fn free_port() -> u16 {
-    workflow_testkit::free_port()
 }
 
 async fn connect(port: u16) -> Client {

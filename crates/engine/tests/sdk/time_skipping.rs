@@ -7,6 +7,7 @@ use std::{
     net::SocketAddr,
     time::{Duration, Instant},
 };
+use workflow_testkit::free_port;
 
 use temporalio_client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
@@ -307,10 +308,6 @@ async fn spawn(args: &[&str], port: u16) -> (tokio::process::Child, Client) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (child, harness::connect(address).await)
-}
-
-fn free_port() -> u16 {
-    workflow_testkit::free_port()
 }
 
 #[tokio::test]
